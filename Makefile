@@ -1,0 +1,54 @@
+# ktlab: set-up, build, demo and tests.
+#
+# `make demo` and `make test` set everything up on a fresh machine: a project-local
+# virtualenv with PyPI's torch==2.11.0 (the libtorch that tch 0.24 needs), then the
+# release build. Both are quick no-ops for set-up when it is already done.
+# A user's own libtorch is honoured instead: `make build LIBTORCH=/opt/libtorch`.
+
+TORCH_VERSION := 2.11.0
+PYTHON        ?= python3
+VENV          := $(CURDIR)/.venv
+STAMP         := $(VENV)/.ktlab-torch-$(TORCH_VERSION)
+BIN           := target/release/ktlab
+
+ifdef LIBTORCH
+  TORCH_ENV := LIBTORCH=$(LIBTORCH)
+  SETUP     :=
+else
+  TORCH_ENV := LIBTORCH_USE_PYTORCH=1 VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH"
+  SETUP     := $(STAMP)
+endif
+
+CARGO := env $(TORCH_ENV) cargo
+
+.PHONY: all setup build demo test bench clippy fmt clean
+
+all: build
+
+setup: $(SETUP)
+
+# The venv carries torch (libtorch for the build, and the Python peer for
+# reference scripts and benchmarks), numpy and scikit-learn.
+$(STAMP): requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+build: $(SETUP)
+	$(CARGO) build --release
+
+demo: build
+	$(BIN) run experiments/quickstart.toml
+
+test: $(SETUP)
+	$(CARGO) build --release
+	$(CARGO) test --release -- --test-threads=2
+
+clippy: $(SETUP)
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean

@@ -1,0 +1,24 @@
+//! Embeds the libtorch library directory as a runpath, so that the `ktlab` binary (and
+//! every test binary) runs without `LD_LIBRARY_PATH`, and records libtorch's version.
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let mut version = String::from("2.11.0");
+    if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+        if os == "linux" || os == "macos" {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+        }
+        let lib = Path::new(&dir);
+        // PyPI wheel: torch/version.py; libtorch archive: build-version.
+        if let Some(v) = lib.parent().and_then(|p| std::fs::read_to_string(p.join("version.py")).ok()) {
+            if let Some(line) = v.lines().find(|l| l.starts_with("__version__")) {
+                version = line.split('\'').nth(1).unwrap_or(&version).to_string();
+            }
+        } else if let Some(v) = lib.parent().and_then(|p| std::fs::read_to_string(p.join("build-version")).ok()) {
+            version = v.trim().to_string();
+        }
+    }
+    println!("cargo:rustc-env=KTLAB_LIBTORCH_VERSION={version}");
+}

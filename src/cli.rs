@@ -1,0 +1,96 @@
+//! The command line (clap). Global options are accepted before or after the subcommand.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "ktlab", version, about = "Declarative, cached, reproducible knowledge-transfer experiments")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Store folder [env: KTLAB_STORE] [default: .ktlab/store]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Results folder [env: KTLAB_RESULTS] [default: results]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Datasets file [env: KTLAB_DATASETS] [default: datasets.toml beside the experiment, else in the current folder]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub datasets: Option<PathBuf>,
+    /// More log output (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log and event format
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExperimentArgs {
+    /// The experiment file
+    pub file: PathBuf,
+    /// Override any key, e.g. --set stages.clusters.k=8
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Fingerprint datasets by hashing file contents instead of size and mtime
+    #[arg(long)]
+    pub verify_data: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an experiment: compute what the store lacks, then write its result tables
+    Run {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+        /// Recompute this stage even when cached (repeatable)
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Run only this stage and what it needs (repeatable)
+        #[arg(long, value_name = "STAGE")]
+        only: Vec<String>,
+    },
+    /// Show every stage instance with its key and whether it is cached or why it will run
+    Plan {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+    },
+    /// Show everything that went into one stage's key
+    Explain {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+        /// Stage name
+        stage: String,
+        /// Variant name (see `ktlab plan`); default: the first
+        #[arg(long)]
+        variant: Option<String>,
+    },
+    /// List the named datasets with splits, image counts, classes and fingerprints
+    Datasets {
+        /// Also decode every image and report the ones that fail
+        #[arg(long)]
+        check: bool,
+        /// Fingerprint by hashing file contents
+        #[arg(long)]
+        verify_data: bool,
+    },
+    /// Remove store entries that no experiment references
+    Gc {
+        /// Only say what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        /// Experiment files whose entries to keep [default: experiments/**/*.toml]
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,16 @@
+//! Configuration: TOML files read strictly into spanned raw trees, then validated.
+mod datasets;
+mod error;
+mod experiment;
+mod overrides;
+mod settings;
+mod source;
+mod tree;
+
+pub use datasets::{load_datasets, Datasets};
+pub use error::{did_you_mean, ConfigError};
+pub use experiment::{load_experiment, RawExperiment, RawStage};
+pub use overrides::Override;
+pub use settings::{CliSettings, LogFormat, Settings};
+pub use source::SourceFile;
+pub use tree::{Node, Table, Value};

@@ -1,0 +1,15 @@
+//! Events stages and executors emit; reporters render them.
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A stage instance starts computing.
+    Started { label: String, kind: &'static str, key: String },
+    Progress { label: String, done: u64, total: u64 },
+    Cached { label: String, key: String },
+    Finished { label: String, seconds: f64, summary: String },
+    Failed { label: String, error: String },
+    /// Not run because an input failed.
+    Skipped { label: String, because: String },
+    /// Something worth telling (a corrupt entry, a waited lock).
+    Note { label: String, message: String },
+}

@@ -1,0 +1,10 @@
+//! Executors run the plan's missing instances in dependency order; reporters show it.
+mod events;
+mod local;
+mod reporter;
+mod runner;
+
+pub use events::Event;
+pub use local::{LocalExecutor, RunSummary, Selection};
+pub use reporter::Reporter;
+pub use runner::{run_instance, InstanceOutcome};

@@ -1,0 +1,110 @@
+//! Renders events: progress bars on a terminal, plain lines otherwise, JSON on request.
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::Event;
+use crate::config::LogFormat;
+
+pub struct Reporter {
+    mode: Mode,
+    quiet: bool,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    multi: MultiProgress,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Bars,
+    Lines,
+    Json,
+}
+
+impl Reporter {
+    pub fn new(format: LogFormat, quiet: bool) -> Reporter {
+        let mode = match format {
+            LogFormat::Json => Mode::Json,
+            LogFormat::Text if std::io::stderr().is_terminal() => Mode::Bars,
+            LogFormat::Text => Mode::Lines,
+        };
+        Reporter { mode, quiet, bars: Mutex::new(HashMap::new()), multi: MultiProgress::new() }
+    }
+
+    pub fn emit(&self, event: Event) {
+        match self.mode {
+            Mode::Json => self.json(&event),
+            Mode::Lines => self.line(&event),
+            Mode::Bars => self.bar(&event),
+        }
+    }
+
+    fn line(&self, e: &Event) {
+        let text = match e {
+            Event::Started { label, kind, key } => format!("[run]     {label} ({kind} {})", &key[..12.min(key.len())]),
+            Event::Progress { .. } => return,
+            Event::Cached { label, key } => format!("[cached]  {label} ({})", &key[..12.min(key.len())]),
+            Event::Finished { label, seconds, summary } => format!("[done]    {label} in {seconds:.2}s: {summary}"),
+            Event::Failed { label, error } => format!("[FAILED]  {label}: {error}"),
+            Event::Skipped { label, because } => format!("[skipped] {label}: {because}"),
+            Event::Note { label, message } => format!("[note]    {label}: {message}"),
+        };
+        let important = matches!(e, Event::Failed { .. } | Event::Note { .. });
+        if !self.quiet || important {
+            eprintln!("{text}");
+        }
+    }
+
+    fn bar(&self, e: &Event) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Started { label, .. } => {
+                let pb = self.multi.add(ProgressBar::new(1));
+                pb.set_style(ProgressStyle::with_template("{spinner} {msg:32} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+                pb.set_message(label.clone());
+                pb.enable_steady_tick(std::time::Duration::from_millis(200));
+                bars.insert(label.clone(), pb);
+            }
+            Event::Progress { label, done, total } => {
+                if let Some(pb) = bars.get(label) {
+                    pb.set_length(*total);
+                    pb.set_position(*done);
+                }
+            }
+            Event::Finished { label, .. } | Event::Failed { label, .. } => {
+                if let Some(pb) = bars.remove(label) {
+                    pb.finish_and_clear();
+                }
+                drop(bars);
+                let _ = self.multi.suspend(|| self.line(e));
+            }
+            _ => {
+                drop(bars);
+                self.multi.suspend(|| self.line(e));
+            }
+        }
+    }
+
+    fn json(&self, e: &Event) {
+        let v = match e {
+            Event::Started { label, kind, key } => serde_json::json!({"event": "started", "stage": label, "kind": kind, "key": key}),
+            Event::Progress { label, done, total } => serde_json::json!({"event": "progress", "stage": label, "done": done, "total": total}),
+            Event::Cached { label, key } => serde_json::json!({"event": "cached", "stage": label, "key": key}),
+            Event::Finished { label, seconds, summary } => serde_json::json!({"event": "finished", "stage": label, "seconds": seconds, "summary": summary}),
+            Event::Failed { label, error } => serde_json::json!({"event": "failed", "stage": label, "error": error}),
+            Event::Skipped { label, because } => serde_json::json!({"event": "skipped", "stage": label, "because": because}),
+            Event::Note { label, message } => serde_json::json!({"event": "note", "stage": label, "message": message}),
+        };
+        if matches!(e, Event::Progress { .. }) {
+            return;
+        }
+        eprintln!("{v}");
+    }
+}
+
+impl Reporter {
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+}

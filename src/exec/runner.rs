@@ -1,0 +1,116 @@
+//! Computes one stage instance into the store: lock, re-check, run in a work folder,
+//! publish atomically. Shared by every executor (a Slurm job runs exactly this).
+use std::panic::AssertUnwindSafe;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+
+use super::{Event, Reporter};
+use crate::plan::{Plan, PlannedInput};
+use crate::stages::{Input, Outcome, Params, RunCtx, StageError};
+use crate::store::{EntryState, Manifest, Store};
+
+pub enum InstanceOutcome {
+    /// Someone else (another process) published it while we waited.
+    Cached,
+    Computed,
+    Failed(StageError),
+}
+
+/// Computes instance `idx` unless a valid entry exists by the time its lock is held.
+/// `force` recomputes even then. Inputs must already be published and verified.
+pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter, force: bool) -> InstanceOutcome {
+    let inst = &plan.instances[idx];
+    let label = inst.label();
+    let key = inst.key;
+    let lock = match crate::store::KeyLock::try_acquire(&store.lock_path(&key)) {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => {
+            reporter.emit(Event::Note { label: label.clone(), message: "another process is computing this stage; waiting for it".into() });
+            store.lock(&key).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(e) => return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock the store entry: {e}"))),
+    };
+    match store.state(inst.kind, &key, true) {
+        EntryState::Valid(_) if !force => return InstanceOutcome::Cached,
+        EntryState::Corrupt(why) => {
+            tracing::warn!(stage = %label, key = %key, "corrupt store entry: {why}; recomputing");
+            reporter.emit(Event::Note { label: label.clone(), message: format!("store entry {} is corrupt ({why}); recomputing", key.short()) });
+        }
+        _ => {}
+    }
+    let mut inputs = IndexMap::new();
+    for (name, input) in &inst.inputs {
+        let resolved = match input {
+            PlannedInput::Stage(j) => Input::Stage { kind: plan.instances[*j].kind, dir: store.entry_dir(plan.instances[*j].kind, &plan.instances[*j].key) },
+            PlannedInput::Data { spec, split, .. } => Input::Data { spec: spec.clone(), split: split.clone() },
+        };
+        inputs.insert(name.clone(), resolved);
+    }
+    let pending = match store.pending(&key) {
+        Ok(p) => p,
+        Err(e) => return InstanceOutcome::Failed(StageError::Failed(e.to_string())),
+    };
+    reporter.emit(Event::Started { label: label.clone(), kind: inst.kind.name(), key: key.hex() });
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let clock = Instant::now();
+    let progress_label = label.clone();
+    let progress = move |done: u64, total: u64| reporter.emit(Event::Progress { label: progress_label.clone(), done, total });
+    tch::manual_seed(inst.seed as i64);
+    let ctx = RunCtx { device: inst.device, seed: inst.seed, workdir: &pending.dir, inputs: &inputs, progress: &progress };
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_params(&inst.params, &ctx)))
+        .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))));
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            reporter.emit(Event::Failed { label, error: e.to_string() });
+            return InstanceOutcome::Failed(e);
+        }
+    };
+    let seconds = clock.elapsed().as_secs_f64();
+    let manifest = Manifest {
+        key: key.hex(),
+        kind: inst.kind.name().into(),
+        key_input: inst.key_input.clone(),
+        artefacts: Default::default(),
+        metrics: outcome.metrics,
+        summary: outcome.summary.clone(),
+        started: format!("{started:.3}"),
+        seconds,
+        host: hostname(),
+        ktlab_version: crate::plan::ktlab_version().into(),
+        libtorch_version: crate::plan::libtorch_version().into(),
+    };
+    match store.publish(pending, inst.kind, &key, manifest) {
+        Ok(_) => {
+            reporter.emit(Event::Finished { label, seconds, summary: outcome.summary });
+            InstanceOutcome::Computed
+        }
+        Err(e) => {
+            let e = StageError::Failed(e.to_string());
+            reporter.emit(Event::Failed { label, error: e.to_string() });
+            InstanceOutcome::Failed(e)
+        }
+    }
+}
+
+fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
+    match params {
+        Params::Features(p) => p.run(ctx),
+        Params::Kmeans(p) => p.run(ctx),
+        Params::Assign(p) => p.run(ctx),
+        Params::ClusterMetrics(p) => p.run(ctx),
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown".into())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}

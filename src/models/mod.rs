@@ -1,0 +1,3 @@
+//! Representations: handcrafted descriptors now, networks with named layers later.
+pub mod hog;
+pub mod pixels;

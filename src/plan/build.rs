@@ -1,0 +1,226 @@
+//! Builds the plan: validates every variant's stages, resolves references, orders the
+//! graph, and computes each instance's key; identical instances across variants merge.
+use std::collections::HashMap;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_json::json;
+
+use super::{topo_order, Plan, PlannedInput, StageInstance, Variant};
+use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage};
+use crate::data::{fingerprint, DatasetFormat, FingerprintMode};
+use crate::device::{device_class, DeviceSpec};
+use crate::stages::{InputSpec, Params, StageKind};
+use crate::store::Key;
+use crate::Error;
+
+/// What planning needs besides the experiment: datasets and fingerprinting.
+pub struct PlanEnv<'a> {
+    pub datasets: &'a Datasets,
+    pub verify_data: bool,
+    /// Where fingerprint caches live (`<store>/fingerprints`).
+    pub cache_dir: &'a Path,
+    /// (dataset, split) -> fingerprint, shared across plans of one process.
+    pub fingerprints: HashMap<(String, String), String>,
+}
+
+impl PlanEnv<'_> {
+    fn fingerprint(&mut self, dataset: &str, split: &str) -> Result<String, Error> {
+        let k = (dataset.to_string(), split.to_string());
+        if let Some(f) = self.fingerprints.get(&k) {
+            return Ok(f.clone());
+        }
+        let spec = self.datasets.get(dataset).ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
+        let mode = if self.verify_data { FingerprintMode::Contents } else { FingerprintMode::Metadata };
+        let f = fingerprint(spec, split, mode, Some(self.cache_dir))?;
+        self.fingerprints.insert(k, f.clone());
+        Ok(f)
+    }
+}
+
+pub fn ktlab_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+pub fn libtorch_version() -> &'static str {
+    env!("KTLAB_LIBTORCH_VERSION")
+}
+
+/// Validates and keys every variant.
+pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Plan, Error> {
+    let first = variants.first().ok_or_else(|| Error::Other("experiment has no variants".into()))?;
+    let mut plan = Plan {
+        experiment: first.name.clone(),
+        file: first.file.path.clone(),
+        swept_keys: first.swept.iter().map(|(k, _)| k.clone()).collect(),
+        variants: Vec::new(),
+        instances: Vec::new(),
+    };
+    let mut by_key: HashMap<Key, usize> = HashMap::new();
+    for raw in variants {
+        let device_str = raw.device.as_str().ok_or_else(|| raw.device.error("device", format!("expected a string, found {}", raw.device.type_name())))?;
+        let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
+        let device = spec.resolve().map_err(|m| raw.device.error("device", m))?;
+
+        // 1. kinds and parameters
+        let mut decoded: IndexMap<String, (StageKind, Params, &RawStage)> = IndexMap::new();
+        for (name, st) in &raw.stages {
+            let prefix = format!("stages.{name}");
+            let kind = StageKind::parse(&st.kind).ok_or_else(|| {
+                let names = StageKind::ALL.iter().map(|k| k.name());
+                let hint = did_you_mean(&st.kind, names).or_else(|| Some(format!("known kinds: {}", StageKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))));
+                st.kind_node.error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint)
+            })?;
+            let params = Params::decode(kind, &st.table, &prefix)?;
+            decoded.insert(name.clone(), (kind, params, st));
+        }
+
+        // 2. references: existence and kind
+        let mut edges: IndexMap<String, Vec<String>> = IndexMap::new();
+        for (name, (_, params, st)) in &decoded {
+            let mut deps = Vec::new();
+            for input in params.inputs() {
+                let key = format!("stages.{name}.{}", input.key());
+                let node = st.table.lookup(input.key()).unwrap_or(&st.table);
+                match &input {
+                    InputSpec::Stage { stage, accepts, .. } => {
+                        if accepts.is_empty() {
+                            return Err(node.error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`")).into());
+                        }
+                        let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
+                        if stage.contains(':') {
+                            return Err(node.error(&key, format!("expected {expected}, but `{stage}` is a dataset split")).into());
+                        }
+                        let Some((up_kind, _, _)) = decoded.get(stage) else {
+                            let hint = did_you_mean(stage, decoded.keys().map(String::as_str));
+                            return Err(node.error_hint(&key, format!("no stage named `{stage}`"), hint).into());
+                        };
+                        if !accepts.contains(&up_kind.output()) {
+                            return Err(node.error(&key, format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name())).into());
+                        }
+                        deps.push(stage.clone());
+                    }
+                    InputSpec::Data { dataset, split, .. } => check_data_ref(env.datasets, node, &key, dataset, split)?,
+                }
+            }
+            edges.insert(name.clone(), deps);
+        }
+
+        // 3. order, naming any cycle in full
+        let order = topo_order(&edges).map_err(|cycle| {
+            let (_, _, st) = &decoded[&cycle[0]];
+            ConfigError::from(st.table.error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> "))))
+        })?;
+
+        // 4. consistency across references
+        for (name, (_, params, st)) in &decoded {
+            if let Params::ClusterMetrics(p) = params {
+                if let (Some(labels_of), Some((d, s))) = (data_of(&decoded, &p.labels), p.truth.split_once(':')) {
+                    if labels_of != (d.to_string(), s.to_string()) {
+                        let node = st.table.lookup("truth").unwrap_or(&st.table);
+                        return Err(node
+                            .error(&format!("stages.{name}.truth"), format!("`{}` labels images of `{}:{}`, not of `{}`", p.labels, labels_of.0, labels_of.1, p.truth))
+                            .into());
+                    }
+                }
+            }
+        }
+
+        // 5. keys, in dependency order
+        let mut variant = Variant {
+            name: raw.variant.clone(),
+            swept: raw.swept.iter().map(|(k, v)| (k.clone(), v.display())).collect(),
+            stages: IndexMap::new(),
+        };
+        let mut index_of: HashMap<String, usize> = HashMap::new();
+        for name in &order {
+            let (kind, params, _) = &decoded[name];
+            let mut inputs = IndexMap::new();
+            let mut key_inputs = serde_json::Map::new();
+            for input in params.inputs() {
+                match input {
+                    InputSpec::Stage { key, stage, .. } => {
+                        let idx = index_of[&stage];
+                        key_inputs.insert(key.to_string(), json!({ "stage": plan.instances[idx].kind.name(), "key": plan.instances[idx].key.hex() }));
+                        inputs.insert(key.to_string(), PlannedInput::Stage(idx));
+                    }
+                    InputSpec::Data { key, dataset, split } => {
+                        let fp = env.fingerprint(&dataset, &split)?;
+                        key_inputs.insert(key.to_string(), json!({ "dataset": dataset, "split": split, "fingerprint": fp }));
+                        let spec = env.datasets.get(&dataset).cloned().ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
+                        inputs.insert(key.to_string(), PlannedInput::Data { spec, split, fingerprint: fp });
+                    }
+                }
+            }
+            let mut key_input = json!({
+                "kind": kind.name(),
+                "version": kind.version(),
+                "params": params.key_json(),
+                "inputs": key_inputs,
+                "ktlab": ktlab_version(),
+                "libtorch": libtorch_version(),
+            });
+            if kind.device_dependent() {
+                key_input["device"] = json!(device_class(device));
+            }
+            if matches!(kind, StageKind::Kmeans) {
+                key_input["seed"] = json!(raw.seed);
+            }
+            let key = Key::of(&key_input);
+            let idx = match by_key.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let seed = u64::from_le_bytes(key.hex().as_bytes()[..8].try_into().unwrap_or([0; 8]));
+                    plan.instances.push(StageInstance { kind: *kind, params: params.clone(), inputs, key, key_input, device, seed, uses: Vec::new() });
+                    by_key.insert(key, plan.instances.len() - 1);
+                    plan.instances.len() - 1
+                }
+            };
+            plan.instances[idx].uses.push((raw.variant.clone(), name.clone()));
+            index_of.insert(name.clone(), idx);
+        }
+        // Keep the file's stage order in variant listings.
+        for name in decoded.keys() {
+            variant.stages.insert(name.clone(), index_of[name]);
+        }
+        plan.variants.push(variant);
+    }
+    Ok(plan)
+}
+
+fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, split: &str) -> Result<(), Error> {
+    let Some(spec) = datasets.get(dataset) else {
+        let hint = did_you_mean(dataset, datasets.names());
+        let known = if datasets.specs.is_empty() {
+            " (no datasets file was found: pass --datasets or put datasets.toml beside the experiment)".to_string()
+        } else {
+            String::new()
+        };
+        return Err(node.error_hint(key, format!("no dataset named `{dataset}`{known}"), hint).into());
+    };
+    if split.is_empty() {
+        return Err(node.error(key, format!("expected `{dataset}:<split>`")).into());
+    }
+    if let DatasetFormat::Synthetic { splits, .. } = &spec.format {
+        if !splits.contains_key(split) {
+            let hint = did_you_mean(split, splits.keys().map(String::as_str)).or_else(|| Some(format!("splits of `{dataset}`: {}", splits.keys().cloned().collect::<Vec<_>>().join(", "))));
+            return Err(node.error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint).into());
+        }
+    }
+    Ok(())
+}
+
+/// The dataset split whose images a stage's rows are, following `features` links.
+fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &str) -> Option<(String, String)> {
+    let mut cur = stage.to_string();
+    for _ in 0..decoded.len() + 1 {
+        let (_, params, _) = decoded.get(&cur)?;
+        match params {
+            Params::Features(p) => return p.data.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())),
+            Params::Kmeans(p) => cur = p.features.clone(),
+            Params::Assign(p) => cur = p.features.clone(),
+            Params::ClusterMetrics(_) => return None,
+        }
+    }
+    None
+}

@@ -1,0 +1,74 @@
+//! The validated plan: deduplicated stage instances with their keys.
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::data::DatasetSpec;
+use crate::stages::{Params, StageKind};
+use crate::store::Key;
+
+/// A resolved input of an instance.
+#[derive(Clone, Debug)]
+pub enum PlannedInput {
+    /// Index of the upstream instance in `Plan::instances`.
+    Stage(usize),
+    Data { spec: DatasetSpec, split: String, fingerprint: String },
+}
+
+/// One stage to compute once, possibly shared by several variants.
+#[derive(Clone, Debug)]
+pub struct StageInstance {
+    pub kind: StageKind,
+    pub params: Params,
+    pub inputs: IndexMap<String, PlannedInput>,
+    pub key: Key,
+    pub key_input: serde_json::Value,
+    pub device: tch::Device,
+    pub seed: u64,
+    /// (variant, stage name) pairs this instance serves.
+    pub uses: Vec<(String, String)>,
+}
+
+impl StageInstance {
+    pub fn deps(&self) -> impl Iterator<Item = usize> + '_ {
+        self.inputs.values().filter_map(|i| match i {
+            PlannedInput::Stage(j) => Some(*j),
+            PlannedInput::Data { .. } => None,
+        })
+    }
+
+    /// `stage` or `stage[variant]` for messages.
+    pub fn label(&self) -> String {
+        let (v, s) = &self.uses[0];
+        if self.uses.len() > 1 || v == "default" {
+            s.clone()
+        } else {
+            format!("{s}[{v}]")
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: String,
+    /// (key path, value as written)
+    pub swept: Vec<(String, String)>,
+    /// stage name -> instance index, in file order
+    pub stages: IndexMap<String, usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub experiment: String,
+    pub file: PathBuf,
+    pub swept_keys: Vec<String>,
+    pub variants: Vec<Variant>,
+    /// In dependency order: every instance comes after its inputs.
+    pub instances: Vec<StageInstance>,
+}
+
+impl Plan {
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}

@@ -1,0 +1,12 @@
+//! Planning: sweep variants -> stage instances -> dependency graph -> keys.
+mod build;
+mod graph;
+mod instance;
+mod reasons;
+mod render;
+
+pub use build::{build_plan, ktlab_version, libtorch_version, PlanEnv};
+pub use graph::topo_order;
+pub use instance::{Plan, PlannedInput, StageInstance, Variant};
+pub use reasons::{state_of, InstanceState};
+pub use render::{render_explain, render_plan};

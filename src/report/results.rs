@@ -1,0 +1,119 @@
+//! `results/<experiment>/results.csv` (long form, a stable contract) and `results.md`.
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::plan::Plan;
+use crate::store::{EntryState, Store};
+
+/// One row of the long-form table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultRow {
+    pub variant: String,
+    /// Values of the swept keys, in `Plan::swept_keys` order.
+    pub swept: Vec<String>,
+    pub stage: String,
+    pub layer: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// Rows of every variant's stages that are in the store, in file order.
+pub fn collect_rows(plan: &Plan, store: &Store) -> Vec<ResultRow> {
+    let mut rows = Vec::new();
+    for v in &plan.variants {
+        for (stage, &i) in &v.stages {
+            let inst = &plan.instances[i];
+            if let EntryState::Valid(m) = store.state(inst.kind, &inst.key, false) {
+                for r in &m.metrics {
+                    rows.push(ResultRow {
+                        variant: v.name.clone(),
+                        swept: v.swept.iter().map(|(_, val)| val.clone()).collect(),
+                        stage: stage.clone(),
+                        layer: r.layer.clone(),
+                        metric: r.metric.clone(),
+                        value: r.value,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Writes results.csv and results.md; returns the folder and the Markdown table.
+pub fn write_results(plan: &Plan, rows: &[ResultRow], results_root: &Path) -> std::io::Result<(PathBuf, String)> {
+    let dir = results_root.join(&plan.experiment);
+    std::fs::create_dir_all(&dir)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["variant".to_string()];
+    header.extend(plan.swept_keys.iter().cloned());
+    header.extend(["stage", "layer", "metric", "value"].map(String::from));
+    w.write_record(&header).map_err(std::io::Error::other)?;
+    for r in rows {
+        let mut rec = vec![r.variant.clone()];
+        rec.extend(r.swept.iter().cloned());
+        rec.extend([r.stage.clone(), r.layer.clone(), r.metric.clone(), format_value(r.value)]);
+        w.write_record(&rec).map_err(std::io::Error::other)?;
+    }
+    let csv_bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomic(&dir.join("results.csv"), &csv_bytes)?;
+    let md = markdown(plan, rows);
+    write_atomic(&dir.join("results.md"), md.as_bytes())?;
+    Ok((dir, md))
+}
+
+/// Shortest representation that reads back to the same f64: stable and exact.
+fn format_value(v: f64) -> String {
+    format!("{v}")
+}
+
+/// One row per (variant, stage, layer), one column per metric.
+fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
+    let mut metrics: Vec<&str> = Vec::new();
+    for r in rows {
+        if !metrics.contains(&r.metric.as_str()) {
+            metrics.push(&r.metric);
+        }
+    }
+    let mut groups: Vec<(&ResultRow, Vec<Option<f64>>)> = Vec::new();
+    for r in rows {
+        let pos = groups.iter().position(|(g, _)| g.variant == r.variant && g.stage == r.stage && g.layer == r.layer);
+        let idx = match pos {
+            Some(p) => p,
+            None => {
+                groups.push((r, vec![None; metrics.len()]));
+                groups.len() - 1
+            }
+        };
+        if let Some(m) = metrics.iter().position(|m| *m == r.metric) {
+            groups[idx].1[m] = Some(r.value);
+        }
+    }
+    let mut out = format!("# {}\n\n", plan.experiment);
+    let mut head: Vec<String> = vec!["variant".into()];
+    head.extend(plan.swept_keys.iter().cloned());
+    head.extend(["stage".into(), "layer".into()]);
+    head.extend(metrics.iter().map(|m| m.to_string()));
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", head.iter().map(|_| "---|").collect::<String>());
+    for (g, vals) in &groups {
+        let mut cells = vec![g.variant.clone()];
+        cells.extend(g.swept.iter().cloned());
+        cells.push(g.stage.clone());
+        cells.push(if g.layer.is_empty() { "-".into() } else { g.layer.clone() });
+        cells.extend(vals.iter().map(|v| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if groups.is_empty() {
+        out.push_str("\n(no metrics yet)\n");
+    }
+    out
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `assign`: the nearest centroid of a kmeans stage for every row of a features stage
+//! (of the same or another dataset): the pseudo-labels.
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+use super::kmeans::BLOCK_ROWS;
+use super::{Outcome, RunCtx, StageError};
+use crate::cluster::{self, Preprocess};
+use crate::store::artefacts;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AssignParams {
+    /// The kmeans stage whose centroids label the images.
+    pub centroids: String,
+    /// The features stage of the images to label.
+    pub features: String,
+}
+
+impl AssignParams {
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let cdir = ctx.stage_input("centroids")?;
+        let fdir = ctx.stage_input("features")?;
+        let centroids = artefacts::read_tensor(&cdir.join("centroids.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let pre = Preprocess::load(cdir, ctx.device).map_err(StageError::Torch)?;
+        let x = artefacts::read_tensor(&fdir.join("features.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let (n, d) = x.size2()?;
+        let expected = pre.input_dim().unwrap_or(centroids.size()[1]);
+        if d != expected {
+            return Err(StageError::Input(format!("features have {d} dimensions but the centroids were fit on {expected}")));
+        }
+        let x = pre.apply(&x);
+        let (labels, _dist) = cluster::nearest(&x, &centroids, BLOCK_ROWS);
+        let k = centroids.size()[0];
+        artefacts::write_tensor(&ctx.path("labels.npy"), &labels)?;
+        let index: serde_json::Value = artefacts::read_json(&fdir.join("index.json"))?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({ "dataset": index["dataset"], "split": index["split"], "count": n, "k": k }),
+        )?;
+        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} images labeled with {k} clusters") })
+    }
+}

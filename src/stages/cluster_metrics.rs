@@ -1,0 +1,54 @@
+//! `cluster-metrics`: NMI, ARI and purity of pseudo-labels against true labels, and the
+//! cluster-size histogram.
+use serde::{Deserialize, Serialize};
+
+use super::{MetricRow, Outcome, RunCtx, StageError};
+use crate::cluster::metrics;
+use crate::data::open_split;
+use crate::store::artefacts;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClusterMetricsParams {
+    /// An assign stage (or a kmeans stage: its own assignments).
+    pub labels: String,
+    /// The labeled `dataset:split` the labels are of.
+    pub truth: String,
+}
+
+impl ClusterMetricsParams {
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let dir = ctx.stage_input("labels")?;
+        let file = if dir.join("labels.npy").exists() { "labels.npy" } else { "assignments.npy" };
+        let pred: Vec<i64> = artefacts::read_tensor(&dir.join(file))?.try_into()?;
+        let (spec, split) = ctx.data_input("truth")?;
+        let source = open_split(spec, split)?;
+        if source.len() != pred.len() {
+            return Err(StageError::Input(format!(
+                "`{}:{split}` has {} images but the labels cover {}",
+                spec.name,
+                source.len(),
+                pred.len()
+            )));
+        }
+        let mut truth = Vec::with_capacity(pred.len());
+        for i in 0..source.len() {
+            let l = source.label(i).ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))?;
+            truth.push(l as i64);
+        }
+        let pred_u: Vec<usize> = pred.iter().map(|&p| p.max(0) as usize).collect();
+        let truth_u: Vec<usize> = truth.iter().map(|&t| t as usize).collect();
+        let nmi = metrics::nmi(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let ari = metrics::ari(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let purity = metrics::purity(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let k = pred_u.iter().max().map(|m| m + 1).unwrap_or(0);
+        let sizes = metrics::cluster_sizes(&pred_u, k);
+        let mut hist = String::from("cluster,size\n");
+        for (c, s) in sizes.iter().enumerate() {
+            hist.push_str(&format!("{c},{s}\n"));
+        }
+        artefacts::write_text(&ctx.path("histogram.csv"), &hist)?;
+        let row = |m: &str, v: f64| MetricRow { layer: String::new(), metric: m.into(), value: v };
+        let rows = vec![row("nmi", nmi), row("ari", ari), row("purity", purity)];
+        Ok(Outcome { summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}"), metrics: rows })
+    }
+}

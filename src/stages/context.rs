@@ -1,0 +1,88 @@
+//! What a running stage may touch: its inputs, its work folder, a device, a seed,
+//! and a way to report progress. Stages never see TOML and never write elsewhere.
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use super::StageKind;
+use crate::data::{DataError, DatasetSpec};
+
+/// A resolved input of a stage instance.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// The published store entry of an upstream stage.
+    Stage { kind: StageKind, dir: PathBuf },
+    /// A split of a dataset.
+    Data { spec: DatasetSpec, split: String },
+}
+
+pub struct RunCtx<'a> {
+    pub device: tch::Device,
+    pub seed: u64,
+    pub workdir: &'a Path,
+    pub inputs: &'a IndexMap<String, Input>,
+    /// Called with (done, total) as the stage advances.
+    pub progress: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+impl RunCtx<'_> {
+    pub fn stage_input(&self, key: &str) -> Result<&Path, StageError> {
+        match self.inputs.get(key) {
+            Some(Input::Stage { dir, .. }) => Ok(dir),
+            _ => Err(StageError::Failed(format!("internal: input `{key}` is not a stage"))),
+        }
+    }
+
+    pub fn data_input(&self, key: &str) -> Result<(&DatasetSpec, &str), StageError> {
+        match self.inputs.get(key) {
+            Some(Input::Data { spec, split }) => Ok((spec, split)),
+            _ => Err(StageError::Failed(format!("internal: input `{key}` is not a dataset"))),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.workdir.join(name)
+    }
+}
+
+/// One result-table row a stage produces.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MetricRow {
+    pub layer: String,
+    pub metric: String,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub metrics: Vec<MetricRow>,
+    /// One line for the log, e.g. "2000 x 324 features".
+    pub summary: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Bad input data found at run time (exit code 2).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Input that is well-formed but unusable for this stage (exit code 2).
+    #[error("{0}")]
+    Input(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StageError {
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
+        move |source| StageError::Io { path: path.to_path_buf(), source }
+    }
+
+    /// True when the failure is the user's input rather than the computation.
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, StageError::Data(_) | StageError::Input(_))
+    }
+}

@@ -1,0 +1,148 @@
+//! `features`: a float32 matrix, one row per image of a dataset split, from a
+//! handcrafted descriptor (HOG, raw pixels).
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Outcome, RunCtx, StageError};
+use crate::config::{did_you_mean, ConfigError, Node};
+use crate::data::{open_split, Image};
+use crate::models::{hog, pixels};
+use crate::store::artefacts;
+
+const MODELS: &[&str] = &["hog", "pixels"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeaturesParams {
+    /// `dataset:split`
+    pub data: String,
+    /// `hog` or `pixels`
+    pub model: String,
+    /// Resize every image to this square size first (required when sizes differ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    /// HOG: cell size in pixels (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<usize>,
+    /// HOG: block side in cells (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<usize>,
+    /// HOG: orientation bins over 0-180 degrees (default 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<usize>,
+    /// pixels: side of the downscaled image (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+}
+
+impl FeaturesParams {
+    pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
+        match self.model.as_str() {
+            "hog" => {
+                if self.size.is_some() {
+                    return Err(err("size", "`size` applies to model = \"pixels\"; HOG takes cell, block and bins".into()));
+                }
+                self.cell = Some(self.cell.unwrap_or(8));
+                self.block = Some(self.block.unwrap_or(2));
+                self.bins = Some(self.bins.unwrap_or(9));
+                for (key, v, lo, hi) in [("cell", self.cell, 2, 256), ("block", self.block, 1, 16), ("bins", self.bins, 2, 180)] {
+                    let v = v.unwrap_or(0);
+                    if !(lo..=hi).contains(&v) {
+                        return Err(err(key, format!("expected {lo}..={hi}, found {v}")));
+                    }
+                }
+            }
+            "pixels" => {
+                for key in ["cell", "block", "bins"] {
+                    if table.lookup(key).is_some() {
+                        return Err(err(key, format!("`{key}` applies to model = \"hog\"")));
+                    }
+                }
+                let size = self.size.unwrap_or(8);
+                if !(1..=512).contains(&size) {
+                    return Err(err("size", format!("expected 1..=512, found {size}")));
+                }
+                self.size = Some(size);
+            }
+            other => {
+                let hint = did_you_mean(other, MODELS.iter().copied()).or_else(|| Some(format!("one of {}", MODELS.join(", "))));
+                return Err(at("model").error_hint(&format!("{prefix}.model"), format!("unknown model `{other}`"), hint));
+            }
+        }
+        if let Some(s) = self.image_size {
+            if !(8..=1024).contains(&s) {
+                return Err(err("image_size", format!("expected 8..=1024, found {s}")));
+            }
+        }
+        Ok(self)
+    }
+
+    fn hog_params(&self) -> hog::HogParams {
+        hog::HogParams { cell: self.cell.unwrap_or(8), block: self.block.unwrap_or(2), bins: self.bins.unwrap_or(9) }
+    }
+
+    fn describe_one(&self, img: &Image) -> Vec<f32> {
+        match self.model.as_str() {
+            "hog" => hog::hog(img, &self.hog_params()),
+            _ => pixels::pixels(img, self.size.unwrap_or(8)),
+        }
+    }
+
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let (spec, split) = ctx.data_input("data")?;
+        let source = open_split(spec, split)?;
+        let n = source.len();
+        if n == 0 {
+            return Err(StageError::Input(format!("dataset split `{}:{split}` has no images", spec.name)));
+        }
+        // The first image fixes the size every other image must have (unless resized).
+        let first = self.prepare(source.load(0)?, &source.describe(0))?;
+        let (w, h) = (first.width, first.height);
+        if self.model == "hog" {
+            self.hog_params().validate(w, h).map_err(|m| StageError::Input(format!("{}: {m}", source.describe(0))))?;
+        }
+        let dim = self.describe_one(&first).len();
+        let mut rows = vec![0f32; n * dim];
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let chunk = 256;
+        rows.par_chunks_mut(chunk * dim).enumerate().try_for_each(|(c, out)| -> Result<(), StageError> {
+            for (j, row) in out.chunks_mut(dim).enumerate() {
+                let i = c * chunk + j;
+                let img = self.prepare(source.load(i)?, &source.describe(i))?;
+                if (img.width, img.height) != (w, h) {
+                    return Err(StageError::Input(format!(
+                        "{}: image is {}x{}, but {} is {w}x{h}; set `image_size` to resize all images",
+                        source.describe(i),
+                        img.width,
+                        img.height,
+                        source.describe(0)
+                    )));
+                }
+                row.copy_from_slice(&self.describe_one(&img));
+            }
+            let d = done.fetch_add(out.len() as u64 / dim as u64, std::sync::atomic::Ordering::Relaxed);
+            (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
+            Ok(())
+        })?;
+        if let Some(bad) = rows.iter().position(|v| !v.is_finite()) {
+            return Err(StageError::Failed(format!("non-finite feature value for {}", source.describe(bad / dim))));
+        }
+        artefacts::write_matrix(&ctx.path("features.npy"), &rows, n, dim)?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
+        )?;
+        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name) })
+    }
+
+    fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {
+        if img.width == 0 || img.height == 0 {
+            return Err(StageError::Input(format!("{what}: empty image")));
+        }
+        Ok(match self.image_size {
+            Some(s) if img.width != s || img.height != s => crate::data::resize_to(&img, s),
+            _ => img,
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! `kmeans`: clusters the rows of a features stage on the configured device.
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::{Outcome, RunCtx, StageError};
+use crate::cluster::{self, KMeansInit};
+use crate::config::{ConfigError, Node};
+use crate::store::artefacts;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KmeansParams {
+    /// The features stage to cluster.
+    pub features: String,
+    /// Number of clusters.
+    pub k: usize,
+    #[serde(default = "default_iterations")]
+    pub iterations: usize,
+    #[serde(default = "default_restarts")]
+    pub restarts: usize,
+    /// PCA-whitening to this many dimensions first (as DeepCluster does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pca: Option<usize>,
+    /// L2-normalise rows (after PCA).
+    #[serde(default)]
+    pub l2_normalize: bool,
+    /// `kmeans++` or `random`.
+    #[serde(default = "default_init")]
+    pub init: String,
+}
+
+fn default_iterations() -> usize {
+    20
+}
+fn default_restarts() -> usize {
+    1
+}
+fn default_init() -> String {
+    "kmeans++".into()
+}
+
+/// Rows per block of the assignment step: bounds memory at block x k floats.
+pub const BLOCK_ROWS: usize = 4096;
+
+impl KmeansParams {
+    pub(super) fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+        if self.k == 0 || self.k > 1_000_000 {
+            return err("k", format!("expected 1..=1000000 clusters, found {}", self.k));
+        }
+        if self.iterations == 0 || self.iterations > 100_000 {
+            return err("iterations", format!("expected 1..=100000, found {}", self.iterations));
+        }
+        if self.restarts == 0 || self.restarts > 1000 {
+            return err("restarts", format!("expected 1..=1000, found {}", self.restarts));
+        }
+        if self.pca == Some(0) {
+            return err("pca", "expected a positive number of dimensions, found 0".into());
+        }
+        if !matches!(self.init.as_str(), "kmeans++" | "random") {
+            let hint = crate::config::did_you_mean(&self.init, ["kmeans++", "random"]).or_else(|| Some("one of kmeans++, random".into()));
+            return Err(at("init").error_hint(&format!("{prefix}.init"), format!("unknown initialisation `{}`", self.init), hint));
+        }
+        Ok(self)
+    }
+
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let dir = ctx.stage_input("features")?;
+        let x = artefacts::read_tensor(&dir.join("features.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let (n, d) = x.size2().map_err(StageError::Torch)?;
+        let params = cluster::KMeansParams {
+            k: self.k,
+            iterations: self.iterations,
+            restarts: self.restarts,
+            pca: self.pca,
+            l2_normalize: self.l2_normalize,
+            init: if self.init == "random" { KMeansInit::Random } else { KMeansInit::KMeansPlusPlus },
+            seed: ctx.seed,
+            block_rows: BLOCK_ROWS,
+        };
+        (ctx.progress)(0, 1);
+        let r = cluster::kmeans(&x, &params).map_err(|e| StageError::Input(e.to_string()))?;
+        (ctx.progress)(1, 1);
+        artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
+        artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
+        r.preprocess.save(ctx.workdir).map_err(StageError::Torch)?;
+        let mut csv = String::from("iteration,inertia\n");
+        for (i, v) in r.inertia_history.iter().enumerate() {
+            csv.push_str(&format!("{},{v}\n", i + 1));
+        }
+        artefacts::write_text(&ctx.path("inertia.csv"), &csv)?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({
+                "k": self.k, "points": n, "dim": d,
+                "inertia": r.inertia, "restart_inertias": r.restart_inertias,
+                "reseeded": r.reseeded, "iterations_run": r.inertia_history.len(),
+            }),
+        )?;
+        let _ = Tensor::zeros([1], (Kind::Float, ctx.device));
+        Ok(Outcome { metrics: Vec::new(), summary: format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia) })
+    }
+}

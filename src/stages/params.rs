@@ -1,0 +1,77 @@
+//! Validated parameters of a stage instance, and the inputs they name.
+use serde::Serialize;
+
+use super::{AssignParams, ClusterMetricsParams, FeaturesParams, KmeansParams, OutputKind, StageKind};
+use crate::config::{ConfigError, Node};
+
+/// The parameters of one stage, decoded and checked, defaults filled in.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Params {
+    Features(FeaturesParams),
+    Kmeans(KmeansParams),
+    Assign(AssignParams),
+    ClusterMetrics(ClusterMetricsParams),
+}
+
+/// An input named by a parameter: another stage or a dataset split.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputSpec {
+    Stage { key: &'static str, stage: String, accepts: &'static [OutputKind] },
+    Data { key: &'static str, dataset: String, split: String },
+}
+
+impl InputSpec {
+    pub fn key(&self) -> &'static str {
+        match self {
+            InputSpec::Stage { key, .. } | InputSpec::Data { key, .. } => key,
+        }
+    }
+}
+
+impl Params {
+    /// Decodes a stage table (without `kind`); `prefix` is its key path.
+    pub fn decode(kind: StageKind, table: &Node, prefix: &str) -> Result<Params, ConfigError> {
+        Ok(match kind {
+            StageKind::Features => Params::Features(table.decode::<FeaturesParams>(prefix)?.validate(table, prefix)?),
+            StageKind::Kmeans => Params::Kmeans(table.decode::<KmeansParams>(prefix)?.validate(table, prefix)?),
+            StageKind::Assign => Params::Assign(table.decode(prefix)?),
+            StageKind::ClusterMetrics => Params::ClusterMetrics(table.decode(prefix)?),
+        })
+    }
+
+    pub fn inputs(&self) -> Vec<InputSpec> {
+        match self {
+            Params::Features(p) => vec![data_ref("data", &p.data)],
+            Params::Kmeans(p) => vec![InputSpec::Stage { key: "features", stage: p.features.clone(), accepts: &[OutputKind::Features] }],
+            Params::Assign(p) => vec![
+                InputSpec::Stage { key: "centroids", stage: p.centroids.clone(), accepts: &[OutputKind::Centroids] },
+                InputSpec::Stage { key: "features", stage: p.features.clone(), accepts: &[OutputKind::Features] },
+            ],
+            Params::ClusterMetrics(p) => vec![
+                InputSpec::Stage { key: "labels", stage: p.labels.clone(), accepts: &[OutputKind::Labels, OutputKind::Centroids] },
+                data_ref("truth", &p.truth),
+            ],
+        }
+    }
+
+    /// The parameters that go into the key: everything but the input references
+    /// (which enter the key as upstream keys and dataset fingerprints instead).
+    pub fn key_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut v {
+            for input in self.inputs() {
+                map.remove(input.key());
+            }
+        }
+        v
+    }
+}
+
+/// `dataset:split`, or a bare name (then treated as a stage reference).
+fn data_ref(key: &'static str, s: &str) -> InputSpec {
+    match s.split_once(':') {
+        Some((d, sp)) => InputSpec::Data { key, dataset: d.to_string(), split: sp.to_string() },
+        None => InputSpec::Stage { key, stage: s.to_string(), accepts: &[] },
+    }
+}

@@ -1,0 +1,71 @@
+//! Garbage collection: removes entries that no given plan references.
+use std::collections::HashSet;
+
+use super::{Key, KeyLock, Store, StoreError};
+use crate::stages::StageKind;
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub removed: usize,
+    pub kept: usize,
+    /// Entries skipped because a run holds their lock.
+    pub busy: usize,
+    pub bytes: u64,
+}
+
+/// Removes every entry (and stale work folder) whose key is not in `keep`. An entry
+/// whose lock is held (a run is computing or about to use it) is left alone.
+pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport, StoreError> {
+    let mut report = GcReport::default();
+    let mut candidates = Vec::new();
+    for kind in StageKind::ALL {
+        let dir = store.root.join(kind.name());
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match Key::parse(&name) {
+                Some(k) if keep.contains(&k) => report.kept += 1,
+                Some(k) => candidates.push((Some(k), e.path())),
+                None => {}
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(store.tmp_dir()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let key = name.split('.').next().and_then(Key::parse);
+            candidates.push((key, e.path()));
+        }
+    }
+    for (key, path) in candidates {
+        let _lock = match key {
+            Some(k) => match KeyLock::try_acquire(&store.lock_path(&k)) {
+                Ok(Some(l)) => Some(l),
+                Ok(None) => {
+                    report.busy += 1;
+                    continue;
+                }
+                Err(e) => return Err(StoreError::Io { path: store.lock_path(&k), message: e.to_string() }),
+            },
+            None => None,
+        };
+        // A published entry may have appeared for a kept key while we waited.
+        if key.is_some_and(|k| keep.contains(&k)) {
+            continue;
+        }
+        report.bytes += dir_size(&path);
+        report.removed += 1;
+        if !dry_run {
+            if path.starts_with(store.tmp_dir()) {
+                let _ = std::fs::remove_dir_all(&path);
+            } else {
+                store.discard(&path)?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    walkdir::WalkDir::new(path).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+}

@@ -1,0 +1,43 @@
+//! What each stage of an experiment was keyed on when it last ran, so that `plan` can say
+//! *why* a stage is due ("parameter k changed from 4 to 8").
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub key: String,
+    pub key_input: serde_json::Value,
+}
+
+/// variant -> stage -> record, for one experiment.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Records {
+    pub stages: BTreeMap<String, BTreeMap<String, Record>>,
+}
+
+impl Records {
+    fn path(store: &Path, experiment: &str) -> PathBuf {
+        store.join("records").join(format!("{experiment}.json"))
+    }
+
+    pub fn load(store: &Path, experiment: &str) -> Records {
+        std::fs::read(Self::path(store, experiment)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    pub fn get(&self, variant: &str, stage: &str) -> Option<&Record> {
+        self.stages.get(variant)?.get(stage)
+    }
+
+    /// Writes the records (temp file + rename, so readers never see half a file).
+    pub fn save(&self, store: &Path, experiment: &str) -> std::io::Result<()> {
+        let path = Self::path(store, experiment);
+        let dir = path.parent().unwrap_or(store);
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::fs::write(tmp.path(), serde_json::to_vec_pretty(self).unwrap_or_default())?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
