@@ -11,6 +11,14 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
         }
         let lib = Path::new(&dir);
+        // With a CUDA build of libtorch, keep libtorch_cuda linked even though no symbol
+        // of it is referenced directly: otherwise `--as-needed` drops it and CUDA is
+        // never registered (the binary then only ever sees the CPU).
+        if os == "linux" && lib.join("libtorch_cuda.so").exists() {
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+            println!("cargo:rustc-link-arg=-ltorch_cuda");
+            println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        }
         // PyPI wheel: torch/version.py; libtorch archive: build-version.
         if let Some(v) = lib.parent().and_then(|p| std::fs::read_to_string(p.join("version.py")).ok()) {
             if let Some(line) = v.lines().find(|l| l.starts_with("__version__")) {

@@ -1,1 +1,6 @@
+//! One integration-test binary (every test binary links libtorch; fewer link faster).
+mod common;
 
+mod caching;
+mod config_errors;
+mod concurrency;

@@ -5,8 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use super::{did_you_mean, ConfigError, SourceFile};
 
@@ -38,45 +37,51 @@ impl fmt::Debug for Node {
 }
 
 impl Node {
-    /// Parses a whole TOML document.
+    /// Parses a whole TOML document, keeping the span of every key and value.
     pub fn parse(file: Arc<SourceFile>) -> Result<Node, ConfigError> {
-        let parsed: Result<toml::Spanned<RawValue>, toml::de::Error> = toml::from_str(&file.text);
-        match parsed {
-            Ok(v) => Ok(Node::from_raw(v, &file)),
-            Err(e) => {
-                let offset = e.span().map(|s| s.start).unwrap_or(0);
-                let (line, col) = file.line_col(offset);
-                Err(ConfigError::Located {
-                    file: file.path.clone(),
-                    line,
-                    col,
-                    key: String::new(),
-                    message: format!("invalid TOML: {}", e.message().trim()),
-                    hint: None,
-                })
+        let parsed = toml::de::DeTable::parse(&file.text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, col) = file.line_col(offset);
+            ConfigError::Located {
+                file: file.path.clone(),
+                line,
+                col,
+                key: String::new(),
+                message: format!("invalid TOML: {}", e.message().trim()),
+                hint: None,
             }
-        }
+        })?;
+        let span = parsed.span();
+        let table = Self::from_table(parsed.into_inner(), &file)?;
+        Ok(Node { value: Value::Table(table), span, file })
     }
 
-    fn from_raw(v: toml::Spanned<RawValue>, file: &Arc<SourceFile>) -> Node {
+    fn from_table(t: toml::de::DeTable<'_>, file: &Arc<SourceFile>) -> Result<Table, ConfigError> {
+        let mut out = Table::new();
+        for (k, v) in t {
+            let kspan = k.span();
+            out.insert(k.into_inner().into_owned(), (kspan, Self::from_de(v, file)?));
+        }
+        Ok(out)
+    }
+
+    fn from_de(v: toml::Spanned<toml::de::DeValue<'_>>, file: &Arc<SourceFile>) -> Result<Node, ConfigError> {
+        use toml::de::DeValue;
         let span = v.span();
-        let value = match v.into_inner() {
-            RawValue::String(s) => Value::String(s),
-            RawValue::Integer(i) => Value::Integer(i),
-            RawValue::Float(x) => Value::Float(x),
-            RawValue::Boolean(b) => Value::Boolean(b),
-            RawValue::Array(items) => Value::Array(items.into_iter().map(|i| Node::from_raw(i, file)).collect()),
-            RawValue::Table(entries) => Value::Table(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let kspan = k.span();
-                        (k.into_inner(), (kspan, Node::from_raw(v, file)))
-                    })
-                    .collect(),
-            ),
+        let bad = |m: &str| {
+            let (line, col) = file.line_col(span.start);
+            ConfigError::Located { file: file.path.clone(), line, col, key: String::new(), message: m.to_string(), hint: None }
         };
-        Node { value, span, file: file.clone() }
+        let value = match v.into_inner() {
+            DeValue::String(s) => Value::String(s.into_owned()),
+            DeValue::Integer(i) => Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| bad("integer out of range"))?),
+            DeValue::Float(x) => Value::Float(x.as_str().parse::<f64>().map_err(|_| bad("invalid float"))?),
+            DeValue::Boolean(b) => Value::Boolean(b),
+            DeValue::Datetime(_) => return Err(bad("dates and times are not supported in ktlab configuration")),
+            DeValue::Array(items) => Value::Array(items.into_iter().map(|i| Self::from_de(i, file)).collect::<Result<_, _>>()?),
+            DeValue::Table(t) => Value::Table(Self::from_table(t, file)?),
+        };
+        Ok(Node { value, span, file: file.clone() })
     }
 
     /// An error located at this node.
@@ -216,65 +221,6 @@ impl Value {
             Value::Array(_) => "an array",
             Value::Table(_) => "a table",
         }
-    }
-}
-
-/// The intermediate form deserialized straight from toml, with spans.
-enum RawValue {
-    String(String),
-    Integer(i64),
-    Float(f64),
-    Boolean(bool),
-    Array(Vec<toml::Spanned<RawValue>>),
-    Table(Vec<(toml::Spanned<String>, toml::Spanned<RawValue>)>),
-}
-
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawValue;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a TOML value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
-                Ok(RawValue::Boolean(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
-                Ok(RawValue::Integer(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-                i64::try_from(v).map(RawValue::Integer).map_err(|_| E::custom("integer out of range"))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
-                Ok(RawValue::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
-                Ok(RawValue::String(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
-                Ok(RawValue::String(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(RawValue::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(k) = map.next_key::<toml::Spanned<String>>()? {
-                    if k.get_ref().starts_with("$__toml_private") {
-                        return Err(de::Error::custom("dates and times are not supported in ktlab configuration"));
-                    }
-                    let v = map.next_value()?;
-                    entries.push((k, v));
-                }
-                Ok(RawValue::Table(entries))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

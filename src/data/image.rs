@@ -1,4 +1,4 @@
-//! An decoded RGB image in memory.
+//! A decoded RGB image in memory, and the area resampling every consumer shares.
 
 /// An 8-bit RGB image, row-major, channels interleaved: `rgb[(y * width + x) * 3 + c]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,7 +10,17 @@ pub struct Image {
 
 impl Image {
     pub fn new(width: usize, height: usize) -> Self {
-        Image { width, height, rgb: vec![0; width * height * 3] }
+        Image {
+            width,
+            height,
+            rgb: vec![0; width * height * 3],
+        }
+    }
+
+    /// Wraps an interleaved RGB buffer; `None` unless `rgb.len() == width * height * 3`.
+    pub fn from_rgb(width: usize, height: usize, rgb: Vec<u8>) -> Option<Self> {
+        let expected = width.checked_mul(height)?.checked_mul(3)?;
+        (rgb.len() == expected).then_some(Image { width, height, rgb })
     }
 
     pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
@@ -18,4 +28,144 @@ impl Image {
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
     }
 }
-pub fn resize_to(img: &Image, _s: usize) -> Image { img.clone() }
+
+/// Resizes `img` to `size` x `size` (aspect ratio is not kept) by area averaging; see
+/// [`area_resample`]. A `size` of 0 gives an empty image.
+pub fn resize_to(img: &Image, size: usize) -> Image {
+    if img.width == size && img.height == size {
+        return img.clone();
+    }
+    let rgb = area_resample(img, size, size)
+        .into_iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    Image {
+        width: size,
+        height: size,
+        rgb,
+    }
+}
+
+/// Resamples `img` to `width` x `height` with a box filter: every output pixel is the
+/// average of the source area it covers, partially covered source pixels weighted by
+/// their coverage. Exact for integer downscaling factors; for upscaling it degenerates to
+/// nearest-neighbour with blended seams. Returns interleaved RGB (HWC) in `0.0..=255.0`.
+/// An empty source gives a black result.
+pub fn area_resample(img: &Image, width: usize, height: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; width * height * 3];
+    if img.width == 0 || img.height == 0 || img.rgb.len() < img.width * img.height * 3 {
+        return out;
+    }
+    let wx = area_weights(img.width, width);
+    let wy = area_weights(img.height, height);
+
+    // Horizontal pass: every source row to `width` columns.
+    let mut rows = vec![0.0f32; img.height * width * 3];
+    for y in 0..img.height {
+        let src = &img.rgb[y * img.width * 3..(y + 1) * img.width * 3];
+        let dst = &mut rows[y * width * 3..(y + 1) * width * 3];
+        for (x, taps) in wx.iter().enumerate() {
+            let mut acc = [0.0f32; 3];
+            for &(sx, w) in taps {
+                for c in 0..3 {
+                    acc[c] += w * f32::from(src[sx * 3 + c]);
+                }
+            }
+            dst[x * 3..x * 3 + 3].copy_from_slice(&acc);
+        }
+    }
+    // Vertical pass.
+    for (y, taps) in wy.iter().enumerate() {
+        let dst = &mut out[y * width * 3..(y + 1) * width * 3];
+        for &(sy, w) in taps {
+            let src = &rows[sy * width * 3..(sy + 1) * width * 3];
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += w * s;
+            }
+        }
+    }
+    out
+}
+
+/// For every output index, the source indices it covers and their weights (summing to 1).
+fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|j| {
+            let start = j as f64 * scale;
+            let end = ((j + 1) as f64 * scale).min(src as f64);
+            let first = start.floor() as usize;
+            let last = (end.ceil() as usize).clamp(first + 1, src);
+            (first..last)
+                .filter_map(|k| {
+                    let overlap = (end.min((k + 1) as f64) - start.max(k as f64)) / scale;
+                    (overlap > 1e-9).then_some((k, overlap as f32))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: usize, h: usize) -> Image {
+        let mut img = Image::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) * 3;
+                img.rgb[i] = (x * 255 / w.max(1)) as u8;
+                img.rgb[i + 1] = (y * 255 / h.max(1)) as u8;
+                img.rgb[i + 2] = 77;
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn weights_sum_to_one() {
+        for (src, dst) in [(32, 7), (7, 32), (5, 5), (100, 3), (3, 100), (1, 4), (4, 1)] {
+            for taps in area_weights(src, dst) {
+                let sum: f32 = taps.iter().map(|t| t.1).sum();
+                assert!((sum - 1.0).abs() < 1e-4, "{src}->{dst}: {sum}");
+                assert!(taps.iter().all(|t| t.0 < src));
+            }
+        }
+    }
+
+    #[test]
+    fn integer_downscale_is_block_average() {
+        let img = Image::from_rgb(2, 2, vec![0, 0, 0, 10, 20, 30, 20, 40, 60, 30, 60, 90]).unwrap();
+        let out = area_resample(&img, 1, 1);
+        assert_eq!(out, vec![15.0, 30.0, 45.0]);
+        assert_eq!(resize_to(&img, 1).rgb, vec![15, 30, 45]);
+    }
+
+    #[test]
+    fn constant_image_stays_constant_at_any_size() {
+        let mut img = Image::new(13, 29);
+        img.rgb.iter_mut().for_each(|v| *v = 200);
+        for size in [1, 5, 13, 32, 64] {
+            let out = resize_to(&img, size);
+            assert_eq!((out.width, out.height), (size, size));
+            assert!(out.rgb.iter().all(|&v| v == 200), "size {size}");
+        }
+    }
+
+    #[test]
+    fn same_size_is_identity_and_mean_is_kept() {
+        let img = gradient(32, 32);
+        assert_eq!(resize_to(&img, 32), img);
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        let full: Vec<f32> = img.rgb.iter().map(|&v| f32::from(v)).collect();
+        assert!((mean(&area_resample(&img, 10, 10)) - mean(&full)).abs() < 0.01);
+    }
+
+    #[test]
+    fn degenerate_sizes_do_not_panic() {
+        assert!(resize_to(&gradient(4, 4), 0).rgb.is_empty());
+        assert_eq!(resize_to(&Image::new(0, 0), 3).rgb, vec![0; 27]);
+        assert!(Image::from_rgb(2, 2, vec![0; 11]).is_none());
+    }
+}

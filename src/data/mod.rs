@@ -7,8 +7,10 @@ mod source;
 mod spec;
 mod synthetic;
 
+pub use cifar_binary::Cifar10Binary;
 pub use fingerprint::{fingerprint, FingerprintMode};
-pub use image::Image;
+pub use image::{area_resample, resize_to, Image};
+pub use image_folder::{decode_file, list_split, ImageFolder, Listing};
 pub use source::{open_split, splits_of, DataError, Source};
-pub use image::resize_to;
 pub use spec::{DatasetFormat, DatasetSpec};
+pub use synthetic::{Synthetic, SHAPE_CLASSES, SYNTHETIC_VERSION};

@@ -87,16 +87,13 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                         if accepts.is_empty() {
                             return Err(node.error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`")).into());
                         }
-                        let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
                         if stage.contains(':') {
+                            let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
                             return Err(node.error(&key, format!("expected {expected}, but `{stage}` is a dataset split")).into());
                         }
-                        let Some((up_kind, _, _)) = decoded.get(stage) else {
+                        if !decoded.contains_key(stage) {
                             let hint = did_you_mean(stage, decoded.keys().map(String::as_str));
                             return Err(node.error_hint(&key, format!("no stage named `{stage}`"), hint).into());
-                        };
-                        if !accepts.contains(&up_kind.output()) {
-                            return Err(node.error(&key, format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name())).into());
                         }
                         deps.push(stage.clone());
                     }
@@ -112,7 +109,19 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             ConfigError::from(st.table.error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> "))))
         })?;
 
-        // 4. consistency across references
+        // 4. kinds of the inputs, then consistency across references
+        for (name, (_, params, st)) in &decoded {
+            for input in params.inputs() {
+                if let InputSpec::Stage { stage, accepts, key } = &input {
+                    let up_kind = decoded[stage].0;
+                    if !accepts.contains(&up_kind.output()) {
+                        let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
+                        let node = st.table.lookup(key).unwrap_or(&st.table);
+                        return Err(node.error(&format!("stages.{name}.{key}"), format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name())).into());
+                    }
+                }
+            }
+        }
         for (name, (_, params, st)) in &decoded {
             if let Params::ClusterMetrics(p) = params {
                 if let (Some(labels_of), Some((d, s))) = (data_of(&decoded, &p.labels), p.truth.split_once(':')) {

@@ -1,0 +1,90 @@
+//! The store never recomputes what it has and never reuses what is stale.
+use std::time::Instant;
+
+use crate::common::{Project, CONTRACT_HOG};
+
+#[test]
+fn contract_runs_then_is_fully_cached() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let first = p.entries();
+    // feat shared by both variants: 1 + 3 x 2 entries.
+    assert_eq!(first.len(), 7, "{first:?}");
+    let csv = p.read("results/contract-hog/results.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "variant,stages.clusters.k,stage,layer,metric,value");
+    assert_eq!(lines.len(), 1 + 2 * 3, "{csv}");
+    for (i, metric) in ["nmi", "ari", "purity"].iter().enumerate() {
+        assert!(lines[1 + i].starts_with(&format!("k=4,4,quality,,{metric},")), "{csv}");
+        assert!(lines[4 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
+    }
+    let t = Instant::now();
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let second = t.elapsed();
+    assert_eq!(p.entries(), first, "second run created entries");
+    assert!(second.as_secs_f64() < 1.0, "cached run took {second:?}");
+    assert_eq!(p.read("results/contract-hog/results.csv"), csv, "results changed");
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    assert_eq!(plan.matches(" cached").count(), 8, "{plan}");
+    assert!(plan.contains("7 stage instances: 7 cached, 0 to run"), "{plan}");
+
+    // Changing one parameter: feat stays cached, the three later stages of each variant are due.
+    let plan = p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.iterations=5"]).ok().stdout;
+    let feat_lines: Vec<&str> = plan.lines().filter(|l| l.contains(" feat ")).collect();
+    assert!(feat_lines.iter().all(|l| l.contains("cached")), "{plan}");
+    for stage in ["clusters", "labels", "quality"] {
+        let due: Vec<&str> = plan.lines().filter(|l| l.contains(&format!(" {stage} "))).collect();
+        assert_eq!(due.len(), 2, "{plan}");
+        assert!(due.iter().all(|l| l.contains("will run")), "{plan}");
+    }
+    assert!(plan.contains("parameter iterations changed from 20 to 5"), "{plan}");
+    assert!(plan.contains("upstream clusters changed"), "{plan}");
+    p.ktlab(&["run", "exp.toml", "--set", "stages.clusters.iterations=5"]).ok();
+    let after = p.entries();
+    assert_eq!(after.len(), first.len() + 6, "{after:?}");
+}
+
+#[test]
+fn explain_shows_the_key_input() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    let out = p.ktlab(&["explain", "exp.toml", "clusters", "--variant", "k=16"]).ok().stdout;
+    for needle in ["\"kind\": \"kmeans\"", "\"k\": 16", "\"iterations\": 20", "\"restarts\": 1", "\"fingerprint\"", "\"libtorch\"", "\"ktlab\"", "\"device\"", "\"seed\": 7"] {
+        assert!(out.contains(needle), "missing {needle}:\n{out}");
+    }
+    p.ktlab(&["explain", "exp.toml", "clusterz"]).fails(2).stderr_has("did you mean `clusters`?");
+}
+
+#[test]
+fn only_and_force() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    p.ktlab(&["run", "exp.toml", "--only", "clusters"]).ok();
+    let e = p.entries();
+    assert_eq!(e.iter().filter(|x| x.starts_with("features/")).count(), 1, "{e:?}");
+    assert_eq!(e.iter().filter(|x| x.starts_with("kmeans/")).count(), 2, "{e:?}");
+    assert_eq!(e.len(), 3, "{e:?}");
+    let r = p.ktlab(&["run", "exp.toml", "--force", "feat", "--only", "feat"]).ok();
+    assert!(r.stderr.contains("[run]     feat"), "{}", r.stderr);
+    p.ktlab(&["run", "exp.toml", "--force", "fet"]).fails(2).stderr_has("did you mean `feat`?");
+}
+
+#[test]
+fn corrupt_entry_is_detected_and_recomputed() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let feat = p.entries().into_iter().find(|e| e.starts_with("features/")).unwrap();
+    let path = p.path(&format!("store/{feat}/features.npy"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    // Forcing a consumer makes the corrupt input be read: it must be recomputed first.
+    let r = p.ktlab(&["run", "exp.toml", "--force", "clusters"]).ok();
+    assert!(r.stderr.contains("corrupt"), "{}", r.stderr);
+    assert!(r.stderr.contains("[run]     feat"), "{}", r.stderr);
+    let fixed = std::fs::read(&path).unwrap();
+    assert_ne!(fixed, bytes);
+}

@@ -1,0 +1,136 @@
+//! A small builder for end-to-end CLI tests in temporary folders.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const DATASETS: &str = r#"
+[shapes]
+format = "synthetic"
+image_size = 32
+seed = 0
+splits = { unlabeled = 2000, train = 1000, test = 1000 }
+"#;
+
+pub const CONTRACT_HOG: &str = r#"
+name = "contract-hog"
+seed = 7
+device = "auto"
+
+[stages.feat]
+kind = "features"
+model = "hog"
+data = "shapes:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 16
+iterations = 20
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+
+[stages.quality]
+kind = "cluster-metrics"
+labels = "labels"
+truth = "shapes:train"
+
+[sweep]
+"stages.clusters.k" = [4, 16]
+"#;
+
+/// A temporary project: datasets.toml, experiment files, a store and a results folder.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let p = Project { dir: tempfile::tempdir().expect("tempdir") };
+        p.write("datasets.toml", DATASETS);
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ktlab"));
+        c.current_dir(self.dir.path());
+        c.env_remove("KTLAB_STORE").env_remove("KTLAB_RESULTS").env_remove("KTLAB_DATASETS");
+        c.args(["--store", "store", "--results", "results"]);
+        c
+    }
+
+    pub fn ktlab(&self, args: &[&str]) -> Run {
+        let out = self.cmd().args(args).output().expect("run ktlab");
+        Run::from(out)
+    }
+
+    /// Every published entry as "kind/key".
+    pub fn entries(&self) -> Vec<String> {
+        entries(&self.path("store"))
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+}
+
+pub fn entries(store: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(kinds) = std::fs::read_dir(store) else { return out };
+    for k in kinds.flatten() {
+        let kind = k.file_name().to_string_lossy().into_owned();
+        if ["tmp", "locks", "records", "fingerprints"].contains(&kind.as_str()) {
+            continue;
+        }
+        for e in std::fs::read_dir(k.path()).into_iter().flatten().flatten() {
+            out.push(format!("{kind}/{}", e.file_name().to_string_lossy()));
+        }
+    }
+    out.sort();
+    out
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    }
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn fails(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        self
+    }
+
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        self
+    }
+}
