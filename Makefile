@@ -21,6 +21,10 @@ endif
 
 CARGO := env $(TORCH_ENV) cargo
 
+# libgomp (libtorch's OpenMP) spin-waits between parallel regions by default, which
+# stalls badly whenever the cores are shared (parallel tests, a busy machine).
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: all setup build demo test bench clippy fmt clean
 
 all: build

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod eval;
 pub mod exec;
 pub mod models;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod stages;
 pub mod store;
+pub mod train;
 
 /// Errors that reach the command line, each with its exit code.
 #[derive(Debug, thiserror::Error)]

@@ -60,8 +60,19 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     let clock = Instant::now();
     let progress_label = label.clone();
     let progress = move |done: u64, total: u64| reporter.emit(Event::Progress { label: progress_label.clone(), done, total });
-    tch::manual_seed(inst.seed as i64);
-    let ctx = RunCtx { device: inst.device, seed: inst.seed, workdir: &pending.dir, inputs: &inputs, progress: &progress };
+    let note_label = label.clone();
+    let note = move |message: String| reporter.emit(Event::Note { label: note_label.clone(), message });
+    let checkpoint_dir = store.checkpoint_dir(&key);
+    tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
+    let ctx = RunCtx {
+        device: inst.device,
+        seed: inst.seed,
+        workdir: &pending.dir,
+        inputs: &inputs,
+        progress: &progress,
+        note: &note,
+        checkpoint_dir: &checkpoint_dir,
+    };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_params(&inst.params, &ctx)))
         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))));
     let outcome = match result {
@@ -87,6 +98,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     };
     match store.publish(pending, inst.kind, &key, manifest) {
         Ok(_) => {
+            let _ = std::fs::remove_dir_all(&checkpoint_dir);
             reporter.emit(Event::Finished { label, seconds, summary: outcome.summary });
             InstanceOutcome::Computed
         }
@@ -104,6 +116,9 @@ fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
         Params::Kmeans(p) => p.run(ctx),
         Params::Assign(p) => p.run(ctx),
         Params::ClusterMetrics(p) => p.run(ctx),
+        Params::Init(p) => p.run(ctx),
+        Params::Train(p) => p.run(ctx),
+        Params::LinearProbe(p) => p.run(ctx),
     }
 }
 

@@ -74,6 +74,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             let params = Params::decode(kind, &st.table, &prefix)?;
             decoded.insert(name.clone(), (kind, params, st));
         }
+        resolve_implicit_data(&mut decoded)?;
 
         // 2. references: existence and kind
         let mut edges: IndexMap<String, Vec<String>> = IndexMap::new();
@@ -169,10 +170,10 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 "ktlab": ktlab_version(),
                 "libtorch": libtorch_version(),
             });
-            if kind.device_dependent() {
+            if params.is_device_dependent() {
                 key_input["device"] = json!(device_class(device));
             }
-            if matches!(kind, StageKind::Kmeans) {
+            if params.is_stochastic() {
                 key_input["seed"] = json!(raw.seed);
             }
             let key = Key::of(&key_input);
@@ -228,8 +229,40 @@ fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &s
             Params::Features(p) => return p.data.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())),
             Params::Kmeans(p) => cur = p.features.clone(),
             Params::Assign(p) => cur = p.features.clone(),
-            Params::ClusterMetrics(_) => return None,
+            Params::Train(p) => return p.data.as_ref().and_then(|d| d.split_once(':')).map(|(a, b)| (a.to_string(), b.to_string())),
+            Params::ClusterMetrics(_) | Params::Init(_) | Params::LinearProbe(_) => return None,
         }
     }
     None
+}
+
+/// A `train` stage on pseudo-labels reads the images its assign stage labeled: fill in
+/// `data` from there, or check that a given `data` is those images.
+fn resolve_implicit_data(decoded: &mut IndexMap<String, (StageKind, Params, &RawStage)>) -> Result<(), Error> {
+    let names: Vec<String> = decoded.keys().cloned().collect();
+    for name in names {
+        let (labels, data) = match &decoded[&name].1 {
+            Params::Train(p) if !p.uses_true_labels() => (p.labels.clone(), p.data.clone()),
+            _ => continue,
+        };
+        if !decoded.contains_key(&labels) || !matches!(decoded[&labels].1, Params::Assign(_)) {
+            continue; // reported with the other reference errors
+        }
+        let Some((d, s)) = data_of(decoded, &labels) else { continue };
+        let implied = format!("{d}:{s}");
+        let st = decoded[&name].2;
+        match data {
+            None => {
+                if let Params::Train(p) = &mut decoded[&name].1 {
+                    p.data = Some(implied);
+                }
+            }
+            Some(given) if given != implied => {
+                let node = st.table.lookup("data").unwrap_or(&st.table);
+                return Err(node.error(&format!("stages.{name}.data"), format!("`{labels}` labels images of `{implied}`, not of `{given}`")).into());
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -21,15 +21,18 @@ impl AssignParams {
         let cdir = ctx.stage_input("centroids")?;
         let fdir = ctx.stage_input("features")?;
         let centroids = artefacts::read_tensor(&cdir.join("centroids.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
-        let pre = Preprocess::load(cdir, ctx.device).map_err(StageError::Torch)?;
+        let pre = Preprocess::load(cdir).map_err(|e| StageError::Failed(format!("{}: {e}", cdir.display())))?;
         let x = artefacts::read_tensor(&fdir.join("features.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
         let (n, d) = x.size2()?;
-        let expected = pre.input_dim().unwrap_or(centroids.size()[1]);
+        let expected = match &pre.pca {
+            Some(p) => p.mean.size()[0],
+            None => centroids.size()[1],
+        };
         if d != expected {
             return Err(StageError::Input(format!("features have {d} dimensions but the centroids were fit on {expected}")));
         }
-        let x = pre.apply(&x);
-        let (labels, _dist) = cluster::nearest(&x, &centroids, BLOCK_ROWS);
+        let x = pre.apply(&x).map_err(|e| StageError::Input(e.to_string()))?;
+        let (labels, _dist) = cluster::nearest(&x, &centroids, BLOCK_ROWS).map_err(|e| StageError::Input(e.to_string()))?;
         let k = centroids.size()[0];
         artefacts::write_tensor(&ctx.path("labels.npy"), &labels)?;
         let index: serde_json::Value = artefacts::read_json(&fdir.join("index.json"))?;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{MetricRow, Outcome, RunCtx, StageError};
-use crate::cluster::metrics;
+use crate::cluster as metrics;
 use crate::data::open_split;
 use crate::store::artefacts;
 
@@ -41,7 +41,7 @@ impl ClusterMetricsParams {
         let ari = metrics::ari(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let purity = metrics::purity(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let k = pred_u.iter().max().map(|m| m + 1).unwrap_or(0);
-        let sizes = metrics::cluster_sizes(&pred_u, k);
+        let sizes = metrics::cluster_sizes(&pred_u, k).map_err(|e| StageError::Failed(e.to_string()))?;
         let mut hist = String::from("cluster,size\n");
         for (c, s) in sizes.iter().enumerate() {
             hist.push_str(&format!("{c},{s}\n"));

@@ -23,6 +23,10 @@ pub struct RunCtx<'a> {
     pub inputs: &'a IndexMap<String, Input>,
     /// Called with (done, total) as the stage advances.
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
+    /// Called with a line worth showing (an epoch's figures, a resumption).
+    pub note: &'a (dyn Fn(String) + Sync),
+    /// Where a training stage keeps its checkpoints; survives a crash (keyed).
+    pub checkpoint_dir: &'a Path,
 }
 
 impl RunCtx<'_> {

@@ -32,6 +32,12 @@ pub struct FeaturesParams {
     /// pixels: side of the downscaled image (default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
+    /// Model stages: the layer to read (conv1..conv5, fc6, fc7...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// Model stages: target size of the average-pooled layer output (see `models::pool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_dim: Option<usize>,
 }
 
 impl FeaturesParams {
@@ -65,9 +71,30 @@ impl FeaturesParams {
                 }
                 self.size = Some(size);
             }
-            other => {
-                let hint = did_you_mean(other, MODELS.iter().copied()).or_else(|| Some(format!("one of {}", MODELS.join(", "))));
-                return Err(at("model").error_hint(&format!("{prefix}.model"), format!("unknown model `{other}`"), hint));
+            _ => {
+                // Any other name is a model stage (init, train, pretext): read one layer.
+                for key in ["cell", "block", "bins", "size"] {
+                    if table.lookup(key).is_some() {
+                        return Err(err(key, format!("`{key}` applies to model = \"hog\" or \"pixels\", not to a model stage")));
+                    }
+                }
+                match &self.layer {
+                    None => {
+                        let hint = did_you_mean(&self.model, MODELS.iter().copied());
+                        return Err(table.error_hint(prefix, format!("missing required key `layer` (features of model stage `{}`)", self.model), hint));
+                    }
+                    Some(l) if l.is_empty() => return Err(err("layer", "expected a layer name such as conv5".into())),
+                    _ => {}
+                }
+                self.pooled_dim = Some(self.pooled_dim.unwrap_or(0));
+            }
+        }
+        if self.is_handcrafted() {
+            if self.layer.is_some() {
+                return Err(err("layer", format!("`layer` applies to model stages, not to model = \"{}\"", self.model)));
+            }
+            if self.pooled_dim.is_some() {
+                return Err(err("pooled_dim", format!("`pooled_dim` applies to model stages, not to model = \"{}\"", self.model)));
             }
         }
         if let Some(s) = self.image_size {
@@ -76,6 +103,11 @@ impl FeaturesParams {
             }
         }
         Ok(self)
+    }
+
+    /// HOG or raw pixels, as opposed to a model stage's layer.
+    pub fn is_handcrafted(&self) -> bool {
+        MODELS.contains(&self.model.as_str())
     }
 
     fn hog_params(&self) -> hog::HogParams {
@@ -90,6 +122,9 @@ impl FeaturesParams {
     }
 
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        if !self.is_handcrafted() {
+            return self.run_model(ctx);
+        }
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
         let n = source.len();
@@ -134,6 +169,25 @@ impl FeaturesParams {
             &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
         )?;
         Ok(Outcome { metrics: Vec::new(), summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name) })
+    }
+
+    /// Features of a model stage: one layer, average-pooled to a fixed size.
+    fn run_model(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let (spec, split) = ctx.data_input("data")?;
+        let model = super::model_io::LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
+        let source = open_split(spec, split)?;
+        let set = crate::train::batches::ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+        let layer = self.layer.clone().unwrap_or_default();
+        let pooled = self.pooled_dim.filter(|&d| d > 0);
+        let mut out = model.extract(&set, &[layer.as_str()], pooled, ctx.progress)?;
+        let x = out.remove(0);
+        let (n, d) = x.size2()?;
+        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
+        )?;
+        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name) })
     }
 
     fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {

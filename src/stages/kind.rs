@@ -10,6 +10,9 @@ pub enum StageKind {
     Kmeans,
     Assign,
     ClusterMetrics,
+    Init,
+    Train,
+    LinearProbe,
 }
 
 /// What a stage produces, i.e. what another stage may consume from it.
@@ -19,10 +22,19 @@ pub enum OutputKind {
     Centroids,
     Labels,
     Metrics,
+    Model,
 }
 
 impl StageKind {
-    pub const ALL: &'static [StageKind] = &[StageKind::Features, StageKind::Kmeans, StageKind::Assign, StageKind::ClusterMetrics];
+    pub const ALL: &'static [StageKind] = &[
+        StageKind::Features,
+        StageKind::Kmeans,
+        StageKind::Assign,
+        StageKind::ClusterMetrics,
+        StageKind::Init,
+        StageKind::Train,
+        StageKind::LinearProbe,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +42,9 @@ impl StageKind {
             StageKind::Kmeans => "kmeans",
             StageKind::Assign => "assign",
             StageKind::ClusterMetrics => "cluster-metrics",
+            StageKind::Init => "init",
+            StageKind::Train => "train",
+            StageKind::LinearProbe => "linear-probe",
         }
     }
 
@@ -43,6 +58,9 @@ impl StageKind {
             StageKind::Kmeans => 1,
             StageKind::Assign => 1,
             StageKind::ClusterMetrics => 1,
+            StageKind::Init => 1,
+            StageKind::Train => 1,
+            StageKind::LinearProbe => 1,
         }
     }
 
@@ -52,13 +70,11 @@ impl StageKind {
             StageKind::Kmeans => OutputKind::Centroids,
             StageKind::Assign => OutputKind::Labels,
             StageKind::ClusterMetrics => OutputKind::Metrics,
+            StageKind::Init | StageKind::Train => OutputKind::Model,
+            StageKind::LinearProbe => OutputKind::Metrics,
         }
     }
 
-    /// Whether the numbers this stage produces may depend on the device class.
-    pub fn device_dependent(self) -> bool {
-        matches!(self, StageKind::Kmeans | StageKind::Assign)
-    }
 }
 
 impl fmt::Display for StageKind {
@@ -74,6 +90,7 @@ impl OutputKind {
             OutputKind::Centroids => "a kmeans stage",
             OutputKind::Labels => "an assign stage",
             OutputKind::Metrics => "a metrics stage",
+            OutputKind::Model => "a model stage (init or train)",
         }
     }
 }

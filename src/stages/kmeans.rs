@@ -1,6 +1,6 @@
 //! `kmeans`: clusters the rows of a features stage on the configured device.
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, KMeansInit};
@@ -83,10 +83,11 @@ impl KmeansParams {
         (ctx.progress)(1, 1);
         artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
         artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
-        r.preprocess.save(ctx.workdir).map_err(StageError::Torch)?;
+        r.preprocess.save(ctx.workdir).map_err(|e| StageError::Failed(e.to_string()))?;
+        // Row 0 is the inertia of the initial centroids, then one row per update.
         let mut csv = String::from("iteration,inertia\n");
         for (i, v) in r.inertia_history.iter().enumerate() {
-            csv.push_str(&format!("{},{v}\n", i + 1));
+            csv.push_str(&format!("{i},{v}\n"));
         }
         artefacts::write_text(&ctx.path("inertia.csv"), &csv)?;
         artefacts::write_json(
@@ -94,10 +95,9 @@ impl KmeansParams {
             &serde_json::json!({
                 "k": self.k, "points": n, "dim": d,
                 "inertia": r.inertia, "restart_inertias": r.restart_inertias,
-                "reseeded": r.reseeded, "iterations_run": r.inertia_history.len(),
+                "reseeded": r.reseeded, "iterations_run": r.iterations_run, "converged": r.converged,
             }),
         )?;
-        let _ = Tensor::zeros([1], (Kind::Float, ctx.device));
         Ok(Outcome { metrics: Vec::new(), summary: format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia) })
     }
 }

@@ -1,7 +1,7 @@
 //! Validated parameters of a stage instance, and the inputs they name.
 use serde::Serialize;
 
-use super::{AssignParams, ClusterMetricsParams, FeaturesParams, KmeansParams, OutputKind, StageKind};
+use super::{AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, StageKind, TrainParams};
 use crate::config::{ConfigError, Node};
 
 /// The parameters of one stage, decoded and checked, defaults filled in.
@@ -12,6 +12,9 @@ pub enum Params {
     Kmeans(KmeansParams),
     Assign(AssignParams),
     ClusterMetrics(ClusterMetricsParams),
+    Init(InitParams),
+    Train(TrainParams),
+    LinearProbe(LinearProbeParams),
 }
 
 /// An input named by a parameter: another stage or a dataset split.
@@ -29,6 +32,8 @@ impl InputSpec {
     }
 }
 
+const MODEL: &[OutputKind] = &[OutputKind::Model];
+
 impl Params {
     /// Decodes a stage table (without `kind`); `prefix` is its key path.
     pub fn decode(kind: StageKind, table: &Node, prefix: &str) -> Result<Params, ConfigError> {
@@ -37,12 +42,21 @@ impl Params {
             StageKind::Kmeans => Params::Kmeans(table.decode::<KmeansParams>(prefix)?.validate(table, prefix)?),
             StageKind::Assign => Params::Assign(table.decode(prefix)?),
             StageKind::ClusterMetrics => Params::ClusterMetrics(table.decode(prefix)?),
+            StageKind::Init => Params::Init(table.decode::<InitParams>(prefix)?.validate(table, prefix)?),
+            StageKind::Train => Params::Train(table.decode::<TrainParams>(prefix)?.validate(table, prefix)?),
+            StageKind::LinearProbe => Params::LinearProbe(table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)?),
         })
     }
 
     pub fn inputs(&self) -> Vec<InputSpec> {
         match self {
-            Params::Features(p) => vec![data_ref("data", &p.data)],
+            Params::Features(p) => {
+                let mut v = vec![data_ref("data", &p.data)];
+                if !p.is_handcrafted() {
+                    v.push(InputSpec::Stage { key: "model", stage: p.model.clone(), accepts: MODEL });
+                }
+                v
+            }
             Params::Kmeans(p) => vec![InputSpec::Stage { key: "features", stage: p.features.clone(), accepts: &[OutputKind::Features] }],
             Params::Assign(p) => vec![
                 InputSpec::Stage { key: "centroids", stage: p.centroids.clone(), accepts: &[OutputKind::Centroids] },
@@ -51,6 +65,25 @@ impl Params {
             Params::ClusterMetrics(p) => vec![
                 InputSpec::Stage { key: "labels", stage: p.labels.clone(), accepts: &[OutputKind::Labels, OutputKind::Centroids] },
                 data_ref("truth", &p.truth),
+            ],
+            Params::Init(_) => Vec::new(),
+            Params::Train(p) => {
+                let mut v = Vec::new();
+                if let Some(d) = &p.data {
+                    v.push(data_ref("data", d));
+                }
+                if !p.uses_true_labels() {
+                    v.push(InputSpec::Stage { key: "labels", stage: p.labels.clone(), accepts: &[OutputKind::Labels] });
+                }
+                if let Some(init) = &p.init {
+                    v.push(InputSpec::Stage { key: "init", stage: init.clone(), accepts: MODEL });
+                }
+                v
+            }
+            Params::LinearProbe(p) => vec![
+                InputSpec::Stage { key: "model", stage: p.model.clone(), accepts: MODEL },
+                data_ref("train", &p.train),
+                data_ref("test", &p.test),
             ],
         }
     }
@@ -65,6 +98,20 @@ impl Params {
             }
         }
         v
+    }
+
+    /// Whether the stage draws random numbers (then the experiment seed enters its key).
+    pub fn is_stochastic(&self) -> bool {
+        matches!(self, Params::Kmeans(_) | Params::Init(_) | Params::Train(_) | Params::LinearProbe(_))
+    }
+
+    /// Whether its numbers may depend on the device class (cpu or cuda).
+    pub fn is_device_dependent(&self) -> bool {
+        match self {
+            Params::Features(p) => !p.is_handcrafted(),
+            Params::ClusterMetrics(_) => false,
+            _ => true,
+        }
     }
 }
 

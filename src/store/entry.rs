@@ -59,6 +59,11 @@ impl Store {
         self.root.join("locks").join(format!("{}.lock", key.hex()))
     }
 
+    /// Checkpoints of a training stage in progress: keyed, so a re-run resumes them.
+    pub fn checkpoint_dir(&self, key: &Key) -> PathBuf {
+        self.root.join("checkpoints").join(key.hex())
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

@@ -71,6 +71,10 @@ impl Project {
         c.current_dir(self.dir.path());
         c.env_remove("KTLAB_STORE").env_remove("KTLAB_RESULTS").env_remove("KTLAB_DATASETS");
         c.args(["--store", "store", "--results", "results"]);
+        // libgomp spin-waits by default, which stalls badly when tests oversubscribe the cores.
+        if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+            c.env("OMP_WAIT_POLICY", "PASSIVE");
+        }
         c
     }
 

@@ -1,0 +1,2 @@
+//! Evaluation of representations: linear probes.
+pub mod linear_probe;

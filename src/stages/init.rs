@@ -1,0 +1,39 @@
+//! `init`: an architecture with seeded random weights (the "random" row of a table).
+use serde::{Deserialize, Serialize};
+
+use super::model_io::{LoadedModel, ModelMeta};
+use super::network_params::NetworkParams;
+use super::{Outcome, RunCtx, StageError};
+use crate::config::{ConfigError, Node};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InitParams {
+    #[serde(flatten)]
+    pub net: NetworkParams,
+    /// Outputs of the classifier head.
+    #[serde(default = "ten")]
+    pub classes: i64,
+}
+
+fn ten() -> i64 {
+    10
+}
+
+impl InitParams {
+    pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        self.net.validate(table, prefix)?;
+        if !(1..=1_000_000).contains(&self.classes) {
+            let n = table.lookup("classes").unwrap_or(table);
+            return Err(n.error(&format!("{prefix}.classes"), format!("expected 1..=1000000, found {}", self.classes)));
+        }
+        Ok(self)
+    }
+
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
+        let model = LoadedModel::new(ModelMeta { config: self.net.config(), classes: self.classes }, ctx.device)?;
+        model.save(ctx.workdir)?;
+        let params: i64 = model.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        Ok(Outcome { metrics: Vec::new(), summary: format!("{} with {params} parameters, random weights", self.net.arch) })
+    }
+}

@@ -1,0 +1,110 @@
+//! `linear-probe`: for each listed layer, a multinomial logistic regression on frozen,
+//! pooled features of a labeled train split, scored top-1 (and top-5) on a test split.
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::model_io::LoadedModel;
+use super::{MetricRow, Outcome, RunCtx, StageError};
+use crate::config::{ConfigError, Node};
+use crate::data::{open_split, Source};
+use crate::eval::linear_probe::{Probe, ProbeConfig};
+use crate::train::batches::ImageSet;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearProbeParams {
+    /// A model stage.
+    pub model: String,
+    pub layers: Vec<String>,
+    /// Labeled `dataset:split` to fit on.
+    pub train: String,
+    /// Labeled `dataset:split` to score on.
+    pub test: String,
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_dim: Option<usize>,
+}
+
+fn d_epochs() -> usize {
+    30
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+fn d_wd() -> f64 {
+    1e-4
+}
+fn d_batch() -> usize {
+    256
+}
+
+impl LinearProbeParams {
+    pub(super) fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+        if self.layers.is_empty() {
+            return err("layers", "expected at least one layer, e.g. [\"conv1\", \"conv5\"]".into());
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            if self.layers[..i].contains(l) {
+                return err("layers", format!("layer `{l}` is listed twice"));
+            }
+        }
+        if self.epochs == 0 || self.epochs > 100_000 {
+            return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return err("lr", format!("expected a positive learning rate, found {}", self.lr));
+        }
+        if self.batch_size == 0 {
+            return err("batch_size", "expected at least 1".into());
+        }
+        if self.pooled_dim == Some(0) {
+            return err("pooled_dim", "expected a positive size".into());
+        }
+        Ok(self)
+    }
+
+    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
+        let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let (xs_train, y_train, classes) = self.split_features(ctx, &model, "train", &layers)?;
+        let (xs_test, y_test, _) = self.split_features(ctx, &model, "test", &layers)?;
+        let cfg = ProbeConfig { epochs: self.epochs, lr: self.lr, weight_decay: self.weight_decay, batch_size: self.batch_size };
+        let mut rows = Vec::new();
+        let mut summary = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let d = ctx.device;
+            let probe = Probe::fit(&xs_train[i].to_device(d), &y_train.to_device(d), classes, &cfg, ctx.seed.wrapping_add(i as u64));
+            let s = probe.score(&xs_test[i].to_device(d), &y_test.to_device(d));
+            rows.push(MetricRow { layer: layer.clone(), metric: "top1".into(), value: s.top1 });
+            if let Some(t5) = s.top5 {
+                rows.push(MetricRow { layer: layer.clone(), metric: "top5".into(), value: t5 });
+            }
+            summary.push(format!("{layer} {:.3}", s.top1));
+        }
+        Ok(Outcome { metrics: rows, summary: format!("top-1: {}", summary.join(", ")) })
+    }
+
+    fn split_features(&self, ctx: &RunCtx, model: &LoadedModel, key: &str, layers: &[&str]) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
+        let (spec, split) = ctx.data_input(key)?;
+        let source = open_split(spec, split)?;
+        let labels = true_labels(source.as_ref())?;
+        let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+        let xs = model.extract(&set, layers, self.pooled_dim, ctx.progress)?;
+        Ok((xs, Tensor::from_slice(&labels), source.classes().len() as i64))
+    }
+}
+
+fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
+    (0..source.len())
+        .map(|i| source.label(i).map(|l| l as i64).ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i)))))
+        .collect()
+}

@@ -1,0 +1,137 @@
+//! Model store entries (`model.safetensors` + `model.json`) and reading pooled layer
+//! activations from them, shared by `features`, `linear-probe` and `train`'s `init`.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::StageError;
+use crate::models::net::{NetConfig, Network};
+use crate::store::artefacts;
+use crate::train::batches::ImageSet;
+
+/// What `model.json` records beside the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub config: NetConfig,
+    pub classes: i64,
+}
+
+pub struct LoadedModel {
+    pub vs: nn::VarStore,
+    pub net: Network,
+    pub meta: ModelMeta,
+}
+
+/// Rows per forward pass when extracting features.
+const EXTRACT_BATCH: usize = 256;
+
+impl LoadedModel {
+    /// Builds the network of `meta` with fresh variables on `device` (weights seeded by
+    /// the caller through `tch::manual_seed`).
+    pub fn new(meta: ModelMeta, device: Device) -> Result<LoadedModel, StageError> {
+        let vs = nn::VarStore::new(device);
+        let net = Network::classifier(&vs.root(), &meta.config, meta.classes).map_err(|e| StageError::Input(e.to_string()))?;
+        Ok(LoadedModel { vs, net, meta })
+    }
+
+    pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, StageError> {
+        let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
+        let mut m = LoadedModel::new(meta, device)?;
+        let path = dir.join("model.safetensors");
+        m.vs.load(&path).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+        Ok(m)
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), StageError> {
+        self.vs.save(dir.join("model.safetensors")).map_err(StageError::Torch)?;
+        artefacts::write_json(&dir.join("model.json"), &serde_json::to_value(&self.meta).unwrap_or_default())
+    }
+
+    /// Copies every variable of `other` whose name and shape match (the backbone when
+    /// the heads differ); returns how many were copied.
+    pub fn init_from(&mut self, other: &LoadedModel) -> Result<usize, StageError> {
+        let src = other.vs.variables();
+        let mut copied = 0;
+        tch::no_grad(|| -> Result<(), StageError> {
+            for (name, mut dst) in self.vs.variables() {
+                if let Some(s) = src.get(&name) {
+                    if s.size() == dst.size() {
+                        dst.f_copy_(&s.to_device(dst.device()))?;
+                        copied += 1;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(copied)
+    }
+
+    pub fn image_size(&self) -> usize {
+        self.meta.config.image_size as usize
+    }
+
+    /// The activations of `layers` for every image of `set`, average-pooled (see
+    /// [`pool`]) and flattened: one `[n, d]` CPU float tensor per layer.
+    pub fn extract(&self, set: &ImageSet, layers: &[&str], pooled_dim: Option<usize>, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec<Tensor>, StageError> {
+        for l in layers {
+            self.net.resolve_layer(l).map_err(|e| StageError::Input(e.to_string()))?;
+        }
+        let target = pooled_dim.unwrap_or_else(|| default_pooled_dim(self.image_size()));
+        let device = self.vs.device();
+        let mut parts: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
+        let idx: Vec<usize> = (0..set.n).collect();
+        tch::no_grad(|| -> Result<(), StageError> {
+            for (b, chunk) in idx.chunks(EXTRACT_BATCH).enumerate() {
+                let x = set.batch(chunk).to_device(device);
+                let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
+                for (slot, t) in parts.iter_mut().zip(taps) {
+                    slot.push(pool(&t, target).to_device(Device::Cpu));
+                }
+                progress(((b + 1) * EXTRACT_BATCH).min(set.n) as u64, set.n as u64);
+            }
+            Ok(())
+        })?;
+        Ok(parts.into_iter().map(|p| Tensor::cat(&p, 0)).collect())
+    }
+}
+
+/// VISSL pools each AlexNet conv layer to about 9,000 values at 224 px (e.g. conv1
+/// 96x10x10, conv5 256x6x6). For images under 128 px we aim at about 2,000 values, which
+/// keeps probes on small images comparably sized across layers.
+pub fn default_pooled_dim(image_size: usize) -> usize {
+    if image_size >= 128 {
+        9216
+    } else {
+        2048
+    }
+}
+
+/// Average-pools a `[b, c, h, w]` activation to `[b, c * s * s]` with the side `s` that
+/// brings `c * s * s` nearest to `target` (at most `h`); `[b, d]` passes through.
+pub fn pool(t: &Tensor, target: usize) -> Tensor {
+    let size = t.size();
+    if size.len() != 4 {
+        return t.flatten(1, -1).to_kind(Kind::Float);
+    }
+    let (c, h) = (size[1] as f64, size[2].min(size[3]));
+    let s = ((target as f64 / c).sqrt().round() as i64).clamp(1, h.max(1));
+    t.adaptive_avg_pool2d([s, s]).flatten(1, -1).to_kind(Kind::Float) // [b, c * s * s]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooling_sizes() {
+        let t = Tensor::ones([2, 96, 55, 55], (Kind::Float, Device::Cpu));
+        assert_eq!(pool(&t, 9216).size(), [2, 96 * 10 * 10]);
+        let t = Tensor::ones([2, 256, 13, 13], (Kind::Float, Device::Cpu));
+        assert_eq!(pool(&t, 9216).size(), [2, 256 * 6 * 6]);
+        let t = Tensor::ones([3, 128, 4, 4], (Kind::Float, Device::Cpu));
+        assert_eq!(pool(&t, 2048).size(), [3, 128 * 4 * 4]);
+        let t = Tensor::ones([3, 10], (Kind::Float, Device::Cpu));
+        assert_eq!(pool(&t, 2048).size(), [3, 10]);
+    }
+}

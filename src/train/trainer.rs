@@ -1,0 +1,178 @@
+//! The training loop: epochs of shuffled, augmented batches; a checkpoint at the end of
+//! every epoch; resumption from the last checkpoint, giving the same final weights as an
+//! uninterrupted run on CPU.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Reduction, Tensor};
+
+use super::batches::{epoch_batches, Augment, ImageSet};
+use super::optim::{Optimizer, OptimizerConfig};
+use super::schedule::Schedule;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub optimizer: OptimizerConfig,
+    pub augment: Augment,
+    pub seed: u64,
+}
+
+/// One epoch's figures (also a row of `epochs.csv`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    #[error("training diverged at epoch {epoch}: loss is {loss}")]
+    Diverged { epoch: usize, loss: f64 },
+}
+
+/// What the loop reports as it goes.
+pub trait TrainObserver {
+    fn resumed(&self, _epoch: usize) {}
+    fn batch(&self, _epoch: usize, _done: usize, _total: usize) {}
+    fn epoch(&self, _stats: &EpochStats) {}
+}
+
+/// Trains the variables of `vs` through `forward(images, train) -> logits` on `set` with
+/// `labels`. Checkpoints go to `ckpt_dir` (created if needed); an existing checkpoint
+/// there is resumed from.
+pub fn train(
+    vs: &mut nn::VarStore,
+    forward: &dyn Fn(&Tensor, bool) -> Tensor,
+    set: Arc<ImageSet>,
+    labels: &[i64],
+    cfg: &TrainConfig,
+    ckpt_dir: &Path,
+    observer: &dyn TrainObserver,
+) -> Result<Vec<EpochStats>, TrainError> {
+    let device = vs.device();
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut opt = Optimizer::new(cfg.optimizer.clone(), named);
+    let labels_t = Tensor::from_slice(labels).to_device(device);
+    let mut history: Vec<EpochStats> = Vec::new();
+    let mut start = 0;
+    if let Some((epoch, path)) = latest_checkpoint(ckpt_dir) {
+        match load_checkpoint(vs, &mut opt, &path) {
+            Ok(h) => {
+                history = h;
+                start = epoch;
+                observer.resumed(epoch);
+                tracing::info!("resuming from checkpoint {} (epoch {epoch})", path.display());
+            }
+            Err(e) => tracing::warn!("ignoring unreadable checkpoint {}: {e}", path.display()),
+        }
+    }
+    let batches_per_epoch = set.n.div_ceil(cfg.batch_size.max(1));
+    for epoch in start..cfg.epochs {
+        let clock = Instant::now();
+        let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
+        // Dropout and any other torch randomness: a function of (seed, epoch) only.
+        tch::manual_seed((cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0i64, 0i64);
+        for (b, batch) in epoch_batches(set.clone(), cfg.batch_size, cfg.seed, epoch, cfg.augment.clone()).into_iter().enumerate() {
+            let x = batch.images.to_device(device);
+            let idx = Tensor::from_slice(&batch.index.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
+            let y = labels_t.index_select(0, &idx);
+            let logits = forward(&x, true);
+            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(lr);
+            let n = batch.index.len() as i64;
+            loss_sum += loss.double_value(&[]) * n as f64;
+            correct += logits.argmax(1, false).eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+            seen += n;
+            observer.batch(epoch, b + 1, batches_per_epoch);
+        }
+        let loss = loss_sum / seen.max(1) as f64;
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { epoch: epoch + 1, loss });
+        }
+        let stats = EpochStats { epoch: epoch + 1, loss, accuracy: correct as f64 / seen.max(1) as f64, lr, seconds: clock.elapsed().as_secs_f64() };
+        observer.epoch(&stats);
+        history.push(stats);
+        save_checkpoint(vs, &opt, &history, ckpt_dir, epoch + 1)?;
+    }
+    Ok(history)
+}
+
+fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(format!("epoch-{epoch:05}.safetensors"))
+}
+
+/// The newest complete checkpoint (written by rename, so any that exists is whole).
+pub fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("epoch-")?.strip_suffix(".safetensors")?.parse::<usize>().ok()?;
+            Some((n, e.path()))
+        })
+        .max_by_key(|(n, _)| *n)
+}
+
+fn save_checkpoint(vs: &nn::VarStore, opt: &Optimizer, history: &[EpochStats], dir: &Path, epoch: usize) -> Result<(), TrainError> {
+    let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Io { path: p.to_path_buf(), message: e.to_string() };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("model.{k}"), v.to_device(tch::Device::Cpu))).collect();
+    tensors.extend(opt.state_tensors().into_iter().map(|(k, v)| (k, v.to_device(tch::Device::Cpu))));
+    let hist = serde_json::to_vec(history).unwrap_or_default();
+    tensors.push(("history.json".into(), Tensor::from_slice(&hist)));
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let path = checkpoint_path(dir, epoch);
+    let tmp = dir.join(format!(".epoch-{epoch:05}.tmp.safetensors"));
+    Tensor::write_safetensors(&tensors, &tmp)?;
+    if let Ok(f) = std::fs::File::open(&tmp) {
+        let _ = f.sync_all();
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, &e))?;
+    // Older checkpoints are no longer needed.
+    for e in 1..epoch {
+        let _ = std::fs::remove_file(checkpoint_path(dir, e));
+    }
+    Ok(())
+}
+
+fn load_checkpoint(vs: &mut nn::VarStore, opt: &mut Optimizer, path: &Path) -> Result<Vec<EpochStats>, TrainError> {
+    let tensors = Tensor::read_safetensors(path)?;
+    let vars = vs.variables();
+    let mut history = Vec::new();
+    let mut optim = Vec::new();
+    tch::no_grad(|| -> Result<(), TrainError> {
+        for (k, t) in &tensors {
+            if let Some(name) = k.strip_prefix("model.") {
+                if let Some(v) = vars.get(name) {
+                    v.shallow_clone().f_copy_(&t.to_device(v.device()))?;
+                }
+            } else if k == "history.json" {
+                let bytes: Vec<u8> = Vec::<u8>::try_from(t)?;
+                history = serde_json::from_slice(&bytes).unwrap_or_default();
+            } else {
+                optim.push((k.clone(), t.shallow_clone()));
+            }
+        }
+        Ok(())
+    })?;
+    opt.load_state(&optim);
+    Ok(history)
+}
