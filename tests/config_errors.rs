@@ -5,11 +5,15 @@ use crate::common::{Project, CONTRACT_HOG};
 /// Writes `exp.toml` = the contract with `from` replaced by `to`, runs `plan` and `run`,
 /// and checks both fail with exit 2 and a message pointing at the line of `to`.
 fn expect_error(from: &str, to: &str, key: &str, message: &str) -> String {
+    expect_error_at(from, to, to.lines().next().unwrap_or(to), key, message)
+}
+
+/// As `expect_error`, with the line given by the first line containing `marker`.
+fn expect_error_at(from: &str, to: &str, marker: &str, key: &str, message: &str) -> String {
     assert!(CONTRACT_HOG.contains(from), "test bug: {from:?} not in the contract");
     let text = CONTRACT_HOG.replacen(from, to, 1);
     let p = Project::new();
     p.write("exp.toml", &text);
-    let marker = to.lines().last().unwrap_or(to).trim();
     let offset = text.find(marker).expect("marker");
     let line = text[..offset].matches('\n').count() + 1;
     for cmd in ["plan", "run"] {
@@ -36,14 +40,13 @@ fn unknown_top_level_key() {
 
 #[test]
 fn wrong_type_names_key_and_line() {
-    expect_error("k = 16", "k = \"many\"", "stages.clusters.k", "invalid type: string \"many\"");
+    expect_error("iterations = 20", "iterations = \"many\"", "stages.clusters.iterations", "invalid type: string \"many\"");
 }
 
 #[test]
 fn missing_required_key() {
-    // A kmeans stage without k.
-    let err = expect_error("k = 16\n", "", "stages.clusters", "missing required key `k`");
-    let _ = err;
+    // An assign stage without `features`: the error points at its table.
+    expect_error_at("features = \"feat\"\n\n[stages.quality]", "\n[stages.quality]", "[stages.labels]", "stages.labels", "missing required key `features`");
 }
 
 #[test]

@@ -40,7 +40,8 @@ pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExp
     for o in overrides {
         o.apply(&mut root)?;
     }
-    let sweep = read_sweep(&root)?;
+    // A key given with --set is fixed: it takes that key out of the sweep.
+    let sweep: Vec<_> = read_sweep(&root)?.into_iter().filter(|(path, _, _)| !overrides.iter().any(|o| o.path == *path)).collect();
     let mut variants = Vec::new();
     for combination in cartesian(&sweep) {
         let mut tree = root.clone();
