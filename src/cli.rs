@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "ktlab", version, about = "Declarative, cached, reproducible knowledge-transfer experiments")]
+#[command(
+    name = "ktlab",
+    version,
+    about = "Declarative, cached, reproducible knowledge-transfer experiments"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -41,7 +41,11 @@ impl DeviceSpec {
             DeviceSpec::Cpu => Ok(tch::Device::Cpu),
             DeviceSpec::Auto => Ok(tch::Device::cuda_if_available()),
             DeviceSpec::Cuda(n) => {
-                let count = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+                let count = if tch::Cuda::is_available() {
+                    tch::Cuda::device_count() as usize
+                } else {
+                    0
+                };
                 if n < count {
                     Ok(tch::Device::Cuda(n))
                 } else if count == 0 {

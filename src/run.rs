@@ -20,10 +20,19 @@ pub struct Session {
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = &cli.global;
-    let settings = Settings::load(&CliSettings { store: g.store.clone(), results: g.results.clone(), datasets: g.datasets.clone(), log_format: g.log_format })
-        .map_err(|e| Error::Usage(format!("settings: {e}")))?;
+    let settings = Settings::load(&CliSettings {
+        store: g.store.clone(),
+        results: g.results.clone(),
+        datasets: g.datasets.clone(),
+        log_format: g.log_format,
+    })
+    .map_err(|e| Error::Usage(format!("settings: {e}")))?;
     init_logging(&settings, g.verbose, g.quiet);
-    let session = Session { store: Store::new(&settings.store), reporter: Reporter::new(settings.log_format, g.quiet), settings };
+    let session = Session {
+        store: Store::new(&settings.store),
+        reporter: Reporter::new(settings.log_format, g.quiet),
+        settings,
+    };
     match cli.command {
         Command::Run { exp, force, only } => cmd_run(&session, &exp, &Selection { force, only }),
         Command::Plan { exp } => cmd_plan(&session, &exp),
@@ -70,7 +79,12 @@ pub fn load_plan(session: &Session, exp: &ExperimentArgs) -> Result<Plan, Error>
     let variants = config::load_experiment(&exp.file, &overrides)?;
     let datasets = datasets_for(&session.settings, Some(&exp.file))?;
     let cache_dir = session.store.root.join("fingerprints");
-    let mut env = PlanEnv { datasets: &datasets, verify_data: exp.verify_data, cache_dir: &cache_dir, fingerprints: HashMap::new() };
+    let mut env = PlanEnv {
+        datasets: &datasets,
+        verify_data: exp.verify_data,
+        cache_dir: &cache_dir,
+        fingerprints: HashMap::new(),
+    };
     build_plan(variants, &mut env)
 }
 
@@ -78,8 +92,13 @@ fn check_stage_names(plan: &Plan, names: &[String], flag: &str) -> Result<(), Er
     let known: Vec<&str> = plan.variants.iter().flat_map(|v| v.stages.keys().map(String::as_str)).collect();
     for n in names {
         if !known.contains(&n.as_str()) {
-            let hint = did_you_mean(n, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(Error::Usage(format!("{flag} {n}: no stage named `{n}` in {}{hint}", plan.file.display())));
+            let hint = did_you_mean(n, known.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{flag} {n}: no stage named `{n}` in {}{hint}",
+                plan.file.display()
+            )));
         }
     }
     Ok(())
@@ -89,7 +108,10 @@ pub fn cmd_run(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Resu
     let plan = load_plan(session, exp)?;
     check_stage_names(&plan, &sel.force, "--force")?;
     check_stage_names(&plan, &sel.only, "--only")?;
-    let executor = LocalExecutor { store: &session.store, reporter: &session.reporter };
+    let executor = LocalExecutor {
+        store: &session.store,
+        reporter: &session.reporter,
+    };
     let summary = executor.run(&plan, sel);
     save_records(session, &plan);
     let rows = crate::report::collect_rows(&plan, &session.store);
@@ -98,7 +120,13 @@ pub fn cmd_run(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Resu
     if !session.reporter.is_quiet() {
         println!("{md}");
         println!("results: {}", dir.join("results.csv").display());
-        println!("{} computed, {} cached, {} failed, {} skipped", summary.computed, summary.cached, summary.failed.len(), summary.skipped.len());
+        println!(
+            "{} computed, {} cached, {} failed, {} skipped",
+            summary.computed,
+            summary.cached,
+            summary.failed.len(),
+            summary.skipped.len()
+        );
     }
     if summary.failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -121,7 +149,13 @@ fn save_records(session: &Session, plan: &Plan) {
         for (stage, &i) in &v.stages {
             let inst = &plan.instances[i];
             if matches!(session.store.state(inst.kind, &inst.key, false), crate::store::EntryState::Valid(_)) {
-                records.stages.entry(v.name.clone()).or_default().insert(stage.clone(), Record { key: inst.key.hex(), key_input: inst.key_input.clone() });
+                records.stages.entry(v.name.clone()).or_default().insert(
+                    stage.clone(),
+                    Record {
+                        key: inst.key.hex(),
+                        key_input: inst.key_input.clone(),
+                    },
+                );
             }
         }
     }
@@ -133,7 +167,11 @@ fn save_records(session: &Session, plan: &Plan) {
 pub fn cmd_plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> {
     let plan = load_plan(session, exp)?;
     let records = Records::load(&session.store.root, &plan.experiment);
-    let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(&plan, i, &session.store, &records)).collect();
+    let states: Vec<InstanceState> = plan
+        .instances
+        .iter()
+        .map(|i| state_of(&plan, i, &session.store, &records))
+        .collect();
     print!("{}", render_plan(&plan, &states));
     Ok(ExitCode::SUCCESS)
 }
@@ -142,8 +180,13 @@ pub fn cmd_explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant
     let plan = load_plan(session, exp)?;
     let variant = match variant {
         Some(v) => plan.variant(v).map(|v| v.name.clone()).ok_or_else(|| {
-            let hint = did_you_mean(v, plan.variants.iter().map(|x| x.name.as_str())).map(|h| format!(" ({h})")).unwrap_or_default();
-            Error::Usage(format!("no variant `{v}`; variants: {}{hint}", plan.variants.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")))
+            let hint = did_you_mean(v, plan.variants.iter().map(|x| x.name.as_str()))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Error::Usage(format!(
+                "no variant `{v}`; variants: {}{hint}",
+                plan.variants.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
         })?,
         None => plan.variants[0].name.clone(),
     };
@@ -156,10 +199,16 @@ pub fn cmd_explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant
 pub fn cmd_datasets(session: &Session, check: bool, verify_data: bool) -> Result<ExitCode, Error> {
     let datasets = datasets_for(&session.settings, None)?;
     let Some(file) = &datasets.file else {
-        return Err(Error::Usage("no datasets file: pass --datasets FILE or run where datasets.toml is".into()));
+        return Err(Error::Usage(
+            "no datasets file: pass --datasets FILE or run where datasets.toml is".into(),
+        ));
     };
     println!("datasets from {}", file.display());
-    let mode = if verify_data { FingerprintMode::Contents } else { FingerprintMode::Metadata };
+    let mode = if verify_data {
+        FingerprintMode::Contents
+    } else {
+        FingerprintMode::Metadata
+    };
     let cache = session.store.root.join("fingerprints");
     let mut bad = 0usize;
     for (name, spec) in &datasets.specs {
@@ -178,11 +227,20 @@ pub fn cmd_datasets(session: &Session, check: bool, verify_data: bool) -> Result
                 }
             };
             let fp = fingerprint(spec, &split, mode, Some(&cache))?;
-            println!("  {split}: {} images, {} classes ({}), fingerprint {}", source.len(), source.classes().len(), abbreviate(source.classes()), &fp[..16]);
+            println!(
+                "  {split}: {} images, {} classes ({}), fingerprint {}",
+                source.len(),
+                source.classes().len(),
+                abbreviate(source.classes()),
+                &fp[..16]
+            );
             if check {
                 let failures: Vec<String> = {
                     use rayon::prelude::*;
-                    (0..source.len()).into_par_iter().filter_map(|i| source.load(i).err().map(|e| e.to_string())).collect()
+                    (0..source.len())
+                        .into_par_iter()
+                        .filter_map(|i| source.load(i).err().map(|e| e.to_string()))
+                        .collect()
                 };
                 for f in failures.iter().take(20) {
                     println!("    bad image: {f}");
@@ -219,7 +277,13 @@ pub fn cmd_gc(session: &Session, dry_run: bool, files: &[PathBuf]) -> Result<Exi
     };
     let mut keep = HashSet::new();
     for f in &files {
-        let plan = load_plan(session, &ExperimentArgs { file: f.clone(), ..Default::default() })?;
+        let plan = load_plan(
+            session,
+            &ExperimentArgs {
+                file: f.clone(),
+                ..Default::default()
+            },
+        )?;
         keep.extend(plan.instances.iter().map(|i| i.key));
     }
     let report = crate::store::gc(&session.store, &keep, dry_run)?;
@@ -231,7 +295,11 @@ pub fn cmd_gc(session: &Session, dry_run: bool, files: &[PathBuf]) -> Result<Exi
         if dry_run { " if run" } else { "" },
         report.kept,
         files.len(),
-        if report.busy > 0 { format!(", skipped {} in use", report.busy) } else { String::new() }
+        if report.busy > 0 {
+            format!(", skipped {} in use", report.busy)
+        } else {
+            String::new()
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

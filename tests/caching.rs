@@ -26,12 +26,23 @@ fn contract_runs_then_is_fully_cached() {
     assert!(second.as_secs_f64() < 1.0, "cached run took {second:?}");
     assert_eq!(p.read("results/contract-hog/results.csv"), csv, "results changed");
     let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
-    assert_eq!(plan.lines().filter(|l| l.ends_with("  cached") || l.ends_with("  cached (shared)")).count(), 8, "{plan}");
+    assert_eq!(
+        plan.lines()
+            .filter(|l| l.ends_with("  cached") || l.ends_with("  cached (shared)"))
+            .count(),
+        8,
+        "{plan}"
+    );
     assert!(plan.contains("7 stage instances: 7 cached, 0 to run"), "{plan}");
 
     // Changing one parameter: feat stays cached, the three later stages of each variant are due.
     let plan = p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.iterations=5"]).ok().stdout;
-    let of = |stage: &str| -> Vec<String> { plan.lines().filter(|l| l.split_whitespace().nth(1) == Some(stage)).map(String::from).collect() };
+    let of = |stage: &str| -> Vec<String> {
+        plan.lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(stage))
+            .map(String::from)
+            .collect()
+    };
     let feat_lines = of("feat");
     assert_eq!(feat_lines.len(), 2, "{plan}");
     assert!(feat_lines.iter().all(|l| l.contains("cached")), "{plan}");
@@ -52,12 +63,26 @@ fn explain_shows_the_key_input() {
     let p = Project::new();
     p.write("exp.toml", CONTRACT_HOG);
     let out = p.ktlab(&["explain", "exp.toml", "clusters", "--variant", "k=16"]).ok().stdout;
-    for needle in ["\"kind\": \"kmeans\"", "\"k\": 16", "\"iterations\": 20", "\"restarts\": 1", "\"libtorch\"", "\"ktlab\"", "\"device\"", "\"seed\": 7"] {
+    for needle in [
+        "\"kind\": \"kmeans\"",
+        "\"k\": 16",
+        "\"iterations\": 20",
+        "\"restarts\": 1",
+        "\"libtorch\"",
+        "\"ktlab\"",
+        "\"device\"",
+        "\"seed\": 7",
+    ] {
         assert!(out.contains(needle), "missing {needle}:\n{out}");
     }
     let feat = p.ktlab(&["explain", "exp.toml", "feat"]).ok().stdout;
-    assert!(feat.contains("\"fingerprint\"") && feat.contains("\"cell\": 8") && !feat.contains("\"device\""), "{feat}");
-    p.ktlab(&["explain", "exp.toml", "clusterz"]).fails(2).stderr_has("did you mean `clusters`?");
+    assert!(
+        feat.contains("\"fingerprint\"") && feat.contains("\"cell\": 8") && !feat.contains("\"device\""),
+        "{feat}"
+    );
+    p.ktlab(&["explain", "exp.toml", "clusterz"])
+        .fails(2)
+        .stderr_has("did you mean `clusters`?");
 }
 
 #[test]
@@ -71,7 +96,9 @@ fn only_and_force() {
     assert_eq!(e.len(), 3, "{e:?}");
     let r = p.ktlab(&["run", "exp.toml", "--force", "feat", "--only", "feat"]).ok();
     assert!(r.stderr.contains("[run]     feat"), "{}", r.stderr);
-    p.ktlab(&["run", "exp.toml", "--force", "fet"]).fails(2).stderr_has("did you mean `feat`?");
+    p.ktlab(&["run", "exp.toml", "--force", "fet"])
+        .fails(2)
+        .stderr_has("did you mean `feat`?");
 }
 
 #[test]

@@ -7,9 +7,24 @@ fn overlapping_runs_compute_shared_stages_once() {
     let p = Project::new();
     p.write("a.toml", CONTRACT_HOG);
     // Same stages, another name and one more k: shares feat and the k=16 chain.
-    p.write("b.toml", &CONTRACT_HOG.replace("contract-hog", "other").replace("[4, 16]", "[16, 24]"));
-    let a = p.cmd().args(["run", "a.toml", "--log-format", "json"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let b = p.cmd().args(["run", "b.toml", "--log-format", "json"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    p.write(
+        "b.toml",
+        &CONTRACT_HOG.replace("contract-hog", "other").replace("[4, 16]", "[16, 24]"),
+    );
+    let a = p
+        .cmd()
+        .args(["run", "a.toml", "--log-format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = p
+        .cmd()
+        .args(["run", "b.toml", "--log-format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
@@ -36,9 +51,21 @@ fn overlapping_runs_compute_shared_stages_once() {
 fn sigkill_during_a_stage_leaves_no_entry() {
     let p = Project::new();
     // A features stage over many images takes long enough to be killed in.
-    p.write("datasets.toml", "[big]\nformat = \"synthetic\"\nimage_size = 64\nsplits = { train = 200000 }\n");
-    p.write("exp.toml", "name = \"kill\"\n[stages.f]\nkind = \"features\"\nmodel = \"hog\"\ndata = \"big:train\"\n");
-    let mut child = p.cmd().args(["run", "exp.toml"]).stderr(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    p.write(
+        "datasets.toml",
+        "[big]\nformat = \"synthetic\"\nimage_size = 64\nsplits = { train = 200000 }\n",
+    );
+    p.write(
+        "exp.toml",
+        "name = \"kill\"\n[stages.f]\nkind = \"features\"\nmodel = \"hog\"\ndata = \"big:train\"\n",
+    );
+    let mut child = p
+        .cmd()
+        .args(["run", "exp.toml"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until the stage's work folder exists, then kill.
     let tmp = p.path("store/tmp");
     let t0 = std::time::Instant::now();
@@ -51,7 +78,10 @@ fn sigkill_during_a_stage_leaves_no_entry() {
     child.wait().unwrap();
     assert!(p.entries().is_empty(), "{:?}", p.entries());
     // Re-run on a smaller set (same store): completes, and nothing half-written is used.
-    p.write("datasets.toml", "[big]\nformat = \"synthetic\"\nimage_size = 64\nsplits = { train = 500 }\n");
+    p.write(
+        "datasets.toml",
+        "[big]\nformat = \"synthetic\"\nimage_size = 64\nsplits = { train = 500 }\n",
+    );
     p.ktlab(&["run", "exp.toml"]).ok();
     assert_eq!(p.entries().len(), 1);
     let e = &p.entries()[0];

@@ -40,30 +40,56 @@ fn unknown_top_level_key() {
 
 #[test]
 fn wrong_type_names_key_and_line() {
-    expect_error("iterations = 20", "iterations = \"many\"", "stages.clusters.iterations", "invalid type: string \"many\"");
+    expect_error(
+        "iterations = 20",
+        "iterations = \"many\"",
+        "stages.clusters.iterations",
+        "invalid type: string \"many\"",
+    );
 }
 
 #[test]
 fn missing_required_key() {
     // An assign stage without `features`: the error points at its table.
-    expect_error_at("features = \"feat\"\n\n[stages.quality]", "\n[stages.quality]", "[stages.labels]", "stages.labels", "missing required key `features`");
+    expect_error_at(
+        "features = \"feat\"\n\n[stages.quality]",
+        "\n[stages.quality]",
+        "[stages.labels]",
+        "stages.labels",
+        "missing required key `features`",
+    );
 }
 
 #[test]
 fn unknown_stage_reference_suggests() {
-    let err = expect_error("features = \"feat\"\nk = 16", "features = \"fet\"\nk = 16", "stages.clusters.features", "no stage named `fet`");
+    let err = expect_error(
+        "features = \"feat\"\nk = 16",
+        "features = \"fet\"\nk = 16",
+        "stages.clusters.features",
+        "no stage named `fet`",
+    );
     assert!(err.contains("did you mean `feat`?"), "{err}");
 }
 
 #[test]
 fn unknown_dataset_reference_suggests() {
-    let err = expect_error("data = \"shapes:train\"", "data = \"shape:train\"", "stages.feat.data", "no dataset named `shape`");
+    let err = expect_error(
+        "data = \"shapes:train\"",
+        "data = \"shape:train\"",
+        "stages.feat.data",
+        "no dataset named `shape`",
+    );
     assert!(err.contains("did you mean `shapes`?"), "{err}");
 }
 
 #[test]
 fn unknown_split_suggests() {
-    let err = expect_error("data = \"shapes:train\"", "data = \"shapes:trian\"", "stages.feat.data", "has no split `trian`");
+    let err = expect_error(
+        "data = \"shapes:train\"",
+        "data = \"shapes:trian\"",
+        "stages.feat.data",
+        "has no split `trian`",
+    );
     assert!(err.contains("did you mean `train`?"), "{err}");
 }
 
@@ -89,7 +115,12 @@ fn input_from_a_stage_of_the_wrong_kind() {
 
 #[test]
 fn unknown_stage_kind_suggests() {
-    let err = expect_error("kind = \"kmeans\"", "kind = \"kmean\"", "stages.clusters.kind", "unknown stage kind `kmean`");
+    let err = expect_error(
+        "kind = \"kmeans\"",
+        "kind = \"kmean\"",
+        "stages.clusters.kind",
+        "unknown stage kind `kmean`",
+    );
     assert!(err.contains("did you mean `kmeans`?"), "{err}");
 }
 
@@ -116,7 +147,10 @@ k = 2
     let r = p.ktlab(&["plan", "exp.toml"]).fails(2);
     r.stderr_has("exp.toml:2:");
     r.stderr_has("dependency cycle: a -> c -> a");
-    p.write("self.toml", "name = \"s\"\n[stages.q]\nkind = \"cluster-metrics\"\nlabels = \"q\"\ntruth = \"shapes:train\"\n");
+    p.write(
+        "self.toml",
+        "name = \"s\"\n[stages.q]\nkind = \"cluster-metrics\"\nlabels = \"q\"\ntruth = \"shapes:train\"\n",
+    );
     p.ktlab(&["plan", "self.toml"]).fails(2).stderr_has("dependency cycle: q -> q");
     assert!(p.entries().is_empty());
 }
@@ -138,12 +172,22 @@ fn toml_syntax_error_and_duplicate_key() {
 fn bad_set_and_sweep() {
     let p = Project::new();
     p.write("exp.toml", CONTRACT_HOG);
-    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k"]).fails(2).stderr_has("expected KEY=VALUE");
-    p.ktlab(&["plan", "exp.toml", "--set", "stages.clustrs.k=3"]).fails(2).stderr_has("did you mean `clusters`?");
-    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k=0"]).fails(2).stderr_has("expected 1..=1000000 clusters, found 0");
-    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k=-3"]).fails(2).stderr_has("stages.clusters.k");
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k"])
+        .fails(2)
+        .stderr_has("expected KEY=VALUE");
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.clustrs.k=3"])
+        .fails(2)
+        .stderr_has("did you mean `clusters`?");
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k=0"])
+        .fails(2)
+        .stderr_has("expected 1..=1000000 clusters, found 0");
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k=-3"])
+        .fails(2)
+        .stderr_has("stages.clusters.k");
     p.write("exp2.toml", &CONTRACT_HOG.replace("[4, 16]", "[]"));
-    p.ktlab(&["plan", "exp2.toml"]).fails(2).stderr_has("a sweep needs at least one value");
+    p.ktlab(&["plan", "exp2.toml"])
+        .fails(2)
+        .stderr_has("a sweep needs at least one value");
     p.write("exp3.toml", &CONTRACT_HOG.replace("\"stages.clusters.k\"", "\"stages.clusterz.k\""));
     p.ktlab(&["plan", "exp3.toml"]).fails(2).stderr_has("did you mean `clusters`?");
     assert!(p.entries().is_empty());

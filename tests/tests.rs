@@ -2,5 +2,6 @@
 mod common;
 
 mod caching;
-mod config_errors;
 mod concurrency;
+mod config_errors;
+mod training;

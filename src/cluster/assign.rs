@@ -48,11 +48,7 @@ pub(crate) fn check_finite(t: &Tensor, what: &'static str) -> Result<(), Cluster
     if t.f_sum(Kind::Float)?.f_double_value(&[])?.is_finite() {
         return Ok(());
     }
-    let bad = t
-        .f_isfinite()?
-        .f_logical_not()?
-        .f_sum(Kind::Int64)?
-        .f_int64_value(&[])?;
+    let bad = t.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
     if bad > 0 {
         return Err(ClusterError::NonFinite {
             what,
@@ -70,11 +66,7 @@ pub(crate) fn check_finite(t: &Tensor, what: &'static str) -> Result<(), Cluster
 /// Work is done in row blocks of `block_rows` (>= 1); the result does not
 /// depend on the block size up to floating-point rounding of the product.
 /// Errors on shape, element-kind or device mismatches and non-finite values.
-pub fn nearest(
-    x: &Tensor,
-    centroids: &Tensor,
-    block_rows: usize,
-) -> Result<(Tensor, Tensor), ClusterError> {
+pub fn nearest(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
     let _no_grad = tch::no_grad_guard();
     let (_, d) = check_matrix(x, "points")?;
     let (k, dc) = check_matrix(centroids, "centroids")?;
@@ -105,11 +97,7 @@ pub fn nearest(
 
 /// [`nearest`] without argument checks, for callers that validated already
 /// (2-D f32 on one device, equal `d`, `k >= 1`, `block_rows >= 1`, finite).
-pub(crate) fn nearest_unchecked(
-    x: &Tensor,
-    centroids: &Tensor,
-    block_rows: usize,
-) -> Result<(Tensor, Tensor), ClusterError> {
+pub(crate) fn nearest_unchecked(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
     let n = x.size()[0] as usize;
     let k = centroids.size()[0];
     let device = x.device();
@@ -122,15 +110,11 @@ pub(crate) fn nearest_unchecked(
 
     let centroids = centroids.f_contiguous()?;
     // ||c||² as a [k] row that broadcasts over the block, and -2 cᵀ as [d, k].
-    let c_sq = centroids
-        .f_mul(&centroids)?
-        .f_sum_dim_intlist(1, false, Kind::Float)?;
+    let c_sq = centroids.f_mul(&centroids)?.f_sum_dim_intlist(1, false, Kind::Float)?;
     let neg2_ct = centroids.f_tr()?.f_mul_scalar(-2.0)?.f_contiguous()?;
     let exact = |xb: &Tensor, idx: &Tensor| -> Result<Tensor, ClusterError> {
         let diff = xb.f_sub(&centroids.f_index_select(0, idx)?)?;
-        Ok(diff
-            .f_mul(&diff)?
-            .f_sum_dim_intlist(1, false, Kind::Float)?)
+        Ok(diff.f_mul(&diff)?.f_sum_dim_intlist(1, false, Kind::Float)?)
     };
 
     let mut labels = Vec::with_capacity(n.div_ceil(block_rows));
@@ -177,10 +161,7 @@ pub fn labels_to_vec(labels: &Tensor) -> Result<Vec<i64>, ClusterError> {
         });
     }
     let kind = labels.f_kind()?;
-    if !matches!(
-        kind,
-        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
-    ) {
+    if !matches!(kind, Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
         return Err(ClusterError::Kind {
             what: "labels",
             expected: Kind::Int64,
@@ -206,11 +187,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(j, cj)| {
-                        let s: f64 = row
-                            .iter()
-                            .zip(cj)
-                            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                            .sum();
+                        let s: f64 = row.iter().zip(cj).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
                         (j, s)
                     })
                     .collect();
@@ -284,10 +261,7 @@ mod tests {
     fn non_finite_values_are_rejected() {
         let x = Tensor::from_slice(&[0f32, f32::NAN]).reshape([2, 1]);
         let c = Tensor::zeros([1, 1], (Kind::Float, Device::Cpu));
-        assert!(matches!(
-            nearest(&x, &c, 4),
-            Err(ClusterError::NonFinite { count: 1, .. })
-        ));
+        assert!(matches!(nearest(&x, &c, 4), Err(ClusterError::NonFinite { count: 1, .. })));
     }
 
     #[test]
@@ -306,20 +280,11 @@ mod tests {
         let err = nearest(&x, &c, 4).unwrap_err();
         assert!(matches!(err, ClusterError::Shape { .. }), "{err}");
         let c = Tensor::zeros([2, 3], (Kind::Double, Device::Cpu));
-        assert!(matches!(
-            nearest(&x, &c, 4).unwrap_err(),
-            ClusterError::Kind { .. }
-        ));
+        assert!(matches!(nearest(&x, &c, 4).unwrap_err(), ClusterError::Kind { .. }));
         let c = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
-        assert!(matches!(
-            nearest(&x, &c, 0).unwrap_err(),
-            ClusterError::ZeroBlockRows
-        ));
+        assert!(matches!(nearest(&x, &c, 0).unwrap_err(), ClusterError::ZeroBlockRows));
         let v = Tensor::zeros([3], (Kind::Float, Device::Cpu));
-        assert!(matches!(
-            nearest(&v, &c, 4).unwrap_err(),
-            ClusterError::Shape { .. }
-        ));
+        assert!(matches!(nearest(&v, &c, 4).unwrap_err(), ClusterError::Shape { .. }));
     }
 
     #[test]

@@ -19,11 +19,7 @@ pub enum ClusterError {
     NoPoints,
     /// NaN or infinity in the input.
     #[error("{what} contains {count} non-finite values (NaN or infinity) out of {total}")]
-    NonFinite {
-        what: &'static str,
-        count: usize,
-        total: usize,
-    },
+    NonFinite { what: &'static str, count: usize, total: usize },
     /// PCA target dimension outside `1..=d`.
     #[error("pca = {pca} must be between 1 and the input dimension d = {d}")]
     InvalidPcaDims { pca: usize, d: usize },
@@ -68,10 +64,7 @@ pub enum ClusterError {
     Artefact { dir: PathBuf, reason: String },
     /// File-system failure while saving or loading artefacts.
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A libtorch operation failed.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -238,12 +238,7 @@ pub fn kmeans(x: &Tensor, p: &KMeansParams) -> Result<KMeansResult, ClusterError
 /// raise the inertia for an iteration and, for duplicated points, leave
 /// the two copies splitting nothing. We prefer the monotone variant, which
 /// also makes "inertia never increases" a testable invariant.
-pub fn lloyd(
-    x: &Tensor,
-    init_centroids: &Tensor,
-    iterations: usize,
-    block_rows: usize,
-) -> Result<LloydResult, ClusterError> {
+pub fn lloyd(x: &Tensor, init_centroids: &Tensor, iterations: usize, block_rows: usize) -> Result<LloydResult, ClusterError> {
     let _no_grad = tch::no_grad_guard();
     let (n, d) = check_matrix(x, "points")?;
     let (k, dc) = check_matrix(init_centroids, "initial centroids")?;
@@ -278,21 +273,11 @@ pub fn lloyd(
     }
     check_finite(x, "points")?;
     check_finite(init_centroids, "initial centroids")?;
-    run_lloyd(
-        &x.f_contiguous()?,
-        init_centroids.f_detach_copy()?,
-        iterations,
-        block_rows,
-    )
+    run_lloyd(&x.f_contiguous()?, init_centroids.f_detach_copy()?, iterations, block_rows)
 }
 
 /// Lloyd iterations without argument checks (callers validated).
-fn run_lloyd(
-    x: &Tensor,
-    init: Tensor,
-    iterations: usize,
-    block_rows: usize,
-) -> Result<LloydResult, ClusterError> {
+fn run_lloyd(x: &Tensor, init: Tensor, iterations: usize, block_rows: usize) -> Result<LloydResult, ClusterError> {
     let k = init.size()[0] as usize;
     let mut centroids = init;
     let (mut labels, mut dists) = nearest_unchecked(x, &centroids, block_rows)?;
@@ -362,12 +347,7 @@ fn sum_f64(t: &Tensor) -> Result<f64, ClusterError> {
 /// Means of the clusters given by `labels` (sums accumulated in f64 on the
 /// device, block by block), with empty clusters re-seeded as described on
 /// [`lloyd`]. Returns `([k, d] f32, number of re-seeds)`.
-fn update_centroids(
-    x: &Tensor,
-    labels: &Tensor,
-    k: usize,
-    block_rows: usize,
-) -> Result<(Tensor, usize), ClusterError> {
+fn update_centroids(x: &Tensor, labels: &Tensor, k: usize, block_rows: usize) -> Result<(Tensor, usize), ClusterError> {
     let device = x.device();
     let size = x.size();
     let (n, d) = (size[0] as usize, size[1]);
@@ -381,10 +361,7 @@ fn update_centroids(
         start += len as usize;
     }
     let counts_t = labels.f_bincount(None::<Tensor>, k as i64)?;
-    let denom = counts_t
-        .f_clamp_min(1)?
-        .f_to_kind(Kind::Double)?
-        .f_unsqueeze(1)?;
+    let denom = counts_t.f_clamp_min(1)?.f_to_kind(Kind::Double)?.f_unsqueeze(1)?;
     let centroids = sums.f_div(&denom)?;
     let mut counts = Vec::<i64>::try_from(&counts_t.f_to(Device::Cpu)?)?;
     let empties: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
@@ -397,11 +374,7 @@ fn update_centroids(
     for j in empties {
         // Largest cluster, lowest index on ties. With k <= n and an empty
         // cluster, n points share at most k - 1 clusters, so it has >= 2.
-        let Some((l, &count_l)) = counts
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
-        else {
+        let Some((l, &count_l)) = counts.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))) else {
             break;
         };
         if count_l < 2 {
@@ -409,10 +382,7 @@ fn update_centroids(
         }
         let members = labels.f_eq(l as i64)?.f_nonzero()?.f_squeeze_dim(1)?;
         let c_l = centroids.f_select(0, l as i64)?;
-        let diff = x
-            .f_index_select(0, &members)?
-            .f_to_kind(Kind::Double)?
-            .f_sub(&c_l)?;
+        let diff = x.f_index_select(0, &members)?.f_to_kind(Kind::Double)?.f_sub(&c_l)?;
         let far = diff
             .f_mul(&diff)?
             .f_sum_dim_intlist(1, false, Kind::Double)?
@@ -451,11 +421,7 @@ fn init_random(x: &Tensor, k: usize, rng: &mut ChaCha20Rng) -> Result<Tensor, Cl
 /// a point equal to `c`; callers zero the weights of chosen points exactly.
 fn sq_dist_to(x: &Tensor, x_sq: &Tensor, c: &Tensor) -> Result<Tensor, ClusterError> {
     let c_sq = c.f_dot(c)?;
-    Ok(x.f_mv(c)?
-        .f_mul_scalar(-2.0)?
-        .f_add(x_sq)?
-        .f_add(&c_sq)?
-        .f_clamp_min(0.0)?)
+    Ok(x.f_mv(c)?.f_mul_scalar(-2.0)?.f_add(x_sq)?.f_add(&c_sq)?.f_clamp_min(0.0)?)
 }
 
 /// `||x_i||²` for every row, block by block (`[n]` f32).
@@ -476,12 +442,7 @@ fn row_sq_norms(x: &Tensor, block_rows: usize) -> Result<Tensor, ClusterError> {
 /// device; each step draws `u ~ U[0, total)` from our RNG and finds the point
 /// by binary search in the f64 cumulative sum, so only one scalar per step
 /// crosses to the host.
-fn init_kmeanspp(
-    x: &Tensor,
-    k: usize,
-    block_rows: usize,
-    rng: &mut ChaCha20Rng,
-) -> Result<Tensor, ClusterError> {
+fn init_kmeanspp(x: &Tensor, k: usize, block_rows: usize, rng: &mut ChaCha20Rng) -> Result<Tensor, ClusterError> {
     let n = x.size()[0] as usize;
     let device = x.device();
     let x_sq = row_sq_norms(x, block_rows)?;
@@ -524,9 +485,7 @@ mod tests {
     use super::*;
     use crate::cluster::assign::{labels_to_vec, nearest};
     use crate::cluster::metrics::{ari, cluster_sizes, purity};
-    use crate::cluster::testutil::{
-        blobs, max_abs_diff, random_matrix, tensor_from_rows, uniform_tensor,
-    };
+    use crate::cluster::testutil::{blobs, max_abs_diff, random_matrix, tensor_from_rows, uniform_tensor};
     use proptest::prelude::*;
 
     fn params(k: usize) -> KMeansParams {
@@ -565,11 +524,7 @@ mod tests {
             assert_eq!(cluster_sizes(&labels, 5).unwrap(), vec![100; 5]);
             assert!(r.converged);
             assert_eq!(r.restart_inertias.len(), 4);
-            let min = r
-                .restart_inertias
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
+            let min = r.restart_inertias.iter().copied().fold(f64::INFINITY, f64::min);
             assert_eq!(r.inertia, min);
             assert_eq!(r.centroids.size(), vec![5, 10]);
             assert_monotone(&r.inertia_history);
@@ -615,14 +570,7 @@ mod tests {
         assert_eq!(a.inertia_history, b.inertia_history);
         assert_eq!(a.restart_inertias, b.restart_inertias);
         // A different seed gives a different start.
-        let c = kmeans(
-            &x,
-            &KMeansParams {
-                seed: 124,
-                ..p.clone()
-            },
-        )
-        .unwrap();
+        let c = kmeans(&x, &KMeansParams { seed: 124, ..p.clone() }).unwrap();
         assert_ne!(a.inertia_history[0], c.inertia_history[0]);
     }
 
@@ -641,17 +589,11 @@ mod tests {
             vec![5.0, 5.1],
         ];
         let x = tensor_from_rows(&rows, Device::Cpu);
-        let init = tensor_from_rows(
-            &[vec![0.0, 0.0], vec![5.0, 5.0], vec![100.0, 100.0]],
-            Device::Cpu,
-        );
+        let init = tensor_from_rows(&[vec![0.0, 0.0], vec![5.0, 5.0], vec![100.0, 100.0]], Device::Cpu);
         let r = lloyd(&x, &init, 10, 3).unwrap();
         assert!(r.reseeded >= 1);
         let labels = labels_to_vec(&r.assignments).unwrap();
-        assert!(
-            cluster_sizes(&labels, 3).unwrap().iter().all(|&s| s > 0),
-            "{labels:?}"
-        );
+        assert!(cluster_sizes(&labels, 3).unwrap().iter().all(|&s| s > 0), "{labels:?}");
         // The outlier (3, 0) is the farthest point of the largest cluster.
         assert_eq!(labels[4], 2);
         assert_monotone(&r.inertia_history);
@@ -662,14 +604,8 @@ mod tests {
     fn error_messages_carry_the_numbers() {
         let x = uniform_tensor(10, 3, 1);
         let msg = |p: KMeansParams| kmeans(&x, &p).unwrap_err().to_string();
-        assert_eq!(
-            msg(KMeansParams::new(20)),
-            "k = 20 is larger than the number of points (10)"
-        );
-        assert_eq!(
-            msg(KMeansParams::new(0)),
-            "k must be at least 1 (got k = 0)"
-        );
+        assert_eq!(msg(KMeansParams::new(20)), "k = 20 is larger than the number of points (10)");
+        assert_eq!(msg(KMeansParams::new(0)), "k must be at least 1 (got k = 0)");
         assert!(matches!(
             kmeans(
                 &x,
@@ -718,10 +654,7 @@ mod tests {
             Err(ClusterError::InvalidPcaDims { pca: 0, d: 3 })
         ));
         let empty = Tensor::zeros([0, 3], (Kind::Float, Device::Cpu));
-        assert!(matches!(
-            kmeans(&empty, &KMeansParams::new(1)),
-            Err(ClusterError::NoPoints)
-        ));
+        assert!(matches!(kmeans(&empty, &KMeansParams::new(1)), Err(ClusterError::NoPoints)));
         let bad = uniform_tensor(10, 3, 1);
         let _ = bad.get(4).get(2).fill_(f64::INFINITY);
         let _ = bad.get(5).get(0).fill_(f64::NAN);
@@ -730,15 +663,9 @@ mod tests {
             "points contains 2 non-finite values (NaN or infinity) out of 30"
         );
         let f64_input = uniform_tensor(10, 3, 1).to_kind(Kind::Double);
-        assert!(matches!(
-            kmeans(&f64_input, &KMeansParams::new(2)),
-            Err(ClusterError::Kind { .. })
-        ));
+        assert!(matches!(kmeans(&f64_input, &KMeansParams::new(2)), Err(ClusterError::Kind { .. })));
         let init = uniform_tensor(2, 4, 1);
-        assert!(matches!(
-            lloyd(&x, &init, 5, 8),
-            Err(ClusterError::Shape { .. })
-        ));
+        assert!(matches!(lloyd(&x, &init, 5, 8), Err(ClusterError::Shape { .. })));
     }
 
     proptest! {
@@ -848,10 +775,7 @@ mod tests {
     /// Reads `tests/data/kmeans_reference.json` written by
     /// `tests/reference/kmeans_reference.py` (scikit-learn).
     fn reference() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/kmeans_reference.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kmeans_reference.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -860,13 +784,7 @@ mod tests {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect()
-            })
+            .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
             .collect()
     }
 
@@ -878,12 +796,7 @@ mod tests {
         let x = tensor_from_rows(&matrix(&r["points"]), Device::Cpu);
         let init = tensor_from_rows(&matrix(&r["init_centroids"]), Device::Cpu);
         let expected_c = tensor_from_rows(&matrix(&r["centroids"]), Device::Cpu);
-        let expected_labels: Vec<i64> = r["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_i64().unwrap())
-            .collect();
+        let expected_labels: Vec<i64> = r["labels"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         let expected_inertia = r["inertia"].as_f64().unwrap();
         let max_iter = r["max_iter"].as_u64().unwrap() as usize;
 
@@ -893,11 +806,7 @@ mod tests {
         let dc = max_abs_diff(&out.centroids, &expected_c);
         assert!(dc < 1e-4, "centroid max abs diff {dc}");
         let rel = (out.inertia - expected_inertia).abs() / expected_inertia;
-        assert!(
-            rel < 1e-4,
-            "inertia {} vs sklearn {expected_inertia} (rel {rel})",
-            out.inertia
-        );
+        assert!(rel < 1e-4, "inertia {} vs sklearn {expected_inertia} (rel {rel})", out.inertia);
         eprintln!("vs scikit-learn: centroid max abs diff {dc:e}, inertia rel diff {rel:e}");
         if let Some(n_iter) = r["n_iter"].as_u64() {
             // sklearn also counts the update after which the labels were
@@ -948,8 +857,7 @@ mod tests {
     fn cpu_seconds() -> Option<f64> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / 100.0) // USER_HZ is 100 on Linux
     }
 
@@ -968,10 +876,7 @@ mod tests {
             for init in [KMeansInit::Random, KMeansInit::KMeansPlusPlus] {
                 let (start, cpu0) = (std::time::Instant::now(), cpu_seconds());
                 let r = kmeans(&x, &KMeansParams { init, ..p.clone() }).unwrap();
-                let cpu = cpu_seconds()
-                    .zip(cpu0)
-                    .map(|(b, a)| b - a)
-                    .unwrap_or(f64::NAN);
+                let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a).unwrap_or(f64::NAN);
                 eprintln!(
                     "kmeans 50000x256 k=100 iterations={} init={init:?} threads={t}: wall {:.2?}, cpu {cpu:.2}s (inertia {:.1})",
                     r.iterations_run,

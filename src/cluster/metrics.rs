@@ -77,10 +77,7 @@ fn encode<L: Copy + Ord + Hash>(labels: &[L]) -> (Vec<L>, Vec<usize>) {
 }
 
 /// Contingency table of `labels_true` (rows) against `labels_pred` (columns).
-pub fn contingency<A, B>(
-    labels_true: &[A],
-    labels_pred: &[B],
-) -> Result<Contingency<A, B>, ClusterError>
+pub fn contingency<A, B>(labels_true: &[A], labels_pred: &[B]) -> Result<Contingency<A, B>, ClusterError>
 where
     A: Copy + Ord + Hash,
     B: Copy + Ord + Hash,
@@ -96,8 +93,7 @@ where
         row_sums[i] += 1;
         col_sums[j] += 1;
     }
-    let mut cells: Vec<(usize, usize, u64)> =
-        map.into_iter().map(|((i, j), v)| (i, j, v)).collect();
+    let mut cells: Vec<(usize, usize, u64)> = map.into_iter().map(|((i, j), v)| (i, j, v)).collect();
     cells.sort_unstable();
     Ok(Contingency {
         row_labels,
@@ -225,10 +221,7 @@ where
 
 /// Number of points in each of the clusters `0..k`; a label outside `0..k`
 /// is an error.
-pub fn cluster_sizes<L: ClusterIndex>(
-    assignments: &[L],
-    k: usize,
-) -> Result<Vec<usize>, ClusterError> {
+pub fn cluster_sizes<L: ClusterIndex>(assignments: &[L], k: usize) -> Result<Vec<usize>, ClusterError> {
     let mut sizes = vec![0usize; k];
     for (index, &l) in assignments.iter().enumerate() {
         match l.to_index() {
@@ -305,16 +298,8 @@ mod tests {
         let b = [1i64, 1, 1, 0, 0, 2, 2, 2];
         let sk_nmi = 0.398747820241147_f64;
         let sk_ari = 0.047619047619047616_f64;
-        assert!(
-            close(nmi(&a, &b).unwrap(), sk_nmi),
-            "{}",
-            nmi(&a, &b).unwrap()
-        );
-        assert!(
-            close(ari(&a, &b).unwrap(), sk_ari),
-            "{}",
-            ari(&a, &b).unwrap()
-        );
+        assert!(close(nmi(&a, &b).unwrap(), sk_nmi), "{}", nmi(&a, &b).unwrap());
+        assert!(close(ari(&a, &b).unwrap(), sk_ari), "{}", ari(&a, &b).unwrap());
         // Symmetry of both scores.
         assert!(close(nmi(&b, &a).unwrap(), sk_nmi));
         assert!(close(ari(&b, &a).unwrap(), sk_ari));
@@ -323,23 +308,13 @@ mod tests {
     /// Values stored by `tests/reference/kmeans_reference.py`.
     #[test]
     fn scikit_learn_numbers_from_reference_file() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/kmeans_reference.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kmeans_reference.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cases = v["metrics"].as_array().unwrap();
         assert!(!cases.is_empty());
         for case in cases {
-            let ints = |key: &str| -> Vec<i64> {
-                case[key]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_i64().unwrap())
-                    .collect()
-            };
+            let ints = |key: &str| -> Vec<i64> { case[key].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect() };
             let (a, b) = (ints("labels_true"), ints("labels_pred"));
             let (n, r) = (nmi(&a, &b).unwrap(), ari(&a, &b).unwrap());
             let (sn, sr) = (case["nmi"].as_f64().unwrap(), case["ari"].as_f64().unwrap());
@@ -359,10 +334,7 @@ mod tests {
 
     #[test]
     fn cluster_sizes_counts_and_rejects_out_of_range() {
-        assert_eq!(
-            cluster_sizes(&[0i64, 2, 2, 0, 2], 4).unwrap(),
-            vec![2, 0, 3, 0]
-        );
+        assert_eq!(cluster_sizes(&[0i64, 2, 2, 0, 2], 4).unwrap(), vec![2, 0, 3, 0]);
         assert_eq!(cluster_sizes(&[1usize, 1], 2).unwrap(), vec![0, 2]);
         let e = cluster_sizes(&[0i64, -1], 2).unwrap_err();
         assert_eq!(e.to_string(), "label -1 at position 1 is outside 0..2");

@@ -54,10 +54,7 @@ impl Pca {
         let mut start = 0usize;
         while start < n {
             let len = PCA_BLOCK_ROWS.min(n - start);
-            let xb = x
-                .f_narrow(0, start as i64, len as i64)?
-                .f_to_kind(Kind::Double)?
-                .f_sub(&mean)?;
+            let xb = x.f_narrow(0, start as i64, len as i64)?.f_to_kind(Kind::Double)?.f_sub(&mean)?;
             cov = cov.f_add(&xb.f_tr()?.f_mm(&xb)?)?;
             start += len;
         }
@@ -74,17 +71,11 @@ impl Pca {
         // Deterministic sign: largest-|.| component of each eigenvector > 0.
         let arg = evecs.f_abs()?.f_argmax(0, true)?; // [1, p]
         let pivot = evecs.f_gather(0, &arg, false)?; // [1, p]
-        let sign = pivot
-            .f_ge(0.0)?
-            .f_to_kind(Kind::Double)?
-            .f_mul_scalar(2.0)?
-            .f_sub_scalar(1.0)?;
+        let sign = pivot.f_ge(0.0)?.f_to_kind(Kind::Double)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
         let evecs = evecs.f_mul(&sign)?;
 
         let scale = evals.f_add_scalar(eps)?.f_pow_tensor_scalar(-0.5)?; // [p]
-        let projection = evecs
-            .f_mul(&scale.f_unsqueeze(0)?)?
-            .f_to_kind(Kind::Float)?;
+        let projection = evecs.f_mul(&scale.f_unsqueeze(0)?)?.f_to_kind(Kind::Float)?;
         Ok(Pca {
             mean: mean.f_to_kind(Kind::Float)?,
             projection,
@@ -119,10 +110,7 @@ impl Pca {
                 got: ps,
             });
         }
-        for (t, what) in [
-            (&self.mean, "PCA mean"),
-            (&self.projection, "PCA projection"),
-        ] {
+        for (t, what) in [(&self.mean, "PCA mean"), (&self.projection, "PCA projection")] {
             let kind = t.f_kind()?;
             if kind != Kind::Float {
                 return Err(ClusterError::Kind {
@@ -159,10 +147,7 @@ impl Pca {
         let mean = self.mean.f_to(device)?;
         let proj = self.projection.f_to(device)?;
         if n == 0 {
-            return Ok(Tensor::f_zeros(
-                [0, self.output_dim() as i64],
-                (Kind::Float, device),
-            )?);
+            return Ok(Tensor::f_zeros([0, self.output_dim() as i64], (Kind::Float, device))?);
         }
         // Centre block by block (no n x d temporary), then project.
         let mut out = Vec::with_capacity(n.div_ceil(PCA_BLOCK_ROWS));
@@ -229,10 +214,7 @@ mod tests {
         assert!(max_abs_diff(&a.projection, &b.projection) < 1e-4);
         let rows = Vec::<Vec<f32>>::try_from(&a.projection.tr()).unwrap();
         for col in rows {
-            let big = col
-                .iter()
-                .copied()
-                .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+            let big = col.iter().copied().fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
             assert!(big > 0.0, "largest component {big} should be positive");
         }
     }
@@ -241,14 +223,8 @@ mod tests {
     fn invalid_dims_are_rejected() {
         let x = correlated(10, 4, 1);
         let e = Pca::fit(&x, 5).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "pca = 5 must be between 1 and the input dimension d = 4"
-        );
-        assert!(matches!(
-            Pca::fit(&x, 0),
-            Err(ClusterError::InvalidPcaDims { pca: 0, d: 4 })
-        ));
+        assert_eq!(e.to_string(), "pca = 5 must be between 1 and the input dimension d = 4");
+        assert!(matches!(Pca::fit(&x, 0), Err(ClusterError::InvalidPcaDims { pca: 0, d: 4 })));
         let pca = Pca::fit(&x, 2).unwrap();
         let wrong = Tensor::zeros([3, 5], (Kind::Float, Device::Cpu));
         assert!(matches!(pca.apply(&wrong), Err(ClusterError::Shape { .. })));
@@ -258,13 +234,6 @@ mod tests {
     fn non_finite_input_is_rejected() {
         let x = correlated(10, 3, 1);
         let _ = x.get(2).get(1).fill_(f64::NAN);
-        assert!(matches!(
-            Pca::fit(&x, 2),
-            Err(ClusterError::NonFinite {
-                count: 1,
-                total: 30,
-                ..
-            })
-        ));
+        assert!(matches!(Pca::fit(&x, 2), Err(ClusterError::NonFinite { count: 1, total: 30, .. })));
     }
 }

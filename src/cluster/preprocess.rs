@@ -41,11 +41,7 @@ impl Preprocess {
     }
 
     /// Fits the pipeline on `x` (`[n, d]` f32): PCA to `pca` dims if given.
-    pub fn fit(
-        x: &Tensor,
-        pca: Option<usize>,
-        l2_normalize: bool,
-    ) -> Result<Preprocess, ClusterError> {
+    pub fn fit(x: &Tensor, pca: Option<usize>, l2_normalize: bool) -> Result<Preprocess, ClusterError> {
         let pca = match pca {
             Some(p) => Some(Pca::fit(x, p)?),
             None => None,
@@ -88,28 +84,16 @@ impl Preprocess {
     pub fn tensors(&self) -> Result<Vec<(String, Tensor)>, ClusterError> {
         let mut out = Vec::with_capacity(3);
         if let Some(pca) = &self.pca {
-            out.push((
-                "pca_mean".to_string(),
-                pca.mean.f_to(Device::Cpu)?.f_contiguous()?,
-            ));
-            out.push((
-                "pca_projection".to_string(),
-                pca.projection.f_to(Device::Cpu)?.f_contiguous()?,
-            ));
+            out.push(("pca_mean".to_string(), pca.mean.f_to(Device::Cpu)?.f_contiguous()?));
+            out.push(("pca_projection".to_string(), pca.projection.f_to(Device::Cpu)?.f_contiguous()?));
         }
-        out.push((
-            "l2_normalize".to_string(),
-            Tensor::from_slice(&[i64::from(self.l2_normalize)]),
-        ));
+        out.push(("l2_normalize".to_string(), Tensor::from_slice(&[i64::from(self.l2_normalize)])));
         Ok(out)
     }
 
     /// Inverse of [`Preprocess::tensors`]. Both PCA tensors or neither must be
     /// present; `l2_normalize` is required. `origin` names the source in errors.
-    pub fn from_tensors(
-        tensors: &[(String, Tensor)],
-        origin: &Path,
-    ) -> Result<Preprocess, ClusterError> {
+    pub fn from_tensors(tensors: &[(String, Tensor)], origin: &Path) -> Result<Preprocess, ClusterError> {
         let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
         let artefact = |reason: String| ClusterError::Artefact {
             dir: origin.to_path_buf(),
@@ -125,29 +109,14 @@ impl Preprocess {
                 Some(pca)
             }
             (None, None) => None,
-            (Some(_), None) => {
-                return Err(artefact(
-                    "pca_mean present but pca_projection missing".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(artefact(
-                    "pca_projection present but pca_mean missing".into(),
-                ))
-            }
+            (Some(_), None) => return Err(artefact("pca_mean present but pca_projection missing".into())),
+            (None, Some(_)) => return Err(artefact("pca_projection present but pca_mean missing".into())),
         };
         let flag = get("l2_normalize").ok_or_else(|| artefact("l2_normalize missing".into()))?;
         if flag.numel() != 1 {
-            return Err(artefact(format!(
-                "l2_normalize must hold one value, has {}",
-                flag.numel()
-            )));
+            return Err(artefact(format!("l2_normalize must hold one value, has {}", flag.numel())));
         }
-        let l2_normalize = match flag
-            .f_to_kind(Kind::Int64)?
-            .f_reshape([1])?
-            .f_int64_value(&[0])?
-        {
+        let l2_normalize = match flag.f_to_kind(Kind::Int64)?.f_reshape([1])?.f_int64_value(&[0])? {
             0 => false,
             1 => true,
             v => return Err(artefact(format!("l2_normalize must be 0 or 1, got {v}"))),
@@ -217,8 +186,7 @@ mod tests {
             l2_normalize: true,
         };
         let y = p.apply(&x).unwrap();
-        let norms =
-            Vec::<f32>::try_from(&y.square().sum_dim_intlist(1, false, Kind::Float)).unwrap();
+        let norms = Vec::<f32>::try_from(&y.square().sum_dim_intlist(1, false, Kind::Float)).unwrap();
         for (i, v) in norms.iter().enumerate() {
             if i == 3 {
                 assert_eq!(*v, 0.0);
@@ -239,17 +207,11 @@ mod tests {
         assert!(q.l2_normalize);
         assert_eq!(q.input_dim(), Some(6));
         assert_eq!(q.output_dim(6), 3);
-        assert_eq!(
-            max_abs_diff(&p.apply(&x).unwrap(), &q.apply(&x).unwrap()),
-            0.0
-        );
+        assert_eq!(max_abs_diff(&p.apply(&x).unwrap(), &q.apply(&x).unwrap()), 0.0);
 
         let none = Preprocess::identity();
         none.save(&dir).unwrap();
-        assert!(
-            !dir.join(PCA_MEAN_FILE).exists(),
-            "stale PCA files must be removed"
-        );
+        assert!(!dir.join(PCA_MEAN_FILE).exists(), "stale PCA files must be removed");
         let q = Preprocess::load(&dir).unwrap();
         assert!(q.pca.is_none());
         assert_eq!(q.input_dim(), None);
@@ -257,16 +219,11 @@ mod tests {
         assert_eq!(max_abs_diff(&q.apply(&x).unwrap(), &x), 0.0);
 
         // Half a PCA is an error, naming the directory.
-        Tensor::from_slice(&[0f32; 6])
-            .write_npy(dir.join(PCA_MEAN_FILE))
-            .unwrap();
+        Tensor::from_slice(&[0f32; 6]).write_npy(dir.join(PCA_MEAN_FILE)).unwrap();
         let e = Preprocess::load(&dir).unwrap_err();
         assert!(e.to_string().contains("pca_projection missing"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(
-            Preprocess::load(&dir),
-            Err(ClusterError::Artefact { .. })
-        ));
+        assert!(matches!(Preprocess::load(&dir), Err(ClusterError::Artefact { .. })));
     }
 
     #[test]

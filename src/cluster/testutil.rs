@@ -15,31 +15,20 @@ pub fn normal(rng: &mut ChaCha8Rng) -> f64 {
 /// `n x d` standard-normal matrix as rows.
 pub fn random_matrix(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (0..d).map(|_| normal(&mut rng) as f32).collect())
-        .collect()
+    (0..n).map(|_| (0..d).map(|_| normal(&mut rng) as f32).collect()).collect()
 }
 
 /// Rows to a `[n, d]` f32 tensor on `device`.
 pub fn tensor_from_rows(rows: &[Vec<f32>], device: Device) -> Tensor {
     let d = rows.first().map_or(0, |r| r.len());
     let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-    Tensor::from_slice(&flat)
-        .reshape([rows.len() as i64, d as i64])
-        .to_device(device)
+    Tensor::from_slice(&flat).reshape([rows.len() as i64, d as i64]).to_device(device)
 }
 
 /// `n` points in `d` dimensions around `blobs` centres drawn uniformly from
 /// `[-spread, spread]^d`, unit-variance noise times `sigma`. Returns the
 /// points (shuffled by construction: blob id is `i % blobs`) and blob ids.
-pub fn blobs(
-    n: usize,
-    d: usize,
-    blobs: usize,
-    spread: f64,
-    sigma: f64,
-    seed: u64,
-) -> (Vec<Vec<f32>>, Vec<usize>) {
+pub fn blobs(n: usize, d: usize, blobs: usize, spread: f64, sigma: f64, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let centres: Vec<Vec<f64>> = (0..blobs)
         .map(|_| (0..d).map(|_| rng.gen_range(-spread..spread)).collect())
@@ -48,12 +37,7 @@ pub fn blobs(
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let b = i % blobs;
-        rows.push(
-            centres[b]
-                .iter()
-                .map(|c| (c + sigma * normal(&mut rng)) as f32)
-                .collect(),
-        );
+        rows.push(centres[b].iter().map(|c| (c + sigma * normal(&mut rng)) as f32).collect());
         ids.push(b);
     }
     (rows, ids)

@@ -58,10 +58,17 @@ pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
             return Err(node.error(name, format!("expected a table describing a dataset, found {}", node.type_name())));
         };
         let Some((_, fnode)) = t.get("format") else {
-            return Err(node.error_at(kspan.start, name, "missing required key `format`", Some(format!("one of {}", FORMATS.join(", ")))));
+            return Err(node.error_at(
+                kspan.start,
+                name,
+                "missing required key `format`",
+                Some(format!("one of {}", FORMATS.join(", "))),
+            ));
         };
         let fkey = format!("{name}.format");
-        let format = fnode.as_str().ok_or_else(|| fnode.error(&fkey, format!("expected a string, found {}", fnode.type_name())))?;
+        let format = fnode
+            .as_str()
+            .ok_or_else(|| fnode.error(&fkey, format!("expected a string, found {}", fnode.type_name())))?;
         let mut rest = node.clone();
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("format");
@@ -71,7 +78,10 @@ pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
                 let raw: SyntheticRaw = rest.decode(name)?;
                 if !(8..=512).contains(&raw.image_size) {
                     let n = rest.lookup("image_size").unwrap_or(&rest);
-                    return Err(n.error(&format!("{name}.image_size"), format!("expected 8..=512 pixels, found {}", raw.image_size)));
+                    return Err(n.error(
+                        &format!("{name}.image_size"),
+                        format!("expected 8..=512 pixels, found {}", raw.image_size),
+                    ));
                 }
                 if raw.splits.is_empty() {
                     let n = rest.lookup("splits").unwrap_or(&rest);
@@ -85,7 +95,11 @@ pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
                         return Err(n.error(&key, format!("expected 1..=10000000 images, found {count}")));
                     }
                 }
-                DatasetFormat::Synthetic { image_size: raw.image_size, seed: raw.seed, splits: raw.splits }
+                DatasetFormat::Synthetic {
+                    image_size: raw.image_size,
+                    seed: raw.seed,
+                    splits: raw.splits,
+                }
             }
             "image-folder" | "cifar10-binary" => {
                 let raw: RootRaw = rest.decode(name)?;
@@ -97,10 +111,23 @@ pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
                 }
             }
             other => {
-                return Err(fnode.error_hint(&fkey, format!("unknown dataset format `{other}`"), did_you_mean(other, FORMATS.iter().copied()).or_else(|| Some(format!("one of {}", FORMATS.join(", "))))));
+                return Err(fnode.error_hint(
+                    &fkey,
+                    format!("unknown dataset format `{other}`"),
+                    did_you_mean(other, FORMATS.iter().copied()).or_else(|| Some(format!("one of {}", FORMATS.join(", ")))),
+                ));
             }
         };
-        specs.insert(name.clone(), DatasetSpec { name: name.clone(), format });
+        specs.insert(
+            name.clone(),
+            DatasetSpec {
+                name: name.clone(),
+                format,
+            },
+        );
     }
-    Ok(Datasets { file: Some(path.to_path_buf()), specs })
+    Ok(Datasets {
+        file: Some(path.to_path_buf()),
+        specs,
+    })
 }

@@ -7,7 +7,14 @@ pub enum ConfigError {
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{}", Located::from(self))]
-    Located { file: PathBuf, line: usize, col: usize, key: String, message: String, hint: Option<String> },
+    Located {
+        file: PathBuf,
+        line: usize,
+        col: usize,
+        key: String,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("{}: {message}", file.display())]
     File { file: PathBuf, message: String },
     #[error("invalid --set `{arg}`: {message}")]
@@ -25,7 +32,15 @@ impl<'a> From<&'a ConfigError> for Located<'a> {
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let ConfigError::Located { file, line, col, key, message, hint } = self.0 {
+        if let ConfigError::Located {
+            file,
+            line,
+            col,
+            key,
+            message,
+            hint,
+        } = self.0
+        {
             write!(f, "{}:{line}:{col}: ", file.display())?;
             if !key.is_empty() {
                 write!(f, "`{key}`: ")?;

@@ -41,7 +41,10 @@ pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExp
         o.apply(&mut root)?;
     }
     // A key given with --set is fixed: it takes that key out of the sweep.
-    let sweep: Vec<_> = read_sweep(&root)?.into_iter().filter(|(path, _, _)| !overrides.iter().any(|o| o.path == *path)).collect();
+    let sweep: Vec<_> = read_sweep(&root)?
+        .into_iter()
+        .filter(|(path, _, _)| !overrides.iter().any(|o| o.path == *path))
+        .collect();
     let mut variants = Vec::new();
     for combination in cartesian(&sweep) {
         let mut tree = root.clone();
@@ -55,7 +58,10 @@ pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExp
     // Deterministic names must also be unique.
     for (i, v) in variants.iter().enumerate() {
         if variants[..i].iter().any(|w| w.variant == v.variant) {
-            return Err(ConfigError::File { file: path.to_path_buf(), message: format!("the sweep produces variant `{}` twice (repeated values?)", v.variant) });
+            return Err(ConfigError::File {
+                file: path.to_path_buf(),
+                message: format!("the sweep produces variant `{}` twice (repeated values?)", v.variant),
+            });
         }
     }
     Ok(variants)
@@ -74,8 +80,15 @@ fn check_top_level(root: &Node) -> Result<(), ConfigError> {
 type SweepAxis<'a> = (&'a str, &'a Node, &'a [Node]);
 
 fn read_sweep(root: &Node) -> Result<Vec<SweepAxis<'_>>, ConfigError> {
-    let Some((_, sweep)) = root.as_table().and_then(|t| t.get("sweep")) else { return Ok(Vec::new()) };
-    let table = sweep.as_table().ok_or_else(|| sweep.error("sweep", format!("expected a table of key path = [values], found {}", sweep.type_name())))?;
+    let Some((_, sweep)) = root.as_table().and_then(|t| t.get("sweep")) else {
+        return Ok(Vec::new());
+    };
+    let table = sweep.as_table().ok_or_else(|| {
+        sweep.error(
+            "sweep",
+            format!("expected a table of key path = [values], found {}", sweep.type_name()),
+        )
+    })?;
     let mut axes = Vec::new();
     for (path, (kspan, values)) in table {
         let key = format!("sweep.\"{path}\"");
@@ -108,7 +121,12 @@ fn check_sweep_target(root: &Node, path: &str, node: &Node, offset: usize, key: 
                 Err(node.error_at(offset, key, format!("no stage named `{stage}`"), did_you_mean(stage, names)))
             }
         }
-        _ => Err(node.error_at(offset, key, format!("cannot sweep `{path}`: expected `stages.<stage>.<key>`, `seed` or `device`"), None)),
+        _ => Err(node.error_at(
+            offset,
+            key,
+            format!("cannot sweep `{path}`: expected `stages.<stage>.<key>`, `seed` or `device`"),
+            None,
+        )),
     }
 }
 
@@ -172,7 +190,9 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         None => return Err(root.error("name", "missing required key `name`")),
     };
     let name = match name_node.as_str() {
-        Some(s) => crate::config::experiment::check_name(s).map_err(|m| name_node.error("name", m))?.to_string(),
+        Some(s) => crate::config::experiment::check_name(s)
+            .map_err(|m| name_node.error("name", m))?
+            .to_string(),
         None => return Err(name_node.error("name", format!("expected a string, found {}", name_node.type_name()))),
     };
     let seed = match table.get("seed") {
@@ -183,7 +203,11 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         },
     };
     let device = match table.get("device") {
-        None => Node { value: Value::String("auto".into()), span: 0..0, file: file.clone() },
+        None => Node {
+            value: Value::String("auto".into()),
+            span: 0..0,
+            file: file.clone(),
+        },
         Some((_, n)) => n.clone(),
     };
     if let Some((_, d)) = table.get("description") {
@@ -192,9 +216,14 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         }
     }
     let Some((_, stages_node)) = table.get("stages") else {
-        return Err(root.error("stages", "missing required table `[stages]`: an experiment needs at least one stage"));
+        return Err(root.error(
+            "stages",
+            "missing required table `[stages]`: an experiment needs at least one stage",
+        ));
     };
-    let stages_table = stages_node.as_table().ok_or_else(|| stages_node.error("stages", format!("expected a table, found {}", stages_node.type_name())))?;
+    let stages_table = stages_node
+        .as_table()
+        .ok_or_else(|| stages_node.error("stages", format!("expected a table, found {}", stages_node.type_name())))?;
     if stages_table.is_empty() {
         return Err(stages_node.error("stages", "an experiment needs at least one stage"));
     }
@@ -202,19 +231,43 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
     for (sname, (kspan, snode)) in stages_table {
         let key = format!("stages.{sname}");
         check_name(sname).map_err(|m| snode.error_at(kspan.start, &key, m, None))?;
-        let st = snode.as_table().ok_or_else(|| snode.error(&key, format!("expected a table, found {}", snode.type_name())))?;
+        let st = snode
+            .as_table()
+            .ok_or_else(|| snode.error(&key, format!("expected a table, found {}", snode.type_name())))?;
         let Some((_, kind_node)) = st.get("kind") else {
             return Err(snode.error_at(kspan.start, &key, "missing required key `kind`", None));
         };
-        let kind = kind_node.as_str().ok_or_else(|| kind_node.error(&format!("{key}.kind"), format!("expected a string, found {}", kind_node.type_name())))?;
+        let kind = kind_node.as_str().ok_or_else(|| {
+            kind_node.error(
+                &format!("{key}.kind"),
+                format!("expected a string, found {}", kind_node.type_name()),
+            )
+        })?;
         let mut rest = snode.clone();
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("kind");
         }
-        stages.insert(sname.clone(), RawStage { name: sname.clone(), kind: kind.to_string(), kind_node: kind_node.clone(), table: rest });
+        stages.insert(
+            sname.clone(),
+            RawStage {
+                name: sname.clone(),
+                kind: kind.to_string(),
+                kind_node: kind_node.clone(),
+                table: rest,
+            },
+        );
     }
     let variant = variant_name(&swept);
-    Ok(RawExperiment { file: file.clone(), name, name_node, seed, device, variant, swept, stages })
+    Ok(RawExperiment {
+        file: file.clone(),
+        name,
+        name_node,
+        seed,
+        device,
+        variant,
+        swept,
+        stages,
+    })
 }
 
 /// Names of experiments and stages become folder names: keep them plain.
@@ -226,7 +279,9 @@ pub fn check_name(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
-        Err(format!("invalid name `{s}`: use 1-100 letters, digits, `_`, `-` or `.` (not leading)"))
+        Err(format!(
+            "invalid name `{s}`: use 1-100 letters, digits, `_`, `-` or `.` (not leading)"
+        ))
     }
 }
 
@@ -250,5 +305,13 @@ pub fn variant_name(swept: &[(String, Node)]) -> String {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

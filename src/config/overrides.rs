@@ -15,8 +15,13 @@ pub struct Override {
 impl FromStr for Override {
     type Err = ConfigError;
     fn from_str(arg: &str) -> Result<Self, ConfigError> {
-        let err = |m: &str| ConfigError::Set { arg: arg.to_string(), message: m.to_string() };
-        let (path, raw) = arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. stages.clusters.k=8"))?;
+        let err = |m: &str| ConfigError::Set {
+            arg: arg.to_string(),
+            message: m.to_string(),
+        };
+        let (path, raw) = arg
+            .split_once('=')
+            .ok_or_else(|| err("expected KEY=VALUE, e.g. stages.clusters.k=8"))?;
         let path = path.trim();
         if path.is_empty() || path.split('.').any(|s| s.is_empty() || s.chars().any(char::is_whitespace)) {
             return Err(err("the key must be a dotted path such as stages.clusters.k"));
@@ -35,24 +40,40 @@ impl FromStr for Override {
                 }
                 let quoted = toml::Value::String(raw.to_string()).to_string();
                 let file = SourceFile::inline("--set", format!("v = {quoted}"));
-                Node::parse(file).ok().and_then(|r| r.lookup("v").cloned()).ok_or_else(|| err("cannot parse the value"))?
+                Node::parse(file)
+                    .ok()
+                    .and_then(|r| r.lookup("v").cloned())
+                    .ok_or_else(|| err("cannot parse the value"))?
             }
         };
-        Ok(Override { arg: arg.to_string(), path: path.to_string(), value })
+        Ok(Override {
+            arg: arg.to_string(),
+            path: path.to_string(),
+            value,
+        })
     }
 }
 
 impl Override {
     pub fn apply(&self, root: &mut Node) -> Result<(), ConfigError> {
         let segs: Vec<&str> = self.path.split('.').collect();
-        let valid = matches!(segs.as_slice(), ["seed"] | ["device"] | ["name"] | ["description"] | ["stages", _, _]);
+        let valid = matches!(
+            segs.as_slice(),
+            ["seed"] | ["device"] | ["name"] | ["description"] | ["stages", _, _]
+        );
         if !valid {
             return Err(ConfigError::Set {
                 arg: self.arg.clone(),
-                message: format!("cannot set `{}`: expected `stages.<stage>.<key>`, `name`, `seed` or `device`", self.path),
+                message: format!(
+                    "cannot set `{}`: expected `stages.<stage>.<key>`, `name`, `seed` or `device`",
+                    self.path
+                ),
             });
         }
-        set_path(root, &self.path, self.value.clone(), &self.value).map_err(|e| ConfigError::Set { arg: self.arg.clone(), message: strip_location(&e) })
+        set_path(root, &self.path, self.value.clone(), &self.value).map_err(|e| ConfigError::Set {
+            arg: self.arg.clone(),
+            message: strip_location(&e),
+        })
     }
 }
 

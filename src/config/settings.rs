@@ -24,7 +24,12 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { store: PathBuf::from(".ktlab/store"), results: PathBuf::from("results"), datasets: None, log_format: LogFormat::Text }
+        Settings {
+            store: PathBuf::from(".ktlab/store"),
+            results: PathBuf::from("results"),
+            datasets: None,
+            log_format: LogFormat::Text,
+        }
     }
 }
 
@@ -42,10 +47,11 @@ pub struct CliSettings {
 }
 
 impl Settings {
-    pub fn load(cli: &CliSettings) -> Result<Settings, figment::Error> {
+    pub fn load(cli: &CliSettings) -> Result<Settings, Box<figment::Error>> {
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Env::prefixed("KTLAB_").only(&["store", "results", "datasets", "log_format"]))
             .merge(Serialized::defaults(cli))
             .extract()
+            .map_err(Box::new)
     }
 }

@@ -16,15 +16,25 @@ pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 impl SourceFile {
     pub fn read(path: &Path) -> Result<Arc<SourceFile>, ConfigError> {
-        let io = |e: std::io::Error| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() };
+        let io = |e: std::io::Error| ConfigError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let meta = std::fs::metadata(path).map_err(io)?;
         if meta.is_dir() {
-            return Err(ConfigError::Io { path: path.to_path_buf(), message: "is a directory, expected a TOML file".into() });
+            return Err(ConfigError::Io {
+                path: path.to_path_buf(),
+                message: "is a directory, expected a TOML file".into(),
+            });
         }
         if meta.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::Io {
                 path: path.to_path_buf(),
-                message: format!("file is {} bytes; configuration files are limited to {} bytes", meta.len(), MAX_CONFIG_BYTES),
+                message: format!(
+                    "file is {} bytes; configuration files are limited to {} bytes",
+                    meta.len(),
+                    MAX_CONFIG_BYTES
+                ),
             });
         }
         let bytes = std::fs::read(path).map_err(io)?;
@@ -40,11 +50,17 @@ impl SourceFile {
                 hint: None,
             }
         })?;
-        Ok(Arc::new(SourceFile { path: path.to_path_buf(), text }))
+        Ok(Arc::new(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        }))
     }
 
     pub fn inline(name: &str, text: String) -> Arc<SourceFile> {
-        Arc::new(SourceFile { path: PathBuf::from(name), text })
+        Arc::new(SourceFile {
+            path: PathBuf::from(name),
+            text,
+        })
     }
 
     /// 1-based line and column of a byte offset.

@@ -53,7 +53,11 @@ impl Node {
         })?;
         let span = parsed.span();
         let table = Self::from_table(parsed.into_inner(), &file)?;
-        Ok(Node { value: Value::Table(table), span, file })
+        Ok(Node {
+            value: Value::Table(table),
+            span,
+            file,
+        })
     }
 
     fn from_table(t: toml::de::DeTable<'_>, file: &Arc<SourceFile>) -> Result<Table, ConfigError> {
@@ -70,7 +74,14 @@ impl Node {
         let span = v.span();
         let bad = |m: &str| {
             let (line, col) = file.line_col(span.start);
-            ConfigError::Located { file: file.path.clone(), line, col, key: String::new(), message: m.to_string(), hint: None }
+            ConfigError::Located {
+                file: file.path.clone(),
+                line,
+                col,
+                key: String::new(),
+                message: m.to_string(),
+                hint: None,
+            }
         };
         let value = match v.into_inner() {
             DeValue::String(s) => Value::String(s.into_owned()),
@@ -81,7 +92,11 @@ impl Node {
             DeValue::Array(items) => Value::Array(items.into_iter().map(|i| Self::from_de(i, file)).collect::<Result<_, _>>()?),
             DeValue::Table(t) => Value::Table(Self::from_table(t, file)?),
         };
-        Ok(Node { value, span, file: file.clone() })
+        Ok(Node {
+            value,
+            span,
+            file: file.clone(),
+        })
     }
 
     /// An error located at this node.
@@ -95,7 +110,14 @@ impl Node {
 
     pub fn error_at(&self, offset: usize, key: &str, message: impl Into<String>, hint: Option<String>) -> ConfigError {
         let (line, col) = self.file.line_col(offset);
-        ConfigError::Located { file: self.file.path.clone(), line, col, key: key.to_string(), message: message.into(), hint }
+        ConfigError::Located {
+            file: self.file.path.clone(),
+            line,
+            col,
+            key: key.to_string(),
+            message: message.into(),
+            hint,
+        }
     }
 
     pub fn as_table(&self) -> Option<&Table> {
@@ -133,7 +155,9 @@ impl Node {
         match &self.value {
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Integer(i) => serde_json::Value::from(*i),
-            Value::Float(x) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+            Value::Float(x) => serde_json::Number::from_f64(*x)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
             Value::Boolean(b) => serde_json::Value::Bool(*b),
             Value::Array(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
             Value::Table(t) => serde_json::Value::Object(t.iter().map(|(k, (_, v))| (k.clone(), v.to_json())).collect()),
@@ -156,7 +180,15 @@ impl Node {
         let mut track = |path: serde_ignored::Path| unknown.push(path.to_string());
         let de = serde_ignored::Deserializer::new(value, &mut track);
         let result: Result<T, serde_path_to_error::Error<toml::de::Error>> = serde_path_to_error::deserialize(de);
-        let join = |rest: &str| if prefix.is_empty() { rest.to_string() } else if rest.is_empty() { prefix.to_string() } else { format!("{prefix}.{rest}") };
+        let join = |rest: &str| {
+            if prefix.is_empty() {
+                rest.to_string()
+            } else if rest.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{rest}")
+            }
+        };
         match result {
             Err(e) => {
                 let path = e.path().to_string();
@@ -174,9 +206,8 @@ impl Node {
                     let (node_offset, parent) = self.key_offset(path);
                     let last = path.rsplit('.').next().unwrap_or(path);
                     let known = struct_fields::<T>();
-                    let hint = did_you_mean(last, known.iter().copied()).or_else(|| {
-                        (!known.is_empty()).then(|| format!("known keys here: {}", known.join(", ")))
-                    });
+                    let hint = did_you_mean(last, known.iter().copied())
+                        .or_else(|| (!known.is_empty()).then(|| format!("known keys here: {}", known.join(", "))));
                     let _ = parent;
                     return Err(self.error_at(node_offset, &join(path), "unknown key", hint));
                 }

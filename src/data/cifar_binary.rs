@@ -87,10 +87,7 @@ impl Cifar10Binary {
                     ),
                 });
             }
-            if let Some(k) = bytes
-                .chunks_exact(RECORD)
-                .position(|r| usize::from(r[0]) >= classes.len())
-            {
+            if let Some(k) = bytes.chunks_exact(RECORD).position(|r| usize::from(r[0]) >= classes.len()) {
                 return Err(DataError::Invalid {
                     dataset: dataset.to_string(),
                     message: format!(
@@ -131,9 +128,7 @@ fn read_classes(root: &Path) -> Result<Vec<String>, DataError> {
     let path = root.join(META_FILE);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(DEFAULT_CLASSES.iter().map(|s| s.to_string()).collect())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DEFAULT_CLASSES.iter().map(|s| s.to_string()).collect()),
         Err(e) => {
             return Err(DataError::Io {
                 path,
@@ -141,12 +136,7 @@ fn read_classes(root: &Path) -> Result<Vec<String>, DataError> {
             })
         }
     };
-    let classes: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let classes: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
     if classes.is_empty() {
         return Err(DataError::Io {
             path,
@@ -172,10 +162,7 @@ impl Source for Cifar10Binary {
     fn load(&self, i: usize) -> Result<Image, DataError> {
         let (_, record, _) = self.locate(i).ok_or_else(|| DataError::Invalid {
             dataset: self.dataset.clone(),
-            message: format!(
-                "split `{}` has {} images, no image {i}",
-                self.split, self.len
-            ),
+            message: format!("split `{}` has {} images, no image {i}", self.split, self.len),
         })?;
         let planes = &record[1..];
         let mut img = Image::new(SIDE, SIDE);
@@ -211,9 +198,7 @@ pub(crate) mod tests {
     /// Writes a fake dataset: `per_batch` records in each train batch and test batch.
     pub(crate) fn write_fake(root: &Path, per_batch: usize) {
         for name in SPLITS.iter().flat_map(|(_, f)| f.iter()) {
-            let bytes: Vec<u8> = (0..per_batch)
-                .flat_map(|k| record((k % 10) as u8))
-                .collect();
+            let bytes: Vec<u8> = (0..per_batch).flat_map(|k| record((k % 10) as u8)).collect();
             fs::write(root.join(name), bytes).unwrap();
         }
     }
@@ -232,10 +217,7 @@ pub(crate) mod tests {
         assert_eq!(img.pixel(7, 20), [2, 7, 20]);
         assert!(train.describe(5).ends_with("data_batch_2.bin#2"));
         assert!(train.load(15).is_err());
-        assert_eq!(
-            Cifar10Binary::open("c", dir.path(), "test").unwrap().len(),
-            3
-        );
+        assert_eq!(Cifar10Binary::open("c", dir.path(), "test").unwrap().len(), 3);
     }
 
     #[test]

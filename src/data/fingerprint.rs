@@ -53,22 +53,13 @@ const CACHE_VERSION: u32 = 1;
 
 /// The hex SHA-256 fingerprint of one split. `cache_dir` (created if missing) caches
 /// content hashes; it is only used in [`FingerprintMode::Contents`].
-pub fn fingerprint(
-    spec: &DatasetSpec,
-    split: &str,
-    mode: FingerprintMode,
-    cache_dir: Option<&Path>,
-) -> Result<String, DataError> {
+pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache_dir: Option<&Path>) -> Result<String, DataError> {
     let mut h = Sha256::new();
     h.update(b"ktlab-dataset-fingerprint\0");
     h.update(FINGERPRINT_VERSION.to_le_bytes());
     field(&mut h, spec.format.name().as_bytes());
     let (base, classes, files) = match &spec.format {
-        DatasetFormat::Synthetic {
-            image_size,
-            seed,
-            splits,
-        } => {
+        DatasetFormat::Synthetic { image_size, seed, splits } => {
             // Fully determined by the parameters: the same in both modes.
             let len = synthetic_split_len(&spec.name, splits, split)?;
             h.update(SYNTHETIC_VERSION.to_le_bytes());
@@ -83,10 +74,7 @@ pub fn fingerprint(
             (listing.split_dir, listing.classes, listing.files)
         }
         DatasetFormat::Cifar10Binary { root } => {
-            let mut files: Vec<PathBuf> = cifar_binary::split_files(&spec.name, split)?
-                .iter()
-                .map(PathBuf::from)
-                .collect();
+            let mut files: Vec<PathBuf> = cifar_binary::split_files(&spec.name, split)?.iter().map(PathBuf::from).collect();
             // The class names come from the meta file when it exists.
             let meta = root.join(META_FILE);
             match fs::metadata(&meta) {
@@ -115,8 +103,7 @@ pub fn fingerprint(
             }
         }
         FingerprintMode::Contents => {
-            let digests =
-                content_hashes(spec.format.name(), split, &base, &files, &stats, cache_dir)?;
+            let digests = content_hashes(spec.format.name(), split, &base, &files, &stats, cache_dir)?;
             for (rel, digest) in files.iter().zip(&digests) {
                 field(&mut h, rel.as_os_str().as_encoded_bytes());
                 h.update(digest);
@@ -334,9 +321,7 @@ mod tests {
     fn folder(root: &Path) -> DatasetSpec {
         DatasetSpec {
             name: "f".to_string(),
-            format: DatasetFormat::ImageFolder {
-                root: root.to_path_buf(),
-            },
+            format: DatasetFormat::ImageFolder { root: root.to_path_buf() },
         }
     }
 
@@ -346,8 +331,7 @@ mod tests {
 
     fn set_mtime(path: &Path, secs: u64) {
         let file = fs::OpenOptions::new().write(true).open(path).unwrap();
-        file.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-            .unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(secs)).unwrap();
     }
 
     #[test]
@@ -362,26 +346,16 @@ mod tests {
         let test = fingerprint(&synthetic(32, 1, 100), "test", Metadata, None).unwrap();
         assert_ne!(base, test);
         // The size of another split does not matter.
-        assert_eq!(
-            test,
-            fingerprint(&synthetic(32, 1, 5), "test", Metadata, None).unwrap()
-        );
-        let err = fingerprint(&synthetic(32, 1, 5), "val", Metadata, None)
-            .err()
-            .unwrap();
+        assert_eq!(test, fingerprint(&synthetic(32, 1, 5), "test", Metadata, None).unwrap());
+        let err = fingerprint(&synthetic(32, 1, 5), "val", Metadata, None).err().unwrap();
         assert!(matches!(err, DataError::UnknownSplit { .. }));
     }
 
     fn dataset() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for (k, path) in [
-            "train/a/0.png",
-            "train/a/1.png",
-            "train/b/0.png",
-            "test/a/0.png",
-        ]
-        .iter()
-        .enumerate()
+        for (k, path) in ["train/a/0.png", "train/a/1.png", "train/b/0.png", "test/a/0.png"]
+            .iter()
+            .enumerate()
         {
             let path = dir.path().join(path);
             write_image(&path, 4, 4, k as u8);
@@ -444,10 +418,7 @@ mod tests {
         let cache_dir = store.path().join("fingerprints/nested");
         let uncached = fp(&spec, Contents, None);
         assert_eq!(uncached, fp(&spec, Contents, Some(&cache_dir)));
-        let files: Vec<_> = fs::read_dir(&cache_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let files: Vec<_> = fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1, "{files:?}");
         let cache_file = &files[0];
         assert_eq!(uncached, fp(&spec, Contents, Some(&cache_dir)));
@@ -476,14 +447,9 @@ mod tests {
         let dir = dataset();
         let blocker = dir.path().join("file");
         fs::write(&blocker, "x").unwrap();
-        let err = fingerprint(
-            &folder(dir.path()),
-            "train",
-            FingerprintMode::Contents,
-            Some(&blocker.join("sub")),
-        )
-        .err()
-        .unwrap();
+        let err = fingerprint(&folder(dir.path()), "train", FingerprintMode::Contents, Some(&blocker.join("sub")))
+            .err()
+            .unwrap();
         assert!(matches!(err, DataError::Io { .. }), "{err}");
     }
 
@@ -523,11 +489,7 @@ mod tests {
         let timed = |mode, cache: Option<&Path>| {
             let t = std::time::Instant::now();
             let fp = fingerprint(&spec, "train", mode, cache).unwrap();
-            eprintln!(
-                "cifar10 train {mode:?} cache={}: {:?}",
-                cache.is_some(),
-                t.elapsed()
-            );
+            eprintln!("cifar10 train {mode:?} cache={}: {:?}", cache.is_some(), t.elapsed());
             fp
         };
         let meta = timed(Metadata, None);

@@ -115,37 +115,24 @@ fn list_class(dataset: &str, split_dir: &Path, class: &str) -> Result<Vec<PathBu
         .filter_entry(|e| !is_hidden(e.file_name()));
     for entry in walk {
         let entry = entry.map_err(|e| {
-            let path = e
-                .path()
-                .map_or_else(|| class_dir.clone(), Path::to_path_buf);
+            let path = e.path().map_or_else(|| class_dir.clone(), Path::to_path_buf);
             DataError::Io {
                 path,
                 message: e.to_string(),
             }
         })?;
         if entry.file_type().is_file() && is_image_name(entry.file_name()) {
-            let rel = entry
-                .path()
-                .strip_prefix(split_dir)
-                .unwrap_or(entry.path())
-                .to_path_buf();
+            let rel = entry.path().strip_prefix(split_dir).unwrap_or(entry.path()).to_path_buf();
             files.push(rel);
         }
     }
     if files.is_empty() {
         return Err(DataError::Invalid {
             dataset: dataset.to_string(),
-            message: format!(
-                "class folder {} is empty (no .jpg, .jpeg or .png files)",
-                class_dir.display()
-            ),
+            message: format!("class folder {} is empty (no .jpg, .jpeg or .png files)", class_dir.display()),
         });
     }
-    files.sort_unstable_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
+    files.sort_unstable_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
     Ok(files)
 }
 
@@ -159,9 +146,7 @@ pub(crate) fn is_image_name(name: &OsStr) -> bool {
         Some(ext) => ext,
         None => return false,
     };
-    ["jpg", "jpeg", "png"]
-        .iter()
-        .any(|e| ext.eq_ignore_ascii_case(e))
+    ["jpg", "jpeg", "png"].iter().any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 /// Reads and decodes an image file as RGB8. The format is detected from the contents, so
@@ -184,13 +169,9 @@ pub fn decode_file(path: &Path) -> Result<Image, DataError> {
     if reader.format().is_none() {
         return Err(decode_err("not a JPEG or PNG file".to_string()));
     }
-    let rgb = reader
-        .decode()
-        .map_err(|e| decode_err(e.to_string()))?
-        .into_rgb8();
+    let rgb = reader.decode().map_err(|e| decode_err(e.to_string()))?.into_rgb8();
     let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-    Image::from_rgb(width, height, rgb.into_raw())
-        .ok_or_else(|| decode_err("decoder returned a buffer of the wrong size".to_string()))
+    Image::from_rgb(width, height, rgb.into_raw()).ok_or_else(|| decode_err("decoder returned a buffer of the wrong size".to_string()))
 }
 
 /// One split of an image-folder dataset.
@@ -209,10 +190,7 @@ impl ImageFolder {
 
     /// The absolute path of image `i`.
     pub fn path(&self, i: usize) -> Option<PathBuf> {
-        self.listing
-            .files
-            .get(i)
-            .map(|rel| self.listing.split_dir.join(rel))
+        self.listing.files.get(i).map(|rel| self.listing.split_dir.join(rel))
     }
 }
 
@@ -232,11 +210,7 @@ impl Source for ImageFolder {
     fn load(&self, i: usize) -> Result<Image, DataError> {
         let path = self.path(i).ok_or_else(|| DataError::Invalid {
             dataset: self.dataset.clone(),
-            message: format!(
-                "{} has {} images, no image {i}",
-                self.listing.split_dir.display(),
-                self.len()
-            ),
+            message: format!("{} has {} images, no image {i}", self.listing.split_dir.display(), self.len()),
         })?;
         decode_file(&path)
     }
@@ -281,20 +255,9 @@ pub(crate) mod tests {
         let dir = tiny_dataset();
         let src = ImageFolder::open("d", dir.path(), "train").unwrap();
         assert_eq!(src.classes(), ["cat", "dog"]);
-        let rel: Vec<_> = src
-            .listing
-            .files
-            .iter()
-            .map(|p| p.to_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            rel,
-            ["cat/sub/y.png", "cat/z.jpeg", "dog/a.JPG", "dog/b.png"]
-        );
-        assert_eq!(
-            (0..4).map(|i| src.label(i).unwrap()).collect::<Vec<_>>(),
-            [0, 0, 1, 1]
-        );
+        let rel: Vec<_> = src.listing.files.iter().map(|p| p.to_str().unwrap().to_string()).collect();
+        assert_eq!(rel, ["cat/sub/y.png", "cat/z.jpeg", "dog/a.JPG", "dog/b.png"]);
+        assert_eq!((0..4).map(|i| src.label(i).unwrap()).collect::<Vec<_>>(), [0, 0, 1, 1]);
         assert_eq!(src.label(4), None);
         assert!(src.describe(1).ends_with("z.jpeg"));
     }
@@ -322,9 +285,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gray = dir.path().join("train/a/g.png");
         fs::create_dir_all(gray.parent().unwrap()).unwrap();
-        image::GrayImage::from_pixel(3, 2, image::Luma([90]))
-            .save(&gray)
-            .unwrap();
+        image::GrayImage::from_pixel(3, 2, image::Luma([90])).save(&gray).unwrap();
         image::RgbaImage::from_pixel(2, 2, image::Rgba([1, 2, 3, 4]))
             .save(dir.path().join("train/a/rgba.png"))
             .unwrap();
@@ -347,10 +308,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("nope");
         let err = ImageFolder::open("d", &root, "train").err().unwrap();
-        assert!(
-            matches!(&err, DataError::Io { path, .. } if *path == root),
-            "{err}"
-        );
+        assert!(matches!(&err, DataError::Io { path, .. } if *path == root), "{err}");
         assert!(err.to_string().contains("nope"));
     }
 
@@ -361,10 +319,7 @@ pub(crate) mod tests {
         fs::write(dir.path().join("train/emu/readme.txt"), "x").unwrap();
         let err = ImageFolder::open("d", dir.path(), "train").err().unwrap();
         assert!(matches!(err, DataError::Invalid { .. }), "{err}");
-        assert!(
-            err.to_string().contains("emu") && err.to_string().contains("empty"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("emu") && err.to_string().contains("empty"), "{err}");
     }
 
     #[test]
@@ -389,16 +344,9 @@ pub(crate) mod tests {
         fs::copy(dir.path().join("train/dog/b.png"), cls.join("4-png.jpg")).unwrap();
 
         let src = ImageFolder::open("d", dir.path(), "train").unwrap();
-        let index = |name: &str| {
-            (0..src.len())
-                .find(|&i| src.describe(i).ends_with(name))
-                .unwrap()
-        };
+        let index = |name: &str| (0..src.len()).find(|&i| src.describe(i).ends_with(name)).unwrap();
         for name in ["0-empty.jpg", "1-text.jpg", "3-truncated.jpg"] {
-            let err = src
-                .load(index(name))
-                .err()
-                .unwrap_or_else(|| panic!("{name} decoded"));
+            let err = src.load(index(name)).err().unwrap_or_else(|| panic!("{name} decoded"));
             assert!(matches!(err, DataError::Decode { .. }), "{name}: {err}");
             assert!(err.to_string().contains(name), "{err}");
         }
@@ -439,8 +387,7 @@ pub(crate) mod tests {
     #[test]
     fn dangling_class_link_is_an_error() {
         let dir = tiny_dataset();
-        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("train/ghost"))
-            .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("train/ghost")).unwrap();
         let err = ImageFolder::open("d", dir.path(), "train").err().unwrap();
         assert!(err.to_string().contains("ghost"), "{err}");
     }

@@ -9,11 +9,7 @@ use super::{DatasetFormat, DatasetSpec, Image};
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("dataset `{dataset}` has no split `{split}` (available: {available})")]
-    UnknownSplit {
-        dataset: String,
-        split: String,
-        available: String,
-    },
+    UnknownSplit { dataset: String, split: String, available: String },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("{path}: cannot decode image: {message}")]
@@ -43,20 +39,12 @@ pub trait Source: Send + Sync {
 /// files; images themselves are decoded by [`Source::load`].
 pub fn open_split(spec: &DatasetSpec, split: &str) -> Result<Box<dyn Source>, DataError> {
     Ok(match &spec.format {
-        DatasetFormat::Synthetic {
-            image_size,
-            seed,
-            splits,
-        } => {
+        DatasetFormat::Synthetic { image_size, seed, splits } => {
             let len = synthetic_split_len(&spec.name, splits, split)?;
             Box::new(Synthetic::new(&spec.name, split, *image_size, *seed, len)?)
         }
-        DatasetFormat::ImageFolder { root } => {
-            Box::new(ImageFolder::open(&spec.name, root, split)?)
-        }
-        DatasetFormat::Cifar10Binary { root } => {
-            Box::new(Cifar10Binary::open(&spec.name, root, split)?)
-        }
+        DatasetFormat::ImageFolder { root } => Box::new(ImageFolder::open(&spec.name, root, split)?),
+        DatasetFormat::Cifar10Binary { root } => Box::new(Cifar10Binary::open(&spec.name, root, split)?),
     })
 }
 
@@ -101,23 +89,16 @@ pub fn splits_of(spec: &DatasetSpec) -> Result<Vec<String>, DataError> {
 }
 
 /// The size of a synthetic split, or `UnknownSplit` naming the declared ones.
-pub(crate) fn synthetic_split_len(
-    dataset: &str,
-    splits: &indexmap::IndexMap<String, usize>,
-    split: &str,
-) -> Result<usize, DataError> {
-    splits
-        .get(split)
-        .copied()
-        .ok_or_else(|| DataError::UnknownSplit {
-            dataset: dataset.to_string(),
-            split: split.to_string(),
-            available: if splits.is_empty() {
-                "none".to_string()
-            } else {
-                splits.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
-        })
+pub(crate) fn synthetic_split_len(dataset: &str, splits: &indexmap::IndexMap<String, usize>, split: &str) -> Result<usize, DataError> {
+    splits.get(split).copied().ok_or_else(|| DataError::UnknownSplit {
+        dataset: dataset.to_string(),
+        split: split.to_string(),
+        available: if splits.is_empty() {
+            "none".to_string()
+        } else {
+            splits.keys().cloned().collect::<Vec<_>>().join(", ")
+        },
+    })
 }
 
 #[cfg(test)]
@@ -144,13 +125,8 @@ mod tests {
         assert_eq!(src.len(), 5);
         assert_eq!(src.load(4).unwrap().width, 16);
         let err = open_split(&synthetic(), "val").err().unwrap();
-        assert!(
-            matches!(&err, DataError::UnknownSplit { available, .. } if available == "train, test")
-        );
-        assert_eq!(
-            err.to_string(),
-            "dataset `shapes` has no split `val` (available: train, test)"
-        );
+        assert!(matches!(&err, DataError::UnknownSplit { available, .. } if available == "train, test"));
+        assert_eq!(err.to_string(), "dataset `shapes` has no split `val` (available: train, test)");
     }
 
     #[test]

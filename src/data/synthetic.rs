@@ -12,9 +12,7 @@ use super::{DataError, Image, Source};
 pub const SYNTHETIC_VERSION: u32 = 1;
 
 /// The class names, index = label.
-pub const SHAPE_CLASSES: [&str; 8] = [
-    "circle", "square", "triangle", "cross", "ring", "star", "bar", "crescent",
-];
+pub const SHAPE_CLASSES: [&str; 8] = ["circle", "square", "triangle", "cross", "ring", "star", "bar", "crescent"];
 
 /// The smallest and largest supported `image_size`.
 pub const MIN_IMAGE_SIZE: usize = 8;
@@ -32,13 +30,7 @@ pub struct Synthetic {
 
 impl Synthetic {
     /// A split of `len` images of `image_size` x `image_size` pixels.
-    pub fn new(
-        dataset: &str,
-        split: &str,
-        image_size: usize,
-        seed: u64,
-        len: usize,
-    ) -> Result<Self, DataError> {
+    pub fn new(dataset: &str, split: &str, image_size: usize, seed: u64, len: usize) -> Result<Self, DataError> {
         if !(MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&image_size) {
             return Err(DataError::Invalid {
                 dataset: dataset.to_string(),
@@ -75,11 +67,7 @@ impl Source for Synthetic {
     fn load(&self, i: usize) -> Result<Image, DataError> {
         let label = self.label(i).ok_or_else(|| DataError::Invalid {
             dataset: self.dataset.clone(),
-            message: format!(
-                "split `{}` has {} images, no image {i}",
-                self.split,
-                self.len()
-            ),
+            message: format!("split `{}` has {} images, no image {i}", self.split, self.len()),
         })?;
         Ok(render(self.image_size, self.seed, &self.split, i, label))
     }
@@ -153,11 +141,7 @@ fn background(img: &mut Image, rng: &mut ChaCha8Rng) -> f32 {
     let base = tint.map(|t| base_luma + t);
     let grad_dir = rng.gen_range(0.0f32..std::f32::consts::TAU);
     let grad_amp = rng.gen_range(0.0f32..35.0);
-    let grad_tint = [
-        rng.gen_range(0.5f32..1.5),
-        rng.gen_range(0.5f32..1.5),
-        rng.gen_range(0.5f32..1.5),
-    ];
+    let grad_tint = [rng.gen_range(0.5f32..1.5), rng.gen_range(0.5f32..1.5), rng.gen_range(0.5f32..1.5)];
     let stripe_dir = rng.gen_range(0.0f32..std::f32::consts::TAU);
     let stripe_period = rng.gen_range(3.0f32..12.0) * img.width as f32 / 32.0;
     let stripe_amp = rng.gen_range(0.0f32..12.0);
@@ -169,9 +153,7 @@ fn background(img: &mut Image, rng: &mut ChaCha8Rng) -> f32 {
     let omega = std::f32::consts::TAU / stripe_period.max(2.0);
     // sin(a x + b y) = sin(a x) cos(b y) + cos(a x) sin(b y): two small tables instead of
     // one sine per pixel.
-    let along_x: Vec<(f32, f32)> = (0..img.width)
-        .map(|x| (x as f32 * sc * omega).sin_cos())
-        .collect();
+    let along_x: Vec<(f32, f32)> = (0..img.width).map(|x| (x as f32 * sc * omega).sin_cos()).collect();
     // Noise: one byte per pixel, eight pixels per 64-bit draw, mapped onto
     // -noise_amp..=noise_amp by a multiply and shift.
     let noise_span = 2 * noise_amp + 1;
@@ -412,10 +394,7 @@ mod tests {
             let s = open("train", size, 3, 8);
             for i in 0..8 {
                 let img = s.load(i).unwrap();
-                assert_eq!(
-                    (img.width, img.height, img.rgb.len()),
-                    (size, size, size * size * 3)
-                );
+                assert_eq!((img.width, img.height, img.rgb.len()), (size, size, size * size * 3));
             }
         }
     }
@@ -426,20 +405,13 @@ mod tests {
         let s = open("train", 64, 5, 64);
         for i in 0..64 {
             let img = s.load(i).unwrap();
-            let l: Vec<f32> = img
-                .rgb
-                .chunks(3)
-                .map(|p| luma([p[0], p[1], p[2]].map(f32::from)))
-                .collect();
+            let l: Vec<f32> = img.rgb.chunks(3).map(|p| luma([p[0], p[1], p[2]].map(f32::from))).collect();
             let mut sorted = l.clone();
             sorted.sort_by(f32::total_cmp);
             let median = sorted[sorted.len() / 2];
             let far = l.iter().filter(|&&v| (v - median).abs() > 45.0).count();
             let frac = far as f32 / l.len() as f32;
-            assert!(
-                frac > 0.02 && frac < 0.5,
-                "image {i}: shape fraction {frac}"
-            );
+            assert!(frac > 0.02 && frac < 0.5, "image {i}: shape fraction {frac}");
         }
     }
 
@@ -471,23 +443,10 @@ mod tests {
                 }
                 for step in 0..24 {
                     let rotated = mask(shapes[j], step as f32 * std::f32::consts::TAU / 24.0);
-                    let inter = upright[i]
-                        .iter()
-                        .zip(&rotated)
-                        .filter(|(a, b)| **a && **b)
-                        .count();
-                    let union = upright[i]
-                        .iter()
-                        .zip(&rotated)
-                        .filter(|(a, b)| **a || **b)
-                        .count();
+                    let inter = upright[i].iter().zip(&rotated).filter(|(a, b)| **a && **b).count();
+                    let union = upright[i].iter().zip(&rotated).filter(|(a, b)| **a || **b).count();
                     let iou = inter as f32 / union as f32;
-                    assert!(
-                        iou < 0.85,
-                        "{:?} vs {:?} at step {step}: {iou}",
-                        shapes[i],
-                        shapes[j]
-                    );
+                    assert!(iou < 0.85, "{:?} vs {:?} at step {step}: {iou}", shapes[i], shapes[j]);
                 }
             }
         }

@@ -17,7 +17,12 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { epochs: 30, lr: 1e-3, weight_decay: 1e-4, batch_size: 256 }
+        ProbeConfig {
+            epochs: 30,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            batch_size: 256,
+        }
     }
 }
 
@@ -46,8 +51,18 @@ impl Probe {
         tch::manual_seed(seed as i64);
         let weight = (Tensor::randn([classes, d], (Kind::Float, device)) * 0.01).set_requires_grad(true);
         let bias = Tensor::zeros([classes], (Kind::Float, device)).set_requires_grad(true);
-        let config = OptimizerConfig { kind: OptimizerKind::Adam, momentum: 0.0, weight_decay: cfg.weight_decay, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-        let mut opt = Optimizer::new(config, vec![("weight".into(), weight.shallow_clone()), ("bias".into(), bias.shallow_clone())]);
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            momentum: 0.0,
+            weight_decay: cfg.weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut opt = Optimizer::new(
+            config,
+            vec![("weight".into(), weight.shallow_clone()), ("bias".into(), bias.shallow_clone())],
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut order: Vec<i64> = (0..n).collect();
         let bs = cfg.batch_size.max(1) as i64;
@@ -64,7 +79,12 @@ impl Probe {
                 opt.step(cfg.lr);
             }
         }
-        Probe { mean, std, weight: weight.detach(), bias: bias.detach() }
+        Probe {
+            mean,
+            std,
+            weight: weight.detach(),
+            bias: bias.detach(),
+        }
     }
 
     pub fn logits(&self, x: &Tensor) -> Tensor {
@@ -77,10 +97,21 @@ impl Probe {
             let logits = self.logits(x);
             let classes = logits.size()[1];
             let n = y.size()[0].max(1) as f64;
-            let top1 = logits.argmax(1, false).eq_tensor(y).to_kind(Kind::Double).sum(Kind::Double).double_value(&[]) / n;
+            let top1 = logits
+                .argmax(1, false)
+                .eq_tensor(y)
+                .to_kind(Kind::Double)
+                .sum(Kind::Double)
+                .double_value(&[])
+                / n;
             let top5 = (classes > 5).then(|| {
                 let (_, idx) = logits.topk(5, 1, true, true);
-                idx.eq_tensor(&y.unsqueeze(1)).any_dim(1, false).to_kind(Kind::Double).sum(Kind::Double).double_value(&[]) / n
+                idx.eq_tensor(&y.unsqueeze(1))
+                    .any_dim(1, false)
+                    .to_kind(Kind::Double)
+                    .sum(Kind::Double)
+                    .double_value(&[])
+                    / n
             });
             ProbeScores { top1, top5 }
         })
@@ -113,8 +144,28 @@ mod tests {
     fn deterministic_given_seed() {
         let y = Tensor::arange(100, (Kind::Int64, tch::Device::Cpu)).remainder(7);
         let x = Tensor::randn([100, 8], (Kind::Float, tch::Device::Cpu));
-        let a = Probe::fit(&x, &y, 7, &ProbeConfig { epochs: 3, ..Default::default() }, 5).score(&x, &y);
-        let b = Probe::fit(&x, &y, 7, &ProbeConfig { epochs: 3, ..Default::default() }, 5).score(&x, &y);
+        let a = Probe::fit(
+            &x,
+            &y,
+            7,
+            &ProbeConfig {
+                epochs: 3,
+                ..Default::default()
+            },
+            5,
+        )
+        .score(&x, &y);
+        let b = Probe::fit(
+            &x,
+            &y,
+            7,
+            &ProbeConfig {
+                epochs: 3,
+                ..Default::default()
+            },
+            5,
+        )
+        .score(&x, &y);
         assert_eq!(a, b);
         assert!(a.top5.is_some());
     }

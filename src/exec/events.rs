@@ -3,13 +3,37 @@
 #[derive(Clone, Debug)]
 pub enum Event {
     /// A stage instance starts computing.
-    Started { label: String, kind: &'static str, key: String },
-    Progress { label: String, done: u64, total: u64 },
-    Cached { label: String, key: String },
-    Finished { label: String, seconds: f64, summary: String },
-    Failed { label: String, error: String },
+    Started {
+        label: String,
+        kind: &'static str,
+        key: String,
+    },
+    Progress {
+        label: String,
+        done: u64,
+        total: u64,
+    },
+    Cached {
+        label: String,
+        key: String,
+    },
+    Finished {
+        label: String,
+        seconds: f64,
+        summary: String,
+    },
+    Failed {
+        label: String,
+        error: String,
+    },
     /// Not run because an input failed.
-    Skipped { label: String, because: String },
+    Skipped {
+        label: String,
+        because: String,
+    },
     /// Something worth telling (a corrupt entry, a waited lock).
-    Note { label: String, message: String },
+    Note {
+        label: String,
+        message: String,
+    },
 }

@@ -33,15 +33,18 @@ pub struct LocalExecutor<'a> {
 enum Status {
     Pending,
     /// Published and (if `deep`) re-verified in this run.
-    Ready { deep: bool },
+    Ready {
+        deep: bool,
+    },
     Failed,
 }
 
 impl LocalExecutor<'_> {
     pub fn run(&self, plan: &Plan, sel: &Selection) -> RunSummary {
         let selected = selected_instances(plan, &sel.only);
-        let forced: HashSet<usize> =
-            (0..plan.instances.len()).filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s))).collect();
+        let forced: HashSet<usize> = (0..plan.instances.len())
+            .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s)))
+            .collect();
         let mut status = vec![Status::Pending; plan.instances.len()];
         let mut summary = RunSummary::default();
         for i in 0..plan.instances.len() {
@@ -67,7 +70,10 @@ impl LocalExecutor<'_> {
                 EntryState::Valid(_) => {
                     if status[i] == Status::Pending {
                         summary.cached += 1;
-                        self.reporter.emit(Event::Cached { label, key: inst.key.hex() });
+                        self.reporter.emit(Event::Cached {
+                            label,
+                            key: inst.key.hex(),
+                        });
                     }
                     status[i] = Status::Ready { deep };
                     return true;
@@ -86,7 +92,10 @@ impl LocalExecutor<'_> {
         for j in deps {
             if !self.ensure(plan, j, true, forced, status, summary) {
                 let because = format!("input `{}` failed", plan.instances[j].label());
-                self.reporter.emit(Event::Skipped { label: label.clone(), because: because.clone() });
+                self.reporter.emit(Event::Skipped {
+                    label: label.clone(),
+                    because: because.clone(),
+                });
                 summary.skipped.push(label);
                 status[i] = Status::Failed;
                 return false;
@@ -100,7 +109,10 @@ impl LocalExecutor<'_> {
             }
             InstanceOutcome::Cached => {
                 summary.cached += 1;
-                self.reporter.emit(Event::Cached { label, key: inst.key.hex() });
+                self.reporter.emit(Event::Cached {
+                    label,
+                    key: inst.key.hex(),
+                });
                 status[i] = Status::Ready { deep: true };
                 true
             }
@@ -119,7 +131,9 @@ pub fn selected_instances(plan: &Plan, only: &[String]) -> HashSet<usize> {
         return (0..plan.instances.len()).collect();
     }
     let mut out = HashSet::new();
-    let mut stack: Vec<usize> = (0..plan.instances.len()).filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| only.contains(s))).collect();
+    let mut stack: Vec<usize> = (0..plan.instances.len())
+        .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| only.contains(s)))
+        .collect();
     while let Some(i) = stack.pop() {
         if out.insert(i) {
             stack.extend(plan.instances[i].deps());

@@ -29,7 +29,12 @@ impl Reporter {
             LogFormat::Text if std::io::stderr().is_terminal() => Mode::Bars,
             LogFormat::Text => Mode::Lines,
         };
-        Reporter { mode, quiet, bars: Mutex::new(HashMap::new()), multi: MultiProgress::new() }
+        Reporter {
+            mode,
+            quiet,
+            bars: Mutex::new(HashMap::new()),
+            multi: MultiProgress::new(),
+        }
     }
 
     pub fn emit(&self, event: Event) {
@@ -61,7 +66,11 @@ impl Reporter {
         match e {
             Event::Started { label, .. } => {
                 let pb = self.multi.add(ProgressBar::new(1));
-                pb.set_style(ProgressStyle::with_template("{spinner} {msg:32} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner} {msg:32} [{bar:30}] {pos}/{len} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
                 pb.set_message(label.clone());
                 pb.enable_steady_tick(std::time::Duration::from_millis(200));
                 bars.insert(label.clone(), pb);
@@ -77,7 +86,7 @@ impl Reporter {
                     pb.finish_and_clear();
                 }
                 drop(bars);
-                let _ = self.multi.suspend(|| self.line(e));
+                self.multi.suspend(|| self.line(e));
             }
             _ => {
                 drop(bars);
@@ -89,9 +98,13 @@ impl Reporter {
     fn json(&self, e: &Event) {
         let v = match e {
             Event::Started { label, kind, key } => serde_json::json!({"event": "started", "stage": label, "kind": kind, "key": key}),
-            Event::Progress { label, done, total } => serde_json::json!({"event": "progress", "stage": label, "done": done, "total": total}),
+            Event::Progress { label, done, total } => {
+                serde_json::json!({"event": "progress", "stage": label, "done": done, "total": total})
+            }
             Event::Cached { label, key } => serde_json::json!({"event": "cached", "stage": label, "key": key}),
-            Event::Finished { label, seconds, summary } => serde_json::json!({"event": "finished", "stage": label, "seconds": seconds, "summary": summary}),
+            Event::Finished { label, seconds, summary } => {
+                serde_json::json!({"event": "finished", "stage": label, "seconds": seconds, "summary": summary})
+            }
             Event::Failed { label, error } => serde_json::json!({"event": "failed", "stage": label, "error": error}),
             Event::Skipped { label, because } => serde_json::json!({"event": "skipped", "stage": label, "because": because}),
             Event::Note { label, message } => serde_json::json!({"event": "note", "stage": label, "message": message}),

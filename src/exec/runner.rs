@@ -26,7 +26,10 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     let lock = match crate::store::KeyLock::try_acquire(&store.lock_path(&key)) {
         Ok(Some(l)) => Ok(l),
         Ok(None) => {
-            reporter.emit(Event::Note { label: label.clone(), message: "another process is computing this stage; waiting for it".into() });
+            reporter.emit(Event::Note {
+                label: label.clone(),
+                message: "another process is computing this stage; waiting for it".into(),
+            });
             store.lock(&key).map_err(|e| e.to_string())
         }
         Err(e) => Err(e.to_string()),
@@ -39,15 +42,24 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         EntryState::Valid(_) if !force => return InstanceOutcome::Cached,
         EntryState::Corrupt(why) => {
             tracing::warn!(stage = %label, key = %key, "corrupt store entry: {why}; recomputing");
-            reporter.emit(Event::Note { label: label.clone(), message: format!("store entry {} is corrupt ({why}); recomputing", key.short()) });
+            reporter.emit(Event::Note {
+                label: label.clone(),
+                message: format!("store entry {} is corrupt ({why}); recomputing", key.short()),
+            });
         }
         _ => {}
     }
     let mut inputs = IndexMap::new();
     for (name, input) in &inst.inputs {
         let resolved = match input {
-            PlannedInput::Stage(j) => Input::Stage { kind: plan.instances[*j].kind, dir: store.entry_dir(plan.instances[*j].kind, &plan.instances[*j].key) },
-            PlannedInput::Data { spec, split, .. } => Input::Data { spec: spec.clone(), split: split.clone() },
+            PlannedInput::Stage(j) => Input::Stage {
+                kind: plan.instances[*j].kind,
+                dir: store.entry_dir(plan.instances[*j].kind, &plan.instances[*j].key),
+            },
+            PlannedInput::Data { spec, split, .. } => Input::Data {
+                spec: spec.clone(),
+                split: split.clone(),
+            },
         };
         inputs.insert(name.clone(), resolved);
     }
@@ -55,13 +67,28 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         Ok(p) => p,
         Err(e) => return InstanceOutcome::Failed(StageError::Failed(e.to_string())),
     };
-    reporter.emit(Event::Started { label: label.clone(), kind: inst.kind.name(), key: key.hex() });
+    reporter.emit(Event::Started {
+        label: label.clone(),
+        kind: inst.kind.name(),
+        key: key.hex(),
+    });
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let clock = Instant::now();
     let progress_label = label.clone();
-    let progress = move |done: u64, total: u64| reporter.emit(Event::Progress { label: progress_label.clone(), done, total });
+    let progress = move |done: u64, total: u64| {
+        reporter.emit(Event::Progress {
+            label: progress_label.clone(),
+            done,
+            total,
+        })
+    };
     let note_label = label.clone();
-    let note = move |message: String| reporter.emit(Event::Note { label: note_label.clone(), message });
+    let note = move |message: String| {
+        reporter.emit(Event::Note {
+            label: note_label.clone(),
+            message,
+        })
+    };
     let checkpoint_dir = store.checkpoint_dir(&key);
     tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
     let ctx = RunCtx {
@@ -78,7 +105,10 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {
-            reporter.emit(Event::Failed { label, error: e.to_string() });
+            reporter.emit(Event::Failed {
+                label,
+                error: e.to_string(),
+            });
             return InstanceOutcome::Failed(e);
         }
     };
@@ -99,12 +129,19 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     match store.publish(pending, inst.kind, &key, manifest) {
         Ok(_) => {
             let _ = std::fs::remove_dir_all(&checkpoint_dir);
-            reporter.emit(Event::Finished { label, seconds, summary: outcome.summary });
+            reporter.emit(Event::Finished {
+                label,
+                seconds,
+                summary: outcome.summary,
+            });
             InstanceOutcome::Computed
         }
         Err(e) => {
             let e = StageError::Failed(e.to_string());
-            reporter.emit(Event::Failed { label, error: e.to_string() });
+            reporter.emit(Event::Failed {
+                label,
+                error: e.to_string(),
+            });
             InstanceOutcome::Failed(e)
         }
     }
@@ -123,9 +160,14 @@ fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown".into())
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }

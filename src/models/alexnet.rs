@@ -193,12 +193,7 @@ mod tests {
             ("fc6", &[2048]),
             ("fc7", &[2048]),
         ];
-        check_network(
-            &cfg(Arch::AlexnetSmall, 0.5, true, 96),
-            5,
-            expected,
-            128 * 16,
-        );
+        check_network(&cfg(Arch::AlexnetSmall, 0.5, true, 96), 5, expected, 128 * 16);
     }
 
     #[test]
@@ -224,9 +219,7 @@ mod tests {
 
     #[test]
     fn variable_names_follow_the_documented_mapping() {
-        let weights = |v: Vec<String>| -> Vec<String> {
-            v.into_iter().filter(|n| n.ends_with(".weight")).collect()
-        };
+        let weights = |v: Vec<String>| -> Vec<String> { v.into_iter().filter(|n| n.ends_with(".weight")).collect() };
         assert_eq!(
             weights(names(false)),
             [

@@ -40,9 +40,5 @@ pub enum ModelError {
 
     /// A tap (probe point) name the network does not have.
     #[error("unknown layer `{name}` for {arch}; valid layers: {valid}")]
-    UnknownLayer {
-        arch: String,
-        name: String,
-        valid: String,
-    },
+    UnknownLayer { arch: String, name: String, valid: String },
 }

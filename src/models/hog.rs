@@ -42,10 +42,7 @@ impl HogParams {
     /// Checks the parameters and that a `width` x `height` image holds at least one block.
     pub fn validate(&self, width: usize, height: usize) -> Result<(), String> {
         if self.cell < 2 {
-            return Err(format!(
-                "HOG cell must be at least 2 pixels, got {}",
-                self.cell
-            ));
+            return Err(format!("HOG cell must be at least 2 pixels, got {}", self.cell));
         }
         if self.block < 1 {
             return Err("HOG block must be at least 1 cell".to_string());
@@ -53,10 +50,7 @@ impl HogParams {
         if self.bins < 2 {
             return Err(format!("HOG bins must be at least 2, got {}", self.bins));
         }
-        let side = self
-            .cell
-            .checked_mul(self.block)
-            .ok_or("HOG cell * block overflows")?;
+        let side = self.cell.checked_mul(self.block).ok_or("HOG cell * block overflows")?;
         if width < side || height < side {
             return Err(format!(
                 "a {width}x{height} image is smaller than one HOG block \
@@ -134,8 +128,7 @@ fn cell_histograms(img: &Image, p: &HogParams) -> Vec<f32> {
                 continue;
             }
             let magnitude = (best as f32).sqrt() / 255.0;
-            let pos = (orientation_degrees(gx as f32, gy as f32) * bins_per_degree)
-                .clamp(0.0, p.bins as f32);
+            let pos = (orientation_degrees(gx as f32, gy as f32) * bins_per_degree).clamp(0.0, p.bins as f32);
             // `pos` is non-negative, so truncation is `floor`; the last bin wraps to the
             // first (0 and 180 degrees are the same orientation).
             let b0 = pos as usize;
@@ -200,11 +193,8 @@ fn orientation_degrees(gx: f32, gy: f32) -> f32 {
 /// `atan(t)` in degrees for `t` in `[-1, 1]` (minimax polynomial, |error| < 1e-5 rad).
 fn atan_unit(t: f32) -> f32 {
     let t2 = t * t;
-    let r = t
-        * (0.999_977_26
-            + t2 * (-0.332_623_47
-                + t2 * (0.193_543_46
-                    + t2 * (-0.116_432_87 + t2 * (0.052_653_32 + t2 * -0.011_721_2)))));
+    let r =
+        t * (0.999_977_26 + t2 * (-0.332_623_47 + t2 * (0.193_543_46 + t2 * (-0.116_432_87 + t2 * (0.052_653_32 + t2 * -0.011_721_2)))));
     r.to_degrees()
 }
 
@@ -295,19 +285,11 @@ mod tests {
     fn validation() {
         let ok = HogParams::default();
         assert!(ok.validate(16, 16).is_ok());
-        assert!(ok
-            .validate(15, 16)
-            .unwrap_err()
-            .contains("smaller than one HOG block"));
+        assert!(ok.validate(15, 16).unwrap_err().contains("smaller than one HOG block"));
         assert!(HogParams { cell: 1, ..ok }.validate(64, 64).is_err());
         assert!(HogParams { block: 0, ..ok }.validate(64, 64).is_err());
         assert!(HogParams { bins: 1, ..ok }.validate(64, 64).is_err());
-        assert!(HogParams {
-            cell: usize::MAX,
-            ..ok
-        }
-        .validate(64, 64)
-        .is_err());
+        assert!(HogParams { cell: usize::MAX, ..ok }.validate(64, 64).is_err());
         assert!(hog(&Image::new(8, 8), &ok).is_empty());
         // A buffer too short for its declared size is refused, not indexed out of bounds.
         let broken = Image {
@@ -338,23 +320,11 @@ mod tests {
     #[test]
     fn horizontal_edge_fills_the_vertical_gradient_bins() {
         // 90 degrees lies halfway between bins 4 (80) and 5 (100) of 9.
-        let img = from_fn(
-            32,
-            32,
-            |_, y| if y < 13 { [10, 200, 10] } else { [10, 20, 10] },
-        );
+        let img = from_fn(32, 32, |_, y| if y < 13 { [10, 200, 10] } else { [10, 20, 10] });
         let p = HogParams::default();
         let sums = per_bin(&hog(&img, &p), p.bins);
-        assert!(
-            sums[4] > 0.0 && (sums[4] - sums[5]).abs() < 1e-4,
-            "{sums:?}"
-        );
-        let others: f32 = sums
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != 4 && *k != 5)
-            .map(|(_, s)| s)
-            .sum();
+        assert!(sums[4] > 0.0 && (sums[4] - sums[5]).abs() < 1e-4, "{sums:?}");
+        let others: f32 = sums.iter().enumerate().filter(|(k, _)| *k != 4 && *k != 5).map(|(_, s)| s).sum();
         assert_eq!(others, 0.0);
     }
 
@@ -376,11 +346,7 @@ mod tests {
     fn block_norms_are_at_most_one_and_clipped() {
         let p = HogParams::default();
         let img = from_fn(40, 40, |x, y| {
-            [
-                ((x * 37 + y * 11) % 256) as u8,
-                ((x * y) % 256) as u8,
-                (y * 6) as u8,
-            ]
+            [((x * 37 + y * 11) % 256) as u8, ((x * y) % 256) as u8, (y * 6) as u8]
         });
         let v = hog(&img, &p);
         let block_len = p.block * p.block * p.bins;
@@ -402,11 +368,7 @@ mod tests {
         let faint = from_fn(32, 32, |x, _| [if x < 20 { 100 } else { 150 }; 3]);
         let (b, g, f) = (hog(&blue, &p), hog(&grey, &p), hog(&faint, &p));
         assert_eq!(b, g);
-        let diff: f32 = g
-            .iter()
-            .zip(&f)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let diff: f32 = g.iter().zip(&f).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(diff < 1e-2, "{diff}");
     }
 }

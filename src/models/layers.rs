@@ -71,10 +71,7 @@ impl WeightInit {
             WeightInit::KaimingFanOut | WeightInit::Normal(_) => Init::Const(0.0),
             WeightInit::TorchDefault => {
                 let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-                Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                }
+                Init::Uniform { lo: -bound, up: bound }
             }
         }
     }
@@ -150,14 +147,7 @@ impl Spec {
                 h: window_out(h, *kernel, *stride, *padding)?,
                 w: window_out(w, *kernel, *stride, *padding)?,
             }),
-            (
-                Spec::MaxPool {
-                    kernel,
-                    stride,
-                    padding,
-                },
-                Shape::Map { c, h, w },
-            ) => Some(Shape::Map {
+            (Spec::MaxPool { kernel, stride, padding }, Shape::Map { c, h, w }) => Some(Shape::Map {
                 c,
                 h: window_out(h, *kernel, *stride, *padding)?,
                 w: window_out(w, *kernel, *stride, *padding)?,
@@ -167,12 +157,7 @@ impl Spec {
                 h: window_out(h, 3, *stride, 1)?,
                 w: window_out(w, 3, *stride, 1)?,
             }),
-            (Spec::AdaptiveAvgPool { size }, Shape::Map { c, h, w }) => (h >= 1 && w >= 1)
-                .then_some(Shape::Map {
-                    c,
-                    h: *size,
-                    w: *size,
-                }),
+            (Spec::AdaptiveAvgPool { size }, Shape::Map { c, h, w }) => (h >= 1 && w >= 1).then_some(Shape::Map { c, h: *size, w: *size }),
             (Spec::Flatten, s) => Some(Shape::Flat(s.numel())),
             (Spec::Linear { out, .. }, Shape::Flat(_)) => Some(Shape::Flat(*out)),
             (Spec::BatchNorm { .. }, s @ Shape::Map { .. }) => Some(s),
@@ -184,9 +169,7 @@ impl Spec {
     /// Spatial downsampling factor of this step (adaptive pooling does not count).
     fn downsampling(&self) -> i64 {
         match self {
-            Spec::Conv { stride, .. }
-            | Spec::MaxPool { stride, .. }
-            | Spec::BasicBlock { stride, .. } => *stride,
+            Spec::Conv { stride, .. } | Spec::MaxPool { stride, .. } | Spec::BasicBlock { stride, .. } => *stride,
             _ => 1,
         }
     }
@@ -271,14 +254,7 @@ impl SeqBuilder {
     }
 
     /// Conv (with bias, as torchvision's AlexNet/VGG), optional BN, then ReLU.
-    pub(crate) fn conv_bn_relu(
-        &mut self,
-        out: i64,
-        kernel: i64,
-        stride: i64,
-        padding: i64,
-        bn: bool,
-    ) {
+    pub(crate) fn conv_bn_relu(&mut self, out: i64, kernel: i64, stride: i64, padding: i64, bn: bool) {
         let path = self.path();
         self.push(Spec::Conv {
             path,
@@ -297,11 +273,7 @@ impl SeqBuilder {
     }
 
     pub(crate) fn max_pool(&mut self, kernel: i64, stride: i64, padding: i64) {
-        self.push(Spec::MaxPool {
-            kernel,
-            stride,
-            padding,
-        });
+        self.push(Spec::MaxPool { kernel, stride, padding });
     }
 
     pub(crate) fn dropout(&mut self, p: f64) {
@@ -367,10 +339,7 @@ impl BasicBlock {
                 ws_init: WeightInit::KaimingFanOut.weight(),
                 ..Default::default()
             };
-            (
-                nn::conv2d(&d / "0", c_in, out, 1, cfg),
-                batch_norm(&d / "1", out),
-            )
+            (nn::conv2d(&d / "0", c_in, out, 1, cfg), batch_norm(&d / "1", out))
         });
         BasicBlock {
             conv1: conv("conv1", c_in, 3, stride, 1),
@@ -412,11 +381,7 @@ pub(crate) enum Layer {
     Conv(nn::Conv2D),
     BatchNorm(nn::BatchNorm),
     Relu,
-    MaxPool {
-        kernel: i64,
-        stride: i64,
-        padding: i64,
-    },
+    MaxPool { kernel: i64, stride: i64, padding: i64 },
     AdaptiveAvgPool(i64),
     Flatten,
     Dropout(f64),
@@ -430,17 +395,9 @@ impl Layer {
             Layer::Conv(conv) => x.apply(conv),
             Layer::BatchNorm(bn) => x.apply_t(bn, train),
             Layer::Relu => x.relu(),
-            Layer::MaxPool {
-                kernel,
-                stride,
-                padding,
-            } => x.max_pool2d(
-                [*kernel, *kernel],
-                [*stride, *stride],
-                [*padding, *padding],
-                [1, 1],
-                false,
-            ),
+            Layer::MaxPool { kernel, stride, padding } => {
+                x.max_pool2d([*kernel, *kernel], [*stride, *stride], [*padding, *padding], [1, 1], false)
+            }
             Layer::AdaptiveAvgPool(size) => x.adaptive_avg_pool2d([*size, *size]),
             Layer::Flatten => x.flatten(1, -1),
             Layer::Dropout(p) => x.dropout(*p, train),
@@ -503,24 +460,11 @@ impl Stack {
                         bs_init: init.bias(channels_in * kernel * kernel),
                         ..Default::default()
                     };
-                    Some(Layer::Conv(nn::conv2d(
-                        sub_path(vs, path),
-                        channels_in,
-                        *out,
-                        *kernel,
-                        cfg,
-                    )))
+                    Some(Layer::Conv(nn::conv2d(sub_path(vs, path), channels_in, *out, *kernel, cfg)))
                 }
-                Spec::BatchNorm { path } => Some(Layer::BatchNorm(batch_norm(
-                    sub_path(vs, path),
-                    channels_in,
-                ))),
+                Spec::BatchNorm { path } => Some(Layer::BatchNorm(batch_norm(sub_path(vs, path), channels_in))),
                 Spec::Relu => Some(Layer::Relu),
-                Spec::MaxPool {
-                    kernel,
-                    stride,
-                    padding,
-                } => Some(Layer::MaxPool {
+                Spec::MaxPool { kernel, stride, padding } => Some(Layer::MaxPool {
                     kernel: *kernel,
                     stride: *stride,
                     padding: *padding,
@@ -534,16 +478,14 @@ impl Stack {
                         bs_init: Some(init.bias(channels_in)),
                         bias: true,
                     };
-                    Some(Layer::Linear(nn::linear(
-                        sub_path(vs, path),
-                        channels_in,
-                        *out,
-                        cfg,
-                    )))
+                    Some(Layer::Linear(nn::linear(sub_path(vs, path), channels_in, *out, cfg)))
                 }
-                Spec::BasicBlock { path, out, stride } => Some(Layer::Block(Box::new(
-                    BasicBlock::new(&sub_path(vs, path), channels_in, *out, *stride),
-                ))),
+                Spec::BasicBlock { path, out, stride } => Some(Layer::Block(Box::new(BasicBlock::new(
+                    &sub_path(vs, path),
+                    channels_in,
+                    *out,
+                    *stride,
+                )))),
                 Spec::Tap(name) => {
                     taps.push(TapPoint {
                         name,

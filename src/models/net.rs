@@ -81,10 +81,7 @@ impl Arch {
 
     /// Whether this is a variant for small (32-96 px) images.
     pub fn is_small(self) -> bool {
-        matches!(
-            self,
-            Arch::AlexnetSmall | Arch::Vgg16Small | Arch::Resnet18Small
-        )
+        matches!(self, Arch::AlexnetSmall | Arch::Vgg16Small | Arch::Resnet18Small)
     }
 
     /// Smallest input side (px) the architecture accepts: every layer must produce a non-empty
@@ -239,11 +236,10 @@ impl Network {
             min: cfg.arch.min_image_size(),
             got: cfg.image_size,
         };
-        let feature_dim =
-            match layers::propagate(&bp.backbone, input).and_then(|s| s.last().copied()) {
-                Some(Shape::Flat(d)) => d,
-                _ => return Err(too_small()),
-            };
+        let feature_dim = match layers::propagate(&bp.backbone, input).and_then(|s| s.last().copied()) {
+            Some(Shape::Flat(d)) => d,
+            _ => return Err(too_small()),
+        };
         let specs: Vec<_> = bp.backbone.iter().chain(&bp.head).cloned().collect();
         let stack = Stack::build(vs, &specs, input).ok_or_else(too_small)?;
         let backbone_len = layers::layer_count(&bp.backbone);
@@ -286,8 +282,7 @@ impl Network {
 
     /// Per-sample shape of a tap at the configured image size, e.g. `[96, 55, 55]` or `[4096]`.
     pub fn tap_shape(&self, name: &str) -> Result<Vec<i64>, ModelError> {
-        self.tap_index(name)
-            .map(|i| self.stack.taps[i].shape.dims())
+        self.tap_index(name).map(|i| self.stack.taps[i].shape.dims())
     }
 
     /// Length of the flat backbone output ([`Network::forward_features`]).
@@ -308,16 +303,8 @@ impl Network {
     /// Named intermediate activations (post-ReLU), in the order requested, computed in one
     /// pass that stops after the deepest requested layer. Aliases are accepted; an unknown
     /// name is an error listing the valid ones.
-    pub fn taps(
-        &self,
-        x: &Tensor,
-        layers: &[&str],
-        train: bool,
-    ) -> Result<Vec<Tensor>, ModelError> {
-        let wanted = layers
-            .iter()
-            .map(|name| self.tap_index(name))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub fn taps(&self, x: &Tensor, layers: &[&str], train: bool) -> Result<Vec<Tensor>, ModelError> {
+        let wanted = layers.iter().map(|name| self.tap_index(name)).collect::<Result<Vec<_>, _>>()?;
         let Some(stop) = wanted.iter().map(|&i| self.stack.taps[i].after).max() else {
             return Ok(Vec::new());
         };
@@ -350,23 +337,15 @@ impl Network {
             .iter()
             .find(|(alias, _)| *alias == name)
             .map_or(name, |(_, canonical)| canonical);
-        self.stack
-            .taps
-            .iter()
-            .position(|t: &TapPoint| t.name == canonical)
-            .ok_or_else(|| {
-                let mut valid: Vec<String> = self.names.iter().map(|n| n.to_string()).collect();
-                valid.extend(
-                    self.aliases
-                        .iter()
-                        .map(|(alias, canonical)| format!("{alias} (= {canonical})")),
-                );
-                ModelError::UnknownLayer {
-                    arch: self.config.arch.to_string(),
-                    name: name.to_string(),
-                    valid: valid.join(", "),
-                }
-            })
+        self.stack.taps.iter().position(|t: &TapPoint| t.name == canonical).ok_or_else(|| {
+            let mut valid: Vec<String> = self.names.iter().map(|n| n.to_string()).collect();
+            valid.extend(self.aliases.iter().map(|(alias, canonical)| format!("{alias} (= {canonical})")));
+            ModelError::UnknownLayer {
+                arch: self.config.arch.to_string(),
+                name: name.to_string(),
+                valid: valid.join(", "),
+            }
+        })
     }
 }
 
@@ -384,10 +363,7 @@ pub(crate) mod testing {
 
     /// A zero batch `[n, in_channels, image_size, image_size]` for `cfg`.
     pub(crate) fn zero_batch(cfg: &NetConfig, n: i64) -> Tensor {
-        Tensor::zeros(
-            [n, cfg.in_channels, cfg.image_size, cfg.image_size],
-            (Kind::Float, Device::Cpu),
-        )
+        Tensor::zeros([n, cfg.in_channels, cfg.image_size, cfg.image_size], (Kind::Float, Device::Cpu))
     }
 
     fn assert_finite(t: &Tensor, what: &str) {
@@ -398,12 +374,7 @@ pub(crate) mod testing {
     /// Builds `cfg` with and without a `classes`-way head and checks, in eval and train mode:
     /// logits / feature shapes, every tap's shape against `expected` (per-sample shapes, in
     /// order; fc taps only with a head), finiteness, and that unknown tap names are rejected.
-    pub(crate) fn check_network(
-        cfg: &NetConfig,
-        classes: i64,
-        expected: &[(&str, &[i64])],
-        feature_dim: i64,
-    ) {
+    pub(crate) fn check_network(cfg: &NetConfig, classes: i64, expected: &[(&str, &[i64])], feature_dim: i64) {
         let batch = 2;
         let x = zero_batch(cfg, batch);
         for with_head in [true, false] {
@@ -442,9 +413,7 @@ pub(crate) mod testing {
             // Probe points shared by every architecture resolve, shallowest only as well.
             let shallow = net.taps(&x, &["conv1"], false).expect("conv1 exists");
             assert_eq!(shallow[0].size()[1..], *expected[0].1);
-            let all = net
-                .taps(&x, &PROBE_LAYERS, false)
-                .expect("conv1..conv5 exist");
+            let all = net.taps(&x, &PROBE_LAYERS, false).expect("conv1..conv5 exist");
             assert_eq!(all.len(), 5);
             match net.taps(&x, &["conv1", "nope"], false) {
                 Err(ModelError::UnknownLayer { name, valid, .. }) => {
@@ -486,10 +455,7 @@ mod tests {
                 width,
                 ..NetConfig::new(Arch::AlexnetSmall)
             };
-            assert!(
-                matches!(build(&cfg), Err(ModelError::InvalidWidth(_))),
-                "width {width}"
-            );
+            assert!(matches!(build(&cfg), Err(ModelError::InvalidWidth(_))), "width {width}");
         }
         let cfg = NetConfig {
             width: 0.004,
@@ -497,9 +463,7 @@ mod tests {
         };
         match build(&cfg) {
             // 96 * 0.004 = 0.384 rounds to 0; 256 * 0.004 = 1.02 would survive.
-            Err(ModelError::ZeroChannels {
-                layer, min_width, ..
-            }) => {
+            Err(ModelError::ZeroChannels { layer, min_width, .. }) => {
                 assert_eq!(layer, "conv1");
                 assert!((min_width - 0.5 / 96.0).abs() < 1e-12);
             }
@@ -520,10 +484,7 @@ mod tests {
             Network::classifier(&vs.root(), &cfg, 0),
             Err(ModelError::InvalidClasses(0))
         ));
-        assert!(
-            vs.variables().is_empty(),
-            "nothing is allocated for invalid configs"
-        );
+        assert!(vs.variables().is_empty(), "nothing is allocated for invalid configs");
     }
 
     #[test]
@@ -551,18 +512,11 @@ mod tests {
                 ..cfg
             };
             match build(&cfg) {
-                Err(ModelError::ImageTooSmall {
-                    min: m,
-                    got,
-                    arch: a,
-                }) => {
+                Err(ModelError::ImageTooSmall { min: m, got, arch: a }) => {
                     assert_eq!((m, got), (min, min - 1));
                     assert_eq!(a, arch.name());
                 }
-                other => panic!(
-                    "{arch} at {} px: expected ImageTooSmall, got {other:?}",
-                    min - 1
-                ),
+                other => panic!("{arch} at {} px: expected ImageTooSmall, got {other:?}", min - 1),
             }
         }
     }
@@ -595,9 +549,7 @@ mod tests {
             ..NetConfig::new(Arch::AlexnetSmall)
         };
         let net = build(&cfg).expect("valid");
-        let taps = net
-            .taps(&testing::zero_batch(&cfg, 1), &[], false)
-            .expect("empty request is fine");
+        let taps = net.taps(&testing::zero_batch(&cfg, 1), &[], false).expect("empty request is fine");
         assert!(taps.is_empty());
     }
 
@@ -648,10 +600,7 @@ mod tests {
     #[test]
     fn full_size_weights_load_into_torchvision() {
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/reference/compare_torchvision.py"
-        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/compare_torchvision.py");
         if !std::path::Path::new(python).exists() {
             println!("skipped: {python} not found");
             return;
@@ -679,8 +628,7 @@ mod tests {
         let x = Tensor::linspace(0.0, 100.0, 3 * side * side, (tch::Kind::Float, Device::Cpu))
             .sin()
             .reshape([1, 3, side, side]);
-        x.write_npy(dir.path().join("input.npy"))
-            .expect("write input");
+        x.write_npy(dir.path().join("input.npy")).expect("write input");
         let models = [
             ("vgg16", Arch::Vgg16, false),
             ("vgg16_bn", Arch::Vgg16, true),
@@ -698,8 +646,7 @@ mod tests {
             randomize_vectors(&vs);
             let logits = tch::no_grad(|| net.forward(&x, false));
             assert_eq!(logits.size(), [1, 1000]);
-            vs.save(dir.path().join(format!("{name}.safetensors")))
-                .expect("save weights");
+            vs.save(dir.path().join(format!("{name}.safetensors"))).expect("save weights");
             logits
                 .write_npy(dir.path().join(format!("{name}.logits.npy")))
                 .expect("write logits");
@@ -709,21 +656,11 @@ mod tests {
             .arg(dir.path())
             .output()
             .expect("run compare script");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         println!("{report}");
-        assert!(
-            out.status.success(),
-            "torchvision comparison failed:\n{report}"
-        );
+        assert!(out.status.success(), "torchvision comparison failed:\n{report}");
         for (name, _, _) in models {
-            assert!(
-                report.contains(&format!("{name}: ok")),
-                "{name} not compared:\n{report}"
-            );
+            assert!(report.contains(&format!("{name}: ok")), "{name} not compared:\n{report}");
         }
     }
 

@@ -26,10 +26,7 @@ mod tests {
         // 2x1 image: red pixel, then blue pixel.
         let img = Image::from_rgb(2, 1, vec![255, 0, 0, 0, 0, 255]).unwrap();
         // Upscaled to 2x2: each column keeps its colour.
-        assert_eq!(
-            pixels(&img, 2),
-            vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
-        );
+        assert_eq!(pixels(&img, 2), vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
         // Downscaled to 1x1: the average.
         assert_eq!(pixels(&img, 1), vec![0.5, 0.0, 0.5]);
     }

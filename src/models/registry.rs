@@ -27,14 +27,7 @@ mod tests {
         let names: Vec<String> = all_archs().iter().map(|a| a.to_string()).collect();
         assert_eq!(
             names,
-            [
-                "alexnet",
-                "alexnet-small",
-                "vgg16",
-                "vgg16-small",
-                "resnet18",
-                "resnet18-small"
-            ]
+            ["alexnet", "alexnet-small", "vgg16", "vgg16-small", "resnet18", "resnet18-small"]
         );
         for &arch in all_archs() {
             let size = default_image_size(arch);

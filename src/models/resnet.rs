@@ -19,20 +19,10 @@ use super::layers::{scaled, Blueprint, Spec, WeightInit};
 use super::net::{Arch, NetConfig};
 
 /// `conv2`..`conv5` name the four residual stages.
-const ALIASES: &[(&str, &str)] = &[
-    ("conv2", "layer1"),
-    ("conv3", "layer2"),
-    ("conv4", "layer3"),
-    ("conv5", "layer4"),
-];
+const ALIASES: &[(&str, &str)] = &[("conv2", "layer1"), ("conv3", "layer2"), ("conv4", "layer3"), ("conv5", "layer4")];
 
 /// Stage name, nominal channels, stride of its first block (two blocks per stage).
-const STAGES: [(&str, i64, i64); 4] = [
-    ("layer1", 64, 1),
-    ("layer2", 128, 2),
-    ("layer3", 256, 2),
-    ("layer4", 512, 2),
-];
+const STAGES: [(&str, i64, i64); 4] = [("layer1", 64, 1), ("layer2", 128, 2), ("layer3", 256, 2), ("layer4", 512, 2)];
 
 /// Describes `resnet18` or `resnet18-small` for `cfg`, with an `fc` head when `classes` is set.
 pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Blueprint, ModelError> {
@@ -149,9 +139,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = Network::backbone(&vs.root(), &c).expect("valid");
         let x = tch::Tensor::randn([2, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
-        let taps = net
-            .taps(&x, &["conv5", "layer4", "conv2"], false)
-            .expect("aliases resolve");
+        let taps = net.taps(&x, &["conv5", "layer4", "conv2"], false).expect("aliases resolve");
         assert_eq!(taps[0].size(), [2, 128, 4, 4]);
         assert!(taps[0].equal(&taps[1]));
         assert_eq!(taps[2].size(), [2, 16, 32, 32]);

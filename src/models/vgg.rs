@@ -155,8 +155,7 @@ mod tests {
 
     fn conv_indices(bn: bool) -> Vec<usize> {
         let vs = nn::VarStore::new(Device::Cpu);
-        Network::classifier(&vs.root(), &cfg(Arch::Vgg16Small, 0.125, bn, 32), 2)
-            .expect("valid config");
+        Network::classifier(&vs.root(), &cfg(Arch::Vgg16Small, 0.125, bn, 32), 2).expect("valid config");
         let mut idx: Vec<usize> = vs
             .variables()
             .into_iter()
@@ -169,13 +168,7 @@ mod tests {
 
     #[test]
     fn conv_indices_match_torchvision() {
-        assert_eq!(
-            conv_indices(false),
-            [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
-        );
-        assert_eq!(
-            conv_indices(true),
-            [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]
-        );
+        assert_eq!(conv_indices(false), [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]);
+        assert_eq!(conv_indices(true), [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]);
     }
 }

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::{topo_order, Plan, PlannedInput, StageInstance, Variant};
-use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage};
+use crate::config::{did_you_mean, Datasets, Node, RawExperiment, RawStage};
 use crate::data::{fingerprint, DatasetFormat, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
 use crate::stages::{InputSpec, Params, StageKind};
@@ -30,8 +30,15 @@ impl PlanEnv<'_> {
         if let Some(f) = self.fingerprints.get(&k) {
             return Ok(f.clone());
         }
-        let spec = self.datasets.get(dataset).ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
-        let mode = if self.verify_data { FingerprintMode::Contents } else { FingerprintMode::Metadata };
+        let spec = self
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
+        let mode = if self.verify_data {
+            FingerprintMode::Contents
+        } else {
+            FingerprintMode::Metadata
+        };
         let f = fingerprint(spec, split, mode, Some(self.cache_dir))?;
         self.fingerprints.insert(k, f.clone());
         Ok(f)
@@ -58,7 +65,10 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
     };
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
-        let device_str = raw.device.as_str().ok_or_else(|| raw.device.error("device", format!("expected a string, found {}", raw.device.type_name())))?;
+        let device_str = raw.device.as_str().ok_or_else(|| {
+            raw.device
+                .error("device", format!("expected a string, found {}", raw.device.type_name()))
+        })?;
         let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
         let device = spec.resolve().map_err(|m| raw.device.error("device", m))?;
 
@@ -68,8 +78,14 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             let prefix = format!("stages.{name}");
             let kind = StageKind::parse(&st.kind).ok_or_else(|| {
                 let names = StageKind::ALL.iter().map(|k| k.name());
-                let hint = did_you_mean(&st.kind, names).or_else(|| Some(format!("known kinds: {}", StageKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))));
-                st.kind_node.error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint)
+                let hint = did_you_mean(&st.kind, names).or_else(|| {
+                    Some(format!(
+                        "known kinds: {}",
+                        StageKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                    ))
+                });
+                st.kind_node
+                    .error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint)
             })?;
             let params = Params::decode(kind, &st.table, &prefix)?;
             decoded.insert(name.clone(), (kind, params, st));
@@ -86,11 +102,15 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 match &input {
                     InputSpec::Stage { stage, accepts, .. } => {
                         if accepts.is_empty() {
-                            return Err(node.error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`")).into());
+                            return Err(node
+                                .error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`"))
+                                .into());
                         }
                         if stage.contains(':') {
                             let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
-                            return Err(node.error(&key, format!("expected {expected}, but `{stage}` is a dataset split")).into());
+                            return Err(node
+                                .error(&key, format!("expected {expected}, but `{stage}` is a dataset split"))
+                                .into());
                         }
                         if !decoded.contains_key(stage) {
                             let hint = did_you_mean(stage, decoded.keys().map(String::as_str));
@@ -107,7 +127,8 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         // 3. order, naming any cycle in full
         let order = topo_order(&edges).map_err(|cycle| {
             let (_, _, st) = &decoded[&cycle[0]];
-            ConfigError::from(st.table.error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> "))))
+            st.table
+                    .error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> ")))
         })?;
 
         // 4. kinds of the inputs, then consistency across references
@@ -118,7 +139,12 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                     if !accepts.contains(&up_kind.output()) {
                         let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
                         let node = st.table.lookup(key).unwrap_or(&st.table);
-                        return Err(node.error(&format!("stages.{name}.{key}"), format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name())).into());
+                        return Err(node
+                            .error(
+                                &format!("stages.{name}.{key}"),
+                                format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name()),
+                            )
+                            .into());
                     }
                 }
             }
@@ -129,7 +155,13 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                     if labels_of != (d.to_string(), s.to_string()) {
                         let node = st.table.lookup("truth").unwrap_or(&st.table);
                         return Err(node
-                            .error(&format!("stages.{name}.truth"), format!("`{}` labels images of `{}:{}`, not of `{}`", p.labels, labels_of.0, labels_of.1, p.truth))
+                            .error(
+                                &format!("stages.{name}.truth"),
+                                format!(
+                                    "`{}` labels images of `{}:{}`, not of `{}`",
+                                    p.labels, labels_of.0, labels_of.1, p.truth
+                                ),
+                            )
                             .into());
                     }
                 }
@@ -151,14 +183,28 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 match input {
                     InputSpec::Stage { key, stage, .. } => {
                         let idx = index_of[&stage];
-                        key_inputs.insert(key.to_string(), json!({ "stage": plan.instances[idx].kind.name(), "key": plan.instances[idx].key.hex() }));
+                        key_inputs.insert(
+                            key.to_string(),
+                            json!({ "stage": plan.instances[idx].kind.name(), "key": plan.instances[idx].key.hex() }),
+                        );
                         inputs.insert(key.to_string(), PlannedInput::Stage(idx));
                     }
                     InputSpec::Data { key, dataset, split } => {
                         let fp = env.fingerprint(&dataset, &split)?;
                         key_inputs.insert(key.to_string(), json!({ "dataset": dataset, "split": split, "fingerprint": fp }));
-                        let spec = env.datasets.get(&dataset).cloned().ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
-                        inputs.insert(key.to_string(), PlannedInput::Data { spec, split, fingerprint: fp });
+                        let spec = env
+                            .datasets
+                            .get(&dataset)
+                            .cloned()
+                            .ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
+                        inputs.insert(
+                            key.to_string(),
+                            PlannedInput::Data {
+                                spec,
+                                split,
+                                fingerprint: fp,
+                            },
+                        );
                     }
                 }
             }
@@ -181,7 +227,16 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 Some(&i) => i,
                 None => {
                     let seed = u64::from_le_bytes(key.hex().as_bytes()[..8].try_into().unwrap_or([0; 8]));
-                    plan.instances.push(StageInstance { kind: *kind, params: params.clone(), inputs, key, key_input, device, seed, uses: Vec::new() });
+                    plan.instances.push(StageInstance {
+                        kind: *kind,
+                        params: params.clone(),
+                        inputs,
+                        key,
+                        key_input,
+                        device,
+                        seed,
+                        uses: Vec::new(),
+                    });
                     by_key.insert(key, plan.instances.len() - 1);
                     plan.instances.len() - 1
                 }
@@ -213,8 +268,15 @@ fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, sp
     }
     if let DatasetFormat::Synthetic { splits, .. } = &spec.format {
         if !splits.contains_key(split) {
-            let hint = did_you_mean(split, splits.keys().map(String::as_str)).or_else(|| Some(format!("splits of `{dataset}`: {}", splits.keys().cloned().collect::<Vec<_>>().join(", "))));
-            return Err(node.error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint).into());
+            let hint = did_you_mean(split, splits.keys().map(String::as_str)).or_else(|| {
+                Some(format!(
+                    "splits of `{dataset}`: {}",
+                    splits.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            });
+            return Err(node
+                .error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint)
+                .into());
         }
     }
     Ok(())
@@ -229,7 +291,13 @@ fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &s
             Params::Features(p) => return p.data.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())),
             Params::Kmeans(p) => cur = p.features.clone(),
             Params::Assign(p) => cur = p.features.clone(),
-            Params::Train(p) => return p.data.as_ref().and_then(|d| d.split_once(':')).map(|(a, b)| (a.to_string(), b.to_string())),
+            Params::Train(p) => {
+                return p
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.split_once(':'))
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            }
             Params::ClusterMetrics(_) | Params::Init(_) | Params::LinearProbe(_) => return None,
         }
     }
@@ -259,7 +327,12 @@ fn resolve_implicit_data(decoded: &mut IndexMap<String, (StageKind, Params, &Raw
             }
             Some(given) if given != implied => {
                 let node = st.table.lookup("data").unwrap_or(&st.table);
-                return Err(node.error(&format!("stages.{name}.data"), format!("`{labels}` labels images of `{implied}`, not of `{given}`")).into());
+                return Err(node
+                    .error(
+                        &format!("stages.{name}.data"),
+                        format!("`{labels}` labels images of `{implied}`, not of `{given}`"),
+                    )
+                    .into());
             }
             Some(_) => {}
         }

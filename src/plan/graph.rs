@@ -10,7 +10,13 @@ pub fn topo_order(edges: &IndexMap<String, Vec<String>>) -> Result<Vec<String>, 
         Active,
         Done,
     }
-    fn visit(n: &str, edges: &IndexMap<String, Vec<String>>, marks: &mut IndexMap<String, Mark>, stack: &mut Vec<String>, out: &mut Vec<String>) -> Result<(), Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &IndexMap<String, Vec<String>>,
+        marks: &mut IndexMap<String, Mark>,
+        stack: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<(), Vec<String>> {
         match marks.get(n).copied() {
             Some(Mark::Done) | None => return Ok(()),
             Some(Mark::Active) => {
@@ -45,7 +51,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn g(e: &[(&str, &[&str])]) -> IndexMap<String, Vec<String>> {
-        e.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
+        e.iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
     }
 
     #[test]

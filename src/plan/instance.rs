@@ -12,7 +12,11 @@ use crate::store::Key;
 pub enum PlannedInput {
     /// Index of the upstream instance in `Plan::instances`.
     Stage(usize),
-    Data { spec: DatasetSpec, split: String, fingerprint: String },
+    Data {
+        spec: DatasetSpec,
+        split: String,
+        fingerprint: String,
+    },
 }
 
 /// One stage to compute once, possibly shared by several variants.

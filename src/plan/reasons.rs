@@ -27,7 +27,9 @@ pub fn state_of(plan: &Plan, inst: &StageInstance, store: &Store, records: &Reco
         EntryState::Corrupt(why) => InstanceState::Due(vec![format!("store entry is corrupt ({why})")]),
         EntryState::Missing => {
             let (variant, stage) = &inst.uses[0];
-            let Some(prev) = records.get(variant, stage) else { return InstanceState::Due(vec!["new".into()]) };
+            let Some(prev) = records.get(variant, stage) else {
+                return InstanceState::Due(vec!["new".into()]);
+            };
             if prev.key == inst.key.hex() {
                 return InstanceState::Due(vec!["missing from the store".into()]);
             }
@@ -38,7 +40,11 @@ pub fn state_of(plan: &Plan, inst: &StageInstance, store: &Store, records: &Reco
                 for (k, v) in m {
                     if old_in.get(k) != Some(v) {
                         reasons.push(match v.get("dataset") {
-                            Some(d) => format!("dataset {}:{} changed", d.as_str().unwrap_or("?"), v["split"].as_str().unwrap_or("?")),
+                            Some(d) => format!(
+                                "dataset {}:{} changed",
+                                d.as_str().unwrap_or("?"),
+                                v["split"].as_str().unwrap_or("?")
+                            ),
                             None => format!("upstream {} changed", upstream_name(plan, inst, k)),
                         });
                     }
@@ -46,7 +52,11 @@ pub fn state_of(plan: &Plan, inst: &StageInstance, store: &Store, records: &Reco
             }
             for field in ["kind", "version", "ktlab", "libtorch", "device", "seed"] {
                 if prev.key_input.get(field) != inst.key_input.get(field) {
-                    reasons.push(format!("{field} changed from {} to {}", show(prev.key_input.get(field)), show(inst.key_input.get(field))));
+                    reasons.push(format!(
+                        "{field} changed from {} to {}",
+                        show(prev.key_input.get(field)),
+                        show(inst.key_input.get(field))
+                    ));
                 }
             }
             if reasons.is_empty() {

@@ -11,7 +11,13 @@ pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
         for (stage, &i) in &v.stages {
             let inst = &plan.instances[i];
             let shared = if inst.uses.len() > 1 { " (shared)" } else { "" };
-            rows.push([v.name.clone(), stage.clone(), inst.kind.name().into(), inst.key.short(), format!("{}{shared}", states[i].describe())]);
+            rows.push([
+                v.name.clone(),
+                stage.clone(),
+                inst.kind.name().into(),
+                inst.key.short(),
+                format!("{}{shared}", states[i].describe()),
+            ]);
         }
     }
     let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
@@ -23,7 +29,13 @@ pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
         let _ = writeln!(out, "{}", r[4]);
     }
     let due = states.iter().filter(|s| matches!(s, InstanceState::Due(_))).count();
-    let _ = writeln!(out, "\n{} stage instances: {} cached, {} to run", states.len(), states.len() - due, due);
+    let _ = writeln!(
+        out,
+        "\n{} stage instances: {} cached, {} to run",
+        states.len(),
+        states.len() - due,
+        due
+    );
     out
 }
 
@@ -36,9 +48,15 @@ pub fn render_explain(plan: &Plan, variant: &str, stage: &str) -> Option<String>
     let _ = writeln!(out, "variant:  {variant}");
     let _ = writeln!(out, "key:      {}", inst.key.hex());
     let _ = writeln!(out, "entry:    {}/{}", inst.kind.name(), inst.key.hex());
-    let _ = writeln!(out, "shared by: {}", inst.uses.iter().map(|(v, s)| format!("{s}[{v}]")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        out,
+        "shared by: {}",
+        inst.uses.iter().map(|(v, s)| format!("{s}[{v}]")).collect::<Vec<_>>().join(", ")
+    );
     let _ = writeln!(out, "key input (SHA-256 of this canonical JSON):");
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&canonical_json(&inst.key_input)).unwrap_or_default()).unwrap_or_default();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&canonical_json(&inst.key_input)).unwrap_or_default())
+            .unwrap_or_default();
     let _ = writeln!(out, "{pretty}");
     Some(out)
 }

@@ -77,7 +77,9 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     }
     let mut groups: Vec<(&ResultRow, Vec<Option<f64>>)> = Vec::new();
     for r in rows {
-        let pos = groups.iter().position(|(g, _)| g.variant == r.variant && g.stage == r.stage && g.layer == r.layer);
+        let pos = groups
+            .iter()
+            .position(|(g, _)| g.variant == r.variant && g.stage == r.stage && g.layer == r.layer);
         let idx = match pos {
             Some(p) => p,
             None => {

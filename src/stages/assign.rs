@@ -20,16 +20,22 @@ impl AssignParams {
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let cdir = ctx.stage_input("centroids")?;
         let fdir = ctx.stage_input("features")?;
-        let centroids = artefacts::read_tensor(&cdir.join("centroids.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let centroids = artefacts::read_tensor(&cdir.join("centroids.npy"))?
+            .to_kind(Kind::Float)
+            .to_device(ctx.device);
         let pre = Preprocess::load(cdir).map_err(|e| StageError::Failed(format!("{}: {e}", cdir.display())))?;
-        let x = artefacts::read_tensor(&fdir.join("features.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let x = artefacts::read_tensor(&fdir.join("features.npy"))?
+            .to_kind(Kind::Float)
+            .to_device(ctx.device);
         let (n, d) = x.size2()?;
         let expected = match &pre.pca {
             Some(p) => p.mean.size()[0],
             None => centroids.size()[1],
         };
         if d != expected {
-            return Err(StageError::Input(format!("features have {d} dimensions but the centroids were fit on {expected}")));
+            return Err(StageError::Input(format!(
+                "features have {d} dimensions but the centroids were fit on {expected}"
+            )));
         }
         let x = pre.apply(&x).map_err(|e| StageError::Input(e.to_string()))?;
         let (labels, _dist) = cluster::nearest(&x, &centroids, BLOCK_ROWS).map_err(|e| StageError::Input(e.to_string()))?;
@@ -40,6 +46,9 @@ impl AssignParams {
             &ctx.path("index.json"),
             &serde_json::json!({ "dataset": index["dataset"], "split": index["split"], "count": n, "k": k }),
         )?;
-        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} images labeled with {k} clusters") })
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{n} images labeled with {k} clusters"),
+        })
     }
 }

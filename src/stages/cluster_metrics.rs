@@ -18,7 +18,11 @@ pub struct ClusterMetricsParams {
 impl ClusterMetricsParams {
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("labels")?;
-        let file = if dir.join("labels.npy").exists() { "labels.npy" } else { "assignments.npy" };
+        let file = if dir.join("labels.npy").exists() {
+            "labels.npy"
+        } else {
+            "assignments.npy"
+        };
         let pred: Vec<i64> = artefacts::read_tensor(&dir.join(file))?.try_into()?;
         let (spec, split) = ctx.data_input("truth")?;
         let source = open_split(spec, split)?;
@@ -32,7 +36,9 @@ impl ClusterMetricsParams {
         }
         let mut truth = Vec::with_capacity(pred.len());
         for i in 0..source.len() {
-            let l = source.label(i).ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))?;
+            let l = source
+                .label(i)
+                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))?;
             truth.push(l as i64);
         }
         let pred_u: Vec<usize> = pred.iter().map(|&p| p.max(0) as usize).collect();
@@ -47,8 +53,15 @@ impl ClusterMetricsParams {
             hist.push_str(&format!("{c},{s}\n"));
         }
         artefacts::write_text(&ctx.path("histogram.csv"), &hist)?;
-        let row = |m: &str, v: f64| MetricRow { layer: String::new(), metric: m.into(), value: v };
+        let row = |m: &str, v: f64| MetricRow {
+            layer: String::new(),
+            metric: m.into(),
+            value: v,
+        };
         let rows = vec![row("nmi", nmi), row("ari", ari), row("purity", purity)];
-        Ok(Outcome { summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}"), metrics: rows })
+        Ok(Outcome {
+            summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}"),
+            metrics: rows,
+        })
     }
 }

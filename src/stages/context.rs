@@ -82,7 +82,10 @@ pub enum StageError {
 
 impl StageError {
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
-        move |source| StageError::Io { path: path.to_path_buf(), source }
+        move |source| StageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// True when the failure is the user's input rather than the computation.

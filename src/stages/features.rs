@@ -47,12 +47,19 @@ impl FeaturesParams {
         match self.model.as_str() {
             "hog" => {
                 if self.size.is_some() {
-                    return Err(err("size", "`size` applies to model = \"pixels\"; HOG takes cell, block and bins".into()));
+                    return Err(err(
+                        "size",
+                        "`size` applies to model = \"pixels\"; HOG takes cell, block and bins".into(),
+                    ));
                 }
                 self.cell = Some(self.cell.unwrap_or(8));
                 self.block = Some(self.block.unwrap_or(2));
                 self.bins = Some(self.bins.unwrap_or(9));
-                for (key, v, lo, hi) in [("cell", self.cell, 2, 256), ("block", self.block, 1, 16), ("bins", self.bins, 2, 180)] {
+                for (key, v, lo, hi) in [
+                    ("cell", self.cell, 2, 256),
+                    ("block", self.block, 1, 16),
+                    ("bins", self.bins, 2, 180),
+                ] {
                     let v = v.unwrap_or(0);
                     if !(lo..=hi).contains(&v) {
                         return Err(err(key, format!("expected {lo}..={hi}, found {v}")));
@@ -75,13 +82,20 @@ impl FeaturesParams {
                 // Any other name is a model stage (init, train, pretext): read one layer.
                 for key in ["cell", "block", "bins", "size"] {
                     if table.lookup(key).is_some() {
-                        return Err(err(key, format!("`{key}` applies to model = \"hog\" or \"pixels\", not to a model stage")));
+                        return Err(err(
+                            key,
+                            format!("`{key}` applies to model = \"hog\" or \"pixels\", not to a model stage"),
+                        ));
                     }
                 }
                 match &self.layer {
                     None => {
                         let hint = did_you_mean(&self.model, MODELS.iter().copied());
-                        return Err(table.error_hint(prefix, format!("missing required key `layer` (features of model stage `{}`)", self.model), hint));
+                        return Err(table.error_hint(
+                            prefix,
+                            format!("missing required key `layer` (features of model stage `{}`)", self.model),
+                            hint,
+                        ));
                     }
                     Some(l) if l.is_empty() => return Err(err("layer", "expected a layer name such as conv5".into())),
                     _ => {}
@@ -91,10 +105,16 @@ impl FeaturesParams {
         }
         if self.is_handcrafted() {
             if self.layer.is_some() {
-                return Err(err("layer", format!("`layer` applies to model stages, not to model = \"{}\"", self.model)));
+                return Err(err(
+                    "layer",
+                    format!("`layer` applies to model stages, not to model = \"{}\"", self.model),
+                ));
             }
             if self.pooled_dim.is_some() {
-                return Err(err("pooled_dim", format!("`pooled_dim` applies to model stages, not to model = \"{}\"", self.model)));
+                return Err(err(
+                    "pooled_dim",
+                    format!("`pooled_dim` applies to model stages, not to model = \"{}\"", self.model),
+                ));
             }
         }
         if let Some(s) = self.image_size {
@@ -111,7 +131,11 @@ impl FeaturesParams {
     }
 
     fn hog_params(&self) -> hog::HogParams {
-        hog::HogParams { cell: self.cell.unwrap_or(8), block: self.block.unwrap_or(2), bins: self.bins.unwrap_or(9) }
+        hog::HogParams {
+            cell: self.cell.unwrap_or(8),
+            block: self.block.unwrap_or(2),
+            bins: self.bins.unwrap_or(9),
+        }
     }
 
     fn describe_one(&self, img: &Image) -> Vec<f32> {
@@ -135,40 +159,50 @@ impl FeaturesParams {
         let first = self.prepare(source.load(0)?, &source.describe(0))?;
         let (w, h) = (first.width, first.height);
         if self.model == "hog" {
-            self.hog_params().validate(w, h).map_err(|m| StageError::Input(format!("{}: {m}", source.describe(0))))?;
+            self.hog_params()
+                .validate(w, h)
+                .map_err(|m| StageError::Input(format!("{}: {m}", source.describe(0))))?;
         }
         let dim = self.describe_one(&first).len();
         let mut rows = vec![0f32; n * dim];
         let done = std::sync::atomic::AtomicU64::new(0);
         let chunk = 256;
-        rows.par_chunks_mut(chunk * dim).enumerate().try_for_each(|(c, out)| -> Result<(), StageError> {
-            for (j, row) in out.chunks_mut(dim).enumerate() {
-                let i = c * chunk + j;
-                let img = self.prepare(source.load(i)?, &source.describe(i))?;
-                if (img.width, img.height) != (w, h) {
-                    return Err(StageError::Input(format!(
-                        "{}: image is {}x{}, but {} is {w}x{h}; set `image_size` to resize all images",
-                        source.describe(i),
-                        img.width,
-                        img.height,
-                        source.describe(0)
-                    )));
+        rows.par_chunks_mut(chunk * dim)
+            .enumerate()
+            .try_for_each(|(c, out)| -> Result<(), StageError> {
+                for (j, row) in out.chunks_mut(dim).enumerate() {
+                    let i = c * chunk + j;
+                    let img = self.prepare(source.load(i)?, &source.describe(i))?;
+                    if (img.width, img.height) != (w, h) {
+                        return Err(StageError::Input(format!(
+                            "{}: image is {}x{}, but {} is {w}x{h}; set `image_size` to resize all images",
+                            source.describe(i),
+                            img.width,
+                            img.height,
+                            source.describe(0)
+                        )));
+                    }
+                    row.copy_from_slice(&self.describe_one(&img));
                 }
-                row.copy_from_slice(&self.describe_one(&img));
-            }
-            let d = done.fetch_add(out.len() as u64 / dim as u64, std::sync::atomic::Ordering::Relaxed);
-            (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
-            Ok(())
-        })?;
+                let d = done.fetch_add(out.len() as u64 / dim as u64, std::sync::atomic::Ordering::Relaxed);
+                (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
+                Ok(())
+            })?;
         if let Some(bad) = rows.iter().position(|v| !v.is_finite()) {
-            return Err(StageError::Failed(format!("non-finite feature value for {}", source.describe(bad / dim))));
+            return Err(StageError::Failed(format!(
+                "non-finite feature value for {}",
+                source.describe(bad / dim)
+            )));
         }
         artefacts::write_matrix(&ctx.path("features.npy"), &rows, n, dim)?;
         artefacts::write_json(
             &ctx.path("index.json"),
             &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
         )?;
-        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name) })
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name),
+        })
     }
 
     /// Features of a model stage: one layer, average-pooled to a fixed size.
@@ -187,7 +221,10 @@ impl FeaturesParams {
             &ctx.path("index.json"),
             &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
         )?;
-        Ok(Outcome { metrics: Vec::new(), summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name) })
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name),
+        })
     }
 
     fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {

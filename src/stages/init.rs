@@ -24,16 +24,28 @@ impl InitParams {
         self.net.validate(table, prefix)?;
         if !(1..=1_000_000).contains(&self.classes) {
             let n = table.lookup("classes").unwrap_or(table);
-            return Err(n.error(&format!("{prefix}.classes"), format!("expected 1..=1000000, found {}", self.classes)));
+            return Err(n.error(
+                &format!("{prefix}.classes"),
+                format!("expected 1..=1000000, found {}", self.classes),
+            ));
         }
         Ok(self)
     }
 
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
-        let model = LoadedModel::new(ModelMeta { config: self.net.config(), classes: self.classes }, ctx.device)?;
+        let model = LoadedModel::new(
+            ModelMeta {
+                config: self.net.config(),
+                classes: self.classes,
+            },
+            ctx.device,
+        )?;
         model.save(ctx.workdir)?;
         let params: i64 = model.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
-        Ok(Outcome { metrics: Vec::new(), summary: format!("{} with {params} parameters, random weights", self.net.arch) })
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{} with {params} parameters, random weights", self.net.arch),
+        })
     }
 }

@@ -74,7 +74,6 @@ impl StageKind {
             StageKind::LinearProbe => OutputKind::Metrics,
         }
     }
-
 }
 
 impl fmt::Display for StageKind {

@@ -66,7 +66,9 @@ impl KmeansParams {
 
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("features")?;
-        let x = artefacts::read_tensor(&dir.join("features.npy"))?.to_kind(Kind::Float).to_device(ctx.device);
+        let x = artefacts::read_tensor(&dir.join("features.npy"))?
+            .to_kind(Kind::Float)
+            .to_device(ctx.device);
         let (n, d) = x.size2().map_err(StageError::Torch)?;
         let params = cluster::KMeansParams {
             k: self.k,
@@ -74,7 +76,11 @@ impl KmeansParams {
             restarts: self.restarts,
             pca: self.pca,
             l2_normalize: self.l2_normalize,
-            init: if self.init == "random" { KMeansInit::Random } else { KMeansInit::KMeansPlusPlus },
+            init: if self.init == "random" {
+                KMeansInit::Random
+            } else {
+                KMeansInit::KMeansPlusPlus
+            },
             seed: ctx.seed,
             block_rows: BLOCK_ROWS,
         };
@@ -98,6 +104,9 @@ impl KmeansParams {
                 "reseeded": r.reseeded, "iterations_run": r.iterations_run, "converged": r.converged,
             }),
         )?;
-        Ok(Outcome { metrics: Vec::new(), summary: format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia) })
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia),
+        })
     }
 }

@@ -77,23 +77,51 @@ impl LinearProbeParams {
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
         let (xs_train, y_train, classes) = self.split_features(ctx, &model, "train", &layers)?;
         let (xs_test, y_test, _) = self.split_features(ctx, &model, "test", &layers)?;
-        let cfg = ProbeConfig { epochs: self.epochs, lr: self.lr, weight_decay: self.weight_decay, batch_size: self.batch_size };
+        let cfg = ProbeConfig {
+            epochs: self.epochs,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            batch_size: self.batch_size,
+        };
         let mut rows = Vec::new();
         let mut summary = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let d = ctx.device;
-            let probe = Probe::fit(&xs_train[i].to_device(d), &y_train.to_device(d), classes, &cfg, ctx.seed.wrapping_add(i as u64));
+            let probe = Probe::fit(
+                &xs_train[i].to_device(d),
+                &y_train.to_device(d),
+                classes,
+                &cfg,
+                ctx.seed.wrapping_add(i as u64),
+            );
             let s = probe.score(&xs_test[i].to_device(d), &y_test.to_device(d));
-            rows.push(MetricRow { layer: layer.clone(), metric: "top1".into(), value: s.top1 });
+            rows.push(MetricRow {
+                layer: layer.clone(),
+                metric: "top1".into(),
+                value: s.top1,
+            });
             if let Some(t5) = s.top5 {
-                rows.push(MetricRow { layer: layer.clone(), metric: "top5".into(), value: t5 });
+                rows.push(MetricRow {
+                    layer: layer.clone(),
+                    metric: "top5".into(),
+                    value: t5,
+                });
             }
             summary.push(format!("{layer} {:.3}", s.top1));
         }
-        Ok(Outcome { metrics: rows, summary: format!("top-1: {}", summary.join(", ")) })
+        Ok(Outcome {
+            metrics: rows,
+            summary: format!("top-1: {}", summary.join(", ")),
+        })
     }
 
-    fn split_features(&self, ctx: &RunCtx, model: &LoadedModel, key: &str, layers: &[&str]) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
+    fn split_features(
+        &self,
+        ctx: &RunCtx,
+        model: &LoadedModel,
+        key: &str,
+        layers: &[&str],
+    ) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
         let (spec, split) = ctx.data_input(key)?;
         let source = open_split(spec, split)?;
         let labels = true_labels(source.as_ref())?;
@@ -105,6 +133,11 @@ impl LinearProbeParams {
 
 fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
     (0..source.len())
-        .map(|i| source.label(i).map(|l| l as i64).ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i)))))
+        .map(|i| {
+            source
+                .label(i)
+                .map(|l| l as i64)
+                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
+        })
         .collect()
 }

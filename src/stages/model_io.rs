@@ -39,7 +39,8 @@ impl LoadedModel {
         let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
         let mut m = LoadedModel::new(meta, device)?;
         let path = dir.join("model.safetensors");
-        m.vs.load(&path).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+        m.vs.load(&path)
+            .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
         Ok(m)
     }
 
@@ -73,7 +74,13 @@ impl LoadedModel {
 
     /// The activations of `layers` for every image of `set`, average-pooled (see
     /// [`pool`]) and flattened: one `[n, d]` CPU float tensor per layer.
-    pub fn extract(&self, set: &ImageSet, layers: &[&str], pooled_dim: Option<usize>, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Vec<Tensor>, StageError> {
+    pub fn extract(
+        &self,
+        set: &ImageSet,
+        layers: &[&str],
+        pooled_dim: Option<usize>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Vec<Tensor>, StageError> {
         for l in layers {
             self.net.resolve_layer(l).map_err(|e| StageError::Input(e.to_string()))?;
         }

@@ -26,23 +26,37 @@ impl NetworkParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let arch: Arch = self.arch.parse().map_err(|_| {
             let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
-            let hint = crate::config::did_you_mean(&self.arch, names.iter().copied()).or_else(|| Some(format!("one of {}", names.join(", "))));
+            let hint =
+                crate::config::did_you_mean(&self.arch, names.iter().copied()).or_else(|| Some(format!("one of {}", names.join(", "))));
             at("arch").error_hint(&format!("{prefix}.arch"), format!("unknown architecture `{}`", self.arch), hint)
         })?;
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 16.0) {
-            return Err(at("width").error(&format!("{prefix}.width"), format!("expected a multiplier in (0, 16], found {}", self.width)));
+            return Err(at("width").error(
+                &format!("{prefix}.width"),
+                format!("expected a multiplier in (0, 16], found {}", self.width),
+            ));
         }
-        let size = self.image_size.unwrap_or(crate::models::registry::default_image_size(arch) as usize);
+        let size = self
+            .image_size
+            .unwrap_or(crate::models::registry::default_image_size(arch) as usize);
         if !(8..=1024).contains(&size) {
             return Err(at("image_size").error(&format!("{prefix}.image_size"), format!("expected 8..=1024, found {size}")));
         }
         self.image_size = Some(size);
-        self.config().validate().map_err(|e| at("arch").error(&format!("{prefix}.arch"), e.to_string()))?;
+        self.config()
+            .validate()
+            .map_err(|e| at("arch").error(&format!("{prefix}.arch"), e.to_string()))?;
         Ok(())
     }
 
     pub fn config(&self) -> NetConfig {
         let arch = self.arch.parse().unwrap_or(Arch::AlexnetSmall);
-        NetConfig { arch, width: self.width, batch_norm: self.batch_norm, in_channels: 3, image_size: self.image_size.unwrap_or(32) as i64 }
+        NetConfig {
+            arch,
+            width: self.width,
+            batch_norm: self.batch_norm,
+            in_channels: 3,
+            image_size: self.image_size.unwrap_or(32) as i64,
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Validated parameters of a stage instance, and the inputs they name.
 use serde::Serialize;
 
-use super::{AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, StageKind, TrainParams};
+use super::{
+    AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, StageKind, TrainParams,
+};
 use crate::config::{ConfigError, Node};
 
 /// The parameters of one stage, decoded and checked, defaults filled in.
@@ -20,8 +22,16 @@ pub enum Params {
 /// An input named by a parameter: another stage or a dataset split.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InputSpec {
-    Stage { key: &'static str, stage: String, accepts: &'static [OutputKind] },
-    Data { key: &'static str, dataset: String, split: String },
+    Stage {
+        key: &'static str,
+        stage: String,
+        accepts: &'static [OutputKind],
+    },
+    Data {
+        key: &'static str,
+        dataset: String,
+        split: String,
+    },
 }
 
 impl InputSpec {
@@ -53,17 +63,37 @@ impl Params {
             Params::Features(p) => {
                 let mut v = vec![data_ref("data", &p.data)];
                 if !p.is_handcrafted() {
-                    v.push(InputSpec::Stage { key: "model", stage: p.model.clone(), accepts: MODEL });
+                    v.push(InputSpec::Stage {
+                        key: "model",
+                        stage: p.model.clone(),
+                        accepts: MODEL,
+                    });
                 }
                 v
             }
-            Params::Kmeans(p) => vec![InputSpec::Stage { key: "features", stage: p.features.clone(), accepts: &[OutputKind::Features] }],
+            Params::Kmeans(p) => vec![InputSpec::Stage {
+                key: "features",
+                stage: p.features.clone(),
+                accepts: &[OutputKind::Features],
+            }],
             Params::Assign(p) => vec![
-                InputSpec::Stage { key: "centroids", stage: p.centroids.clone(), accepts: &[OutputKind::Centroids] },
-                InputSpec::Stage { key: "features", stage: p.features.clone(), accepts: &[OutputKind::Features] },
+                InputSpec::Stage {
+                    key: "centroids",
+                    stage: p.centroids.clone(),
+                    accepts: &[OutputKind::Centroids],
+                },
+                InputSpec::Stage {
+                    key: "features",
+                    stage: p.features.clone(),
+                    accepts: &[OutputKind::Features],
+                },
             ],
             Params::ClusterMetrics(p) => vec![
-                InputSpec::Stage { key: "labels", stage: p.labels.clone(), accepts: &[OutputKind::Labels, OutputKind::Centroids] },
+                InputSpec::Stage {
+                    key: "labels",
+                    stage: p.labels.clone(),
+                    accepts: &[OutputKind::Labels, OutputKind::Centroids],
+                },
                 data_ref("truth", &p.truth),
             ],
             Params::Init(_) => Vec::new(),
@@ -73,15 +103,27 @@ impl Params {
                     v.push(data_ref("data", d));
                 }
                 if !p.uses_true_labels() {
-                    v.push(InputSpec::Stage { key: "labels", stage: p.labels.clone(), accepts: &[OutputKind::Labels] });
+                    v.push(InputSpec::Stage {
+                        key: "labels",
+                        stage: p.labels.clone(),
+                        accepts: &[OutputKind::Labels],
+                    });
                 }
                 if let Some(init) = &p.init {
-                    v.push(InputSpec::Stage { key: "init", stage: init.clone(), accepts: MODEL });
+                    v.push(InputSpec::Stage {
+                        key: "init",
+                        stage: init.clone(),
+                        accepts: MODEL,
+                    });
                 }
                 v
             }
             Params::LinearProbe(p) => vec![
-                InputSpec::Stage { key: "model", stage: p.model.clone(), accepts: MODEL },
+                InputSpec::Stage {
+                    key: "model",
+                    stage: p.model.clone(),
+                    accepts: MODEL,
+                },
                 data_ref("train", &p.train),
                 data_ref("test", &p.test),
             ],
@@ -102,7 +144,10 @@ impl Params {
 
     /// Whether the stage draws random numbers (then the experiment seed enters its key).
     pub fn is_stochastic(&self) -> bool {
-        matches!(self, Params::Kmeans(_) | Params::Init(_) | Params::Train(_) | Params::LinearProbe(_))
+        matches!(
+            self,
+            Params::Kmeans(_) | Params::Init(_) | Params::Train(_) | Params::LinearProbe(_)
+        )
     }
 
     /// Whether its numbers may depend on the device class (cpu or cuda).
@@ -118,7 +163,15 @@ impl Params {
 /// `dataset:split`, or a bare name (then treated as a stage reference).
 fn data_ref(key: &'static str, s: &str) -> InputSpec {
     match s.split_once(':') {
-        Some((d, sp)) => InputSpec::Data { key, dataset: d.to_string(), split: sp.to_string() },
-        None => InputSpec::Stage { key, stage: s.to_string(), accepts: &[] },
+        Some((d, sp)) => InputSpec::Data {
+            key,
+            dataset: d.to_string(),
+            split: sp.to_string(),
+        },
+        None => InputSpec::Stage {
+            key,
+            stage: s.to_string(),
+            accepts: &[],
+        },
     }
 }

@@ -99,7 +99,10 @@ impl TrainParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         if self.uses_true_labels() && self.data.is_none() {
-            return Err(table.error(prefix, "missing required key `data`: training on labels = \"truth\" needs a labeled `dataset:split`"));
+            return Err(table.error(
+                prefix,
+                "missing required key `data`: training on labels = \"truth\" needs a labeled `dataset:split`",
+            ));
         }
         if self.epochs == 0 || self.epochs > 100_000 {
             return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
@@ -120,13 +123,19 @@ impl TrainParams {
             return err("optimizer", format!("expected \"sgd\" or \"adam\", found \"{}\"", self.optimizer));
         }
         if !matches!(self.schedule.as_str(), "cosine" | "step" | "constant") {
-            return err("schedule", format!("expected \"cosine\", \"step\" or \"constant\", found \"{}\"", self.schedule));
+            return err(
+                "schedule",
+                format!("expected \"cosine\", \"step\" or \"constant\", found \"{}\"", self.schedule),
+            );
         }
         if self.step_every == 0 {
             return err("step_every", "expected at least 1 epoch".into());
         }
         if self.crop_padding > self.net.image_size.unwrap_or(32) / 2 {
-            return err("crop_padding", format!("expected at most half the image size, found {}", self.crop_padding));
+            return err(
+                "crop_padding",
+                format!("expected at most half the image size, found {}", self.crop_padding),
+            );
         }
         Ok(self)
     }
@@ -137,19 +146,29 @@ impl TrainParams {
             batch_size: self.batch_size,
             lr: self.lr,
             schedule: match self.schedule.as_str() {
-                "step" => Schedule::Step { every: self.step_every, gamma: self.step_gamma },
+                "step" => Schedule::Step {
+                    every: self.step_every,
+                    gamma: self.step_gamma,
+                },
                 "constant" => Schedule::Constant,
                 _ => Schedule::Cosine,
             },
             optimizer: OptimizerConfig {
-                kind: if self.optimizer == "adam" { OptimizerKind::Adam } else { OptimizerKind::Sgd },
+                kind: if self.optimizer == "adam" {
+                    OptimizerKind::Adam
+                } else {
+                    OptimizerKind::Sgd
+                },
                 momentum: self.momentum,
                 weight_decay: self.weight_decay,
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
             },
-            augment: Augment { crop_padding: self.crop_padding, flip: self.flip },
+            augment: Augment {
+                crop_padding: self.crop_padding,
+                flip: self.flip,
+            },
             seed,
         }
     }
@@ -160,7 +179,9 @@ impl TrainParams {
         let (labels, classes): (Vec<i64>, i64) = if self.uses_true_labels() {
             let mut v = Vec::with_capacity(source.len());
             for i in 0..source.len() {
-                let l = source.label(i).ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))?;
+                let l = source
+                    .label(i)
+                    .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))?;
                 v.push(l as i64);
             }
             (v, source.classes().len() as i64)
@@ -172,10 +193,21 @@ impl TrainParams {
             (v, k)
         };
         if labels.len() != source.len() {
-            return Err(StageError::Input(format!("`{}:{split}` has {} images but {} labels were given", spec.name, source.len(), labels.len())));
+            return Err(StageError::Input(format!(
+                "`{}:{split}` has {} images but {} labels were given",
+                spec.name,
+                source.len(),
+                labels.len()
+            )));
         }
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
-        let mut model = LoadedModel::new(ModelMeta { config: self.net.config(), classes }, ctx.device)?;
+        let mut model = LoadedModel::new(
+            ModelMeta {
+                config: self.net.config(),
+                classes,
+            },
+            ctx.device,
+        )?;
         if self.init.is_some() {
             let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
             let n = model.init_from(&other)?;
@@ -183,20 +215,37 @@ impl TrainParams {
         }
         let set = Arc::new(ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?);
         let cfg = self.config(ctx.seed);
-        let observer = Observer { progress: ctx.progress, epochs: self.epochs, note: ctx.note };
+        let observer = Observer {
+            progress: ctx.progress,
+            epochs: self.epochs,
+            note: ctx.note,
+        };
         let net = &model.net;
         let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-        let history = train(&mut model.vs, &forward, set, &labels, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
+        let history = train(&mut model.vs, &forward, set, &labels, &cfg, ctx.checkpoint_dir, &observer)
+            .map_err(|e| StageError::Failed(e.to_string()))?;
         model.save(ctx.workdir)?;
         let mut csv = String::from("epoch,loss,accuracy,lr,seconds\n");
         for h in &history {
             csv.push_str(&format!("{},{},{},{},{:.3}\n", h.epoch, h.loss, h.accuracy, h.lr, h.seconds));
         }
         artefacts::write_text(&ctx.path("epochs.csv"), &csv)?;
-        let last = history.last().cloned().unwrap_or(EpochStats { epoch: 0, loss: f64::NAN, accuracy: 0.0, lr: 0.0, seconds: 0.0 });
+        let last = history.last().cloned().unwrap_or(EpochStats {
+            epoch: 0,
+            loss: f64::NAN,
+            accuracy: 0.0,
+            lr: 0.0,
+            seconds: 0.0,
+        });
         Ok(Outcome {
             metrics: Vec::new(),
-            summary: format!("{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}", self.epochs, labels.len(), last.loss, last.accuracy),
+            summary: format!(
+                "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}",
+                self.epochs,
+                labels.len(),
+                last.loss,
+                last.accuracy
+            ),
         })
     }
 }
@@ -215,6 +264,9 @@ impl TrainObserver for Observer<'_> {
         (self.progress)((epoch * total + done) as u64, (self.epochs * total) as u64);
     }
     fn epoch(&self, s: &EpochStats) {
-        (self.note)(format!("epoch {}/{}: loss {:.4}, accuracy {:.3}, lr {:.4}, {:.1}s", s.epoch, self.epochs, s.loss, s.accuracy, s.lr, s.seconds));
+        (self.note)(format!(
+            "epoch {}/{}: loss {:.4}, accuracy {:.3}, lr {:.4}, {:.1}s",
+            s.epoch, self.epochs, s.loss, s.accuracy, s.lr, s.seconds
+        ));
     }
 }

@@ -13,7 +13,10 @@ pub fn write_matrix(path: &Path, rows: &[f32], n: usize, dim: usize) -> Result<(
 }
 
 pub fn write_tensor(path: &Path, t: &Tensor) -> Result<(), StageError> {
-    t.to_device(tch::Device::Cpu).contiguous().write_npy(path).map_err(StageError::Torch)
+    t.to_device(tch::Device::Cpu)
+        .contiguous()
+        .write_npy(path)
+        .map_err(StageError::Torch)
 }
 
 pub fn read_tensor(path: &Path) -> Result<Tensor, StageError> {

@@ -16,7 +16,10 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Io { path: path.to_path_buf(), message: e.to_string() }
+    move |e| StoreError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -80,7 +83,10 @@ impl Store {
         if !dir.exists() {
             return EntryState::Missing;
         }
-        let manifest: Manifest = match std::fs::read(dir.join("manifest.json")).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+        let manifest: Manifest = match std::fs::read(dir.join("manifest.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
             Ok(m) => m,
             Err(e) => return EntryState::Corrupt(format!("manifest.json unreadable: {e}")),
         };
@@ -109,7 +115,11 @@ impl Store {
     pub fn pending(&self, key: &Key) -> Result<PendingEntry, StoreError> {
         let tmp = self.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let dir = tempfile::Builder::new().prefix(&format!("{}.", key.hex())).tempdir_in(&tmp).map_err(io_err(&tmp))?.keep();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}.", key.hex()))
+            .tempdir_in(&tmp)
+            .map_err(io_err(&tmp))?
+            .keep();
         Ok(PendingEntry { dir, published: false })
     }
 
@@ -118,22 +128,39 @@ impl Store {
     pub fn publish(&self, mut pending: PendingEntry, kind: StageKind, key: &Key, mut manifest: Manifest) -> Result<PathBuf, StoreError> {
         let mut artefacts = BTreeMap::new();
         for entry in walkdir::WalkDir::new(&pending.dir).sort_by_file_name() {
-            let entry = entry.map_err(|e| StoreError::Io { path: pending.dir.clone(), message: e.to_string() })?;
+            let entry = entry.map_err(|e| StoreError::Io {
+                path: pending.dir.clone(),
+                message: e.to_string(),
+            })?;
             if !entry.file_type().is_file() {
                 continue;
             }
-            let rel = entry.path().strip_prefix(&pending.dir).unwrap_or(entry.path()).to_string_lossy().into_owned();
+            let rel = entry
+                .path()
+                .strip_prefix(&pending.dir)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .into_owned();
             if rel == "manifest.json" {
                 continue;
             }
-            let bytes = entry.metadata().map_err(|e| StoreError::Io { path: entry.path().to_path_buf(), message: e.to_string() })?.len();
+            let bytes = entry
+                .metadata()
+                .map_err(|e| StoreError::Io {
+                    path: entry.path().to_path_buf(),
+                    message: e.to_string(),
+                })?
+                .len();
             let sha256 = sha256_file(entry.path()).map_err(io_err(entry.path()))?;
             sync_file(entry.path()).map_err(io_err(entry.path()))?;
             artefacts.insert(rel, Artefact { sha256, bytes });
         }
         manifest.artefacts = artefacts;
         let mpath = pending.dir.join("manifest.json");
-        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Io { path: mpath.clone(), message: e.to_string() })?;
+        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Io {
+            path: mpath.clone(),
+            message: e.to_string(),
+        })?;
         std::fs::write(&mpath, text).map_err(io_err(&mpath))?;
         sync_file(&mpath).map_err(io_err(&mpath))?;
         sync_dir(&pending.dir);

@@ -45,7 +45,12 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
                     report.busy += 1;
                     continue;
                 }
-                Err(e) => return Err(StoreError::Io { path: store.lock_path(&k), message: e.to_string() }),
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        path: store.lock_path(&k),
+                        message: e.to_string(),
+                    })
+                }
             },
             None => None,
         };
@@ -67,5 +72,11 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
-    walkdir::WalkDir::new(path).into_iter().flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }

@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn key_order_does_not_matter() {
-        assert_eq!(Key::of(&json!({"a": 1, "b": [1, {"y": 2, "x": 3}]})), Key::of(&json!({"b": [1, {"x": 3, "y": 2}], "a": 1})));
+        assert_eq!(
+            Key::of(&json!({"a": 1, "b": [1, {"y": 2, "x": 3}]})),
+            Key::of(&json!({"b": [1, {"x": 3, "y": 2}], "a": 1}))
+        );
         assert_ne!(Key::of(&json!({"a": 1})), Key::of(&json!({"a": 2})));
     }
 

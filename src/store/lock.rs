@@ -16,7 +16,10 @@ impl KeyLock {
         }
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
         file.lock()?;
-        Ok(KeyLock { _file: file, path: path.to_path_buf() })
+        Ok(KeyLock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Takes the lock only if nobody holds it.
@@ -26,7 +29,10 @@ impl KeyLock {
         }
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(KeyLock { _file: file, path: path.to_path_buf() })),
+            Ok(()) => Ok(Some(KeyLock {
+                _file: file,
+                path: path.to_path_buf(),
+            })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }

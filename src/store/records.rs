@@ -23,7 +23,10 @@ impl Records {
     }
 
     pub fn load(store: &Path, experiment: &str) -> Records {
-        std::fs::read(Self::path(store, experiment)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(Self::path(store, experiment))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     pub fn get(&self, variant: &str, stage: &str) -> Option<&Record> {

@@ -28,24 +28,31 @@ impl ImageSet {
         let per = 3 * size * size;
         let mut pixels = vec![0u8; n * per];
         let done = std::sync::atomic::AtomicU64::new(0);
-        pixels.par_chunks_mut(per * 64).enumerate().try_for_each(|(c, out)| -> Result<(), DataError> {
-            for (j, dst) in out.chunks_mut(per).enumerate() {
-                let i = c * 64 + j;
-                let img = source.load(i)?;
-                let img = if img.width != size || img.height != size { resize_to(&img, size) } else { img };
-                for y in 0..size {
-                    for x in 0..size {
-                        let p = img.pixel(x, y);
-                        for ch in 0..3 {
-                            dst[ch * size * size + y * size + x] = p[ch];
+        pixels
+            .par_chunks_mut(per * 64)
+            .enumerate()
+            .try_for_each(|(c, out)| -> Result<(), DataError> {
+                for (j, dst) in out.chunks_mut(per).enumerate() {
+                    let i = c * 64 + j;
+                    let img = source.load(i)?;
+                    let img = if img.width != size || img.height != size {
+                        resize_to(&img, size)
+                    } else {
+                        img
+                    };
+                    for y in 0..size {
+                        for x in 0..size {
+                            let p = img.pixel(x, y);
+                            for ch in 0..3 {
+                                dst[ch * size * size + y * size + x] = p[ch];
+                            }
                         }
                     }
                 }
-            }
-            let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
-            progress(d + (out.len() / per) as u64, n as u64);
-            Ok(())
-        })?;
+                let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
+                progress(d + (out.len() / per) as u64, n as u64);
+                Ok(())
+            })?;
         Ok(ImageSet { pixels, n, size })
     }
 
@@ -82,7 +89,9 @@ impl ImageSet {
     pub fn batch(&self, idx: &[usize]) -> Tensor {
         let per = 3 * self.size * self.size;
         let mut buf = vec![0f32; idx.len() * per];
-        buf.par_chunks_mut(per).zip(idx.par_iter()).for_each(|(out, &i)| self.write_normalised(i, out, None));
+        buf.par_chunks_mut(per)
+            .zip(idx.par_iter())
+            .for_each(|(out, &i)| self.write_normalised(i, out, None));
         let s = self.size as i64;
         Tensor::from_slice(&buf).view([idx.len() as i64, 3, s, s])
     }
@@ -114,13 +123,22 @@ pub fn epoch_batches(set: std::sync::Arc<ImageSet>, batch_size: usize, seed: u64
         for (b, chunk) in order.chunks(batch_size.max(1)).enumerate() {
             let mut buf = vec![0f32; chunk.len() * per];
             // Per-sample RNGs derived from (seed, epoch, batch, j): parallel and deterministic.
-            buf.par_chunks_mut(per).zip(chunk.par_iter()).enumerate().for_each(|(j, (out, &i))| {
-                let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20) ^ j as u64);
-                set.write_normalised(i, out, Some((&augment, &mut r)));
-            });
+            buf.par_chunks_mut(per)
+                .zip(chunk.par_iter())
+                .enumerate()
+                .for_each(|(j, (out, &i))| {
+                    let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20) ^ j as u64);
+                    set.write_normalised(i, out, Some((&augment, &mut r)));
+                });
             let s = set.size as i64;
             let images = Tensor::from_slice(&buf).view([chunk.len() as i64, 3, s, s]);
-            if tx.send(Batch { images, index: chunk.to_vec() }).is_err() {
+            if tx
+                .send(Batch {
+                    images,
+                    index: chunk.to_vec(),
+                })
+                .is_err()
+            {
                 return;
             }
         }

@@ -36,7 +36,12 @@ impl Optimizer {
     /// `params`: trainable variables by name (e.g. from `VarStore::variables()`).
     pub fn new(config: OptimizerConfig, mut params: Vec<(String, Tensor)>) -> Optimizer {
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        Optimizer { config, params, state: BTreeMap::new(), step: 0 }
+        Optimizer {
+            config,
+            params,
+            state: BTreeMap::new(),
+            step: 0,
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -58,7 +63,11 @@ impl Optimizer {
                 if !g.defined() {
                     continue;
                 }
-                let mut d = if c.weight_decay != 0.0 { &g + &*p * c.weight_decay } else { g.shallow_clone() };
+                let mut d = if c.weight_decay != 0.0 {
+                    &g + &*p * c.weight_decay
+                } else {
+                    g.shallow_clone()
+                };
                 match c.kind {
                     OptimizerKind::Sgd => {
                         if c.momentum != 0.0 {

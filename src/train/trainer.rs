@@ -87,7 +87,10 @@ pub fn train(
         // Dropout and any other torch randomness: a function of (seed, epoch) only.
         tch::manual_seed((cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0i64, 0i64);
-        for (b, batch) in epoch_batches(set.clone(), cfg.batch_size, cfg.seed, epoch, cfg.augment.clone()).into_iter().enumerate() {
+        for (b, batch) in epoch_batches(set.clone(), cfg.batch_size, cfg.seed, epoch, cfg.augment.clone())
+            .into_iter()
+            .enumerate()
+        {
             let x = batch.images.to_device(device);
             let idx = Tensor::from_slice(&batch.index.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
             let y = labels_t.index_select(0, &idx);
@@ -98,7 +101,12 @@ pub fn train(
             opt.step(lr);
             let n = batch.index.len() as i64;
             loss_sum += loss.double_value(&[]) * n as f64;
-            correct += logits.argmax(1, false).eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&y)
+                .to_kind(Kind::Int64)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
             seen += n;
             observer.batch(epoch, b + 1, batches_per_epoch);
         }
@@ -106,10 +114,16 @@ pub fn train(
         if !loss.is_finite() {
             return Err(TrainError::Diverged { epoch: epoch + 1, loss });
         }
-        let stats = EpochStats { epoch: epoch + 1, loss, accuracy: correct as f64 / seen.max(1) as f64, lr, seconds: clock.elapsed().as_secs_f64() };
-        observer.epoch(&stats);
-        history.push(stats);
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            loss,
+            accuracy: correct as f64 / seen.max(1) as f64,
+            lr,
+            seconds: clock.elapsed().as_secs_f64(),
+        };
+        history.push(stats.clone());
         save_checkpoint(vs, &opt, &history, ckpt_dir, epoch + 1)?;
+        observer.epoch(&stats);
     }
     Ok(history)
 }
@@ -132,9 +146,16 @@ pub fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
 }
 
 fn save_checkpoint(vs: &nn::VarStore, opt: &Optimizer, history: &[EpochStats], dir: &Path, epoch: usize) -> Result<(), TrainError> {
-    let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Io { path: p.to_path_buf(), message: e.to_string() };
+    let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Io {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
-    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("model.{k}"), v.to_device(tch::Device::Cpu))).collect();
+    let mut tensors: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v.to_device(tch::Device::Cpu)))
+        .collect();
     tensors.extend(opt.state_tensors().into_iter().map(|(k, v)| (k, v.to_device(tch::Device::Cpu))));
     let hist = serde_json::to_vec(history).unwrap_or_default();
     tensors.push(("history.json".into(), Tensor::from_slice(&hist)));

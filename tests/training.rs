@@ -1,0 +1,165 @@
+//! Training stages end to end: the contract, the supervised-vs-random margin, resumption
+//! after SIGKILL with bitwise-equal weights, and byte-identical results across clean runs.
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::common::Project;
+
+pub const CONTRACT_TRAIN: &str = r#"
+name = "contract-train"
+seed = 3
+
+[stages.random]
+kind = "init"
+arch = "alexnet-small"
+
+[stages.supervised]
+kind = "train"
+arch = "alexnet-small"
+data = "shapes:train"
+labels = "truth"
+epochs = 3
+
+[stages.probe_random]
+kind = "linear-probe"
+model = "random"
+layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+
+[stages.probe_supervised]
+kind = "linear-probe"
+model = "supervised"
+layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+"#;
+
+/// (stage, layer, metric) -> value from a results.csv.
+fn metrics(csv: &str) -> BTreeMap<(String, String, String), f64> {
+    let mut out = BTreeMap::new();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {header:?}"))
+    };
+    let (s, l, m, v) = (col("stage"), col("layer"), col("metric"), col("value"));
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        out.insert((f[s].to_string(), f[l].to_string(), f[m].to_string()), f[v].parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn contract_train_supervised_beats_random() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_TRAIN);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let m = metrics(&p.read("results/contract-train/results.csv"));
+    for probe in ["probe_random", "probe_supervised"] {
+        for layer in ["conv1", "conv2", "conv3", "conv4", "conv5"] {
+            let top1 = m[&(probe.to_string(), layer.to_string(), "top1".to_string())];
+            assert!((0.0..=1.0).contains(&top1));
+            assert!(m.contains_key(&(probe.to_string(), layer.to_string(), "top5".to_string())));
+        }
+    }
+    let get = |probe: &str| m[&(probe.to_string(), "conv5".to_string(), "top1".to_string())];
+    let (random, supervised) = (get("probe_random"), get("probe_supervised"));
+    eprintln!("conv5 top-1: random {random:.3}, supervised {supervised:.3}");
+    assert!(supervised > random + 0.15, "supervised {supervised} vs random {random}");
+}
+
+const RESUME: &str = r#"
+name = "resume"
+seed = 5
+
+[stages.net]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+labels = "truth"
+epochs = 4
+batch_size = 50
+"#;
+
+fn model_tensors(p: &Project) -> Vec<(String, tch::Tensor)> {
+    let entry = p.entries().into_iter().find(|e| e.starts_with("train/")).expect("a train entry");
+    let mut t = tch::Tensor::read_safetensors(p.path(&format!("store/{entry}/model.safetensors"))).unwrap();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+#[test]
+fn train_killed_mid_epoch_resumes_to_identical_weights() {
+    // Uninterrupted reference.
+    let reference = Project::new();
+    reference.write("exp.toml", RESUME);
+    reference.ktlab(&["run", "exp.toml"]).ok();
+
+    // Killed after the first checkpoint, during a later epoch.
+    let p = Project::new();
+    p.write("exp.toml", RESUME);
+    let mut child = p
+        .cmd()
+        .args(["run", "exp.toml"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("epoch 2/4") {
+            break;
+        }
+    }
+    // Mid-epoch 3: give it a moment inside the epoch, then SIGKILL.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen.iter().any(|l| l.contains("epoch 2/4")), "{seen:?}");
+    assert!(p.entries().is_empty(), "a killed stage left an entry: {:?}", p.entries());
+
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("resuming from the checkpoint of epoch 2"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("epoch 1/4"),
+        "epochs before the checkpoint were re-run:\n{}",
+        r.stderr
+    );
+    let (a, b) = (model_tensors(&reference), model_tensors(&p));
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs after resumption");
+    }
+    // The checkpoints are gone once the entry is published.
+    assert!(std::fs::read_dir(p.path("store/checkpoints")).map(|d| d.count()).unwrap_or(0) == 0);
+}
+
+#[test]
+fn clean_runs_give_byte_identical_results() {
+    let exp = CONTRACT_TRAIN
+        .replace("epochs = 3", "epochs = 1\nwidth = 0.25")
+        .replace("arch = \"alexnet-small\"\n\n", "arch = \"alexnet-small\"\nwidth = 0.25\n\n");
+    let a = Project::new();
+    a.write("exp.toml", &exp);
+    a.ktlab(&["run", "exp.toml"]).ok();
+    let b = Project::new();
+    b.write("exp.toml", &exp);
+    b.ktlab(&["run", "exp.toml"]).ok();
+    let (ra, rb) = (
+        a.read("results/contract-train/results.csv"),
+        b.read("results/contract-train/results.csv"),
+    );
+    assert_eq!(ra.lines().count(), 21);
+    assert_eq!(ra, rb);
+}
