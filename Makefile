@@ -48,6 +48,15 @@ test: $(SETUP)
 	$(CARGO) build --release
 	$(CARGO) test --release -- --test-threads=2
 
+# Speed figures, each measured side by side with its peer in one run (see benches/).
+BENCH_ARGS ?= --batch 128 --width 0.5 --threads 2 --steps 20
+bench: $(SETUP)
+	$(CARGO) build --release --bench train_step
+	@for i in 1 2; do \
+	  $(CARGO) bench --quiet --bench train_step -- $(BENCH_ARGS) 2>/dev/null | grep images/s; \
+	  $(VENV)/bin/python benches/train_step.py $(BENCH_ARGS); \
+	done
+
 clippy: $(SETUP)
 	$(CARGO) clippy --release --all-targets -- -D warnings
 

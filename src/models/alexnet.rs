@@ -36,14 +36,16 @@
 //! ```
 //!
 //! # `alexnet-small`
-//! The same five convs and three pools for small images: conv1 5x5 stride 1 (padding 2),
-//! conv2 5x5, conv3-5 3x3, all size-preserving; pools 3x3 stride 2 padding 1 (halving, rounded
-//! up); adaptive average pooling to 4x4; fc6/fc7 with 4096 units. Names as the table above,
-//! without-BN/with-BN columns alike.
+//! The same five convs and three pools for small images: conv1 5x5 stride 2 (padding 2; the
+//! role of AlexNet's 11x11 stride 4, halving instead of quartering), conv2 5x5, conv3-5 3x3,
+//! size-preserving; pools 3x3 stride 2 padding 1 (halving, rounded up); adaptive average
+//! pooling to 2x2; fc6/fc7 with 4096 units. Names as the table above, without-BN/with-BN
+//! columns alike. At 32 px this costs about a quarter of a stride-1 conv1 (conv2 runs at 8x8
+//! instead of 16x16), which keeps CPU experiments in minutes.
 //!
-//! Tap shapes at 32 px, width 1.0: conv1 `[96, 32, 32]`, conv2 `[256, 16, 16]`,
-//! conv3 `[384, 8, 8]`, conv4 `[384, 8, 8]`, conv5 `[256, 8, 8]`, fc6/fc7 `[4096]`;
-//! features `256*4*4 = 4096`.
+//! Tap shapes at 32 px, width 1.0: conv1 `[96, 16, 16]`, conv2 `[256, 8, 8]`,
+//! conv3 `[384, 4, 4]`, conv4 `[384, 4, 4]`, conv5 `[256, 4, 4]`, fc6/fc7 `[4096]`;
+//! features `256*2*2 = 1024`.
 use super::error::ModelError;
 use super::layers::{scaled, Blueprint, SeqBuilder, Spec, WeightInit};
 use super::net::{Arch, NetConfig};
@@ -62,27 +64,27 @@ pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Bluepri
 
     let mut f = SeqBuilder::new("features");
     if small {
-        f.conv_bn_relu(c1, 5, 1, 2, bn); // [B, 96, 32, 32]
+        f.conv_bn_relu(c1, 5, 2, 2, bn); // [B, 96, 16, 16]
     } else {
         f.conv_bn_relu(c1, 11, 4, 2, bn); // [B, 96, 55, 55]
     }
     f.tap("conv1");
-    f.max_pool(3, 2, pool_pad); // [B, 96, 27, 27] | small: [B, 96, 16, 16]
-    f.conv_bn_relu(c2, 5, 1, 2, bn); // [B, 256, 27, 27] | [B, 256, 16, 16]
+    f.max_pool(3, 2, pool_pad); // [B, 96, 27, 27] | small: [B, 96, 8, 8]
+    f.conv_bn_relu(c2, 5, 1, 2, bn); // [B, 256, 27, 27] | [B, 256, 8, 8]
     f.tap("conv2");
-    f.max_pool(3, 2, pool_pad); // [B, 256, 13, 13] | [B, 256, 8, 8]
-    f.conv_bn_relu(c3, 3, 1, 1, bn); // [B, 384, 13, 13] | [B, 384, 8, 8]
+    f.max_pool(3, 2, pool_pad); // [B, 256, 13, 13] | [B, 256, 4, 4]
+    f.conv_bn_relu(c3, 3, 1, 1, bn); // [B, 384, 13, 13] | [B, 384, 4, 4]
     f.tap("conv3");
-    f.conv_bn_relu(c4, 3, 1, 1, bn); // [B, 384, 13, 13] | [B, 384, 8, 8]
+    f.conv_bn_relu(c4, 3, 1, 1, bn); // [B, 384, 13, 13] | [B, 384, 4, 4]
     f.tap("conv4");
-    f.conv_bn_relu(c5, 3, 1, 1, bn); // [B, 256, 13, 13] | [B, 256, 8, 8]
+    f.conv_bn_relu(c5, 3, 1, 1, bn); // [B, 256, 13, 13] | [B, 256, 4, 4]
     f.tap("conv5");
-    f.max_pool(3, 2, pool_pad); // [B, 256, 6, 6] | [B, 256, 4, 4]
+    f.max_pool(3, 2, pool_pad); // [B, 256, 6, 6] | [B, 256, 2, 2]
 
-    let pooled = if small { 4 } else { 6 };
+    let pooled = if small { 2 } else { 6 };
     let mut backbone = f.finish();
-    backbone.push(Spec::AdaptiveAvgPool { size: pooled }); // [B, 256, 6, 6] | [B, 256, 4, 4]
-    backbone.push(Spec::Flatten); // [B, 9216] | [B, 4096]
+    backbone.push(Spec::AdaptiveAvgPool { size: pooled }); // [B, 256, 6, 6] | [B, 256, 2, 2]
+    backbone.push(Spec::Flatten); // [B, 9216] | [B, 1024]
 
     let head = match classes {
         None => Vec::new(),
@@ -90,14 +92,14 @@ pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Bluepri
             let hidden = scaled(cfg, 4096, "fc6")?;
             let mut c = SeqBuilder::new("classifier");
             c.dropout(0.5);
-            c.linear(hidden, WeightInit::Normal(0.01)); // [B, 4096]
+            c.linear(hidden, WeightInit::TorchDefault); // [B, 4096]
             c.relu();
             c.tap("fc6");
             c.dropout(0.5);
-            c.linear(hidden, WeightInit::Normal(0.01)); // [B, 4096]
+            c.linear(hidden, WeightInit::TorchDefault); // [B, 4096]
             c.relu();
             c.tap("fc7");
-            c.linear(classes, WeightInit::Normal(0.01)); // [B, classes]
+            c.linear(classes, WeightInit::TorchDefault); // [B, classes]
             c.finish()
         }
     };
@@ -159,41 +161,41 @@ mod tests {
     #[test]
     fn alexnet_small_shapes_full_and_half_width() {
         let full: &[(&str, &[i64])] = &[
-            ("conv1", &[96, 32, 32]),
-            ("conv2", &[256, 16, 16]),
-            ("conv3", &[384, 8, 8]),
-            ("conv4", &[384, 8, 8]),
-            ("conv5", &[256, 8, 8]),
+            ("conv1", &[96, 16, 16]),
+            ("conv2", &[256, 8, 8]),
+            ("conv3", &[384, 4, 4]),
+            ("conv4", &[384, 4, 4]),
+            ("conv5", &[256, 4, 4]),
             ("fc6", &[4096]),
             ("fc7", &[4096]),
         ];
         let half: &[(&str, &[i64])] = &[
-            ("conv1", &[48, 32, 32]),
-            ("conv2", &[128, 16, 16]),
-            ("conv3", &[192, 8, 8]),
-            ("conv4", &[192, 8, 8]),
-            ("conv5", &[128, 8, 8]),
+            ("conv1", &[48, 16, 16]),
+            ("conv2", &[128, 8, 8]),
+            ("conv3", &[192, 4, 4]),
+            ("conv4", &[192, 4, 4]),
+            ("conv5", &[128, 4, 4]),
             ("fc6", &[2048]),
             ("fc7", &[2048]),
         ];
         for bn in [false, true] {
-            check_network(&cfg(Arch::AlexnetSmall, 1.0, bn, 32), 10, full, 4096);
-            check_network(&cfg(Arch::AlexnetSmall, 0.5, bn, 32), 10, half, 128 * 16);
+            check_network(&cfg(Arch::AlexnetSmall, 1.0, bn, 32), 10, full, 1024);
+            check_network(&cfg(Arch::AlexnetSmall, 0.5, bn, 32), 10, half, 128 * 4);
         }
     }
 
     #[test]
     fn alexnet_small_at_96_px_pools_to_the_same_features() {
         let expected: &[(&str, &[i64])] = &[
-            ("conv1", &[48, 96, 96]),
-            ("conv2", &[128, 48, 48]),
-            ("conv3", &[192, 24, 24]),
-            ("conv4", &[192, 24, 24]),
-            ("conv5", &[128, 24, 24]),
+            ("conv1", &[48, 48, 48]),
+            ("conv2", &[128, 24, 24]),
+            ("conv3", &[192, 12, 12]),
+            ("conv4", &[192, 12, 12]),
+            ("conv5", &[128, 12, 12]),
             ("fc6", &[2048]),
             ("fc7", &[2048]),
         ];
-        check_network(&cfg(Arch::AlexnetSmall, 0.5, true, 96), 5, expected, 128 * 16);
+        check_network(&cfg(Arch::AlexnetSmall, 0.5, true, 96), 5, expected, 128 * 4);
     }
 
     #[test]
@@ -205,7 +207,7 @@ mod tests {
         let w = vs.variables();
         assert_eq!(w["features.0.weight"].size(), [48, 1, 5, 5]);
         let out = net.forward(&zero_batch(&c, 2), false);
-        assert_eq!(out.size(), [2, 128 * 16]);
+        assert_eq!(out.size(), [2, 128 * 4]);
     }
 
     fn names(bn: bool) -> Vec<String> {

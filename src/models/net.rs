@@ -86,14 +86,11 @@ impl Arch {
 
     /// Smallest input side (px) the architecture accepts: every layer must produce a non-empty
     /// output and the input must be at least the total downsampling factor.
-    /// alexnet 63, vgg16 32, resnet18 32, alexnet-small 8, vgg16-small 32, resnet18-small 8.
+    /// alexnet 63, vgg16 32, resnet18 32, alexnet-small 16, vgg16-small 32, resnet18-small 8.
     pub fn min_image_size(self) -> i64 {
         let cfg = NetConfig::new(self);
-        match blueprint(&cfg, None) {
-            Ok(bp) => layers::min_image_size(&bp.backbone, cfg.in_channels),
-            // Width 1.0 never rounds a layer away; keep a conservative answer regardless.
-            Err(_) => cfg.image_size,
-        }
+        let bp = blueprint(&cfg, None).expect("width 1.0 leaves every layer with channels");
+        layers::min_image_size(&bp.backbone, cfg.in_channels)
     }
 }
 
@@ -260,6 +257,11 @@ impl Network {
         &self.config
     }
 
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.config.arch
+    }
+
     /// Number of classifier outputs, `None` for a backbone-only network.
     pub fn classes(&self) -> Option<i64> {
         self.classes
@@ -291,6 +293,10 @@ impl Network {
     }
 
     /// Logits `[B, classes]`, or the flat backbone features when there is no head.
+    ///
+    /// `x` is `[B, in_channels, H, W]` on the device of the weights. Any side from
+    /// [`Arch::min_image_size`] up runs (the adaptive pooling keeps `feature_dim` fixed);
+    /// `train` selects batch statistics for BatchNorm and enables dropout.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         layers::run(&self.stack.layers, x, train)
     }
@@ -491,7 +497,7 @@ mod tests {
     fn minimum_image_sizes_are_exact() {
         let expected = [
             (Arch::Alexnet, 63),
-            (Arch::AlexnetSmall, 8),
+            (Arch::AlexnetSmall, 16),
             (Arch::Vgg16, 32),
             (Arch::Vgg16Small, 32),
             (Arch::Resnet18, 32),
@@ -565,7 +571,7 @@ mod tests {
         let x = Tensor::randn([3, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
         let taps = net.taps(&x, &["fc7", "conv2"], false).expect("known");
         assert_eq!(taps[0].size(), [3, 1024]);
-        assert_eq!(taps[1].size(), [3, 64, 16, 16]);
+        assert_eq!(taps[1].size(), [3, 64, 8, 8]);
         // fc7 feeds fc8 directly in eval mode: logits = fc8(fc7).
         let w = &vs.variables()["classifier.6.weight"];
         let b = &vs.variables()["classifier.6.bias"];

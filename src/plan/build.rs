@@ -128,7 +128,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         let order = topo_order(&edges).map_err(|cycle| {
             let (_, _, st) = &decoded[&cycle[0]];
             st.table
-                    .error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> ")))
+                .error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> ")))
         })?;
 
         // 4. kinds of the inputs, then consistency across references

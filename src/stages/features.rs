@@ -195,6 +195,7 @@ impl FeaturesParams {
             )));
         }
         artefacts::write_matrix(&ctx.path("features.npy"), &rows, n, dim)?;
+        write_labels(ctx, source.as_ref())?;
         artefacts::write_json(
             &ctx.path("index.json"),
             &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
@@ -217,6 +218,7 @@ impl FeaturesParams {
         let x = out.remove(0);
         let (n, d) = x.size2()?;
         artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        write_labels(ctx, source.as_ref())?;
         artefacts::write_json(
             &ctx.path("index.json"),
             &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
@@ -235,5 +237,14 @@ impl FeaturesParams {
             Some(s) if img.width != s || img.height != s => crate::data::resize_to(&img, s),
             _ => img,
         })
+    }
+}
+
+/// The true labels beside the features (`labels.npy`, int64), when the split has them.
+fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
+    let labels: Option<Vec<i64>> = (0..source.len()).map(|i| source.label(i).map(|l| l as i64)).collect();
+    match labels {
+        Some(l) => artefacts::write_tensor(&ctx.path("labels.npy"), &tch::Tensor::from_slice(&l)),
+        None => Ok(()),
     }
 }

@@ -9,11 +9,16 @@ pub struct NetworkParams {
     pub arch: String,
     #[serde(default = "one")]
     pub width: f64,
-    #[serde(default)]
+    /// Batch norm after every conv (default on, as in the SSL literature's AlexNets).
+    #[serde(default = "yes")]
     pub batch_norm: bool,
     /// Input side in pixels (default: 32 for `-small` archs, 224 otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> f64 {
