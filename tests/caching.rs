@@ -119,3 +119,48 @@ fn corrupt_entry_is_detected_and_recomputed() {
     let fixed = std::fs::read(&path).unwrap();
     assert_ne!(fixed, bytes);
 }
+
+#[test]
+fn settings_from_environment_and_options_after_the_subcommand() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    // KTLAB_STORE through figment; --results after the subcommand.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab"))
+        .current_dir(p.path(""))
+        .env("KTLAB_STORE", "envstore")
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .args(["run", "exp.toml", "--only", "feat", "--results", "out", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(crate::common::entries(&p.path("envstore")).len(), 1);
+    assert!(p.path("out/contract-hog/results.csv").exists());
+    // The command-line flag wins over the environment.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab"))
+        .current_dir(p.path(""))
+        .env("KTLAB_STORE", "envstore")
+        .args(["--store", "flagstore", "plan", "exp.toml"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("will run: new"));
+}
+
+#[test]
+fn gc_removes_only_unreferenced_entries() {
+    let p = Project::new();
+    p.write("experiments/a.toml", CONTRACT_HOG);
+    p.ktlab(&["run", "experiments/a.toml", "--datasets", "datasets.toml"]).ok();
+    assert_eq!(p.entries().len(), 7);
+    // A smaller experiment keeps feat and the k=4 chain only.
+    p.write("keep.toml", &CONTRACT_HOG.replace("[4, 16]", "[4]"));
+    let dry = p.ktlab(&["gc", "--dry-run", "keep.toml"]).ok();
+    assert!(dry.stdout.contains("would remove 3 entries"), "{}", dry.stdout);
+    assert_eq!(p.entries().len(), 7);
+    let r = p.ktlab(&["gc", "keep.toml"]).ok();
+    assert!(r.stdout.contains("removed 3 entries"), "{}", r.stdout);
+    assert_eq!(p.entries().len(), 4);
+    // With no files, experiments/ is read: nothing more to remove.
+    let r = p.ktlab(&["gc", "--datasets", "datasets.toml"]).ok();
+    assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
+    p.ktlab(&["plan", "keep.toml"]).ok();
+}

@@ -177,3 +177,58 @@ fn clean_runs_give_byte_identical_results() {
     assert_eq!(ra.lines().count(), 21);
     assert_eq!(ra, rb);
 }
+
+#[test]
+fn features_of_a_model_stage_feed_kmeans_and_a_target() {
+    // The knowledge-transfer chain without a pretext task: a network's conv5, clustered,
+    // labels a second network, which is then probed.
+    let p = Project::new();
+    p.write(
+        "exp.toml",
+        r#"name = "chain"
+seed = 2
+[stages.deep]
+kind = "init"
+arch = "vgg16-small"
+width = 0.25
+[stages.feat]
+kind = "features"
+model = "deep"
+layer = "conv5"
+data = "shapes:train"
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 10
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+[stages.target]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+labels = "labels"
+epochs = 1
+[stages.probe]
+kind = "linear-probe"
+model = "target"
+layers = ["conv1", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+epochs = 5
+"#,
+    );
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("conv5 features of shapes:train"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("10 classes"),
+        "the target trains on the 10 clusters:\n{}",
+        r.stderr
+    );
+    let csv = p.read("results/chain/results.csv");
+    assert_eq!(csv.lines().filter(|l| l.contains(",probe,")).count(), 4, "{csv}");
+    // A layer the model lacks is a clear error naming the valid ones, exit 2.
+    let r = p.ktlab(&["run", "exp.toml", "--set", "stages.feat.layer=conv9"]).fails(2);
+    r.stderr_has("unknown layer `conv9`");
+}

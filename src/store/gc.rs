@@ -30,11 +30,20 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
             }
         }
     }
+    // Work folders of killed runs, and checkpoints of trainings nobody will resume.
     if let Ok(rd) = std::fs::read_dir(store.tmp_dir()) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let key = name.split('.').next().and_then(Key::parse);
             candidates.push((key, e.path()));
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(store.root.join("checkpoints")) {
+        for e in rd.flatten() {
+            match Key::parse(&e.file_name().to_string_lossy()) {
+                Some(k) if keep.contains(&k) => {}
+                key => candidates.push((key, e.path())),
+            }
         }
     }
     for (key, path) in candidates {
@@ -61,7 +70,7 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
         report.bytes += dir_size(&path);
         report.removed += 1;
         if !dry_run {
-            if path.starts_with(store.tmp_dir()) {
+            if path.starts_with(store.tmp_dir()) || path.starts_with(store.root.join("checkpoints")) {
                 let _ = std::fs::remove_dir_all(&path);
             } else {
                 store.discard(&path)?;
