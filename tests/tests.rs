@@ -4,4 +4,5 @@ mod common;
 mod caching;
 mod concurrency;
 mod config_errors;
+mod failures;
 mod training;
