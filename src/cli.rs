@@ -89,6 +89,20 @@ pub enum Command {
         #[arg(long)]
         verify_data: bool,
     },
+    /// Write a Jigsaw permutation set in the official `permutations_<N>.bin` layout
+    Perms {
+        /// Number of permutations
+        #[arg(long, default_value_t = 701)]
+        count: usize,
+        /// Minimum pairwise Hamming distance
+        #[arg(long, default_value_t = 3)]
+        min_hamming: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Remove store entries that no experiment references
     Gc {
         /// Only say what would be removed

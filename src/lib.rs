@@ -9,6 +9,7 @@ pub mod eval;
 pub mod exec;
 pub mod models;
 pub mod plan;
+pub mod pretext;
 pub mod report;
 pub mod run;
 pub mod stages;

@@ -39,6 +39,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Explain { exp, stage, variant } => cmd_explain(&session, &exp, &stage, variant.as_deref()),
         Command::Datasets { check, verify_data } => cmd_datasets(&session, check, verify_data),
         Command::Gc { dry_run, files } => cmd_gc(&session, dry_run, &files),
+        Command::Perms {
+            count,
+            min_hamming,
+            seed,
+            out,
+        } => cmd_perms(count, min_hamming, seed, &out),
     }
 }
 
@@ -300,6 +306,20 @@ pub fn cmd_gc(session: &Session, dry_run: bool, files: &[PathBuf]) -> Result<Exi
         } else {
             String::new()
         }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ktlab perms`: a max-min-Hamming permutation set, written as `permutations_<N>.bin`.
+pub fn cmd_perms(count: usize, min_hamming: usize, seed: u64, out: &Path) -> Result<ExitCode, Error> {
+    use crate::pretext::permutations::PermutationSet;
+    let set = PermutationSet::generate(count, min_hamming, seed).map_err(|e| Error::Usage(e.to_string()))?;
+    set.write_bin(out).map_err(|e| Error::Other(e.to_string()))?;
+    println!(
+        "{} permutations, minimum Hamming distance {}, written to {}",
+        set.len(),
+        set.min_hamming(),
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

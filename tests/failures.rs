@@ -72,3 +72,20 @@ fn k_larger_than_the_data_is_an_input_error() {
     r.stderr_has("k = 20 is larger than the number of points (10)");
     assert_eq!(p.entries().len(), 1);
 }
+
+#[test]
+fn perms_command_writes_the_official_layout_and_refuses_the_impossible() {
+    let p = Project::new();
+    let r = p
+        .ktlab(&["perms", "--count", "100", "--min-hamming", "3", "--seed", "4", "--out", "perms.bin"])
+        .ok();
+    assert!(r.stdout.contains("100 permutations"), "{}", r.stdout);
+    let bytes = std::fs::read(p.path("perms.bin")).unwrap();
+    assert_eq!(bytes.len(), 8 + 100 * 9 * 4);
+    assert_eq!(&bytes[..8], &[100, 0, 0, 0, 9, 0, 0, 0]);
+    let r = p
+        .ktlab(&["perms", "--count", "1000", "--min-hamming", "9", "--out", "x.bin"])
+        .fails(2);
+    r.stderr_has("cannot find 1000 permutations");
+    assert!(!p.path("x.bin").exists());
+}

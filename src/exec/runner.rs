@@ -50,12 +50,27 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         _ => {}
     }
     let mut inputs = IndexMap::new();
+    // Readers hold the inputs' locks shared, so a concurrent `gc` cannot remove them.
+    let mut _input_locks = Vec::new();
     for (name, input) in &inst.inputs {
         let resolved = match input {
-            PlannedInput::Stage(j) => Input::Stage {
-                kind: plan.instances[*j].kind,
-                dir: store.entry_dir(plan.instances[*j].kind, &plan.instances[*j].key),
-            },
+            PlannedInput::Stage(j) => {
+                let up = &plan.instances[*j];
+                match crate::store::KeyLock::acquire_shared(&store.lock_path(&up.key)) {
+                    Ok(l) => _input_locks.push(l),
+                    Err(e) => return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock input `{name}`: {e}"))),
+                }
+                if !matches!(store.state(up.kind, &up.key, false), EntryState::Valid(_)) {
+                    return InstanceOutcome::Failed(StageError::Failed(format!(
+                        "input `{name}` ({}) disappeared from the store while this stage was starting (a concurrent gc?); run again",
+                        up.label()
+                    )));
+                }
+                Input::Stage {
+                    kind: up.kind,
+                    dir: store.entry_dir(up.kind, &up.key),
+                }
+            }
             PlannedInput::Data { spec, split, .. } => Input::Data {
                 spec: spec.clone(),
                 split: split.clone(),

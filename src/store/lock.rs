@@ -22,6 +22,20 @@ impl KeyLock {
         })
     }
 
+    /// A shared lock: held by runs reading an entry, so that `gc` (which needs the lock
+    /// exclusively) leaves it alone; any number of readers may hold it at once.
+    pub fn acquire_shared(path: &Path) -> std::io::Result<KeyLock> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        file.lock_shared()?;
+        Ok(KeyLock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Takes the lock only if nobody holds it.
     pub fn try_acquire(path: &Path) -> std::io::Result<Option<KeyLock>> {
         if let Some(dir) = path.parent() {

@@ -1,0 +1,2 @@
+//! Pretext tasks: Jigsaw permutation sets so far.
+pub mod permutations;
