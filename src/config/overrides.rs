@@ -26,9 +26,6 @@ impl FromStr for Override {
         if path.is_empty() || path.split('.').any(|s| s.is_empty() || s.chars().any(char::is_whitespace)) {
             return Err(err("the key must be a dotted path such as stages.clusters.k"));
         }
-        if path == "name" || path.starts_with("sweep") {
-            // The name is where results go; sweeps are edited in the file.
-        }
         // Parse the value as TOML; fall back to a plain string for bare words.
         let doc = format!("v = {raw}");
         let file = SourceFile::inline("--set", doc);

@@ -203,12 +203,11 @@ impl Node {
             }
             Ok(v) => {
                 if let Some(path) = unknown.first() {
-                    let (node_offset, parent) = self.key_offset(path);
+                    let node_offset = self.key_offset(path);
                     let last = path.rsplit('.').next().unwrap_or(path);
                     let known = struct_fields::<T>();
                     let hint = did_you_mean(last, known.iter().copied())
                         .or_else(|| (!known.is_empty()).then(|| format!("known keys here: {}", known.join(", "))));
-                    let _ = parent;
                     return Err(self.error_at(node_offset, &join(path), "unknown key", hint));
                 }
                 Ok(v)
@@ -233,11 +232,11 @@ impl Node {
     }
 
     /// Offset of the key at a dotted path (falls back to this node's start).
-    fn key_offset(&self, path: &str) -> (usize, &Node) {
+    fn key_offset(&self, path: &str) -> usize {
         let (parent_path, last) = path.rsplit_once('.').unwrap_or(("", path));
         match self.lookup(parent_path).and_then(|p| p.as_table().map(|t| (p, t))) {
-            Some((p, t)) => (t.get(last).map(|(ks, _)| ks.start).unwrap_or(p.span.start), p),
-            None => (self.span.start, self),
+            Some((p, t)) => t.get(last).map(|(ks, _)| ks.start).unwrap_or(p.span.start),
+            None => self.span.start,
         }
     }
 }
