@@ -28,6 +28,13 @@ pub(crate) fn check_matrix(t: &Tensor, what: &'static str) -> Result<(usize, usi
             got: size,
         });
     }
+    ensure_float(t, what)?;
+    // Sizes reported by libtorch are never negative.
+    Ok((size[0] as usize, size[1] as usize))
+}
+
+/// Errors unless `t` holds float32 values.
+pub(crate) fn ensure_float(t: &Tensor, what: &'static str) -> Result<(), ClusterError> {
     let kind = t.f_kind()?;
     if kind != Kind::Float {
         return Err(ClusterError::Kind {
@@ -36,8 +43,7 @@ pub(crate) fn check_matrix(t: &Tensor, what: &'static str) -> Result<(usize, usi
             got: kind,
         });
     }
-    // Sizes reported by libtorch are never negative.
-    Ok((size[0] as usize, size[1] as usize))
+    Ok(())
 }
 
 /// Fails with [`ClusterError::NonFinite`] if `t` contains NaN or infinity.

@@ -111,14 +111,7 @@ impl Pca {
             });
         }
         for (t, what) in [(&self.mean, "PCA mean"), (&self.projection, "PCA projection")] {
-            let kind = t.f_kind()?;
-            if kind != Kind::Float {
-                return Err(ClusterError::Kind {
-                    what,
-                    expected: Kind::Float,
-                    got: kind,
-                });
-            }
+            super::assign::ensure_float(t, what)?;
         }
         Ok(())
     }

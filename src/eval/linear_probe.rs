@@ -144,28 +144,12 @@ mod tests {
     fn deterministic_given_seed() {
         let y = Tensor::arange(100, (Kind::Int64, tch::Device::Cpu)).remainder(7);
         let x = Tensor::randn([100, 8], (Kind::Float, tch::Device::Cpu));
-        let a = Probe::fit(
-            &x,
-            &y,
-            7,
-            &ProbeConfig {
-                epochs: 3,
-                ..Default::default()
-            },
-            5,
-        )
-        .score(&x, &y);
-        let b = Probe::fit(
-            &x,
-            &y,
-            7,
-            &ProbeConfig {
-                epochs: 3,
-                ..Default::default()
-            },
-            5,
-        )
-        .score(&x, &y);
+        let cfg = ProbeConfig {
+            epochs: 3,
+            ..Default::default()
+        };
+        let run = || Probe::fit(&x, &y, 7, &cfg, 5).score(&x, &y);
+        let (a, b) = (run(), run());
         assert_eq!(a, b);
         assert!(a.top5.is_some());
     }

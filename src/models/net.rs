@@ -367,6 +367,17 @@ pub(crate) mod testing {
     use super::*;
     use tch::{Device, Kind};
 
+    /// An RGB config for the architecture tests.
+    pub(crate) fn cfg(arch: Arch, width: f64, bn: bool, image_size: i64) -> NetConfig {
+        NetConfig {
+            arch,
+            width,
+            batch_norm: bn,
+            in_channels: 3,
+            image_size,
+        }
+    }
+
     /// A zero batch `[n, in_channels, image_size, image_size]` for `cfg`.
     pub(crate) fn zero_batch(cfg: &NetConfig, n: i64) -> Tensor {
         Tensor::zeros([n, cfg.in_channels, cfg.image_size, cfg.image_size], (Kind::Float, Device::Cpu))

@@ -82,20 +82,10 @@ pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Bluepri
 
 #[cfg(test)]
 mod tests {
-    use super::super::net::testing::check_network;
+    use super::super::net::testing::{cfg, check_network};
     use super::super::net::Network;
     use super::*;
     use tch::{nn, Device};
-
-    fn cfg(arch: Arch, width: f64, bn: bool, image_size: i64) -> NetConfig {
-        NetConfig {
-            arch,
-            width,
-            batch_norm: bn,
-            in_channels: 3,
-            image_size,
-        }
-    }
 
     #[test]
     fn vgg16_quarter_width_shapes() {
