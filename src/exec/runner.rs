@@ -169,6 +169,7 @@ fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
         Params::Assign(p) => p.run(ctx),
         Params::ClusterMetrics(p) => p.run(ctx),
         Params::Init(p) => p.run(ctx),
+        Params::Pretext(p) => p.run(ctx),
         Params::Train(p) => p.run(ctx),
         Params::LinearProbe(p) => p.run(ctx),
     }

@@ -298,7 +298,7 @@ fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &s
                     .and_then(|d| d.split_once(':'))
                     .map(|(a, b)| (a.to_string(), b.to_string()))
             }
-            Params::ClusterMetrics(_) | Params::Init(_) | Params::LinearProbe(_) => return None,
+            Params::ClusterMetrics(_) | Params::Init(_) | Params::Pretext(_) | Params::LinearProbe(_) => return None,
         }
     }
     None
