@@ -200,7 +200,7 @@ fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Res
     Ok(())
 }
 
-fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
+pub(crate) fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
     match params {
         Params::Features(p) => p.run(ctx),
         Params::Kmeans(p) => p.run(ctx),
