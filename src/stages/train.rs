@@ -225,9 +225,11 @@ impl TrainParams {
         let history = train(&mut model.vs, &forward, set, &labels, &cfg, ctx.checkpoint_dir, &observer)
             .map_err(|e| StageError::Failed(e.to_string()))?;
         model.save(ctx.workdir)?;
-        let mut csv = String::from("epoch,loss,accuracy,lr,seconds\n");
+        // No timings here: an artefact depends only on the key input (timings are in the
+        // manifest and the log), so that `ktlab verify` finds training deterministic.
+        let mut csv = String::from("epoch,loss,accuracy,lr\n");
         for h in &history {
-            csv.push_str(&format!("{},{},{},{},{:.3}\n", h.epoch, h.loss, h.accuracy, h.lr, h.seconds));
+            csv.push_str(&format!("{},{},{},{}\n", h.epoch, h.loss, h.accuracy, h.lr));
         }
         artefacts::write_text(&ctx.path("epochs.csv"), &csv)?;
         let last = history.last().cloned().unwrap_or(EpochStats {
