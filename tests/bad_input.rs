@@ -71,7 +71,13 @@ fn configuration_corpus() {
         let r = p.ktlab(&args);
         failures.extend(check(&case, &p, &r, expect.code, &expect.stderr, expect.entries));
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 const FEATURES_OF_MINE: &str = "name = \"data\"\n[stages.f]\nkind = \"features\"\nmodel = \"pixels\"\ndata = \"mine:train\"\n";
@@ -371,7 +377,13 @@ fn data_corpus() {
         let r = p.ktlab(c.args);
         failures.extend(check(c.name, &p, &r, c.code, &needles, c.entries));
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// The dataset changes after planning, while an earlier stage runs: the stage reading it

@@ -46,7 +46,9 @@ fn enospc_fails_the_stage_and_leaves_no_entry() {
     assert_eq!(p.entries().len(), 1, "{:?}", p.entries());
     let (problems, _) = crate::soak::verify_store(&store);
     assert!(problems.is_empty(), "{problems:?}");
-    let leftovers: Vec<_> = std::fs::read_dir(store.join("tmp")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty(), "work folders left: {leftovers:?}");
     // With room again, the same run completes.
     drop(_mount);

@@ -62,10 +62,7 @@ fn flipped_byte_in_any_artefact_is_detected_logged_and_recomputed() {
         args.extend(["--force", reader]);
     }
     let r = p.ktlab(&args).ok();
-    let logged: BTreeSet<String> = notes(&r.stderr)
-        .iter()
-        .map(|n| n.split(':').next().unwrap().to_string())
-        .collect();
+    let logged: BTreeSet<String> = notes(&r.stderr).iter().map(|n| n.split(':').next().unwrap().to_string()).collect();
     assert_eq!(logged, damaged, "corrupt entries logged:\n{}", notes(&r.stderr).join("\n"));
     assert!(r.stderr.contains("checksum mismatch"), "{}", r.stderr);
     let (problems, n) = verify_store(&p.path("store"));
@@ -90,7 +87,10 @@ fn flipped_byte_in_a_manifest_is_detected_on_a_cached_run() {
     let r = p.ktlab(&["run", "exp.toml", "--log-format", "json"]).ok();
     let n = notes(&r.stderr);
     assert_eq!(n.len(), 1, "{n:?}");
-    assert!(n[0].starts_with("quality: store entry") && n[0].contains("manifest.json: checksum mismatch"), "{n:?}");
+    assert!(
+        n[0].starts_with("quality: store entry") && n[0].contains("manifest.json: checksum mismatch"),
+        "{n:?}"
+    );
     assert!(r.stdout.contains("1 computed, 14 cached"), "{}", r.stdout);
     assert_eq!(p.read("results/all-kinds/results.csv"), csv);
 }
@@ -172,7 +172,15 @@ fn verify_reexecutes_a_cached_stage_and_compares_bytes() {
     std::fs::write(dir.join(ktlab::store::MANIFEST_DIGEST), format!("{digest}\n")).unwrap();
     assert!(verify_store(&p.path("store")).0.is_empty());
     let r = p.ktlab(&["verify", "exp.toml", "clusters"]).fails(1);
-    assert!(r.stdout.lines().any(|l| l.contains("inertia.csv") && l.ends_with("DIFFERS")), "{}", r.stdout);
-    assert!(r.stdout.contains("1 of 5 artefacts differ: this stage is not deterministic"), "{}", r.stdout);
+    assert!(
+        r.stdout.lines().any(|l| l.contains("inertia.csv") && l.ends_with("DIFFERS")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("1 of 5 artefacts differ: this stage is not deterministic"),
+        "{}",
+        r.stdout
+    );
     println!("{}", r.stdout);
 }

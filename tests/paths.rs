@@ -21,7 +21,11 @@ fn files_outside_store_and_results(dir: &Path) -> Vec<String> {
 fn no_stray(p: &Project, token: &str) {
     let parent = p.dir.path().parent().unwrap();
     for e in walkdir::WalkDir::new(parent).max_depth(3).into_iter().flatten() {
-        assert!(!e.file_name().to_string_lossy().contains(token), "written outside: {}", e.path().display());
+        assert!(
+            !e.file_name().to_string_lossy().contains(token),
+            "written outside: {}",
+            e.path().display()
+        );
     }
 }
 
@@ -41,7 +45,10 @@ fn hostile_names_are_refused_before_anything_is_written() {
     for name in &names {
         // As the experiment name, in the file and through --set; as a stage name.
         let p = Project::new();
-        p.write("exp.toml", &CONTRACT_HOG.replace("name = \"contract-hog\"", &format!("name = \"{name}\"")));
+        p.write(
+            "exp.toml",
+            &CONTRACT_HOG.replace("name = \"contract-hog\"", &format!("name = \"{name}\"")),
+        );
         let r = p.ktlab(&["run", "exp.toml"]).fails(2);
         r.stderr_has("exp.toml:2:");
         r.stderr_has("`name`: invalid name");
@@ -50,7 +57,10 @@ fn hostile_names_are_refused_before_anything_is_written() {
         if !name.contains("\\u0000") {
             p.ktlab(&["run", "ok.toml", "--set", &set]).fails(2).stderr_has("invalid");
         }
-        p.write("stage.toml", &CONTRACT_HOG.replace("[stages.labels]", &format!("[stages.\"{name}\"]")));
+        p.write(
+            "stage.toml",
+            &CONTRACT_HOG.replace("[stages.labels]", &format!("[stages.\"{name}\"]")),
+        );
         p.ktlab(&["run", "stage.toml"]).fails(2).stderr_has("invalid name");
         p.write(
             "datasets.toml",
@@ -73,7 +83,10 @@ fn labels_from_values_stay_inside_the_results() {
     let token = format!("ktlabescape{}", std::process::id());
     let exp = CONTRACT_HOG.replace(
         "\"stages.clusters.k\" = [4, 16]",
-        &format!("description = [\"../../{token}\", \"/tmp/{token}\", \"a\\u0000b\", \"{}\"]", "y".repeat(500)),
+        &format!(
+            "description = [\"../../{token}\", \"/tmp/{token}\", \"a\\u0000b\", \"{}\"]",
+            "y".repeat(500)
+        ),
     );
     p.write("exp.toml", &exp);
     let r = p.ktlab(&["run", "exp.toml", "-q"]).ok();
@@ -83,7 +96,12 @@ fn labels_from_values_stay_inside_the_results() {
     let mut written = files_outside_store_and_results(p.dir.path());
     written.sort();
     assert_eq!(written, ["datasets.toml", "exp.toml"]);
-    let results: Vec<_> = walkdir::WalkDir::new(p.path("results")).min_depth(1).into_iter().flatten().map(|e| e.path().strip_prefix(p.path("results")).unwrap().display().to_string()).collect();
+    let results: Vec<_> = walkdir::WalkDir::new(p.path("results"))
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().strip_prefix(p.path("results")).unwrap().display().to_string())
+        .collect();
     assert_eq!(results.len(), 3, "{results:?}");
     no_stray(&p, &token);
 }

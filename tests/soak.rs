@@ -223,7 +223,11 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
             }
             match ended {
                 Some(status) => {
-                    assert!(status.success(), "trial {trial}: run failed:\n{}", std::fs::read_to_string(&log_path).unwrap());
+                    assert!(
+                        status.success(),
+                        "trial {trial}: run failed:\n{}",
+                        std::fs::read_to_string(&log_path).unwrap()
+                    );
                     report.finished_before_kill += 1;
                 }
                 None => {
@@ -260,10 +264,19 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
 }
 
 fn run_soak(default_trials: usize) {
-    let trials = std::env::var("KTLAB_SOAK_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(default_trials);
-    let seed = std::env::var("KTLAB_SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-    });
+    let trials = std::env::var("KTLAB_SOAK_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_trials);
+    let seed = std::env::var("KTLAB_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        });
     let t = Instant::now();
     let r = soak(trials, seed);
     eprintln!(

@@ -87,7 +87,10 @@ fn four_runs_and_a_gc_loop_share_one_store() {
     // feat + 3 stages for each k in {4, 8, 16, 24}.
     assert_eq!(n, 13);
     eprintln!("gc ran {gcs} times while the runs went, {gc_skipped_busy} times finding entries in use");
-    assert!(gcs >= 2 && gc_skipped_busy >= 1, "gc ran {gcs} times, {gc_skipped_busy} saw entries in use");
+    assert!(
+        gcs >= 2 && gc_skipped_busy >= 1,
+        "gc ran {gcs} times, {gc_skipped_busy} saw entries in use"
+    );
     let (problems, _) = verify_store(&p.path("store"));
     assert!(problems.is_empty(), "{problems:?}");
     // With no run left, gc removes what nobody keeps: it did want these entries.

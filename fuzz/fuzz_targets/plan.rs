@@ -32,9 +32,13 @@ fuzz_target!(|data: &[u8]| {
         Some((e, s)) => (e, s.lines().collect::<Vec<_>>()),
         None => (text, Vec::new()),
     };
-    let Ok(overrides) = sets.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>() else { return };
+    let Ok(overrides) = sets.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>() else {
+        return;
+    };
     let file = SourceFile::inline("fuzz.toml", experiment.to_string());
-    let Ok(variants) = expand_experiment(file, &overrides) else { return };
+    let Ok(variants) = expand_experiment(file, &overrides) else {
+        return;
+    };
     // Sweeps can be huge products; planning each is what a user would wait for anyway.
     if variants.len() > 64 {
         return;
@@ -46,6 +50,10 @@ fuzz_target!(|data: &[u8]| {
         fingerprints: HashMap::new(),
     };
     if let Ok(plan) = build_plan(variants, &mut env) {
-        let _ = ktlab::plan::render_explain(&plan, &plan.variants[0].name, plan.variants[0].stages.keys().next().map(String::as_str).unwrap_or(""));
+        let _ = ktlab::plan::render_explain(
+            &plan,
+            &plan.variants[0].name,
+            plan.variants[0].stages.keys().next().map(String::as_str).unwrap_or(""),
+        );
     }
 });

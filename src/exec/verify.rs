@@ -116,7 +116,12 @@ pub fn verify_instance(plan: &Plan, idx: usize, store: &Store, scratch: &Path) -
         if !entry.file_type().is_file() {
             continue;
         }
-        let rel = entry.path().strip_prefix(&workdir).unwrap_or(entry.path()).to_string_lossy().into_owned();
+        let rel = entry
+            .path()
+            .strip_prefix(&workdir)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .into_owned();
         let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
         let sha = sha256_file(entry.path()).map_err(|e| VerifyError::Io(format!("{}: {e}", entry.path().display())))?;
         match checks.iter_mut().find(|c| c.name == rel) {
@@ -155,13 +160,23 @@ pub fn render_checks(label: &str, key: &str, checks: &[ArtefactCheck]) -> String
     };
     for c in checks {
         let verdict = if c.matches() { "same" } else { "DIFFERS" };
-        let _ = writeln!(out, "  {:<width$}  stored {}  now {}  {verdict}", c.name, short(&c.stored), short(&c.recomputed));
+        let _ = writeln!(
+            out,
+            "  {:<width$}  stored {}  now {}  {verdict}",
+            c.name,
+            short(&c.stored),
+            short(&c.recomputed)
+        );
     }
     let differ = checks.iter().filter(|c| !c.matches()).count();
     let _ = if differ == 0 {
         writeln!(out, "all {} artefacts identical", checks.len())
     } else {
-        writeln!(out, "{differ} of {} artefacts differ: this stage is not deterministic", checks.len())
+        writeln!(
+            out,
+            "{differ} of {} artefacts differ: this stage is not deterministic",
+            checks.len()
+        )
     };
     out
 }

@@ -57,10 +57,7 @@ impl Store {
                 path: dir.clone(),
                 message: e.to_string(),
             })?;
-        let pins = Pins {
-            file: Some(file),
-            path,
-        };
+        let pins = Pins { file: Some(file), path };
         let mut f = pins.file.as_ref().ok_or_else(|| StoreError::Io {
             path: pins.path.clone(),
             message: "pin file vanished".into(),
