@@ -7,6 +7,7 @@ mod concurrency;
 mod config_errors;
 mod disk_full;
 mod failures;
+mod fuzz_regressions;
 mod integrity;
 mod paths;
 mod soak;
