@@ -1,9 +1,16 @@
 //! One integration-test binary (every test binary links libtorch; fewer link faster).
 mod common;
 
+mod bad_input;
 mod caching;
 mod concurrency;
 mod config_errors;
+mod disk_full;
 mod failures;
+mod fuzz_regressions;
+mod integrity;
+mod paths;
 mod pretext;
+mod soak;
+mod stress;
 mod training;

@@ -49,7 +49,11 @@ pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
     let file = SourceFile::read(path)?;
     let root = Node::parse(file)?;
     let table = root.as_table().ok_or_else(|| root.error("", "expected a table"))?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Relative roots are relative to this file; "" (a file in the current folder) is ".".
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    };
     let base = std::path::absolute(&base).unwrap_or(base);
     let mut specs = IndexMap::new();
     for (name, (kspan, node)) in table {

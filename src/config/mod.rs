@@ -9,7 +9,7 @@ mod tree;
 
 pub use datasets::{load_datasets, Datasets};
 pub use error::{did_you_mean, ConfigError};
-pub use experiment::{load_experiment, RawExperiment, RawStage};
+pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
 pub use settings::{CliSettings, LogFormat, Settings};
 pub use source::SourceFile;
