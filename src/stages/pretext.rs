@@ -334,7 +334,7 @@ impl PretextParams {
                     config: self.network(size).config(),
                     classes: 4,
                     jigsaw: None,
-                per_image_norm: false,
+                    per_image_norm: false,
                 },
                 ctx.device,
             )?;
