@@ -51,11 +51,12 @@ test: $(SETUP)
 # Speed figures, each measured side by side with its peer in one run (see benches/).
 BENCH_ARGS ?= --batch 128 --width 0.5 --threads 2 --steps 20
 bench: $(SETUP)
-	$(CARGO) build --release --bench train_step
+	$(CARGO) build --release --bench train_step --bench pretext_batches
 	@for i in 1 2; do \
 	  $(CARGO) bench --quiet --bench train_step -- $(BENCH_ARGS) 2>/dev/null | grep images/s; \
 	  $(VENV)/bin/python benches/train_step.py $(BENCH_ARGS); \
 	done
+	@$(CARGO) bench --quiet --bench pretext_batches -- --batch 64 --threads 2 --steps 10 2>/dev/null | grep samples/s
 
 # Crash safety: SIGKILL `ktlab run` at random moments, re-run, deep-verify the store,
 # compare results.csv with an uninterrupted run (CI runs 3 trials of the same test).

@@ -1,7 +1,6 @@
 //! Inputs found by (or written for) the fuzz target `fuzz/fuzz_targets/plan.rs`, replayed
 //! through the same library calls: configuration parsing, `--set`, sweep expansion and
 //! planning must return an error (or a plan), never panic, overflow the stack or hang.
-use std::collections::HashMap;
 use std::path::Path;
 
 use ktlab::config::{expand_experiment, load_datasets, Override, SourceFile};
@@ -25,12 +24,7 @@ fn plan_text(text: &str) -> Result<usize, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let variants = expand_experiment(SourceFile::inline("fuzz.toml", experiment.to_string()), &overrides).map_err(|e| e.to_string())?;
-    let mut env = PlanEnv {
-        datasets: &datasets,
-        verify_data: false,
-        cache_dir: Path::new("/nonexistent/ktlab-fuzz"),
-        fingerprints: HashMap::new(),
-    };
+    let mut env = PlanEnv::new(&datasets, false, Path::new("/nonexistent/ktlab-fuzz"));
     build_plan(variants, &mut env).map(|p| p.instances.len()).map_err(|e| e.to_string())
 }
 

@@ -10,6 +10,7 @@ mod failures;
 mod fuzz_regressions;
 mod integrity;
 mod paths;
+mod pretext;
 mod soak;
 mod stress;
 mod training;

@@ -13,4 +13,4 @@ pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage
 pub use overrides::Override;
 pub use settings::{CliSettings, LogFormat, Settings};
 pub use source::SourceFile;
-pub use tree::{Node, Table, Value};
+pub use tree::{struct_fields, Node, Table, Value};

@@ -22,9 +22,26 @@ pub struct PlanEnv<'a> {
     pub cache_dir: &'a Path,
     /// (dataset, split) -> fingerprint, shared across plans of one process.
     pub fingerprints: HashMap<(String, String), String>,
+    /// Plan even when a dataset cannot be read here (`ktlab plan` on a machine without
+    /// the data): its stages are keyed on an "unavailable" fingerprint and listed.
+    pub allow_unavailable: bool,
+    /// `dataset:split: why` for each split that could not be read.
+    pub unavailable: Vec<String>,
 }
 
-impl PlanEnv<'_> {
+impl<'a> PlanEnv<'a> {
+    /// An environment that refuses unreadable datasets (as `run` needs).
+    pub fn new(datasets: &'a Datasets, verify_data: bool, cache_dir: &'a Path) -> PlanEnv<'a> {
+        PlanEnv {
+            datasets,
+            verify_data,
+            cache_dir,
+            fingerprints: HashMap::new(),
+            allow_unavailable: false,
+            unavailable: Vec::new(),
+        }
+    }
+
     fn mode(&self) -> FingerprintMode {
         if self.verify_data {
             FingerprintMode::Contents
@@ -47,7 +64,14 @@ impl PlanEnv<'_> {
         } else {
             FingerprintMode::Metadata
         };
-        let f = fingerprint(spec, split, mode, Some(self.cache_dir))?;
+        let f = match fingerprint(spec, split, mode, Some(self.cache_dir)) {
+            Ok(f) => f,
+            Err(e) if self.allow_unavailable => {
+                self.unavailable.push(format!("{dataset}:{split}: {e}"));
+                "unavailable".to_string()
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.fingerprints.insert(k, f.clone());
         Ok(f)
     }
@@ -78,7 +102,12 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 .error("device", format!("expected a string, found {}", raw.device.type_name()))
         })?;
         let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
-        let device = spec.resolve().map_err(|m| raw.device.error("device", m))?;
+        // An explicit CUDA device is kept even where CUDA is absent: the plan may be run
+        // elsewhere (a Slurm GPU node); the runner checks the device before computing.
+        let device = match spec {
+            DeviceSpec::Cuda(n) => tch::Device::Cuda(n),
+            _ => spec.resolve().map_err(|m| raw.device.error("device", m))?,
+        };
 
         // 1. kinds and parameters
         let mut decoded: IndexMap<String, (StageKind, Params, &RawStage)> = IndexMap::new();
@@ -324,7 +353,7 @@ fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &s
                     .and_then(|d| d.split_once(':'))
                     .map(|(a, b)| (a.to_string(), b.to_string()))
             }
-            Params::ClusterMetrics(_) | Params::Init(_) | Params::LinearProbe(_) => return None,
+            Params::ClusterMetrics(_) | Params::Init(_) | Params::Pretext(_) | Params::LinearProbe(_) => return None,
         }
     }
     None
