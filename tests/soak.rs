@@ -22,7 +22,7 @@ splits = { train = 400, test = 200 }
 "#;
 
 /// Every stage kind on main: features (hog, pixels, of a model), kmeans, assign,
-/// cluster-metrics, init, train, linear-probe; a few seconds on two cores.
+/// cluster-metrics, init, train, pretext, linear-probe; a few seconds on two cores.
 pub const ALL_KINDS: &str = r#"
 name = "all-kinds"
 seed = 3
@@ -83,9 +83,18 @@ labels = "labels"
 epochs = 2
 batch_size = 64
 
+[stages.pretext]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "small:train"
+epochs = 2
+batch_size = 64
+
 [stages.deep]
 kind = "features"
-model = "student"
+model = "pretext"
 layer = "conv3"
 data = "small:train"
 
@@ -115,7 +124,7 @@ epochs = 2
 "#;
 
 /// The stages of [`ALL_KINDS`].
-const STAGES: [&str; 15] = [
+const STAGES: [&str; 16] = [
     "hog",
     "pix",
     "clusters",
@@ -126,6 +135,7 @@ const STAGES: [&str; 15] = [
     "pix_quality",
     "net0",
     "student",
+    "pretext",
     "deep",
     "deep_clusters",
     "deep_labels",
@@ -299,7 +309,7 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
             eprintln!("trial {trial}: re-run failed ({}):\n{}", r.code, r.stderr);
         }
         let (problems, n) = verify_store(&p.path("store"));
-        if !problems.is_empty() || n != 15 {
+        if !problems.is_empty() || n != STAGES.len() {
             eprintln!("trial {trial}: after the re-run, {n} entries: {problems:?}");
             report.incomplete_entries += problems.len().max(1);
         }
