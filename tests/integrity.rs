@@ -43,6 +43,7 @@ fn flipped_byte_in_any_artefact_is_detected_logged_and_recomputed() {
         ("labels", "labels.npy", "quality"),
         ("net0", "model.safetensors", "student"),
         ("student", "model.json", "probe"),
+        ("pretext", "model.safetensors", "deep"),
         ("deep", "features.npy", "deep_clusters"),
         ("deep_clusters", "centroids.npy", "deep_labels"),
     ];
@@ -67,7 +68,7 @@ fn flipped_byte_in_any_artefact_is_detected_logged_and_recomputed() {
     assert!(r.stderr.contains("checksum mismatch"), "{}", r.stderr);
     let (problems, n) = verify_store(&p.path("store"));
     assert!(problems.is_empty(), "{problems:?}");
-    assert_eq!(n, 15);
+    assert_eq!(n, 16);
     assert_eq!(p.read("results/all-kinds/results.csv"), csv, "recomputed results differ");
 }
 
@@ -91,7 +92,7 @@ fn flipped_byte_in_a_manifest_is_detected_on_a_cached_run() {
         n[0].starts_with("quality: store entry") && n[0].contains("manifest.json: checksum mismatch"),
         "{n:?}"
     );
-    assert!(r.stdout.contains("1 computed, 14 cached"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 computed, 15 cached"), "{}", r.stdout);
     assert_eq!(p.read("results/all-kinds/results.csv"), csv);
 }
 
@@ -102,7 +103,7 @@ fn same_experiment_twice_from_empty_stores_gives_identical_results() {
     a.ktlab(&["run", "exp.toml", "-q"]).ok();
     b.ktlab(&["run", "exp.toml", "-q"]).ok();
     let (ra, rb) = (a.read("results/all-kinds/results.csv"), b.read("results/all-kinds/results.csv"));
-    assert_eq!(ra.lines().count(), 1 + 3 * 3 + 2 * 2, "{ra}");
+    assert_eq!(ra.lines().count(), 1 + 3 * 3 + 1 + 2 * 2, "{ra}");
     assert_eq!(ra.as_bytes(), rb.as_bytes(), "results differ:\n{ra}\n{rb}");
     // Every artefact too, not only the metrics.
     assert_eq!(a.entries(), b.entries());

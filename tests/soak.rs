@@ -22,7 +22,7 @@ splits = { train = 400, test = 200 }
 "#;
 
 /// Every stage kind on main: features (hog, pixels, of a model), kmeans, assign,
-/// cluster-metrics, init, train, linear-probe; a few seconds on two cores.
+/// cluster-metrics, init, train, pretext, linear-probe; a few seconds on two cores.
 pub const ALL_KINDS: &str = r#"
 name = "all-kinds"
 seed = 3
@@ -83,9 +83,18 @@ labels = "labels"
 epochs = 2
 batch_size = 64
 
+[stages.pretext]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "small:train"
+epochs = 2
+batch_size = 64
+
 [stages.deep]
 kind = "features"
-model = "student"
+model = "pretext"
 layer = "conv3"
 data = "small:train"
 
@@ -113,6 +122,26 @@ test = "small:test"
 layers = ["conv2", "conv5"]
 epochs = 2
 "#;
+
+/// The stages of [`ALL_KINDS`].
+const STAGES: [&str; 16] = [
+    "hog",
+    "pix",
+    "clusters",
+    "labels",
+    "quality",
+    "pix_clusters",
+    "pix_labels",
+    "pix_quality",
+    "net0",
+    "student",
+    "pretext",
+    "deep",
+    "deep_clusters",
+    "deep_labels",
+    "deep_quality",
+    "probe",
+];
 
 /// A project with the small dataset and the all-kinds experiment as `exp.toml`.
 pub fn all_kinds_project() -> Project {
@@ -168,7 +197,8 @@ fn running_at_kill(log: &str) -> String {
     }
     match running.last() {
         Some((s, k)) => format!("{k} ({s})"),
-        None => "between stages".to_string(),
+        None if log.contains("\"started\"") => "between stages".to_string(),
+        None => "before the first stage".to_string(),
     }
 }
 
@@ -196,13 +226,29 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
     let mut report = SoakReport::default();
     let p = all_kinds_project();
     let log_path = p.path("killed.log");
+    // Each stage's kind and short key (from `ktlab plan`), to aim kills at stages still due.
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    let entry_of: std::collections::HashMap<String, (String, String)> = plan
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.len() >= 4).then(|| (cols[1].to_string(), (cols[2].to_string(), cols[3].to_string())))
+        })
+        .collect();
+    let published = |stage: &str| -> bool {
+        let (kind, short) = &entry_of[stage];
+        std::fs::read_dir(p.path(&format!("store/{kind}")))
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(short.as_str())))
+            .unwrap_or(false)
+    };
     for trial in 0..trials {
         report.trials += 1;
         // Start most trials from an empty store; some from what the last one left.
         if rng.gen_bool(0.75) {
             let _ = std::fs::remove_dir_all(p.path("store"));
         }
-        for _ in 0..rng.gen_range(1..=2) {
+        for _ in 0..rng.gen_range(1..=3) {
             let delay = Duration::from_secs_f64(rng.gen_range(0.0..full * 1.1));
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = p
@@ -212,14 +258,26 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
                 .stderr(Stdio::from(log))
                 .spawn()
                 .unwrap();
+            // Half the kills at a random time, half just after a random stage starts, so
+            // that short stages are hit too.
+            let due: Vec<&str> = STAGES.iter().copied().filter(|s| !published(s)).collect();
+            let target = (!due.is_empty() && rng.gen_bool(0.5)).then(|| due[rng.gen_range(0..due.len())]);
+            let after_start = Duration::from_millis(rng.gen_range(0..40));
             let t = Instant::now();
             let mut ended = None;
-            while t.elapsed() < delay {
+            let mut deadline = if target.is_some() { Duration::from_secs(600) } else { delay };
+            while t.elapsed() < deadline {
                 if let Some(status) = child.try_wait().unwrap() {
                     ended = Some(status);
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                if let Some(stage) = target {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if deadline > delay && log.contains(&format!("\"event\":\"started\",\"stage\":\"{stage}\"")) {
+                        deadline = t.elapsed() + after_start;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
             }
             match ended {
                 Some(status) => {
@@ -251,7 +309,7 @@ pub fn soak(trials: usize, seed: u64) -> SoakReport {
             eprintln!("trial {trial}: re-run failed ({}):\n{}", r.code, r.stderr);
         }
         let (problems, n) = verify_store(&p.path("store"));
-        if !problems.is_empty() || n != 15 {
+        if !problems.is_empty() || n != STAGES.len() {
             eprintln!("trial {trial}: after the re-run, {n} entries: {problems:?}");
             report.incomplete_entries += problems.len().max(1);
         }

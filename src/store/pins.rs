@@ -104,3 +104,27 @@ pub(crate) fn pinned_keys(store: &Store) -> Result<HashSet<Key>, StoreError> {
     }
     Ok(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_live_while_held_and_stale_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let a = Key::of(&serde_json::json!({"a": 1}));
+        let b = Key::of(&serde_json::json!({"b": 2}));
+        let pins = store.pin([a, b]).unwrap();
+        {
+            let _gc = lock_for_gc(&store).unwrap();
+            assert_eq!(pinned_keys(&store).unwrap(), HashSet::from([a, b]));
+        }
+        drop(pins);
+        assert!(pinned_keys(&store).unwrap().is_empty());
+        // A pin file nobody holds (its run was killed) is stale: ignored and removed.
+        std::fs::write(store.pins_dir().join("123.dead"), format!("{}\n", a.hex())).unwrap();
+        assert!(pinned_keys(&store).unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(store.pins_dir()).unwrap().count(), 0);
+    }
+}
