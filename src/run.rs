@@ -90,6 +90,7 @@ pub fn load_plan(session: &Session, exp: &ExperimentArgs) -> Result<Plan, Error>
         verify_data: exp.verify_data,
         cache_dir: &cache_dir,
         fingerprints: HashMap::new(),
+        devices: Default::default(),
     };
     build_plan(variants, &mut env)
 }
