@@ -46,10 +46,16 @@ struct RootRaw {
 
 /// Reads and validates a datasets file.
 pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
+    load_datasets_based(path, None)
+}
+
+/// Reads a datasets file whose relative roots are relative to `base` (default: the
+/// file's folder); for a copy of the file kept elsewhere.
+pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets, ConfigError> {
     let file = SourceFile::read(path)?;
     let root = Node::parse(file)?;
     let table = root.as_table().ok_or_else(|| root.error("", "expected a table"))?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = base.or(path.parent()).map(Path::to_path_buf).unwrap_or_default();
     let base = std::path::absolute(&base).unwrap_or(base);
     let mut specs = IndexMap::new();
     for (name, (kspan, node)) in table {

@@ -8,7 +8,7 @@ mod settings;
 mod source;
 mod tree;
 
-pub use datasets::{load_datasets, Datasets};
+pub use datasets::{load_datasets, load_datasets_based, Datasets};
 pub use error::{did_you_mean, ConfigError};
 pub use experiment::{load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
