@@ -12,6 +12,7 @@ pub mod plan;
 pub mod pretext;
 pub mod report;
 pub mod run;
+pub mod run_batch;
 pub mod stages;
 pub mod store;
 pub mod train;

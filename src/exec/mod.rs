@@ -14,7 +14,7 @@ pub use local::{LocalExecutor, RunSummary, Selection};
 pub use reporter::Reporter;
 pub use runner::{run_instance, InstanceOutcome};
 
-pub use batch::{describe_end, job_name, log_dir, BatchExecutor, BatchOptions, Standing, SubmitSummary};
+pub use batch::{describe_end, job_name, log_dir, now, BatchExecutor, BatchOptions, Standing, SubmitSummary};
 pub use jobs::{JobBook, JobRecord};
 pub use local::selected_instances;
 pub use scheduler::{JobRequest, JobState, JobStatus, Scheduler, Submitted};

@@ -30,8 +30,14 @@ const DATASETS: &str = "datasets.toml";
 const SCRIPT: &str = "job.sh";
 
 impl Submission {
-    /// Copies the files into a new folder under `root` and writes the job script.
-    pub fn create(root: &Path, info: SubmissionInfo, datasets: Option<&Path>, script: &str) -> std::io::Result<Submission> {
+    /// Copies the files into a new folder under `root` and writes the job script
+    /// (`script` is given the folder).
+    pub fn create(
+        root: &Path,
+        info: SubmissionInfo,
+        datasets: Option<&Path>,
+        script: impl FnOnce(&Path) -> String,
+    ) -> std::io::Result<Submission> {
         std::fs::create_dir_all(root)?;
         let stem = format!("{}-{}-{}", info.experiment, info.created as u64, std::process::id());
         let dir = (0..1000)
@@ -42,7 +48,7 @@ impl Submission {
         if let Some(d) = datasets {
             std::fs::copy(d, dir.join(DATASETS))?;
         }
-        std::fs::write(dir.join(SCRIPT), script)?;
+        std::fs::write(dir.join(SCRIPT), script(&dir))?;
         std::fs::write(dir.join(INFO), serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?)?;
         Ok(Submission { dir, info })
     }
@@ -121,8 +127,12 @@ mod tests {
             verify_data: false,
             created: 1.0,
         };
-        let a = Submission::create(&tmp.path().join("subs"), info.clone(), None, "#!/bin/sh\n").unwrap();
-        let b = Submission::create(&tmp.path().join("subs"), info.clone(), None, "#!/bin/sh\n").unwrap();
+        let script = |d: &Path| job_script(Path::new("/bin/ktlab"), Path::new("/st"), d, &["module load x".into()]);
+        let a = Submission::create(&tmp.path().join("subs"), info.clone(), None, script).unwrap();
+        let b = Submission::create(&tmp.path().join("subs"), info.clone(), None, script).unwrap();
+        let text = std::fs::read_to_string(a.script_path()).unwrap();
+        assert!(text.contains("OMP_WAIT_POLICY=PASSIVE\n"), "{text}");
+        assert!(text.contains("module load x\nexec '/bin/ktlab' --store '/st' exec-stage --submission '"), "{text}");
         assert_ne!(a.dir, b.dir);
         std::fs::write(&exp, "name = \"edited\"\n").unwrap();
         let back = Submission::load(&a.dir).unwrap();
