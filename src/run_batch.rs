@@ -293,15 +293,12 @@ pub fn cmd_status(session: &Session, exp: &ExperimentArgs, executor: ExecutorKin
 pub fn cmd_report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -> Result<ExitCode, Error> {
     let datasets = datasets_for(&session.settings, Some(&exp.file))?;
     let plan = plan_with(session, exp, &datasets, policy(executor))?;
-    let mut missing = Vec::new();
-    for v in &plan.variants {
-        for (stage, &i) in &v.stages {
-            let inst = &plan.instances[i];
-            if !matches!(session.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)) {
-                missing.push(if v.name == "default" { stage.clone() } else { format!("{stage}[{}]", v.name) });
-            }
-        }
-    }
+    let missing: Vec<String> = plan
+        .instances
+        .iter()
+        .filter(|inst| !matches!(session.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
+        .map(|inst| inst.label())
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Other(format!(
             "{} stage instance(s) of {} are not in the store: {} (see `ktlab status {}`)",

@@ -5,4 +5,5 @@ mod caching;
 mod concurrency;
 mod config_errors;
 mod failures;
+mod slurm;
 mod training;
