@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::cli::{BatchArgs, ExecutorKind, ExperimentArgs};
 use crate::config::{self, load_datasets_based, Datasets, Override, Resources};
 use crate::exec::{
-    describe_end, job_script, BatchExecutor, BatchOptions, JobBook, JobState, RunSummary, Scheduler, Selection,
-    Slurm, Standing, Submission, SubmissionInfo,
+    describe_end, job_script, BatchExecutor, BatchOptions, JobBook, JobState, RunSummary, Scheduler, Selection, Slurm, Standing,
+    Submission, SubmissionInfo,
 };
 use crate::plan::{build_plan, DevicePolicy, Plan, PlanEnv};
 use crate::run::{check_stage_names, datasets_for, save_records, Session};
-use crate::store::{EntryState, Store};
+use crate::stages::StageKind;
+use crate::store::{EntryState, Key, Store};
 use crate::Error;
 
 /// Seconds between looks at the queue with `--wait` (`KTLAB_POLL_SECONDS`, default 2).
@@ -118,15 +119,13 @@ pub fn cmd_run_batch(session: &Session, exp: &ExperimentArgs, sel: &Selection, a
         let copied = submission_plan(session, &sub).map_err(|e| format!("the submitted copy does not plan: {e}"))?;
         let keys = |p: &Plan| p.instances.iter().map(|i| i.key).collect::<Vec<_>>();
         if keys(&copied) != keys(&plan) {
-            return Err(format!(
-                "{} changed while it was being submitted; run again",
-                exp.file.display()
-            ));
+            return Err(format!("{} changed while it was being submitted; run again", exp.file.display()));
         }
         Ok(sub)
     };
     let summary = exec.submit(&plan, sel, &mut snapshot).map_err(Error::Other)?;
     let quiet = session.reporter.is_quiet();
+    let all_cached = summary.submitted.is_empty() && summary.reused.is_empty();
     if !quiet {
         println!(
             "{} job(s) submitted, {} already queued, {} cached",
@@ -138,7 +137,7 @@ pub fn cmd_run_batch(session: &Session, exp: &ExperimentArgs, sel: &Selection, a
             println!("submission: {}", dir.display());
         }
     }
-    if !args.wait {
+    if !args.wait && !all_cached {
         if !quiet {
             let file = exp.file.display();
             println!("follow with `ktlab status {file} --executor slurm`; tables with `ktlab report {file} --executor slurm`");
@@ -231,7 +230,11 @@ pub fn cmd_status(session: &Session, exp: &ExperimentArgs, executor: ExecutorKin
             Standing::Missing => ("missing", "missing: not submitted (`ktlab run` submits it)".to_string()),
             Standing::Job(r, None) if unknown.is_some() => ("unknown", format!("job {} (state unknown); log: {}", r.id, r.log.display())),
             Standing::Job(r, Some(s)) if s.state == JobState::Queued => {
-                let why = if s.reason.is_empty() { String::new() } else { format!(", {}", s.reason) };
+                let why = if s.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", s.reason)
+                };
                 ("queued", format!("queued: job {} ({}{why})", r.id, s.raw))
             }
             Standing::Job(r, Some(s)) if s.state == JobState::Running => {
@@ -316,6 +319,17 @@ pub fn cmd_report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKin
 /// `ktlab exec-stage --submission DIR --key KEY`: what a job runs. Exits 0 at once when
 /// the entry exists; non-zero when the stage fails, so the scheduler cancels dependents.
 pub fn cmd_exec_stage(session: &Session, submission: &Path, key: &str, force: bool) -> Result<ExitCode, Error> {
+    let parsed = Key::parse(key).ok_or_else(|| Error::Usage(format!("--key {key}: expected a 64-digit hex key")))?;
+    // Before planning (which fingerprints datasets): a finished entry ends the job at once.
+    if !force {
+        if let Some(kind) = StageKind::ALL
+            .iter()
+            .find(|k| matches!(session.store.state(**k, &parsed, false), EntryState::Valid(_)))
+        {
+            eprintln!("{} {}: already in the store", kind.name(), parsed.short());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let sub = Submission::load(submission).map_err(|e| Error::Usage(format!("not a submission folder: {e}")))?;
     let plan = submission_plan(session, &sub)?;
     let Some(i) = plan.instances.iter().position(|x| x.key.hex() == key) else {
@@ -326,12 +340,12 @@ pub fn cmd_exec_stage(session: &Session, submission: &Path, key: &str, force: bo
     };
     let inst = &plan.instances[i];
     let label = inst.label();
-    if !force && matches!(session.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)) {
-        eprintln!("{label}: already in the store ({})", inst.key.short());
-        return Ok(ExitCode::SUCCESS);
-    }
     if let tch::Device::Cuda(n) = inst.device {
-        let count = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+        let count = if tch::Cuda::is_available() {
+            tch::Cuda::device_count() as usize
+        } else {
+            0
+        };
         if n >= count {
             return Err(Error::Other(format!(
                 "{label} runs on cuda:{n}, but this node has {count} CUDA device(s): ask for GPUs with `gpus` in [stages.{}.resources] or [slurm]",

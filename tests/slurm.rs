@@ -51,7 +51,11 @@ impl Cluster {
             let install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurmctld slurmd slurm-client munge";
             if !sh(install).status.success() {
                 let o = sh(&format!("apt-get update -q && {install}"));
-                assert!(o.status.success(), "apt-get install failed:\n{}", String::from_utf8_lossy(&o.stderr));
+                assert!(
+                    o.status.success(),
+                    "apt-get install failed:\n{}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
         }
         if !is_root() {
@@ -223,6 +227,24 @@ fn slurm_executor_on_a_real_cluster() {
     assert_eq!(logs.len(), 7, "{logs:?}");
     assert!(logs.iter().any(|l| l.starts_with("feat-shared-")), "{logs:?}");
     assert!(logs.iter().any(|l| l.starts_with("clusters-k=16-")), "{logs:?}");
+    // A job whose entry exists exits 0 at once; a key the submission lacks fails.
+    let submission = r.stdout.lines().find_map(|l| l.strip_prefix("submission: ")).unwrap();
+    let feat = p
+        .entries()
+        .into_iter()
+        .find_map(|e| e.strip_prefix("features/").map(String::from))
+        .unwrap();
+    c.ktlab(&p, &["exec-stage", "--submission", submission, "--key", &feat])
+        .ok()
+        .stderr_has("already in the store");
+    c.ktlab(&p, &["exec-stage", "--submission", submission, "--key", &"0".repeat(64)])
+        .fails(1)
+        .stderr_has("has key 0000");
+    // Everything cached: nothing is submitted and the tables are written at once.
+    std::fs::remove_dir_all(p.path("results")).unwrap();
+    let r = c.ktlab(&p, &["run", "exp.toml", "--executor", "slurm"]).ok();
+    assert!(r.stdout.contains("0 job(s) submitted, 0 already queued, 7 cached"), "{}", r.stdout);
+    assert_eq!(p.read("results/contract-hog/results.csv"), via_slurm);
 
     // 2. The submitting process killed right after submission: the jobs (held here, so
     // that they are surely still queued) are reused by a second run, not submitted
@@ -309,7 +331,12 @@ fn resources_are_checked_and_not_keyed() {
     assert_eq!(p.ktlab(&["plan", "exp.toml"]).ok().stdout, plain);
     for (from, to, line_of, message) in [
         ("cpus = 2", "cpsu = 2", "cpsu", "`stages.clusters.resources.cpsu`: unknown key"),
-        ("mem = \"4G\"", "mem = \"lots\"", "mem =", "`stages.clusters.resources.mem`: expected memory"),
+        (
+            "mem = \"4G\"",
+            "mem = \"lots\"",
+            "mem =",
+            "`stages.clusters.resources.mem`: expected memory",
+        ),
         ("time = \"1:00:00\"", "time = \"1:2:3:4\"", "time =", "expected a time limit"),
         ("cpus = 2", "cpus = 0", "cpus", "expected at least 1 CPU"),
         ("account = \"lab\"", "acount = \"lab\"", "acount", "`slurm.acount`: unknown key"),

@@ -30,6 +30,8 @@ pub struct BatchExecutor<'a, S: Scheduler> {
 }
 
 /// Where one instance stands.
+// One per stage instance, a few hundred at most: boxing the job would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Standing {
     /// A valid entry is in the store.

@@ -14,10 +14,7 @@ impl Slurm {
     pub fn detect() -> Result<Slurm, String> {
         match Command::new("sbatch").arg("--version").output() {
             Ok(o) if o.status.success() => Ok(Slurm),
-            Ok(o) => Err(format!(
-                "`sbatch --version` failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            )),
+            Ok(o) => Err(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
             Err(e) => Err(format!(
                 "cannot run `sbatch` ({e}): the Slurm executor needs Slurm's client commands on PATH"
             )),
@@ -30,9 +27,7 @@ pub fn state_of(raw: &str) -> Option<JobState> {
     // sacct writes "CANCELLED by 0"; squeue writes "CANCELLED".
     let word = raw.split_whitespace().next().unwrap_or("");
     Some(match word {
-        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD" | "RESIZING" | "SUSPENDED" | "STOPPED" => {
-            JobState::Queued
-        }
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD" | "RESIZING" | "SUSPENDED" | "STOPPED" => JobState::Queued,
         "RUNNING" | "COMPLETING" | "SIGNALING" | "STAGE_OUT" => JobState::Running,
         "COMPLETED" => JobState::Succeeded,
         "CANCELLED" | "REVOKED" => JobState::Cancelled,
@@ -118,9 +113,10 @@ impl Scheduler for Slurm {
         let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
         // Accounting first; without slurmdbd, the job completion log (-c).
         for extra in [&["-X"][..], &["-c"][..]] {
-            let Ok((true, stdout, _)) = run(Command::new("sacct")
-                .args(extra)
-                .args(["-n", "-P", "-j", &list, "-o", "JobID,State,ExitCode,JobName"]))
+            let Ok((true, stdout, _)) =
+                run(Command::new("sacct")
+                    .args(extra)
+                    .args(["-n", "-P", "-j", &list, "-o", "JobID,State,ExitCode,JobName"]))
             else {
                 continue;
             };

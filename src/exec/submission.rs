@@ -132,7 +132,10 @@ mod tests {
         let b = Submission::create(&tmp.path().join("subs"), info.clone(), None, script).unwrap();
         let text = std::fs::read_to_string(a.script_path()).unwrap();
         assert!(text.contains("OMP_WAIT_POLICY=PASSIVE\n"), "{text}");
-        assert!(text.contains("module load x\nexec '/bin/ktlab' --store '/st' exec-stage --submission '"), "{text}");
+        assert!(
+            text.contains("module load x\nexec '/bin/ktlab' --store '/st' exec-stage --submission '"),
+            "{text}"
+        );
         assert_ne!(a.dir, b.dir);
         std::fs::write(&exp, "name = \"edited\"\n").unwrap();
         let back = Submission::load(&a.dir).unwrap();
