@@ -205,11 +205,25 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         let mut failed: HashSet<usize> = HashSet::new();
         let mut running: HashSet<usize> = HashSet::new();
         let mut first = true;
+        // A busy controller may not answer a query; only a run of failures ends the wait.
+        let mut misses = 0;
         while !pending.is_empty() {
             if !first {
                 std::thread::sleep(poll);
             }
-            let standings = self.standings(plan, &pending)?;
+            let standings = match self.standings(plan, &pending) {
+                Ok(s) => {
+                    misses = 0;
+                    s
+                }
+                Err(e) if misses < 10 => {
+                    misses += 1;
+                    tracing::warn!("cannot ask the scheduler ({e}); trying again");
+                    first = false;
+                    continue;
+                }
+                Err(e) => return Err(format!("{e} (the jobs go on; follow them with `ktlab status`)")),
+            };
             let mut still = Vec::new();
             for &i in &pending {
                 let inst = &plan.instances[i];
