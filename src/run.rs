@@ -8,7 +8,7 @@ use crate::config::{self, did_you_mean, CliSettings, Datasets, Override, Setting
 use crate::data::{fingerprint, open_split, DatasetFormat, FingerprintMode};
 use crate::exec::{LocalExecutor, Reporter, Selection};
 use crate::plan::{build_plan, render_explain, render_plan, state_of, InstanceState, Plan, PlanEnv};
-use crate::store::{Record, Records, Store};
+use crate::store::{Key, Record, Records, Store};
 use crate::Error;
 
 /// Everything a command needs besides its own arguments.
@@ -87,6 +87,11 @@ pub fn datasets_for(settings: &Settings, experiment: Option<&Path>) -> Result<Da
 
 /// Reads, validates and keys an experiment.
 pub fn load_plan(session: &Session, exp: &ExperimentArgs) -> Result<Plan, Error> {
+    load_plan_env(session, exp, false).map(|(plan, _)| plan)
+}
+
+/// [`load_plan`], optionally tolerating datasets that cannot be read here (then listed).
+fn load_plan_env(session: &Session, exp: &ExperimentArgs, allow_unavailable: bool) -> Result<(Plan, Vec<String>), Error> {
     let overrides = exp.set.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>()?;
     let variants = config::load_experiment(&exp.file, &overrides)?;
     let datasets = datasets_for(&session.settings, Some(&exp.file))?;
@@ -96,9 +101,12 @@ pub fn load_plan(session: &Session, exp: &ExperimentArgs) -> Result<Plan, Error>
         verify_data: exp.verify_data,
         cache_dir: &cache_dir,
         fingerprints: HashMap::new(),
+        allow_unavailable,
+        unavailable: Vec::new(),
         devices: Default::default(),
     };
-    build_plan(variants, &mut env)
+    let plan = build_plan(variants, &mut env)?;
+    Ok((plan, env.unavailable))
 }
 
 pub(crate) fn check_stage_names(plan: &Plan, names: &[String], flag: &str) -> Result<(), Error> {
@@ -178,7 +186,7 @@ pub(crate) fn save_records(session: &Session, plan: &Plan) {
 }
 
 pub fn cmd_plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> {
-    let plan = load_plan(session, exp)?;
+    let (plan, unavailable) = load_plan_env(session, exp, true)?;
     let records = Records::load(&session.store.root, &plan.experiment);
     let states: Vec<InstanceState> = plan
         .instances
@@ -186,6 +194,12 @@ pub fn cmd_plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Err
         .map(|i| state_of(&plan, i, &session.store, &records))
         .collect();
     print!("{}", render_plan(&plan, &states));
+    if !unavailable.is_empty() {
+        println!("\nnot available on this machine (the stages reading them cannot run here):");
+        for u in &unavailable {
+            println!("  {u}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -290,14 +304,32 @@ pub fn cmd_gc(session: &Session, dry_run: bool, files: &[PathBuf]) -> Result<Exi
     };
     let mut keep = HashSet::new();
     for f in &files {
-        let plan = load_plan(
+        let (plan, unavailable) = load_plan_env(
             session,
             &ExperimentArgs {
                 file: f.clone(),
                 ..Default::default()
             },
+            true,
         )?;
         keep.extend(plan.instances.iter().map(|i| i.key));
+        if !unavailable.is_empty() {
+            // Its keys cannot be computed without the data: keep what it last ran with.
+            let records = Records::load(&session.store.root, &plan.experiment);
+            let recorded: Vec<Key> = records
+                .stages
+                .values()
+                .flat_map(|stages| stages.values())
+                .filter_map(|r| Key::parse(&r.key))
+                .collect();
+            eprintln!(
+                "note: {} reads data not available here ({}); keeping the {} entries it last ran with",
+                f.display(),
+                unavailable.join("; "),
+                recorded.len()
+            );
+            keep.extend(recorded);
+        }
     }
     let report = crate::store::gc(&session.store, &keep, dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };

@@ -44,6 +44,8 @@ pub fn plan_with(session: &Session, exp: &ExperimentArgs, datasets: &Datasets, d
         verify_data: exp.verify_data,
         cache_dir: &cache_dir,
         fingerprints: HashMap::new(),
+        allow_unavailable: false,
+        unavailable: Vec::new(),
         devices,
     };
     build_plan(variants, &mut env)

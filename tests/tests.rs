@@ -5,5 +5,6 @@ mod caching;
 mod concurrency;
 mod config_errors;
 mod failures;
+mod pretext;
 mod slurm;
 mod training;

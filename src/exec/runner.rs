@@ -104,6 +104,16 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             message,
         })
     };
+    if let tch::Device::Cuda(n) = inst.device {
+        if let Err(e) = crate::device::DeviceSpec::Cuda(n).resolve() {
+            let err = StageError::Input(e);
+            reporter.emit(Event::Failed {
+                label,
+                error: err.to_string(),
+            });
+            return InstanceOutcome::Failed(err);
+        }
+    }
     let checkpoint_dir = store.checkpoint_dir(&key);
     tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
     let ctx = RunCtx {
@@ -169,6 +179,7 @@ fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
         Params::Assign(p) => p.run(ctx),
         Params::ClusterMetrics(p) => p.run(ctx),
         Params::Init(p) => p.run(ctx),
+        Params::Pretext(p) => p.run(ctx),
         Params::Train(p) => p.run(ctx),
         Params::LinearProbe(p) => p.run(ctx),
     }

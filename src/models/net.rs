@@ -86,7 +86,7 @@ impl Arch {
 
     /// Smallest input side (px) the architecture accepts: every layer must produce a non-empty
     /// output and the input must be at least the total downsampling factor.
-    /// alexnet 63, vgg16 32, resnet18 32, alexnet-small 16, vgg16-small 32, resnet18-small 8.
+    /// alexnet 63, vgg16 32, resnet18 32, alexnet-small 16, vgg16-small 16, resnet18-small 8.
     pub fn min_image_size(self) -> i64 {
         let cfg = NetConfig::new(self);
         let bp = blueprint(&cfg, None).expect("width 1.0 leaves every layer with channels");
@@ -510,7 +510,7 @@ mod tests {
             (Arch::Alexnet, 63),
             (Arch::AlexnetSmall, 16),
             (Arch::Vgg16, 32),
-            (Arch::Vgg16Small, 32),
+            (Arch::Vgg16Small, 16),
             (Arch::Resnet18, 32),
             (Arch::Resnet18Small, 8),
         ];

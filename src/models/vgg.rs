@@ -49,7 +49,11 @@ pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Bluepri
             f.conv_bn_relu(scaled(cfg, nominal, tap)?, 3, 1, 1, cfg.batch_norm);
         }
         f.tap(tap);
-        f.max_pool(2, 2, 0); // halves H and W
+        // The small variant keeps conv5 unpooled (the adaptive average pool follows), so
+        // that it runs on 16 px inputs such as Jigsaw tiles of small images.
+        if !(small && tap == "conv5") {
+            f.max_pool(2, 2, 0); // halves H and W
+        }
     }
     let pooled = if small { 1 } else { 7 };
     let mut backbone = f.finish();

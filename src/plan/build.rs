@@ -22,13 +22,18 @@ pub struct PlanEnv<'a> {
     pub cache_dir: &'a Path,
     /// (dataset, split) -> fingerprint, shared across plans of one process.
     pub fingerprints: HashMap<(String, String), String>,
+    /// Plan even when a dataset cannot be read here (`ktlab plan` on a machine without
+    /// the data): its stages are keyed on an "unavailable" fingerprint and listed.
+    pub allow_unavailable: bool,
+    /// `dataset:split: why` for each split that could not be read.
+    pub unavailable: Vec<String>,
     pub devices: DevicePolicy,
 }
 
 /// How `device` settings become devices (and so enter device-dependent keys).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DevicePolicy {
-    /// Probe this machine: `auto` is CUDA when present; an absent `cuda:N` is an error.
+    /// Probe this machine: `auto` is CUDA when present (an explicit `cuda:N` is kept).
     #[default]
     Probe,
     /// As declared, without probing, for stages that run elsewhere (a cluster's nodes):
@@ -61,7 +66,14 @@ impl PlanEnv<'_> {
         } else {
             FingerprintMode::Metadata
         };
-        let f = fingerprint(spec, split, mode, Some(self.cache_dir))?;
+        let f = match fingerprint(spec, split, mode, Some(self.cache_dir)) {
+            Ok(f) => f,
+            Err(e) if self.allow_unavailable => {
+                self.unavailable.push(format!("{dataset}:{split}: {e}"));
+                "unavailable".to_string()
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.fingerprints.insert(k, f.clone());
         Ok(f)
     }
@@ -93,9 +105,12 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 .error("device", format!("expected a string, found {}", raw.device.type_name()))
         })?;
         let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
-        let probed = match env.devices {
-            DevicePolicy::Probe => Some(spec.resolve().map_err(|m| raw.device.error("device", m))?),
-            DevicePolicy::Declared => None,
+        // An explicit CUDA device is kept even where CUDA is absent: the plan may be run
+        // elsewhere (a Slurm GPU node); the runner checks the device before computing.
+        let probed = match (env.devices, spec) {
+            (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(tch::Device::Cuda(n)),
+            (DevicePolicy::Probe, _) => Some(spec.resolve().map_err(|m| raw.device.error("device", m))?),
+            (DevicePolicy::Declared, _) => None,
         };
         let slurm = match &raw.slurm {
             Some(n) => SlurmSection::decode(n)?,
@@ -338,7 +353,7 @@ fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &s
                     .and_then(|d| d.split_once(':'))
                     .map(|(a, b)| (a.to_string(), b.to_string()))
             }
-            Params::ClusterMetrics(_) | Params::Init(_) | Params::LinearProbe(_) => return None,
+            Params::ClusterMetrics(_) | Params::Init(_) | Params::Pretext(_) | Params::LinearProbe(_) => return None,
         }
     }
     None

@@ -38,6 +38,7 @@ impl InitParams {
             ModelMeta {
                 config: self.net.config(),
                 classes: self.classes,
+                jigsaw: None,
             },
             ctx.device,
         )?;

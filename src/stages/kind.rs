@@ -11,6 +11,7 @@ pub enum StageKind {
     Assign,
     ClusterMetrics,
     Init,
+    Pretext,
     Train,
     LinearProbe,
 }
@@ -32,6 +33,7 @@ impl StageKind {
         StageKind::Assign,
         StageKind::ClusterMetrics,
         StageKind::Init,
+        StageKind::Pretext,
         StageKind::Train,
         StageKind::LinearProbe,
     ];
@@ -43,6 +45,7 @@ impl StageKind {
             StageKind::Assign => "assign",
             StageKind::ClusterMetrics => "cluster-metrics",
             StageKind::Init => "init",
+            StageKind::Pretext => "pretext",
             StageKind::Train => "train",
             StageKind::LinearProbe => "linear-probe",
         }
@@ -59,6 +62,7 @@ impl StageKind {
             StageKind::Assign => 1,
             StageKind::ClusterMetrics => 1,
             StageKind::Init => 1,
+            StageKind::Pretext => 1,
             StageKind::Train => 1,
             StageKind::LinearProbe => 1,
         }
@@ -70,7 +74,7 @@ impl StageKind {
             StageKind::Kmeans => OutputKind::Centroids,
             StageKind::Assign => OutputKind::Labels,
             StageKind::ClusterMetrics => OutputKind::Metrics,
-            StageKind::Init | StageKind::Train => OutputKind::Model,
+            StageKind::Init | StageKind::Pretext | StageKind::Train => OutputKind::Model,
             StageKind::LinearProbe => OutputKind::Metrics,
         }
     }
@@ -89,7 +93,7 @@ impl OutputKind {
             OutputKind::Centroids => "a kmeans stage",
             OutputKind::Labels => "an assign stage",
             OutputKind::Metrics => "a metrics stage",
-            OutputKind::Model => "a model stage (init or train)",
+            OutputKind::Model => "a model stage (init, pretext or train)",
         }
     }
 }

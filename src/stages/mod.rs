@@ -10,6 +10,8 @@ mod linear_probe;
 mod model_io;
 mod network_params;
 mod params;
+mod pretext;
+mod solver;
 mod train;
 
 pub use assign::AssignParams;
@@ -23,4 +25,6 @@ pub use linear_probe::LinearProbeParams;
 pub use model_io::{LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::{InputSpec, Params};
+pub use pretext::PretextParams;
+pub use solver::SolverParams;
 pub use train::TrainParams;

@@ -7,6 +7,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::StageError;
 use crate::models::net::{NetConfig, Network};
+use crate::pretext::cfn::JigsawHead;
 use crate::store::artefacts;
 use crate::train::batches::ImageSet;
 
@@ -14,7 +15,11 @@ use crate::train::batches::ImageSet;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelMeta {
     pub config: NetConfig,
+    /// Classifier outputs; 0 for a backbone with another head (Jigsaw).
     pub classes: i64,
+    /// The context-free head of a Jigsaw model (its variables are under `jigsaw.*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jigsaw: Option<JigsawHead>,
 }
 
 pub struct LoadedModel {
@@ -28,19 +33,35 @@ const EXTRACT_BATCH: usize = 256;
 
 impl LoadedModel {
     /// Builds the network of `meta` with fresh variables on `device` (weights seeded by
-    /// the caller through `tch::manual_seed`).
+    /// the caller through `tch::manual_seed`); a backbone alone when `classes` is 0.
     pub fn new(meta: ModelMeta, device: Device) -> Result<LoadedModel, StageError> {
         let vs = nn::VarStore::new(device);
-        let net = Network::classifier(&vs.root(), &meta.config, meta.classes).map_err(|e| StageError::Input(e.to_string()))?;
+        let net = if meta.classes == 0 {
+            Network::backbone(&vs.root(), &meta.config)
+        } else {
+            Network::classifier(&vs.root(), &meta.config, meta.classes)
+        }
+        .map_err(|e| StageError::Input(e.to_string()))?;
         Ok(LoadedModel { vs, net, meta })
     }
 
+    /// Loads a model entry: its network, without any pretext head (a Jigsaw model's
+    /// `jigsaw.*` variables stay in the file).
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, StageError> {
         let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
         let mut m = LoadedModel::new(meta, device)?;
         let path = dir.join("model.safetensors");
-        m.vs.load(&path)
-            .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+        let missing =
+            m.vs.load_partial(&path)
+                .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+        if !missing.is_empty() {
+            return Err(StageError::Failed(format!(
+                "{}: {} variables missing, e.g. `{}`",
+                path.display(),
+                missing.len(),
+                missing[0]
+            )));
+        }
         Ok(m)
     }
 

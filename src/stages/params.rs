@@ -2,7 +2,8 @@
 use serde::Serialize;
 
 use super::{
-    AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, StageKind, TrainParams,
+    AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, PretextParams, StageKind,
+    TrainParams,
 };
 use crate::config::{ConfigError, Node};
 
@@ -15,6 +16,7 @@ pub enum Params {
     Assign(AssignParams),
     ClusterMetrics(ClusterMetricsParams),
     Init(InitParams),
+    Pretext(PretextParams),
     Train(TrainParams),
     LinearProbe(LinearProbeParams),
 }
@@ -53,6 +55,7 @@ impl Params {
             StageKind::Assign => Params::Assign(table.decode(prefix)?),
             StageKind::ClusterMetrics => Params::ClusterMetrics(table.decode(prefix)?),
             StageKind::Init => Params::Init(table.decode::<InitParams>(prefix)?.validate(table, prefix)?),
+            StageKind::Pretext => Params::Pretext(table.decode::<PretextParams>(prefix)?.validate(table, prefix)?),
             StageKind::Train => Params::Train(table.decode::<TrainParams>(prefix)?.validate(table, prefix)?),
             StageKind::LinearProbe => Params::LinearProbe(table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)?),
         })
@@ -97,6 +100,7 @@ impl Params {
                 data_ref("truth", &p.truth),
             ],
             Params::Init(_) => Vec::new(),
+            Params::Pretext(p) => vec![data_ref("data", &p.data)],
             Params::Train(p) => {
                 let mut v = Vec::new();
                 if let Some(d) = &p.data {
@@ -146,7 +150,7 @@ impl Params {
     pub fn is_stochastic(&self) -> bool {
         matches!(
             self,
-            Params::Kmeans(_) | Params::Init(_) | Params::Train(_) | Params::LinearProbe(_)
+            Params::Kmeans(_) | Params::Init(_) | Params::Pretext(_) | Params::Train(_) | Params::LinearProbe(_)
         )
     }
 

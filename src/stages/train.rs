@@ -6,14 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
+use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::data::open_split;
 use crate::store::artefacts;
-use crate::train::batches::{Augment, ImageSet};
-use crate::train::optim::{OptimizerConfig, OptimizerKind};
-use crate::train::schedule::Schedule;
-use crate::train::trainer::{train, EpochStats, TrainConfig, TrainObserver};
+use crate::train::batches::{Augment, ImageSet, Labeled};
+use crate::train::trainer::{train, EpochStats};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -27,27 +26,9 @@ pub struct TrainParams {
     /// A model stage to start from (matching variables are copied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
-    #[serde(default = "d_epochs")]
-    pub epochs: usize,
-    #[serde(default = "d_batch")]
-    pub batch_size: usize,
-    #[serde(default = "d_lr")]
-    pub lr: f64,
-    #[serde(default = "d_momentum")]
-    pub momentum: f64,
-    #[serde(default = "d_wd")]
-    pub weight_decay: f64,
-    /// `sgd` or `adam`.
-    #[serde(default = "d_opt")]
-    pub optimizer: String,
-    /// `cosine`, `step` or `constant`.
-    #[serde(default = "d_schedule")]
-    pub schedule: String,
-    /// Step schedule: epochs between decays, and the factor.
-    #[serde(default = "d_every")]
-    pub step_every: usize,
-    #[serde(default = "d_gamma")]
-    pub step_gamma: f64,
+    /// Epochs, batch size, optimizer and learning-rate schedule.
+    #[serde(flatten)]
+    pub solver: SolverParams,
     /// Random translation (zero-padded crop) in pixels.
     #[serde(default = "d_pad")]
     pub crop_padding: usize,
@@ -55,33 +36,6 @@ pub struct TrainParams {
     pub flip: bool,
 }
 
-fn d_epochs() -> usize {
-    10
-}
-fn d_batch() -> usize {
-    128
-}
-fn d_lr() -> f64 {
-    0.05
-}
-fn d_momentum() -> f64 {
-    0.9
-}
-fn d_wd() -> f64 {
-    5e-4
-}
-fn d_opt() -> String {
-    "sgd".into()
-}
-fn d_schedule() -> String {
-    "cosine".into()
-}
-fn d_every() -> usize {
-    30
-}
-fn d_gamma() -> f64 {
-    0.1
-}
 fn d_pad() -> usize {
     4
 }
@@ -104,33 +58,7 @@ impl TrainParams {
                 "missing required key `data`: training on labels = \"truth\" needs a labeled `dataset:split`",
             ));
         }
-        if self.epochs == 0 || self.epochs > 100_000 {
-            return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
-        }
-        if self.batch_size == 0 || self.batch_size > 1 << 20 {
-            return err("batch_size", format!("expected 1..=1048576, found {}", self.batch_size));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return err("lr", format!("expected a positive learning rate, found {}", self.lr));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return err("momentum", format!("expected 0 <= momentum < 1, found {}", self.momentum));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return err("weight_decay", format!("expected >= 0, found {}", self.weight_decay));
-        }
-        if !matches!(self.optimizer.as_str(), "sgd" | "adam") {
-            return err("optimizer", format!("expected \"sgd\" or \"adam\", found \"{}\"", self.optimizer));
-        }
-        if !matches!(self.schedule.as_str(), "cosine" | "step" | "constant") {
-            return err(
-                "schedule",
-                format!("expected \"cosine\", \"step\" or \"constant\", found \"{}\"", self.schedule),
-            );
-        }
-        if self.step_every == 0 {
-            return err("step_every", "expected at least 1 epoch".into());
-        }
+        self.solver.validate(table, prefix)?;
         if self.crop_padding > self.net.image_size.unwrap_or(32) / 2 {
             return err(
                 "crop_padding",
@@ -138,39 +66,6 @@ impl TrainParams {
             );
         }
         Ok(self)
-    }
-
-    fn config(&self, seed: u64) -> TrainConfig {
-        TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            schedule: match self.schedule.as_str() {
-                "step" => Schedule::Step {
-                    every: self.step_every,
-                    gamma: self.step_gamma,
-                },
-                "constant" => Schedule::Constant,
-                _ => Schedule::Cosine,
-            },
-            optimizer: OptimizerConfig {
-                kind: if self.optimizer == "adam" {
-                    OptimizerKind::Adam
-                } else {
-                    OptimizerKind::Sgd
-                },
-                momentum: self.momentum,
-                weight_decay: self.weight_decay,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-            augment: Augment {
-                crop_padding: self.crop_padding,
-                flip: self.flip,
-            },
-            seed,
-        }
     }
 
     pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
@@ -205,6 +100,7 @@ impl TrainParams {
             ModelMeta {
                 config: self.net.config(),
                 classes,
+                jigsaw: None,
             },
             ctx.device,
         )?;
@@ -214,22 +110,23 @@ impl TrainParams {
             tracing::info!("initialised {n} variables from the init model");
         }
         let set = Arc::new(ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?);
-        let cfg = self.config(ctx.seed);
-        let observer = Observer {
-            progress: ctx.progress,
-            epochs: self.epochs,
-            note: ctx.note,
-        };
+        let cfg = self.solver.config(ctx.seed);
+        let observer = EpochReporter::new(ctx, self.solver.epochs);
         let net = &model.net;
         let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-        let history = train(&mut model.vs, &forward, set, &labels, &cfg, ctx.checkpoint_dir, &observer)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
+        let maker = Arc::new(Labeled {
+            set,
+            labels,
+            augment: Augment {
+                crop_padding: self.crop_padding,
+                flip: self.flip,
+            },
+        });
+        let n_labels = maker.labels.len();
+        let history =
+            train(&mut model.vs, &forward, maker, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
         model.save(ctx.workdir)?;
-        let mut csv = String::from("epoch,loss,accuracy,lr,seconds\n");
-        for h in &history {
-            csv.push_str(&format!("{},{},{},{},{:.3}\n", h.epoch, h.loss, h.accuracy, h.lr, h.seconds));
-        }
-        artefacts::write_text(&ctx.path("epochs.csv"), &csv)?;
+        write_history(ctx, &history)?;
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,
@@ -241,32 +138,8 @@ impl TrainParams {
             metrics: Vec::new(),
             summary: format!(
                 "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}",
-                self.epochs,
-                labels.len(),
-                last.loss,
-                last.accuracy
+                self.solver.epochs, n_labels, last.loss, last.accuracy
             ),
         })
-    }
-}
-
-struct Observer<'a> {
-    progress: &'a (dyn Fn(u64, u64) + Sync),
-    epochs: usize,
-    note: &'a (dyn Fn(String) + Sync),
-}
-
-impl TrainObserver for Observer<'_> {
-    fn resumed(&self, epoch: usize) {
-        (self.note)(format!("resuming from the checkpoint of epoch {epoch}"));
-    }
-    fn batch(&self, epoch: usize, done: usize, total: usize) {
-        (self.progress)((epoch * total + done) as u64, (self.epochs * total) as u64);
-    }
-    fn epoch(&self, s: &EpochStats) {
-        (self.note)(format!(
-            "epoch {}/{}: loss {:.4}, accuracy {:.3}, lr {:.4}, {:.1}s",
-            s.epoch, self.epochs, s.loss, s.accuracy, s.lr, s.seconds
-        ));
     }
 }

@@ -57,7 +57,7 @@ impl ImageSet {
     }
 
     /// Image `i` as normalised floats, CHW.
-    fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) {
+    pub fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) {
         let s = self.size;
         let src = &self.pixels[i * 3 * s * s..(i + 1) * 3 * s * s];
         let (dx, dy, flip) = match aug {
@@ -105,45 +105,95 @@ pub struct Augment {
     pub flip: bool,
 }
 
-/// One training batch: inputs `[b, 3, s, s]` and the row indices they came from.
+/// One training batch: network inputs and their targets (class indices).
 pub struct Batch {
-    pub images: Tensor,
-    pub index: Vec<usize>,
+    pub inputs: Tensor,
+    pub targets: Tensor,
+}
+
+/// Makes the training samples of one task: the supervised images with their labels, or a
+/// pretext task's tiles and permutation classes, rotated images... One *sample* is made
+/// from one image and may yield several targets (rotation makes four).
+pub trait SampleMaker: Send + Sync {
+    /// Images per epoch.
+    fn len(&self) -> usize;
+    /// Floats written per sample.
+    fn sample_len(&self) -> usize;
+    /// Targets written per sample.
+    fn targets_per_sample(&self) -> usize {
+        1
+    }
+    /// Shape of the input tensor of `b` samples.
+    fn batch_shape(&self, b: usize) -> Vec<i64>;
+    /// Writes sample `i` (normalised floats) to `out` and its targets to `targets`,
+    /// drawing every random choice from `rng`.
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]);
+}
+
+/// Supervised samples: one augmented image and its label.
+pub struct Labeled {
+    pub set: std::sync::Arc<ImageSet>,
+    pub labels: Vec<i64>,
+    pub augment: Augment,
+}
+
+impl SampleMaker for Labeled {
+    fn len(&self) -> usize {
+        self.set.n
+    }
+    fn sample_len(&self) -> usize {
+        3 * self.set.size * self.set.size
+    }
+    fn batch_shape(&self, b: usize) -> Vec<i64> {
+        let s = self.set.size as i64;
+        vec![b as i64, 3, s, s]
+    }
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
+        self.set.write_normalised(i, out, Some((&self.augment, rng)));
+        targets[0] = self.labels[i];
+    }
 }
 
 /// The batches of one epoch, in an order drawn from (seed, epoch), assembled on a
-/// producer thread (each batch's images in parallel) while the consumer trains.
-pub fn epoch_batches(set: std::sync::Arc<ImageSet>, batch_size: usize, seed: u64, epoch: usize, augment: Augment) -> mpsc::Receiver<Batch> {
+/// producer thread (each batch's samples in parallel) while the consumer trains.
+pub fn epoch_batches(maker: std::sync::Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::sync_channel(3);
     std::thread::spawn(move || {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut order: Vec<usize> = (0..set.n).collect();
-        order.shuffle(&mut rng);
-        let per = 3 * set.size * set.size;
-        for (b, chunk) in order.chunks(batch_size.max(1)).enumerate() {
-            let mut buf = vec![0f32; chunk.len() * per];
-            // Per-sample RNGs derived from (seed, epoch, batch, j): parallel and deterministic.
-            buf.par_chunks_mut(per)
-                .zip(chunk.par_iter())
-                .enumerate()
-                .for_each(|(j, (out, &i))| {
-                    let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20) ^ j as u64);
-                    set.write_normalised(i, out, Some((&augment, &mut r)));
-                });
-            let s = set.size as i64;
-            let images = Tensor::from_slice(&buf).view([chunk.len() as i64, 3, s, s]);
-            if tx
-                .send(Batch {
-                    images,
-                    index: chunk.to_vec(),
-                })
-                .is_err()
-            {
+        for (b, chunk) in epoch_order(maker.len(), batch_size, seed, epoch).iter().enumerate() {
+            if tx.send(assemble(maker.as_ref(), chunk, seed, epoch, b)).is_err() {
                 return;
             }
         }
     });
     rx
+}
+
+/// The shuffled sample indices of one epoch, cut into batches.
+pub fn epoch_order(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order.chunks(batch_size.max(1)).map(|c| c.to_vec()).collect()
+}
+
+/// Batch `b` of an epoch: its samples made in parallel, each from its own RNG derived
+/// from (seed, epoch, batch, position), so the result does not depend on thread timing.
+pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize, b: usize) -> Batch {
+    let (per, tps) = (maker.sample_len(), maker.targets_per_sample());
+    let mut buf = vec![0f32; chunk.len() * per];
+    let mut targets = vec![0i64; chunk.len() * tps];
+    buf.par_chunks_mut(per)
+        .zip(targets.par_chunks_mut(tps))
+        .zip(chunk.par_iter())
+        .enumerate()
+        .for_each(|(j, ((out, t), &i))| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20) ^ j as u64);
+            maker.make(i, &mut r, out, t);
+        });
+    Batch {
+        inputs: Tensor::from_slice(&buf).view(maker.batch_shape(chunk.len()).as_slice()),
+        targets: Tensor::from_slice(&targets),
+    }
 }
 
 /// Labels as a tensor.

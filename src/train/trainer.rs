@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
-use super::batches::{epoch_batches, Augment, ImageSet};
+use super::batches::{epoch_batches, SampleMaker};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
 
@@ -19,7 +19,6 @@ pub struct TrainConfig {
     pub lr: f64,
     pub schedule: Schedule,
     pub optimizer: OptimizerConfig,
-    pub augment: Augment,
     pub seed: u64,
 }
 
@@ -50,14 +49,13 @@ pub trait TrainObserver {
     fn epoch(&self, _stats: &EpochStats) {}
 }
 
-/// Trains the variables of `vs` through `forward(images, train) -> logits` on `set` with
-/// `labels`. Checkpoints go to `ckpt_dir` (created if needed); an existing checkpoint
-/// there is resumed from.
+/// Trains the variables of `vs` through `forward(inputs, train) -> logits` on the samples
+/// of `maker` (supervised images, or a pretext task's). Checkpoints go to `ckpt_dir`
+/// (created if needed); an existing checkpoint there is resumed from.
 pub fn train(
     vs: &mut nn::VarStore,
     forward: &dyn Fn(&Tensor, bool) -> Tensor,
-    set: Arc<ImageSet>,
-    labels: &[i64],
+    maker: Arc<dyn SampleMaker>,
     cfg: &TrainConfig,
     ckpt_dir: &Path,
     observer: &dyn TrainObserver,
@@ -66,7 +64,6 @@ pub fn train(
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut opt = Optimizer::new(cfg.optimizer.clone(), named);
-    let labels_t = Tensor::from_slice(labels).to_device(device);
     let mut history: Vec<EpochStats> = Vec::new();
     let mut start = 0;
     if let Some((epoch, path)) = latest_checkpoint(ckpt_dir) {
@@ -80,26 +77,25 @@ pub fn train(
             Err(e) => tracing::warn!("ignoring unreadable checkpoint {}: {e}", path.display()),
         }
     }
-    let batches_per_epoch = set.n.div_ceil(cfg.batch_size.max(1));
+    let batches_per_epoch = maker.len().div_ceil(cfg.batch_size.max(1));
     for epoch in start..cfg.epochs {
         let clock = Instant::now();
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         // Dropout and any other torch randomness: a function of (seed, epoch) only.
         tch::manual_seed((cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0i64, 0i64);
-        for (b, batch) in epoch_batches(set.clone(), cfg.batch_size, cfg.seed, epoch, cfg.augment.clone())
+        for (b, batch) in epoch_batches(maker.clone(), cfg.batch_size, cfg.seed, epoch)
             .into_iter()
             .enumerate()
         {
-            let x = batch.images.to_device(device);
-            let idx = Tensor::from_slice(&batch.index.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
-            let y = labels_t.index_select(0, &idx);
+            let x = batch.inputs.to_device(device);
+            let y = batch.targets.to_device(device);
             let logits = forward(&x, true);
             let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
             opt.zero_grad();
             loss.backward();
             opt.step(lr);
-            let n = batch.index.len() as i64;
+            let n = y.size()[0];
             loss_sum += loss.double_value(&[]) * n as f64;
             correct += logits
                 .argmax(1, false)

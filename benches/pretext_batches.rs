@@ -1,0 +1,109 @@
+//! Jigsaw++ batch assembly against the training step that consumes it, in one run:
+//! samples per second that the producer makes (every tile cut, shifted, grayscaled,
+//! replaced and normalised, the samples of a batch in parallel), and samples per second
+//! that a context-free network's training step (forward, backward, SGD) takes in.
+//! Training overlaps assembly (a producer thread), so assembly must be the faster one.
+//!
+//! `cargo bench --bench pretext_batches -- [--batch 64] [--threads 2] [--steps 10]`
+use std::sync::Arc;
+use std::time::Instant;
+
+use ktlab::data::Synthetic;
+use ktlab::models::net::{Arch, NetConfig};
+use ktlab::pretext::cfn::{ContextFree, JigsawHead};
+use ktlab::pretext::jigsaw::{Jigsaw, JigsawConfig};
+use ktlab::pretext::permutations::PermutationSet;
+use ktlab::train::batches::{assemble, epoch_order, ImageSet};
+use ktlab::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use tch::{nn, Device, Reduction, Tensor};
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let batch = arg("--batch", 64.0) as usize;
+    let threads = arg("--threads", 2.0) as usize;
+    let steps = arg("--steps", 10.0) as usize;
+    tch::set_num_threads(threads as i32);
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    // The quickstart's setting: synthetic 32 px images shown at 64 px, a 57 px crop,
+    // 19 px cells, 16 px tiles, 701 permutations, up to 2 replaced tiles.
+    let source = Synthetic::new("shapes", "unlabeled", 32, 0, 2000).expect("synthetic");
+    let set = Arc::new(ImageSet::load(&source, 64, &|_, _| {}).expect("images"));
+    let perms = PermutationSet::generate(701, 3, 0).expect("permutations");
+    let cfg = JigsawConfig {
+        crop: 57,
+        tile: 16,
+        channel_shift: 0,
+        grayscale: 0.7,
+        max_replaced: 2,
+        normalize: true,
+    };
+    let task = Jigsaw::new(set, &perms, cfg).expect("jigsaw");
+    let order = epoch_order(2000, batch, 0, 0);
+    // Assembly alone.
+    let t = Instant::now();
+    let mut made = 0;
+    let mut batches = Vec::new();
+    for (b, chunk) in order.iter().enumerate() {
+        let bt = assemble(&task, chunk, 0, 0, b);
+        made += chunk.len();
+        if batches.len() < 2 {
+            batches.push(bt);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "assembly   jigsaw++ 9 x 16 px tiles, {threads} threads: {:.0} samples/s ({made} samples in {secs:.2}s)",
+        made as f64 / secs
+    );
+    for (arch, width) in [(Arch::AlexnetSmall, 0.5), (Arch::Vgg16Small, 0.5), (Arch::Vgg16Small, 0.25)] {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net_cfg = NetConfig {
+            arch,
+            width,
+            batch_norm: true,
+            in_channels: 3,
+            image_size: 16,
+        };
+        let net = ContextFree::new(&vs.root(), &net_cfg, &JigsawHead::for_config(&net_cfg, 701)).expect("network");
+        let params: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        let mut opt = Optimizer::new(
+            OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                momentum: 0.9,
+                weight_decay: 5e-4,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            params,
+        );
+        let mut step = |i: usize| {
+            let b = &batches[i % batches.len()];
+            let loss = net
+                .forward(&b.inputs, true)
+                .cross_entropy_loss::<Tensor>(&b.targets, None, Reduction::Mean, -100, 0.0);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(0.01);
+        };
+        step(0);
+        let t = Instant::now();
+        for i in 0..steps {
+            step(i);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "training   {arch} width {width} batch {batch}, {threads} threads: {:.0} samples/s ({steps} steps in {secs:.2}s)",
+            (batch * steps) as f64 / secs
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The training options shared by `train` and `pretext` (epochs, batch size, optimizer,
+//! learning-rate schedule), and the observer that reports epochs to the progress display.
+use serde::{Deserialize, Serialize};
+
+use super::{RunCtx, StageError};
+use crate::config::{ConfigError, Node};
+use crate::store::artefacts;
+use crate::train::optim::{OptimizerConfig, OptimizerKind};
+use crate::train::schedule::Schedule;
+use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SolverParams {
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    /// `sgd` or `adam`.
+    #[serde(default = "d_opt")]
+    pub optimizer: String,
+    /// `cosine`, `step` or `constant`.
+    #[serde(default = "d_schedule")]
+    pub schedule: String,
+    /// Step schedule: epochs between decays, and the factor.
+    #[serde(default = "d_every")]
+    pub step_every: usize,
+    #[serde(default = "d_gamma")]
+    pub step_gamma: f64,
+}
+
+fn d_epochs() -> usize {
+    10
+}
+fn d_batch() -> usize {
+    128
+}
+fn d_lr() -> f64 {
+    0.05
+}
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_wd() -> f64 {
+    5e-4
+}
+fn d_opt() -> String {
+    "sgd".into()
+}
+fn d_schedule() -> String {
+    "cosine".into()
+}
+fn d_every() -> usize {
+    30
+}
+fn d_gamma() -> f64 {
+    0.1
+}
+
+impl SolverParams {
+    pub fn validate(&self, table: &Node, prefix: &str) -> Result<(), ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+        if self.epochs == 0 || self.epochs > 100_000 {
+            return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
+        }
+        if self.batch_size == 0 || self.batch_size > 1 << 20 {
+            return err("batch_size", format!("expected 1..=1048576, found {}", self.batch_size));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return err("lr", format!("expected a positive learning rate, found {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return err("momentum", format!("expected 0 <= momentum < 1, found {}", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return err("weight_decay", format!("expected >= 0, found {}", self.weight_decay));
+        }
+        if !matches!(self.optimizer.as_str(), "sgd" | "adam") {
+            return err("optimizer", format!("expected \"sgd\" or \"adam\", found \"{}\"", self.optimizer));
+        }
+        if !matches!(self.schedule.as_str(), "cosine" | "step" | "constant") {
+            return err(
+                "schedule",
+                format!("expected \"cosine\", \"step\" or \"constant\", found \"{}\"", self.schedule),
+            );
+        }
+        if self.step_every == 0 {
+            return err("step_every", "expected at least 1 epoch".into());
+        }
+        if !(self.step_gamma.is_finite() && self.step_gamma > 0.0) {
+            return err("step_gamma", format!("expected a positive factor, found {}", self.step_gamma));
+        }
+        Ok(())
+    }
+
+    pub fn config(&self, seed: u64) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            schedule: match self.schedule.as_str() {
+                "step" => Schedule::Step {
+                    every: self.step_every,
+                    gamma: self.step_gamma,
+                },
+                "constant" => Schedule::Constant,
+                _ => Schedule::Cosine,
+            },
+            optimizer: OptimizerConfig {
+                kind: if self.optimizer == "adam" {
+                    OptimizerKind::Adam
+                } else {
+                    OptimizerKind::Sgd
+                },
+                momentum: self.momentum,
+                weight_decay: self.weight_decay,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            seed,
+        }
+    }
+}
+
+/// Reports batches to the progress bar and every epoch's figures as a note.
+pub struct EpochReporter<'a> {
+    pub progress: &'a (dyn Fn(u64, u64) + Sync),
+    pub note: &'a (dyn Fn(String) + Sync),
+    pub epochs: usize,
+    /// Named after the accuracy in notes, e.g. "accuracy" or "jigsaw accuracy".
+    pub accuracy_name: &'a str,
+    /// Shown beside the accuracy, e.g. " (chance 0.010)".
+    pub suffix: String,
+}
+
+impl<'a> EpochReporter<'a> {
+    pub fn new(ctx: &'a RunCtx, epochs: usize) -> EpochReporter<'a> {
+        EpochReporter {
+            progress: ctx.progress,
+            note: ctx.note,
+            epochs,
+            accuracy_name: "accuracy",
+            suffix: String::new(),
+        }
+    }
+}
+
+impl TrainObserver for EpochReporter<'_> {
+    fn resumed(&self, epoch: usize) {
+        (self.note)(format!("resuming from the checkpoint of epoch {epoch}"));
+    }
+    fn batch(&self, epoch: usize, done: usize, total: usize) {
+        (self.progress)((epoch * total + done) as u64, (self.epochs * total) as u64);
+    }
+    fn epoch(&self, s: &EpochStats) {
+        (self.note)(format!(
+            "epoch {}/{}: loss {:.4}, {} {:.3}{}, lr {:.4}, {:.1}s",
+            s.epoch, self.epochs, s.loss, self.accuracy_name, s.accuracy, self.suffix, s.lr, s.seconds
+        ));
+    }
+}
+
+/// `epochs.csv`: one row per epoch.
+pub fn write_history(ctx: &RunCtx, history: &[EpochStats]) -> Result<(), StageError> {
+    let mut csv = String::from("epoch,loss,accuracy,lr,seconds\n");
+    for h in history {
+        csv.push_str(&format!("{},{},{},{},{:.3}\n", h.epoch, h.loss, h.accuracy, h.lr, h.seconds));
+    }
+    artefacts::write_text(&ctx.path("epochs.csv"), &csv)
+}

@@ -1,0 +1,295 @@
+//! Pretext stages end to end: the knowledge-transfer contract, Jigsaw++ learning above
+//! chance, rotation, the bundled experiment files, and bad pretext configurations.
+use crate::common::Project;
+
+pub const CONTRACT_TRANSFER: &str = r#"
+name = "contract-transfer"
+seed = 11
+
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw++"
+arch = "vgg16-small"
+data = "shapes:unlabeled"
+permutations = 100
+min_hamming = 3
+epochs = 2
+
+[stages.feat]
+kind = "features"
+model = "pretext"
+layer = "conv5"
+data = "shapes:unlabeled"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 20
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+
+[stages.target]
+kind = "train"
+arch = "alexnet-small"
+labels = "labels"
+epochs = 2
+
+[stages.probe]
+kind = "linear-probe"
+model = "target"
+layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+"#;
+
+fn rows<'a>(csv: &'a str, stage: &str) -> Vec<Vec<&'a str>> {
+    csv.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.contains(&stage))
+        .collect()
+}
+
+#[test]
+fn contract_transfer_runs_unchanged() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_TRANSFER);
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("permutation accuracy"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("20 classes"),
+        "the target trains on the 20 clusters:\n{}",
+        r.stderr
+    );
+    let csv = p.read("results/contract-transfer/results.csv");
+    let probe = rows(&csv, "probe");
+    for layer in ["conv1", "conv2", "conv3", "conv4", "conv5"] {
+        let top1: f64 = probe
+            .iter()
+            .find(|f| f.contains(&layer) && f.contains(&"top1"))
+            .unwrap_or_else(|| panic!("no {layer} top1 in\n{csv}"))
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&top1));
+    }
+    assert_eq!(rows(&csv, "pretext_accuracy").len(), 1, "{csv}");
+    // The pretext entry holds the permutation set it trained with, in the official layout.
+    let entry = p.entries().into_iter().find(|e| e.starts_with("pretext/")).unwrap();
+    let perms = ktlab::pretext::permutations::PermutationSet::read_bin(&p.path(&format!("store/{entry}/permutations.bin"))).unwrap();
+    assert_eq!(perms.len(), 100);
+    assert!(perms.min_hamming() >= 3);
+    // Cached the second time.
+    let again = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(
+        again.stderr.contains("6 cached") || again.stdout.contains("6 cached"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+}
+
+#[test]
+fn jigsaw_plus_plus_learns_above_chance() {
+    // A small network, few permutations: after a few epochs the permutation accuracy
+    // on the synthetic shapes is far above chance (1/N).
+    let p = Project::new();
+    p.write(
+        "exp.toml",
+        r#"name = "jpp"
+seed = 4
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw++"
+arch = "alexnet-small"
+width = 0.5
+data = "shapes:unlabeled"
+permutations = 24
+epochs = 5
+batch_size = 32
+optimizer = "adam"
+lr = 0.001
+"#,
+    );
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let csv = p.read("results/jpp/results.csv");
+    let acc: f64 = rows(&csv, "pretext_accuracy")[0].last().unwrap().parse().unwrap();
+    eprintln!("jigsaw++ accuracy over 24 permutations: {acc:.3} (chance {:.3})", 1.0 / 24.0);
+    assert!(acc > 3.0 / 24.0, "accuracy {acc} is not clearly above chance 1/24");
+}
+
+#[test]
+fn rotation_learns_and_feeds_a_probe() {
+    let p = Project::new();
+    p.write(
+        "exp.toml",
+        r#"name = "rot"
+seed = 4
+[stages.pretext]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+epochs = 3
+batch_size = 32
+[stages.probe]
+kind = "linear-probe"
+model = "pretext"
+layers = ["conv3"]
+train = "shapes:train"
+test = "shapes:test"
+epochs = 5
+"#,
+    );
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("rotation accuracy"), "{}", r.stderr);
+    let csv = p.read("results/rot/results.csv");
+    let acc: f64 = rows(&csv, "pretext_accuracy")[0].last().unwrap().parse().unwrap();
+    assert!(acc > 0.4, "rotation accuracy {acc} (chance 0.25)");
+    assert_eq!(rows(&csv, "top1").len(), 1, "{csv}");
+}
+
+#[test]
+fn a_permutation_file_replaces_generation_and_enters_the_key() {
+    let p = Project::new();
+    let set = ktlab::pretext::permutations::PermutationSet::generate(12, 4, 9).unwrap();
+    set.write_bin(&p.path("perms/p12.bin")).unwrap_or_else(|_| {
+        std::fs::create_dir_all(p.path("perms")).unwrap();
+        set.write_bin(&p.path("perms/p12.bin")).unwrap()
+    });
+    let exp = r#"name = "pf"
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:test"
+permutations_file = "perms/p12.bin"
+epochs = 1
+"#;
+    p.write("exp.toml", exp);
+    let r = p.ktlab(&["explain", "exp.toml", "pretext"]).ok();
+    assert!(r.stdout.contains("permutations_sha256"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("\"permutations\": 12") || r.stdout.contains("\"permutations\":12"),
+        "{}",
+        r.stdout
+    );
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let entry = p.entries().into_iter().find(|e| e.starts_with("pretext/")).unwrap();
+    let used = std::fs::read(p.path(&format!("store/{entry}/permutations.bin"))).unwrap();
+    assert_eq!(used, std::fs::read(p.path("perms/p12.bin")).unwrap());
+    // Another file of the same name: the stage is no longer cached.
+    ktlab::pretext::permutations::PermutationSet::generate(12, 4, 10)
+        .unwrap()
+        .write_bin(&p.path("perms/p12.bin"))
+        .unwrap();
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok();
+    assert!(plan.stdout.contains("will run"), "{}", plan.stdout);
+    // A malformed file is a located configuration error.
+    p.write("perms/p12.bin", "not a permutation file");
+    let r = p.ktlab(&["plan", "exp.toml"]).fails(2);
+    r.stderr_has("exp.toml:8").stderr_has("permutations_file");
+}
+
+#[test]
+fn bad_pretext_configurations_are_located_errors() {
+    let p = Project::new();
+    let base = r#"name = "bad"
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw++"
+arch = "alexnet-small"
+data = "shapes:unlabeled"
+"#;
+    let cases: &[(&str, &str, &str)] = &[
+        ("task = \"jigsaw++\"", "task = \"jigsw\"", "did you mean `jigsaw`"),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"rotation\"\ngrayscale = 0.5",
+            "`grayscale` applies to jigsaw tasks",
+        ),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw\"\nmax_replaced = 1",
+            "`max_replaced` applies to task = \"jigsaw++\"",
+        ),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw++\"\ncrop_padding = 2",
+            "`crop_padding` applies to rotation",
+        ),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw++\"\ntile_size = 8",
+            "needs inputs of at least 16 px",
+        ),
+        ("task = \"jigsaw++\"", "task = \"jigsaw++\"\ntile_size = 40", "expected 1..=19"),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw++\"\ngrayscale = 1.5",
+            "expected a probability",
+        ),
+        ("task = \"jigsaw++\"", "task = \"jigsaw++\"\npermutations = 1", "expected 2..=10000"),
+        ("task = \"jigsaw++\"", "task = \"jigsaw++\"\nmin_hamming = 10", "expected 1..=9"),
+        ("task = \"jigsaw++\"", "task = \"jigsaw++\"\ncrop = 99", "expected 3..=64"),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw++\"\npermutations_sha256 = \"x\"",
+            "unknown key",
+        ),
+        ("arch = \"alexnet-small\"", "arch = \"vgg17\"", "unknown architecture `vgg17`"),
+    ];
+    for (from, to, message) in cases {
+        p.write("exp.toml", &base.replace(from, to));
+        let r = p.ktlab(&["plan", "exp.toml"]).fails(2);
+        r.stderr_has(message).stderr_has("exp.toml:");
+    }
+    // An impossible permutation request fails at run time with exit 2 and no entry.
+    p.write(
+        "exp.toml",
+        &base.replace(
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw\"\npermutations = 1000\nmin_hamming = 9\nepochs = 1",
+        ),
+    );
+    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    r.stderr_has("pretext").stderr_has("permutations");
+    assert!(p.entries().is_empty(), "{:?}", p.entries());
+}
+
+#[test]
+fn bundled_experiments_plan() {
+    // The quickstart and every full-scale experiment in experiments/paper/ are accepted
+    // by the planner as they are (datasets that are absent show as such, not as errors).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("experiments/quickstart.toml")];
+    let mut paper: Vec<_> = std::fs::read_dir(root.join("experiments/paper"))
+        .expect("experiments/paper")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paper.sort();
+    assert!(paper.len() >= 3, "{paper:?}");
+    files.extend(paper);
+    let p = Project::new();
+    for f in files {
+        let r = p
+            .cmd()
+            .args([
+                "plan",
+                f.to_str().unwrap(),
+                "--datasets",
+                root.join("datasets.toml").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success(), "{}: {stderr}", f.display());
+    }
+}
