@@ -149,9 +149,43 @@ impl Cluster {
         String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
     }
 
-    /// `ktlab` in the project, talking to this cluster.
+    /// `ktlab` in the project, talking to this cluster; killed (and the test failed)
+    /// after two minutes, so that a stuck queue cannot hang CI.
     fn ktlab(&self, p: &Project, args: &[&str]) -> Run {
-        Run::from(self.ktlab_cmd(p).args(args).output().unwrap())
+        let mut child = self
+            .ktlab_cmd(p)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            std::io::Read::read_to_end(&mut out, &mut s).unwrap();
+            s
+        });
+        let mut stderr = Vec::new();
+        let err_reader = std::thread::spawn(move || {
+            std::io::Read::read_to_end(&mut err, &mut stderr).unwrap();
+            stderr
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("ktlab {args:?} took over two minutes");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Run::from(std::process::Output {
+            status,
+            stdout: reader.join().unwrap(),
+            stderr: err_reader.join().unwrap(),
+        })
     }
 
     fn ktlab_cmd(&self, p: &Project) -> Command {
