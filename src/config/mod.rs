@@ -15,4 +15,4 @@ pub use overrides::Override;
 pub use resources::{format_time, parse_mem, parse_time, Resources, SlurmSection};
 pub use settings::{CliSettings, LogFormat, Settings};
 pub use source::SourceFile;
-pub use tree::{Node, Table, Value};
+pub use tree::{struct_fields, Node, Table, Value};

@@ -215,6 +215,30 @@ impl Node {
         }
     }
 
+    /// [`Node::decode`] for a struct with `#[serde(flatten)]` fields, through which serde
+    /// reports no unknown keys: every key of this table must be among `known` (the own
+    /// fields and those of each flattened struct).
+    pub fn decode_flattened<T: DeserializeOwned>(&self, prefix: &str, known: &[&[&'static str]]) -> Result<T, ConfigError> {
+        let v = self.decode::<T>(prefix)?;
+        let all: Vec<&str> = known.iter().flat_map(|k| k.iter().copied()).collect();
+        if let Some(table) = self.as_table() {
+            for (key, (kspan, _)) in table {
+                if !all.contains(&key.as_str()) {
+                    let mut sorted = all.clone();
+                    sorted.sort_unstable();
+                    let hint = did_you_mean(key, all.iter().copied()).or_else(|| Some(format!("known keys here: {}", sorted.join(", "))));
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    return Err(self.error_at(kspan.start, &path, "unknown key", hint));
+                }
+            }
+        }
+        Ok(v)
+    }
+
     /// The node at a dotted path below this one (`a.b.0.c`).
     pub fn lookup(&self, path: &str) -> Option<&Node> {
         if path.is_empty() {

@@ -55,16 +55,18 @@ impl StageKind {
         StageKind::ALL.iter().copied().find(|k| k.name() == s)
     }
 
+    /// Features, Train and LinearProbe are at 2 since `vgg16-small` lost its last
+    /// max-pool (its fc layers read a different conv5 summary).
     pub fn version(self) -> u32 {
         match self {
-            StageKind::Features => 1,
+            StageKind::Features => 2,
             StageKind::Kmeans => 1,
             StageKind::Assign => 1,
             StageKind::ClusterMetrics => 1,
             StageKind::Init => 1,
             StageKind::Pretext => 1,
-            StageKind::Train => 1,
-            StageKind::LinearProbe => 1,
+            StageKind::Train => 2,
+            StageKind::LinearProbe => 2,
         }
     }
 

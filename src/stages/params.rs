@@ -2,10 +2,10 @@
 use serde::Serialize;
 
 use super::{
-    AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, OutputKind, PretextParams, StageKind,
-    TrainParams,
+    AssignParams, ClusterMetricsParams, FeaturesParams, InitParams, KmeansParams, LinearProbeParams, NetworkParams, OutputKind,
+    PretextParams, SolverParams, StageKind, TrainParams,
 };
-use crate::config::{ConfigError, Node};
+use crate::config::{struct_fields, ConfigError, Node};
 
 /// The parameters of one stage, decoded and checked, defaults filled in.
 #[derive(Clone, Debug, Serialize)]
@@ -55,8 +55,23 @@ impl Params {
             StageKind::Assign => Params::Assign(table.decode(prefix)?),
             StageKind::ClusterMetrics => Params::ClusterMetrics(table.decode(prefix)?),
             StageKind::Init => Params::Init(table.decode::<InitParams>(prefix)?.validate(table, prefix)?),
-            StageKind::Pretext => Params::Pretext(table.decode::<PretextParams>(prefix)?.validate(table, prefix)?),
-            StageKind::Train => Params::Train(table.decode::<TrainParams>(prefix)?.validate(table, prefix)?),
+            StageKind::Pretext => Params::Pretext(
+                table
+                    .decode_flattened::<PretextParams>(prefix, &[super::pretext::OWN_KEYS, struct_fields::<SolverParams>()])?
+                    .validate(table, prefix)?,
+            ),
+            StageKind::Train => Params::Train(
+                table
+                    .decode_flattened::<TrainParams>(
+                        prefix,
+                        &[
+                            super::train::OWN_KEYS,
+                            struct_fields::<NetworkParams>(),
+                            struct_fields::<SolverParams>(),
+                        ],
+                    )?
+                    .validate(table, prefix)?,
+            ),
             StageKind::LinearProbe => Params::LinearProbe(table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)?),
         })
     }
@@ -177,5 +192,50 @@ fn data_ref(key: &'static str, s: &str) -> InputSpec {
             stage: s.to_string(),
             accepts: &[],
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key lists of the structs with flattened parts cover every field they serialize
+    /// (a field added without its key would be refused as "unknown key").
+    #[test]
+    fn own_key_lists_cover_every_field() {
+        let check = |kind: StageKind, toml: &str, known: &[&[&str]]| {
+            let file = std::sync::Arc::new(crate::config::SourceFile {
+                path: "t.toml".into(),
+                text: toml.to_string(),
+            });
+            let node = Node::parse(file).unwrap();
+            let params = Params::decode(kind, &node, "stages.s").unwrap_or_else(|e| panic!("{e}"));
+            let all: Vec<&str> = known.iter().flat_map(|k| k.iter().copied()).collect();
+            for key in serde_json::to_value(&params).unwrap().as_object().unwrap().keys() {
+                assert!(
+                    all.contains(&key.as_str()) || key == "permutations_sha256",
+                    "{kind}: `{key}` missing from the key list"
+                );
+            }
+        };
+        check(
+            StageKind::Train,
+            "arch = \"alexnet-small\"\ndata = \"d:s\"\nlabels = \"truth\"\ninit = \"m\"\nimage_size = 32",
+            &[
+                super::super::train::OWN_KEYS,
+                struct_fields::<NetworkParams>(),
+                struct_fields::<SolverParams>(),
+            ],
+        );
+        check(
+            StageKind::Pretext,
+            "task = \"jigsaw++\"\narch = \"alexnet-small\"\ndata = \"d:s\"",
+            &[super::super::pretext::OWN_KEYS, struct_fields::<SolverParams>()],
+        );
+        check(
+            StageKind::Pretext,
+            "task = \"rotation\"\narch = \"alexnet-small\"\ndata = \"d:s\"",
+            &[super::super::pretext::OWN_KEYS, struct_fields::<SolverParams>()],
+        );
     }
 }

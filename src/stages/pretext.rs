@@ -38,6 +38,26 @@ const JIGSAW_KEYS: &[&str] = &[
 /// Keys that only rotation takes.
 const ROTATION_KEYS: &[&str] = &["crop_padding", "flip"];
 
+/// The keys of [`PretextParams`] besides the flattened solver options.
+pub(super) const OWN_KEYS: &[&str] = &[
+    "task",
+    "arch",
+    "width",
+    "batch_norm",
+    "data",
+    "image_size",
+    "crop",
+    "tile_size",
+    "channel_shift",
+    "permutations",
+    "min_hamming",
+    "permutations_file",
+    "grayscale",
+    "max_replaced",
+    "crop_padding",
+    "flip",
+];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PretextParams {
     /// `jigsaw`, `jigsaw++` or `rotation`.
@@ -223,17 +243,16 @@ impl PretextParams {
             self.min_hamming = Some(h);
         }
         // The backbone runs on tiles: check the architecture against the tile side.
-        self.network(tile).validate(table, prefix).map_err(|_| {
-            err(
+        if (tile as i64) < arch.min_image_size() {
+            return Err(err(
                 "tile_size",
                 format!(
-                    "{} needs inputs of at least {} px, but tiles are {tile} px (raise image_size or tile_size)",
-                    arch,
+                    "{arch} needs inputs of at least {} px, but tiles are {tile} px (raise image_size or tile_size)",
                     arch.min_image_size()
                 ),
-            )
-        })?;
-        Ok(())
+            ));
+        }
+        self.network(tile.max(8)).validate(table, prefix)
     }
 
     fn network(&self, image_size: usize) -> NetworkParams {

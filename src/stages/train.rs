@@ -14,6 +14,9 @@ use crate::store::artefacts;
 use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::trainer::{train, EpochStats};
 
+/// The keys of [`TrainParams`] besides those of its flattened network and solver options.
+pub(super) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainParams {
     #[serde(flatten)]
