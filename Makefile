@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo test bench clippy fmt clean
+.PHONY: all setup build demo test bench clippy fmt clean soak fuzz
 
 all: build
 
@@ -51,11 +51,24 @@ test: $(SETUP)
 # Speed figures, each measured side by side with its peer in one run (see benches/).
 BENCH_ARGS ?= --batch 128 --width 0.5 --threads 2 --steps 20
 bench: $(SETUP)
-	$(CARGO) build --release --bench train_step
+	$(CARGO) build --release --bench train_step --bench pretext_batches
 	@for i in 1 2; do \
 	  $(CARGO) bench --quiet --bench train_step -- $(BENCH_ARGS) 2>/dev/null | grep images/s; \
 	  $(VENV)/bin/python benches/train_step.py $(BENCH_ARGS); \
 	done
+	@$(CARGO) bench --quiet --bench pretext_batches -- --batch 64 --threads 2 --steps 10 2>/dev/null | grep samples/s
+
+# Crash safety: SIGKILL `ktlab run` at random moments, re-run, deep-verify the store,
+# compare results.csv with an uninterrupted run (CI runs 3 trials of the same test).
+SOAK_TRIALS ?= 25
+soak: $(SETUP)
+	KTLAB_SOAK_TRIALS=$(SOAK_TRIALS) $(CARGO) test --release --test tests soak:: -- --nocapture
+
+# Fuzz configuration parsing and planning (cargo install cargo-fuzz; RUSTC_BOOTSTRAP lets
+# it use the nightly flags it needs on stable). Findings go to fuzz/artifacts/plan/.
+FUZZ_SECONDS ?= 600
+fuzz: $(SETUP)
+	cd fuzz && mkdir -p corpus/plan && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none plan corpus/plan seeds/plan -- -max_total_time=$(FUZZ_SECONDS)
 
 clippy: $(SETUP)
 	$(CARGO) clippy --release --all-targets -- -D warnings

@@ -141,6 +141,17 @@ pub enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+    /// Re-execute a cached stage instance in a scratch folder and compare its artefacts
+    /// with the stored ones (exit 0 all identical, 1 some differ, 2 not cached)
+    Verify {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+        /// Stage name
+        stage: String,
+        /// Variant name (see `ktlab plan`); default: the first
+        #[arg(long)]
+        variant: Option<String>,
+    },
     /// List the named datasets with splits, image counts, classes and fingerprints
     Datasets {
         /// Also decode every image and report the ones that fail

@@ -13,6 +13,7 @@ pub mod pretext;
 pub mod report;
 pub mod run;
 pub mod run_batch;
+pub mod run_verify;
 pub mod stages;
 pub mod store;
 pub mod train;

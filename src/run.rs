@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::ExecStage { submission, key, force } => crate::run_batch::cmd_exec_stage(&session, &submission, &key, force),
         Command::Plan { exp } => cmd_plan(&session, &exp),
         Command::Explain { exp, stage, variant } => cmd_explain(&session, &exp, &stage, variant.as_deref()),
+        Command::Verify { exp, stage, variant } => crate::run_verify::cmd_verify(&session, &exp, &stage, variant.as_deref()),
         Command::Datasets { check, verify_data } => cmd_datasets(&session, check, verify_data),
         Command::Gc { dry_run, files } => cmd_gc(&session, dry_run, &files),
         Command::Perms {
@@ -109,7 +110,7 @@ fn load_plan_env(session: &Session, exp: &ExperimentArgs, allow_unavailable: boo
     Ok((plan, env.unavailable))
 }
 
-pub(crate) fn check_stage_names(plan: &Plan, names: &[String], flag: &str) -> Result<(), Error> {
+pub fn check_stage_names(plan: &Plan, names: &[String], flag: &str) -> Result<(), Error> {
     let known: Vec<&str> = plan.variants.iter().flat_map(|v| v.stages.keys().map(String::as_str)).collect();
     for n in names {
         if !known.contains(&n.as_str()) {
@@ -129,6 +130,8 @@ pub fn cmd_run(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Resu
     let plan = load_plan(session, exp)?;
     check_stage_names(&plan, &sel.force, "--force")?;
     check_stage_names(&plan, &sel.only, "--only")?;
+    // Pinned before the store is looked at: a concurrent gc leaves these entries alone.
+    let _pins = session.store.pin(plan.instances.iter().map(|i| i.key))?;
     let executor = LocalExecutor {
         store: &session.store,
         reporter: &session.reporter,
@@ -205,7 +208,16 @@ pub fn cmd_plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Err
 
 pub fn cmd_explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Option<&str>) -> Result<ExitCode, Error> {
     let plan = load_plan(session, exp)?;
-    let variant = match variant {
+    let variant = resolve_variant(&plan, variant)?;
+    check_stage_names(&plan, &[stage.to_string()], "explain")?;
+    let text = render_explain(&plan, &variant, stage).ok_or_else(|| Error::Usage(format!("no stage `{stage}` in variant `{variant}`")))?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The variant named (with a "did you mean"), or the first.
+pub fn resolve_variant(plan: &Plan, variant: Option<&str>) -> Result<String, Error> {
+    Ok(match variant {
         Some(v) => plan.variant(v).map(|v| v.name.clone()).ok_or_else(|| {
             let hint = did_you_mean(v, plan.variants.iter().map(|x| x.name.as_str()))
                 .map(|h| format!(" ({h})"))
@@ -216,11 +228,7 @@ pub fn cmd_explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant
             ))
         })?,
         None => plan.variants[0].name.clone(),
-    };
-    check_stage_names(&plan, &[stage.to_string()], "explain")?;
-    let text = render_explain(&plan, &variant, stage).ok_or_else(|| Error::Usage(format!("no stage `{stage}` in variant `{variant}`")))?;
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub fn cmd_datasets(session: &Session, check: bool, verify_data: bool) -> Result<ExitCode, Error> {

@@ -342,6 +342,10 @@ pub fn cmd_exec_stage(session: &Session, submission: &Path, key: &str, force: bo
     };
     let inst = &plan.instances[i];
     let label = inst.label();
+    // Pinned: a concurrent gc leaves this entry and its inputs alone.
+    let _pins = session
+        .store
+        .pin(std::iter::once(inst.key).chain(inst.deps().map(|j| plan.instances[j].key)))?;
     if let tch::Device::Cuda(n) = inst.device {
         let count = if tch::Cuda::is_available() {
             tch::Cuda::device_count() as usize

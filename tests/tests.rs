@@ -1,10 +1,17 @@
 //! One integration-test binary (every test binary links libtorch; fewer link faster).
 mod common;
 
+mod bad_input;
 mod caching;
 mod concurrency;
 mod config_errors;
+mod disk_full;
 mod failures;
+mod fuzz_regressions;
+mod integrity;
+mod paths;
 mod pretext;
 mod slurm;
+mod soak;
+mod stress;
 mod training;

@@ -55,7 +55,13 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
     let file = SourceFile::read(path)?;
     let root = Node::parse(file)?;
     let table = root.as_table().ok_or_else(|| root.error("", "expected a table"))?;
-    let base = base.or(path.parent()).map(Path::to_path_buf).unwrap_or_default();
+    // Relative roots are relative to `base`, else to this file; "" (a file in the current
+    // folder) is ".".
+    let base = match (base, path.parent()) {
+        (Some(b), _) => b.to_path_buf(),
+        (None, Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    };
     let base = std::path::absolute(&base).unwrap_or(base);
     let mut specs = IndexMap::new();
     for (name, (kspan, node)) in table {

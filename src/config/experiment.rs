@@ -7,6 +7,9 @@ use indexmap::IndexMap;
 
 use super::{did_you_mean, ConfigError, Node, Override, SourceFile, Value};
 
+/// Most variants one experiment may expand into.
+pub const MAX_VARIANTS: usize = 10_000;
+
 const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "seed", "device", "stages", "sweep", "slurm"];
 
 /// One variant of an experiment: overrides and sweep values applied, not yet validated.
@@ -38,7 +41,13 @@ pub struct RawStage {
 
 /// Reads an experiment file, applies `--set` overrides and expands its sweep.
 pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExperiment>, ConfigError> {
-    let file = SourceFile::read(path)?;
+    expand_experiment(SourceFile::read(path)?, overrides)
+}
+
+/// As [`load_experiment`], for a file already read (the fuzz target gives its text).
+pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Result<Vec<RawExperiment>, ConfigError> {
+    let path = file.path.clone();
+    let path = path.as_path();
     let mut root = Node::parse(file.clone())?;
     check_top_level(&root)?;
     for o in overrides {
@@ -49,6 +58,17 @@ pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExp
         .into_iter()
         .filter(|(path, _, _)| !overrides.iter().any(|o| o.path == *path))
         .collect();
+    // Refuse a product too large to plan before building it.
+    let mut count: usize = 1;
+    for (path, values, items) in &sweep {
+        count = count.saturating_mul(items.len());
+        if count > MAX_VARIANTS {
+            return Err(values.error(
+                &format!("sweep.\"{path}\""),
+                format!("the sweep has more than {MAX_VARIANTS} variants; split it into several experiments"),
+            ));
+        }
+    }
     let mut variants = Vec::new();
     for combination in cartesian(&sweep) {
         let mut tree = root.clone();
@@ -287,8 +307,10 @@ pub fn check_name(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
+        let shown: String = s.chars().take(60).flat_map(char::escape_debug).collect();
+        let more = if s.chars().count() > 60 { "..." } else { "" };
         Err(format!(
-            "invalid name `{s}`: use 1-100 letters, digits, `_`, `-` or `.` (not leading)"
+            "invalid name `{shown}{more}`: use 1-100 letters, digits, `_`, `-` or `.` (not leading)"
         ))
     }
 }

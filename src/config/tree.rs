@@ -42,12 +42,22 @@ impl Node {
         let parsed = toml::de::DeTable::parse(&file.text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let (line, col) = file.line_col(offset);
+            let mut message = format!("invalid TOML: {}", e.message().trim());
+            // Name the repeated key (the parser's message does not).
+            if message.ends_with("duplicate key") {
+                if let Some(key) = e.span().and_then(|s| file.text.get(s)) {
+                    let key = key.trim().trim_matches(['[', ']']).trim();
+                    if !key.is_empty() && key.len() <= 200 {
+                        message.push_str(&format!(" `{}`", key.escape_debug()));
+                    }
+                }
+            }
             ConfigError::Located {
                 file: file.path.clone(),
                 line,
                 col,
                 key: String::new(),
-                message: format!("invalid TOML: {}", e.message().trim()),
+                message,
                 hint: None,
             }
         })?;

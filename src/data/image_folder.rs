@@ -121,7 +121,15 @@ fn list_class(dataset: &str, split_dir: &Path, class: &str) -> Result<Vec<PathBu
                 message: e.to_string(),
             }
         })?;
-        if entry.file_type().is_file() && is_image_name(entry.file_name()) {
+        let ft = entry.file_type();
+        if !ft.is_file() && !ft.is_dir() && is_image_name(entry.file_name()) {
+            // Reading a FIFO would block forever; a device or socket is no image either.
+            return Err(DataError::Io {
+                path: entry.path().to_path_buf(),
+                message: "not a regular file (a FIFO, socket or device)".to_string(),
+            });
+        }
+        if ft.is_file() && is_image_name(entry.file_name()) {
             let rel = entry.path().strip_prefix(split_dir).unwrap_or(entry.path()).to_path_buf();
             files.push(rel);
         }

@@ -8,11 +8,13 @@ mod runner;
 mod scheduler;
 mod slurm;
 mod submission;
+mod verify;
 
 pub use events::Event;
 pub use local::{LocalExecutor, RunSummary, Selection};
 pub use reporter::Reporter;
 pub use runner::{run_instance, InstanceOutcome};
+pub use verify::{render_checks, verify_instance, ArtefactCheck, VerifyError};
 
 pub use batch::{describe_end, job_name, log_dir, now, BatchExecutor, BatchOptions, Standing, SubmitSummary};
 pub use jobs::{JobBook, JobRecord};

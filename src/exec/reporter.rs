@@ -83,6 +83,15 @@ impl Reporter {
                     pb.set_position(*done);
                 }
             }
+            Event::Note { label, message } if message.starts_with("epoch ") => {
+                // The latest epoch's figures (loss, accuracy) stay on the stage's bar.
+                if let Some(pb) = bars.get(label) {
+                    let short = message.split(", lr ").next().unwrap_or(message);
+                    pb.set_message(format!("{label} | {short}"));
+                }
+                drop(bars);
+                self.multi.suspend(|| self.line(e));
+            }
             Event::Finished { label, .. } | Event::Failed { label, .. } => {
                 if let Some(pb) = bars.remove(label) {
                     pb.finish_and_clear();

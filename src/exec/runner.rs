@@ -78,6 +78,14 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         };
         inputs.insert(name.clone(), resolved);
     }
+    // A dataset that changed since planning would be computed under a stale key.
+    if let Err(e) = check_data_unchanged(inst, store) {
+        reporter.emit(Event::Failed {
+            label,
+            error: e.to_string(),
+        });
+        return InstanceOutcome::Failed(e);
+    }
     let pending = match store.pending(&key) {
         Ok(p) => p,
         Err(e) => return InstanceOutcome::Failed(StageError::Failed(e.to_string())),
@@ -137,6 +145,13 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             return InstanceOutcome::Failed(e);
         }
     };
+    if let Err(e) = check_data_unchanged(inst, store) {
+        reporter.emit(Event::Failed {
+            label,
+            error: e.to_string(),
+        });
+        return InstanceOutcome::Failed(e);
+    }
     let seconds = clock.elapsed().as_secs_f64();
     let manifest = Manifest {
         key: key.hex(),
@@ -172,7 +187,30 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     }
 }
 
-fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
+/// Fingerprints the instance's datasets again and compares with the plan's.
+fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Result<(), StageError> {
+    let cache = store.root.join("fingerprints");
+    for input in inst.inputs.values() {
+        if let PlannedInput::Data {
+            spec,
+            split,
+            fingerprint,
+            mode,
+        } = input
+        {
+            let now = crate::data::fingerprint(spec, split, *mode, Some(&cache))?;
+            if now != *fingerprint {
+                return Err(StageError::Input(format!(
+                    "dataset `{}:{split}` changed while ktlab was running (files added, removed or modified since planning); run again",
+                    spec.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
     match params {
         Params::Features(p) => p.run(ctx),
         Params::Kmeans(p) => p.run(ctx),

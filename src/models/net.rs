@@ -192,6 +192,31 @@ fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Blueprint, ModelEr
     }
 }
 
+/// Checks a probe layer name (or alias) for an architecture without building any weights,
+/// so that planning can refuse an unknown layer before anything runs.
+pub fn check_layer_name(cfg: &NetConfig, name: &str) -> Result<(), ModelError> {
+    let bp = blueprint(cfg, Some(1))?;
+    let names: Vec<&str> = bp
+        .backbone
+        .iter()
+        .chain(&bp.head)
+        .filter_map(|s| match s {
+            layers::Spec::Tap(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    if names.contains(&name) || bp.aliases.iter().any(|(alias, _)| *alias == name) {
+        return Ok(());
+    }
+    let mut valid: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    valid.extend(bp.aliases.iter().map(|(alias, canonical)| format!("{alias} (= {canonical})")));
+    Err(ModelError::UnknownLayer {
+        arch: cfg.arch.to_string(),
+        name: name.to_string(),
+        valid: valid.join(", "),
+    })
+}
+
 /// A built network: backbone (ending in a flat feature vector) plus optional classifier.
 #[derive(Debug)]
 pub struct Network {

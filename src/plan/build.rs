@@ -52,6 +52,14 @@ fn declared_device(spec: DeviceSpec, gpus: u32) -> tch::Device {
 }
 
 impl PlanEnv<'_> {
+    fn mode(&self) -> FingerprintMode {
+        if self.verify_data {
+            FingerprintMode::Contents
+        } else {
+            FingerprintMode::Metadata
+        }
+    }
+
     fn fingerprint(&mut self, dataset: &str, split: &str) -> Result<String, Error> {
         let k = (dataset.to_string(), split.to_string());
         if let Some(f) = self.fingerprints.get(&k) {
@@ -201,6 +209,23 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 }
             }
         }
+        // Probe layers exist in the upstream model's architecture (checked before anything runs).
+        for (name, (_, params, st)) in &decoded {
+            let (model, layers, key): (&str, Vec<&str>, &str) = match params {
+                Params::LinearProbe(p) => (&p.model, p.layers.iter().map(String::as_str).collect(), "layers"),
+                Params::Features(p) if !p.is_handcrafted() => (&p.model, p.layer.iter().map(String::as_str).collect(), "layer"),
+                _ => continue,
+            };
+            let Some(cfg) = decoded.get(model).and_then(|(_, up, _)| net_config_of(up)) else {
+                continue;
+            };
+            for layer in layers {
+                if let Err(e) = crate::models::net::check_layer_name(&cfg, layer) {
+                    let node = st.table.lookup(key).unwrap_or(&st.table);
+                    return Err(node.error(&format!("stages.{name}.{key}"), e.to_string()).into());
+                }
+            }
+        }
         for (name, (_, params, st)) in &decoded {
             if let Params::ClusterMetrics(p) = params {
                 if let (Some(labels_of), Some((d, s))) = (data_of(&decoded, &p.labels), p.truth.split_once(':')) {
@@ -257,6 +282,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                                 spec,
                                 split,
                                 fingerprint: fp,
+                                mode: env.mode(),
                             },
                         );
                     }
@@ -393,4 +419,13 @@ fn resolve_implicit_data(decoded: &mut IndexMap<String, (StageKind, Params, &Raw
         }
     }
     Ok(())
+}
+
+/// The network a model stage builds, for checks at planning time.
+fn net_config_of(params: &Params) -> Option<crate::models::net::NetConfig> {
+    match params {
+        Params::Init(p) => Some(p.net.config()),
+        Params::Train(p) => Some(p.net.config()),
+        _ => None,
+    }
 }

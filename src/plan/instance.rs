@@ -16,6 +16,8 @@ pub enum PlannedInput {
         spec: DatasetSpec,
         split: String,
         fingerprint: String,
+        /// How `fingerprint` was taken, so the runner can take it again.
+        mode: crate::data::FingerprintMode,
     },
 }
 

@@ -204,7 +204,7 @@ fn normalize(v: &mut [f32]) {
 }
 
 impl SampleMaker for Jigsaw {
-    fn len(&self) -> usize {
+    fn samples(&self) -> usize {
         self.set.n
     }
     fn sample_len(&self) -> usize {

@@ -31,7 +31,7 @@ pub fn rotate(src: &[f32], s: usize, quarter: usize, out: &mut [f32]) {
 }
 
 impl SampleMaker for Rotation {
-    fn len(&self) -> usize {
+    fn samples(&self) -> usize {
         self.set.n
     }
     fn sample_len(&self) -> usize {

@@ -48,9 +48,14 @@ impl NetworkParams {
             return Err(at("image_size").error(&format!("{prefix}.image_size"), format!("expected 8..=1024, found {size}")));
         }
         self.image_size = Some(size);
-        self.config()
-            .validate()
-            .map_err(|e| at("arch").error(&format!("{prefix}.arch"), e.to_string()))?;
+        self.config().validate().map_err(|e| {
+            // Too small an image is the image size's fault when one was given.
+            let key = match e {
+                crate::models::error::ModelError::ImageTooSmall { .. } if table.lookup("image_size").is_some() => "image_size",
+                _ => "arch",
+            };
+            at(key).error(&format!("{prefix}.{key}"), e.to_string())
+        })?;
         Ok(())
     }
 

@@ -85,10 +85,11 @@ impl Store {
         }
         let manifest: Manifest = match std::fs::read(dir.join("manifest.json"))
             .map_err(|e| e.to_string())
+            .and_then(|b| check_manifest_digest(&dir, &b).map(|_| b))
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
         {
             Ok(m) => m,
-            Err(e) => return EntryState::Corrupt(format!("manifest.json unreadable: {e}")),
+            Err(e) => return EntryState::Corrupt(format!("manifest.json: {e}")),
         };
         if manifest.key != key.hex() {
             return EntryState::Corrupt(format!("manifest names key {} instead", manifest.key));
@@ -141,7 +142,7 @@ impl Store {
                 .unwrap_or(entry.path())
                 .to_string_lossy()
                 .into_owned();
-            if rel == "manifest.json" {
+            if rel == "manifest.json" || rel == MANIFEST_DIGEST {
                 continue;
             }
             let bytes = entry
@@ -161,8 +162,13 @@ impl Store {
             path: mpath.clone(),
             message: e.to_string(),
         })?;
+        let digest = hex::encode(Sha256::digest(&text));
         std::fs::write(&mpath, text).map_err(io_err(&mpath))?;
         sync_file(&mpath).map_err(io_err(&mpath))?;
+        // The manifest carries the metrics the report reads: it is checksummed too.
+        let dpath = pending.dir.join(MANIFEST_DIGEST);
+        std::fs::write(&dpath, format!("{digest}\n")).map_err(io_err(&dpath))?;
+        sync_file(&dpath).map_err(io_err(&dpath))?;
         sync_dir(&pending.dir);
         let dest = self.entry_dir(kind, key);
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
@@ -183,7 +189,24 @@ impl Store {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let trash = tmp.join(format!("discard.{name}.{}", std::process::id()));
         std::fs::rename(dir, &trash).map_err(io_err(dir))?;
-        std::fs::remove_dir_all(&trash).map_err(io_err(&trash))
+        // Out of the way is what matters; a concurrent gc may be removing the trash too.
+        if let Err(e) = std::fs::remove_dir_all(&trash) {
+            tracing::warn!("cannot remove {}: {e}", trash.display());
+        }
+        Ok(())
+    }
+}
+
+/// Beside `manifest.json`: the SHA-256 of its bytes, so that a damaged manifest (and
+/// with it a damaged metric) is detected even when no artefact is re-hashed.
+pub const MANIFEST_DIGEST: &str = "manifest.sha256";
+
+fn check_manifest_digest(dir: &Path, manifest: &[u8]) -> Result<(), String> {
+    let stored = std::fs::read_to_string(dir.join(MANIFEST_DIGEST)).map_err(|e| format!("{MANIFEST_DIGEST}: {e}"))?;
+    if stored.trim() == hex::encode(Sha256::digest(manifest)) {
+        Ok(())
+    } else {
+        Err("checksum mismatch".to_string())
     }
 }
 

@@ -14,9 +14,13 @@ pub struct GcReport {
 }
 
 /// Removes every entry (and stale work folder) whose key is not in `keep`. An entry
-/// whose lock is held (a run is computing or about to use it) is left alone.
+/// whose lock is held (a run is computing or reading it) or that a live run has pinned
+/// (it is about to use it) is left alone.
 pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
+    // No run registers its pins while this is held; live runs' keys are left alone.
+    let _gc = super::pins::lock_for_gc(store)?;
+    let pinned = super::pins::pinned_keys(store)?;
     let mut candidates = Vec::new();
     for kind in StageKind::ALL {
         let dir = store.root.join(kind.name());
@@ -47,6 +51,10 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
         }
     }
     for (key, path) in candidates {
+        if key.is_some_and(|k| pinned.contains(&k)) {
+            report.busy += 1;
+            continue;
+        }
         let _lock = match key {
             Some(k) => match KeyLock::try_acquire(&store.lock_path(&k)) {
                 Ok(Some(l)) => Some(l),

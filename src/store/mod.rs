@@ -6,11 +6,13 @@ mod gc;
 mod key;
 mod lock;
 mod manifest;
+mod pins;
 mod records;
 
-pub use entry::{EntryState, PendingEntry, Store, StoreError};
+pub use entry::{sha256_file, EntryState, PendingEntry, Store, StoreError, MANIFEST_DIGEST};
 pub use gc::{gc, GcReport};
 pub use key::{canonical_json, Key};
 pub use lock::KeyLock;
 pub use manifest::{Artefact, Manifest};
+pub use pins::Pins;
 pub use records::{Record, Records};

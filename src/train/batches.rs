@@ -116,7 +116,7 @@ pub struct Batch {
 /// from one image and may yield several targets (rotation makes four).
 pub trait SampleMaker: Send + Sync {
     /// Images per epoch.
-    fn len(&self) -> usize;
+    fn samples(&self) -> usize;
     /// Floats written per sample.
     fn sample_len(&self) -> usize;
     /// Targets written per sample.
@@ -138,7 +138,7 @@ pub struct Labeled {
 }
 
 impl SampleMaker for Labeled {
-    fn len(&self) -> usize {
+    fn samples(&self) -> usize {
         self.set.n
     }
     fn sample_len(&self) -> usize {
@@ -159,7 +159,7 @@ impl SampleMaker for Labeled {
 pub fn epoch_batches(maker: std::sync::Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::sync_channel(3);
     std::thread::spawn(move || {
-        for (b, chunk) in epoch_order(maker.len(), batch_size, seed, epoch).iter().enumerate() {
+        for (b, chunk) in epoch_order(maker.samples(), batch_size, seed, epoch).iter().enumerate() {
             if tx.send(assemble(maker.as_ref(), chunk, seed, epoch, b)).is_err() {
                 return;
             }

@@ -77,7 +77,7 @@ pub fn train(
             Err(e) => tracing::warn!("ignoring unreadable checkpoint {}: {e}", path.display()),
         }
     }
-    let batches_per_epoch = maker.len().div_ceil(cfg.batch_size.max(1));
+    let batches_per_epoch = maker.samples().div_ceil(cfg.batch_size.max(1));
     for epoch in start..cfg.epochs {
         let clock = Instant::now();
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
