@@ -279,6 +279,18 @@ fn slurm_executor_on_a_real_cluster() {
     let r = c.ktlab(&p, &["run", "exp.toml", "--executor", "slurm"]).ok();
     assert!(r.stdout.contains("0 job(s) submitted, 0 already queued, 7 cached"), "{}", r.stdout);
     assert_eq!(p.read("results/contract-hog/results.csv"), via_slurm);
+    // --force: those jobs recompute, and --wait waits for them although entries exist.
+    let r = c
+        .ktlab(&p, &["run", "exp.toml", "--executor", "slurm", "--force", "quality", "--wait"])
+        .ok();
+    assert!(r.stdout.contains("2 job(s) submitted, 0 already queued, 5 cached"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 computed, 5 cached, 0 failed"), "{}", r.stdout);
+    assert_eq!(p.read("results/contract-hog/results.csv"), via_slurm);
+    let quality_logs = std::fs::read_dir(p.path("store/slurm/logs/contract-hog"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("quality-"))
+        .count();
+    assert_eq!(quality_logs, 4);
 
     // 2. The submitting process killed right after submission: the jobs (held here, so
     // that they are surely still queued) are reused by a second run, not submitted

@@ -75,8 +75,9 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         JobBook::new(&self.store.root, self.scheduler.name())
     }
 
-    /// Where each instance in `indices` stands. The scheduler is asked before the
-    /// store is looked at, so a job finishing in between reads as cached.
+    /// Where each instance in `indices` stands: a queued or running job first, then the
+    /// store. The scheduler is asked before the store is looked at, so a job finishing
+    /// in between reads as cached.
     pub fn standings(&self, plan: &Plan, indices: &[usize]) -> Result<HashMap<usize, Standing>, String> {
         let book = self.book();
         let records: HashMap<usize, JobRecord> = indices
@@ -88,14 +89,16 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         let mut out = HashMap::new();
         for &i in indices {
             let inst = &plan.instances[i];
-            let standing = if matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)) {
-                Standing::Cached
-            } else if let Some(r) = records.get(&i) {
-                // A reused id naming another job means ours is gone.
-                let status = statuses.get(&r.id).filter(|s| s.name == r.name).cloned();
-                Standing::Job(r.clone(), status)
-            } else {
-                Standing::Missing
+            // A reused id naming another job means ours is gone.
+            let job = records
+                .get(&i)
+                .map(|r| (r, statuses.get(&r.id).filter(|s| s.name == r.name).cloned()));
+            let standing = match job {
+                // Still at work (a forced recomputation, or about to find its entry).
+                Some((r, Some(s))) if s.state.is_alive() => Standing::Job(r.clone(), Some(s)),
+                _ if matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)) => Standing::Cached,
+                Some((r, s)) => Standing::Job(r.clone(), s),
+                None => Standing::Missing,
             };
             out.insert(i, standing);
         }
