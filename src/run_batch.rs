@@ -1,6 +1,6 @@
 //! The commands around cluster executors: `run --executor slurm`, `status`, `report`,
 //! and the hidden `exec-stage` each job runs.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,15 +39,8 @@ pub fn plan_with(session: &Session, exp: &ExperimentArgs, datasets: &Datasets, d
     let overrides = exp.set.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>()?;
     let variants = config::load_experiment(&exp.file, &overrides)?;
     let cache_dir = session.store.root.join("fingerprints");
-    let mut env = PlanEnv {
-        datasets,
-        verify_data: exp.verify_data,
-        cache_dir: &cache_dir,
-        fingerprints: HashMap::new(),
-        allow_unavailable: false,
-        unavailable: Vec::new(),
-        devices,
-    };
+    let mut env = PlanEnv::new(datasets, exp.verify_data, &cache_dir);
+    env.devices = devices;
     build_plan(variants, &mut env)
 }
 

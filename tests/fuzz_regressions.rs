@@ -1,7 +1,6 @@
 //! Inputs found by (or written for) the fuzz target `fuzz/fuzz_targets/plan.rs`, replayed
 //! through the same library calls: configuration parsing, `--set`, sweep expansion and
 //! planning must return an error (or a plan), never panic, overflow the stack or hang.
-use std::collections::HashMap;
 use std::path::Path;
 
 use ktlab::config::{expand_experiment, load_datasets, Override, SourceFile};
@@ -25,21 +24,18 @@ fn plan_text(text: &str) -> Result<usize, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let variants = expand_experiment(SourceFile::inline("fuzz.toml", experiment.to_string()), &overrides).map_err(|e| e.to_string())?;
-    let mut env = PlanEnv {
-        datasets: &datasets,
-        verify_data: false,
-        cache_dir: Path::new("/nonexistent/ktlab-fuzz"),
-        fingerprints: HashMap::new(),
-        allow_unavailable: false,
-        unavailable: Vec::new(),
-        devices: Default::default(),
-    };
+    let mut env = PlanEnv::new(&datasets, false, Path::new("/nonexistent/ktlab-fuzz"));
     build_plan(variants, &mut env).map(|p| p.instances.len()).map_err(|e| e.to_string())
 }
 
 /// Runs `f` on a thread with a small stack, as the fuzzer's, so deep recursion shows.
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new().stack_size(1 << 20).spawn(f).unwrap().join().expect("no panic")
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("no panic")
 }
 
 #[test]
@@ -73,12 +69,30 @@ fn odd_but_valid_toml_shapes_are_errors_with_keys() {
         ("name = \"x\"\n[[stages]]\nkind = \"features\"\n", "stages"),
         ("name = \"x\"\nstages = []\n", "stages"),
         ("name = \"x\"\n[stages.a]\nkind = 3\n", "stages.a.kind"),
-        ("name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages.a\" = [1]\n", "stages.a"),
-        ("name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages.a.k.z\" = [1]\n", "stages.a.k.z"),
-        ("name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages..k\" = [1]\n", "stages..k"),
-        ("name = \"x\"\nsweep = 3\n[stages.a]\nkind = \"init\"\narch = \"alexnet-small\"\n", "sweep"),
-        ("name = \"x\"\ndevice = \"cuda:99999999999999999999\"\n[stages.a]\nkind = \"init\"\narch = \"alexnet-small\"\n", "device"),
-        ("name = \"x\"\nseed = 9223372036854775807\n[stages.a]\nkind = \"init\"\narch = \"alexnet\"\nimage_size = 8\n", "image_size"),
+        (
+            "name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages.a\" = [1]\n",
+            "stages.a",
+        ),
+        (
+            "name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages.a.k.z\" = [1]\n",
+            "stages.a.k.z",
+        ),
+        (
+            "name = \"x\"\n[stages.a]\nkind = \"kmeans\"\nfeatures = \"a\"\nk = 2\n[sweep]\n\"stages..k\" = [1]\n",
+            "stages..k",
+        ),
+        (
+            "name = \"x\"\nsweep = 3\n[stages.a]\nkind = \"init\"\narch = \"alexnet-small\"\n",
+            "sweep",
+        ),
+        (
+            "name = \"x\"\ndevice = \"cuda:99999999999999999999\"\n[stages.a]\nkind = \"init\"\narch = \"alexnet-small\"\n",
+            "device",
+        ),
+        (
+            "name = \"x\"\nseed = 9223372036854775807\n[stages.a]\nkind = \"init\"\narch = \"alexnet\"\nimage_size = 8\n",
+            "image_size",
+        ),
     ];
     for (text, key) in cases {
         let r = plan_text(text);
@@ -94,9 +108,26 @@ fn set_arguments_of_every_shape_are_errors_or_applied() {
     let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/plan/set.toml")).unwrap();
     let base = base.split("\n---\n").next().unwrap();
     for set in [
-        "=", "==", "stages.c.k==3", ".=1", "stages.c.=1", "stages.c.k=[", "stages.c.k={", "stages.c.k=\"", "seed=-1", "seed=1e400",
-        "stages.c.k=\u{0}", "stages.c.k=3\u{0}", "name=\u{202e}", "description=[[[[]]]]", "stages.c.k=[1, 2]",
-        "stages.c.k={a = 1}", "stages.f.data=tiny", "stages.f.data=:", "stages.f.data=tiny:", "stages.f.data=:train",
+        "=",
+        "==",
+        "stages.c.k==3",
+        ".=1",
+        "stages.c.=1",
+        "stages.c.k=[",
+        "stages.c.k={",
+        "stages.c.k=\"",
+        "seed=-1",
+        "seed=1e400",
+        "stages.c.k=\u{0}",
+        "stages.c.k=3\u{0}",
+        "name=\u{202e}",
+        "description=[[[[]]]]",
+        "stages.c.k=[1, 2]",
+        "stages.c.k={a = 1}",
+        "stages.f.data=tiny",
+        "stages.f.data=:",
+        "stages.f.data=tiny:",
+        "stages.f.data=:train",
     ] {
         // Whatever the outcome, no panic: that is what the fuzzer checks too.
         let _ = plan_text(&format!("{base}\n---\n{set}\n"));

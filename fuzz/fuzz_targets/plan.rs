@@ -2,7 +2,6 @@
 //! followed by a line `---` and one `--set` argument per line. The datasets file is fixed
 //! (the built-in synthetic dataset), so planning never reads anything else from disk.
 #![no_main]
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -43,15 +42,7 @@ fuzz_target!(|data: &[u8]| {
     if variants.len() > 64 {
         return;
     }
-    let mut env = PlanEnv {
-        datasets: datasets(),
-        verify_data: false,
-        cache_dir: Path::new("/nonexistent/ktlab-fuzz"),
-        fingerprints: HashMap::new(),
-        allow_unavailable: false,
-        unavailable: Vec::new(),
-        devices: Default::default(),
-    };
+    let mut env = PlanEnv::new(datasets(), false, Path::new("/nonexistent/ktlab-fuzz"));
     if let Ok(plan) = build_plan(variants, &mut env) {
         let _ = ktlab::plan::render_explain(
             &plan,

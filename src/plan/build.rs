@@ -51,7 +51,20 @@ fn declared_device(spec: DeviceSpec, gpus: u32) -> tch::Device {
     }
 }
 
-impl PlanEnv<'_> {
+impl<'a> PlanEnv<'a> {
+    /// An environment that refuses unreadable datasets (as `run` needs).
+    pub fn new(datasets: &'a Datasets, verify_data: bool, cache_dir: &'a Path) -> PlanEnv<'a> {
+        PlanEnv {
+            datasets,
+            verify_data,
+            cache_dir,
+            fingerprints: HashMap::new(),
+            allow_unavailable: false,
+            unavailable: Vec::new(),
+            devices: DevicePolicy::default(),
+        }
+    }
+
     fn mode(&self) -> FingerprintMode {
         if self.verify_data {
             FingerprintMode::Contents

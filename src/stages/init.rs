@@ -39,6 +39,7 @@ impl InitParams {
                 config: self.net.config(),
                 classes: self.classes,
                 jigsaw: None,
+                per_image_norm: false,
             },
             ctx.device,
         )?;

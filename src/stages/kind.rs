@@ -64,7 +64,7 @@ impl StageKind {
             StageKind::Assign => 1,
             StageKind::ClusterMetrics => 1,
             StageKind::Init => 1,
-            StageKind::Pretext => 1,
+            StageKind::Pretext => 2,
             StageKind::Train => 2,
             StageKind::LinearProbe => 2,
         }

@@ -20,6 +20,10 @@ pub struct ModelMeta {
     /// The context-free head of a Jigsaw model (its variables are under `jigsaw.*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jigsaw: Option<JigsawHead>,
+    /// Inputs are normalised per image and channel to mean 0 and standard deviation 1, as
+    /// the tiles of Jigsaw training were (instead of the fixed dataset normalisation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_image_norm: bool,
 }
 
 pub struct LoadedModel {
@@ -111,7 +115,10 @@ impl LoadedModel {
         let idx: Vec<usize> = (0..set.n).collect();
         tch::no_grad(|| -> Result<(), StageError> {
             for (b, chunk) in idx.chunks(EXTRACT_BATCH).enumerate() {
-                let x = set.batch(chunk).to_device(device);
+                let mut x = set.batch(chunk).to_device(device);
+                if self.meta.per_image_norm {
+                    x = normalize_per_image(&x);
+                }
                 let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
                 for (slot, t) in parts.iter_mut().zip(taps) {
                     slot.push(pool(&t, target).to_device(Device::Cpu));
@@ -122,6 +129,14 @@ impl LoadedModel {
         })?;
         Ok(parts.into_iter().map(|p| Tensor::cat(&p, 0)).collect())
     }
+}
+
+/// Each image and channel of `[b, c, h, w]` to mean 0 and standard deviation 1 (a
+/// constant channel becomes zeros).
+pub fn normalize_per_image(x: &Tensor) -> Tensor {
+    let mean = x.mean_dim([2i64, 3].as_slice(), true, Kind::Float);
+    let std = x.std_dim([2i64, 3].as_slice(), false, true).clamp_min(1e-6);
+    (x - mean) / std
 }
 
 /// VISSL pools each AlexNet conv layer to about 9,000 values at 224 px (e.g. conv1
@@ -161,5 +176,17 @@ mod tests {
         assert_eq!(pool(&t, 2048).size(), [3, 128 * 4 * 4]);
         let t = Tensor::ones([3, 10], (Kind::Float, Device::Cpu));
         assert_eq!(pool(&t, 2048).size(), [3, 10]);
+    }
+
+    #[test]
+    fn per_image_normalisation() {
+        let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu)) * 5.0 + 3.0;
+        let y = normalize_per_image(&x);
+        let m = y.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        let s = y.std_dim([2i64, 3].as_slice(), false, false);
+        assert!(m.abs().max().double_value(&[]) < 1e-5);
+        assert!((s - 1.0).abs().max().double_value(&[]) < 1e-4);
+        let flat = normalize_per_image(&Tensor::ones([1, 3, 4, 4], (Kind::Float, Device::Cpu)));
+        assert_eq!(flat.abs().sum(Kind::Float).double_value(&[]), 0.0);
     }
 }

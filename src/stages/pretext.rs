@@ -324,6 +324,7 @@ impl PretextParams {
                 },
                 classes: 0,
                 jigsaw: Some(head),
+                per_image_norm: true,
             };
             artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
             (history, perms.len())
@@ -333,6 +334,7 @@ impl PretextParams {
                     config: self.network(size).config(),
                     classes: 4,
                     jigsaw: None,
+                    per_image_norm: false,
                 },
                 ctx.device,
             )?;

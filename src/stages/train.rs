@@ -104,6 +104,7 @@ impl TrainParams {
                 config: self.net.config(),
                 classes,
                 jigsaw: None,
+                per_image_norm: false,
             },
             ctx.device,
         )?;
