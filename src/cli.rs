@@ -52,6 +52,36 @@ pub struct ExperimentArgs {
     pub verify_data: bool,
 }
 
+/// Where stages run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// In this process, one after another
+    #[default]
+    Local,
+    /// As Slurm jobs, one per stage instance, chained by dependencies
+    Slurm,
+}
+
+/// Options of `run` for cluster executors (ignored by the local executor).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BatchArgs {
+    /// Where stages run
+    #[arg(long, value_enum, default_value_t)]
+    pub executor: ExecutorKind,
+    /// With a cluster executor: wait for the jobs, show progress, then write the tables
+    #[arg(long)]
+    pub wait: bool,
+    /// Default Slurm partition (below `[stages.X.resources]`, above `[slurm]`)
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Default Slurm account
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Default Slurm QOS
+    #[arg(long)]
+    pub qos: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an experiment: compute what the store lacks, then write its result tables
@@ -64,6 +94,37 @@ pub enum Command {
         /// Run only this stage and what it needs (repeatable)
         #[arg(long, value_name = "STAGE")]
         only: Vec<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
+    },
+    /// Show each stage instance: cached, or its cluster job and the job's state
+    Status {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+        /// The executor the experiment was run with (decides how `device = "auto"` resolves)
+        #[arg(long, value_enum, default_value_t)]
+        executor: ExecutorKind,
+    },
+    /// Write the result tables from the store without computing anything
+    Report {
+        #[command(flatten)]
+        exp: ExperimentArgs,
+        /// The executor the experiment was run with (decides how `device = "auto"` resolves)
+        #[arg(long, value_enum, default_value_t)]
+        executor: ExecutorKind,
+    },
+    /// Compute one stage instance of a submission (what a cluster job runs)
+    #[command(hide = true)]
+    ExecStage {
+        /// The submission folder (under the store)
+        #[arg(long)]
+        submission: PathBuf,
+        /// The stage instance's key
+        #[arg(long)]
+        key: String,
+        /// Recompute even when the entry exists
+        #[arg(long)]
+        force: bool,
     },
     /// Show every stage instance with its key and whether it is cached or why it will run
     Plan {

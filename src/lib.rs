@@ -12,6 +12,7 @@ pub mod plan;
 pub mod pretext;
 pub mod report;
 pub mod run;
+pub mod run_batch;
 pub mod run_verify;
 pub mod stages;
 pub mod store;

@@ -3,7 +3,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ExperimentArgs};
+use crate::cli::{Cli, Command, ExecutorKind, ExperimentArgs};
 use crate::config::{self, did_you_mean, CliSettings, Datasets, Override, Settings};
 use crate::data::{fingerprint, open_split, DatasetFormat, FingerprintMode};
 use crate::exec::{LocalExecutor, Reporter, Selection};
@@ -34,7 +34,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         settings,
     };
     match cli.command {
-        Command::Run { exp, force, only } => cmd_run(&session, &exp, &Selection { force, only }),
+        Command::Run { exp, force, only, batch } => match batch.executor {
+            ExecutorKind::Local => cmd_run(&session, &exp, &Selection { force, only }),
+            ExecutorKind::Slurm => crate::run_batch::cmd_run_batch(&session, &exp, &Selection { force, only }, &batch),
+        },
+        Command::Status { exp, executor } => crate::run_batch::cmd_status(&session, &exp, executor),
+        Command::Report { exp, executor } => crate::run_batch::cmd_report(&session, &exp, executor),
+        Command::ExecStage { submission, key, force } => crate::run_batch::cmd_exec_stage(&session, &submission, &key, force),
         Command::Plan { exp } => cmd_plan(&session, &exp),
         Command::Explain { exp, stage, variant } => cmd_explain(&session, &exp, &stage, variant.as_deref()),
         Command::Verify { exp, stage, variant } => crate::run_verify::cmd_verify(&session, &exp, &stage, variant.as_deref()),
@@ -98,6 +104,7 @@ fn load_plan_env(session: &Session, exp: &ExperimentArgs, allow_unavailable: boo
         fingerprints: HashMap::new(),
         allow_unavailable,
         unavailable: Vec::new(),
+        devices: Default::default(),
     };
     let plan = build_plan(variants, &mut env)?;
     Ok((plan, env.unavailable))
@@ -160,7 +167,7 @@ pub fn cmd_run(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Resu
 }
 
 /// Remembers what each stage was keyed on, for `plan`'s reasons.
-fn save_records(session: &Session, plan: &Plan) {
+pub(crate) fn save_records(session: &Session, plan: &Plan) {
     let mut records = Records::load(&session.store.root, &plan.experiment);
     for v in &plan.variants {
         for (stage, &i) in &v.stages {

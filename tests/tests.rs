@@ -11,6 +11,7 @@ mod fuzz_regressions;
 mod integrity;
 mod paths;
 mod pretext;
+mod slurm;
 mod soak;
 mod stress;
 mod training;

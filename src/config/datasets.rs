@@ -46,12 +46,20 @@ struct RootRaw {
 
 /// Reads and validates a datasets file.
 pub fn load_datasets(path: &Path) -> Result<Datasets, ConfigError> {
+    load_datasets_based(path, None)
+}
+
+/// Reads a datasets file whose relative roots are relative to `base` (default: the
+/// file's folder); for a copy of the file kept elsewhere.
+pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets, ConfigError> {
     let file = SourceFile::read(path)?;
     let root = Node::parse(file)?;
     let table = root.as_table().ok_or_else(|| root.error("", "expected a table"))?;
-    // Relative roots are relative to this file; "" (a file in the current folder) is ".".
-    let base = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+    // Relative roots are relative to `base`, else to this file; "" (a file in the current
+    // folder) is ".".
+    let base = match (base, path.parent()) {
+        (Some(b), _) => b.to_path_buf(),
+        (None, Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::env::current_dir().unwrap_or_default(),
     };
     let base = std::path::absolute(&base).unwrap_or(base);

@@ -10,7 +10,7 @@ use super::{did_you_mean, ConfigError, Node, Override, SourceFile, Value};
 /// Most variants one experiment may expand into.
 pub const MAX_VARIANTS: usize = 10_000;
 
-const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "seed", "device", "stages", "sweep"];
+const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "seed", "device", "stages", "sweep", "slurm"];
 
 /// One variant of an experiment: overrides and sweep values applied, not yet validated.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct RawExperiment {
     pub variant: String,
     pub swept: Vec<(String, Node)>,
     pub stages: IndexMap<String, RawStage>,
+    /// The `[slurm]` section, if any (executor defaults; not part of any key).
+    pub slurm: Option<Node>,
 }
 
 /// A stage table: its declared kind and the remaining keys (still spanned).
@@ -33,6 +35,8 @@ pub struct RawStage {
     pub kind: String,
     pub kind_node: Node,
     pub table: Node,
+    /// `[stages.X.resources]`, taken out of `table`: resources are not part of the key.
+    pub resources: Option<Node>,
 }
 
 /// Reads an experiment file, applies `--set` overrides and expands its sweep.
@@ -264,8 +268,10 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
             )
         })?;
         let mut rest = snode.clone();
+        let mut resources = None;
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("kind");
+            resources = t.shift_remove("resources").map(|(_, n)| n);
         }
         stages.insert(
             sname.clone(),
@@ -274,6 +280,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
                 kind: kind.to_string(),
                 kind_node: kind_node.clone(),
                 table: rest,
+                resources,
             },
         );
     }
@@ -287,6 +294,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         variant,
         swept,
         stages,
+        slurm: table.get("slurm").map(|(_, n)| n.clone()),
     })
 }
 

@@ -3,14 +3,16 @@ mod datasets;
 mod error;
 mod experiment;
 mod overrides;
+mod resources;
 mod settings;
 mod source;
 mod tree;
 
-pub use datasets::{load_datasets, Datasets};
+pub use datasets::{load_datasets, load_datasets_based, Datasets};
 pub use error::{did_you_mean, ConfigError};
 pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
+pub use resources::{format_time, parse_mem, parse_time, Resources, SlurmSection};
 pub use settings::{CliSettings, LogFormat, Settings};
 pub use source::SourceFile;
 pub use tree::{struct_fields, Node, Table, Value};

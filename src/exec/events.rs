@@ -17,6 +17,12 @@ pub enum Event {
         label: String,
         key: String,
     },
+    /// Handed to a cluster scheduler as a job (`reused`: its job was already queued).
+    Submitted {
+        label: String,
+        job: String,
+        reused: bool,
+    },
     Finished {
         label: String,
         seconds: f64,

@@ -50,6 +50,8 @@ impl Reporter {
             Event::Started { label, kind, key } => format!("[run]     {label} ({kind} {})", &key[..12.min(key.len())]),
             Event::Progress { .. } => return,
             Event::Cached { label, key } => format!("[cached]  {label} ({})", &key[..12.min(key.len())]),
+            Event::Submitted { label, job, reused: false } => format!("[queued]  {label}: job {job}"),
+            Event::Submitted { label, job, reused: true } => format!("[queued]  {label}: job {job} (already queued)"),
             Event::Finished { label, seconds, summary } => format!("[done]    {label} in {seconds:.2}s: {summary}"),
             Event::Failed { label, error } => format!("[FAILED]  {label}: {error}"),
             Event::Skipped { label, because } => format!("[skipped] {label}: {because}"),
@@ -111,6 +113,9 @@ impl Reporter {
                 serde_json::json!({"event": "progress", "stage": label, "done": done, "total": total})
             }
             Event::Cached { label, key } => serde_json::json!({"event": "cached", "stage": label, "key": key}),
+            Event::Submitted { label, job, reused } => {
+                serde_json::json!({"event": "submitted", "stage": label, "job": job, "reused": reused})
+            }
             Event::Finished { label, seconds, summary } => {
                 serde_json::json!({"event": "finished", "stage": label, "seconds": seconds, "summary": summary})
             }

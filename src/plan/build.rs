@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::{topo_order, Plan, PlannedInput, StageInstance, Variant};
-use crate::config::{did_you_mean, Datasets, Node, RawExperiment, RawStage};
+use crate::config::{did_you_mean, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
 use crate::data::{fingerprint, DatasetFormat, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
 use crate::stages::{InputSpec, Params, StageKind};
@@ -27,6 +27,28 @@ pub struct PlanEnv<'a> {
     pub allow_unavailable: bool,
     /// `dataset:split: why` for each split that could not be read.
     pub unavailable: Vec<String>,
+    pub devices: DevicePolicy,
+}
+
+/// How `device` settings become devices (and so enter device-dependent keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DevicePolicy {
+    /// Probe this machine: `auto` is CUDA when present (an explicit `cuda:N` is kept).
+    #[default]
+    Probe,
+    /// As declared, without probing, for stages that run elsewhere (a cluster's nodes):
+    /// `auto` is CUDA exactly when the stage asks for GPUs in its resources. The node
+    /// running the stage re-plans the same way, so the keys agree.
+    Declared,
+}
+
+fn declared_device(spec: DeviceSpec, gpus: u32) -> tch::Device {
+    match spec {
+        DeviceSpec::Cpu => tch::Device::Cpu,
+        DeviceSpec::Cuda(n) => tch::Device::Cuda(n),
+        DeviceSpec::Auto if gpus > 0 => tch::Device::Cuda(0),
+        DeviceSpec::Auto => tch::Device::Cpu,
+    }
 }
 
 impl<'a> PlanEnv<'a> {
@@ -39,6 +61,7 @@ impl<'a> PlanEnv<'a> {
             fingerprints: HashMap::new(),
             allow_unavailable: false,
             unavailable: Vec::new(),
+            devices: DevicePolicy::default(),
         }
     }
 
@@ -94,6 +117,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         swept_keys: first.swept.iter().map(|(k, _)| k.clone()).collect(),
         variants: Vec::new(),
         instances: Vec::new(),
+        slurm: SlurmSection::default(),
     };
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
@@ -104,13 +128,22 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
         // An explicit CUDA device is kept even where CUDA is absent: the plan may be run
         // elsewhere (a Slurm GPU node); the runner checks the device before computing.
-        let device = match spec {
-            DeviceSpec::Cuda(n) => tch::Device::Cuda(n),
-            _ => spec.resolve().map_err(|m| raw.device.error("device", m))?,
+        let probed = match (env.devices, spec) {
+            (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(tch::Device::Cuda(n)),
+            (DevicePolicy::Probe, _) => Some(spec.resolve().map_err(|m| raw.device.error("device", m))?),
+            (DevicePolicy::Declared, _) => None,
         };
+        let slurm = match &raw.slurm {
+            Some(n) => SlurmSection::decode(n)?,
+            None => SlurmSection::default(),
+        };
+        if plan.variants.is_empty() {
+            plan.slurm = slurm.clone();
+        }
 
         // 1. kinds and parameters
         let mut decoded: IndexMap<String, (StageKind, Params, &RawStage)> = IndexMap::new();
+        let mut resources: HashMap<String, Resources> = HashMap::new();
         for (name, st) in &raw.stages {
             let prefix = format!("stages.{name}");
             let kind = StageKind::parse(&st.kind).ok_or_else(|| {
@@ -125,6 +158,9 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                     .error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint)
             })?;
             let params = Params::decode(kind, &st.table, &prefix)?;
+            if let Some(n) = &st.resources {
+                resources.insert(name.clone(), Resources::decode(n, &format!("{prefix}.resources"))?);
+            }
             decoded.insert(name.clone(), (kind, params, st));
         }
         resolve_implicit_data(&mut decoded)?;
@@ -231,6 +267,8 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         let mut index_of: HashMap<String, usize> = HashMap::new();
         for name in &order {
             let (kind, params, _) = &decoded[name];
+            let stage_resources = resources.remove(name).unwrap_or_default();
+            let device = probed.unwrap_or_else(|| declared_device(spec, stage_resources.or(&slurm.defaults).gpus.unwrap_or(0)));
             let mut inputs = IndexMap::new();
             let mut key_inputs = serde_json::Map::new();
             for input in params.inputs() {
@@ -290,6 +328,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                         key_input,
                         device,
                         seed,
+                        resources: stage_resources,
                         uses: Vec::new(),
                     });
                     by_key.insert(key, plan.instances.len() - 1);

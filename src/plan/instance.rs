@@ -31,6 +31,8 @@ pub struct StageInstance {
     pub key_input: serde_json::Value,
     pub device: tch::Device,
     pub seed: u64,
+    /// What a scheduler is asked for (of the first variant using it); not in the key.
+    pub resources: crate::config::Resources,
     /// (variant, stage name) pairs this instance serves.
     pub uses: Vec<(String, String)>,
 }
@@ -71,6 +73,8 @@ pub struct Plan {
     pub variants: Vec<Variant>,
     /// In dependency order: every instance comes after its inputs.
     pub instances: Vec<StageInstance>,
+    /// The experiment's `[slurm]` section (of the first variant).
+    pub slurm: crate::config::SlurmSection,
 }
 
 impl Plan {

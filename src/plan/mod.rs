@@ -5,7 +5,7 @@ mod instance;
 mod reasons;
 mod render;
 
-pub use build::{build_plan, ktlab_version, libtorch_version, PlanEnv};
+pub use build::{build_plan, ktlab_version, libtorch_version, DevicePolicy, PlanEnv};
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
 pub use reasons::{state_of, InstanceState};
