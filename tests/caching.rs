@@ -20,7 +20,8 @@ fn contract_runs_then_is_fully_cached() {
         assert!(lines[4 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
     }
     // Fully cached: no new entry, and quick. Most of the time is loading libtorch
-    // (0.4-0.6 s on an idle 2-core machine); tests share the cores, so the bound is loose.
+    // (0.4-0.6 s on an idle 2-core machine, 2.3 s seen with the cores 6x oversubscribed);
+    // tests share the cores, so the bound only catches a run that computes again.
     let mut fastest = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
@@ -28,7 +29,7 @@ fn contract_runs_then_is_fully_cached() {
         fastest = fastest.min(t.elapsed().as_secs_f64());
     }
     assert_eq!(p.entries(), first, "cached runs created entries");
-    assert!(fastest < 2.0, "cached run took {fastest:.2}s");
+    assert!(fastest < 5.0, "cached run took {fastest:.2}s");
     assert_eq!(p.read("results/contract-hog/results.csv"), csv, "results changed");
     let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
     assert_eq!(
