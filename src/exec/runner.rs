@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use indexmap::IndexMap;
 
 use super::{Event, Reporter};
-use crate::plan::{Plan, PlannedInput};
+use crate::plan::{Plan, PlannedInput, StageInstance};
 use crate::stages::{Input, Outcome, Params, RunCtx, StageError};
 use crate::store::{EntryState, Manifest, Store};
 
@@ -49,35 +49,17 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         }
         _ => {}
     }
-    let mut inputs = IndexMap::new();
-    // Readers hold the inputs' locks shared, so a concurrent `gc` cannot remove them.
-    let mut _input_locks = Vec::new();
-    for (name, input) in &inst.inputs {
-        let resolved = match input {
-            PlannedInput::Stage(j) => {
-                let up = &plan.instances[*j];
-                match crate::store::KeyLock::acquire_shared(&store.lock_path(&up.key)) {
-                    Ok(l) => _input_locks.push(l),
-                    Err(e) => return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock input `{name}`: {e}"))),
-                }
-                if !matches!(store.state(up.kind, &up.key, false), EntryState::Valid(_)) {
-                    return InstanceOutcome::Failed(StageError::Failed(format!(
-                        "input `{name}` ({}) disappeared from the store while this stage was starting (a concurrent gc?); run again",
-                        up.label()
-                    )));
-                }
-                Input::Stage {
-                    kind: up.kind,
-                    dir: store.entry_dir(up.kind, &up.key),
-                }
-            }
-            PlannedInput::Data { spec, split, .. } => Input::Data {
-                spec: spec.clone(),
-                split: split.clone(),
-            },
-        };
-        inputs.insert(name.clone(), resolved);
-    }
+    let (inputs, _input_locks) = match resolve_inputs(plan, inst, store, false) {
+        Ok(v) => v,
+        Err(InputProblem::Lock { name, error }) => {
+            return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock input `{name}`: {error}")))
+        }
+        Err(InputProblem::Missing { name, label }) => {
+            return InstanceOutcome::Failed(StageError::Failed(format!(
+                "input `{name}` ({label}) disappeared from the store while this stage was starting (a concurrent gc?); run again"
+            )))
+        }
+    };
     // A dataset that changed since planning would be computed under a stale key.
     if let Err(e) = check_data_unchanged(inst, store) {
         reporter.emit(Event::Failed {
@@ -234,4 +216,50 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Why the inputs of an instance could not be had.
+pub(crate) enum InputProblem {
+    Lock { name: String, error: String },
+    Missing { name: String, label: String },
+}
+
+/// The inputs of `inst`, every upstream entry held by a shared lock (so that a concurrent
+/// `gc` cannot remove it) and checked to be in the store (`deep`: checksums too).
+pub(crate) fn resolve_inputs(
+    plan: &Plan,
+    inst: &StageInstance,
+    store: &Store,
+    deep: bool,
+) -> Result<(IndexMap<String, Input>, Vec<crate::store::KeyLock>), InputProblem> {
+    let mut inputs = IndexMap::new();
+    let mut locks = Vec::new();
+    for (name, input) in &inst.inputs {
+        let resolved = match input {
+            PlannedInput::Stage(j) => {
+                let up = &plan.instances[*j];
+                let lock = crate::store::KeyLock::acquire_shared(&store.lock_path(&up.key)).map_err(|e| InputProblem::Lock {
+                    name: name.clone(),
+                    error: e.to_string(),
+                })?;
+                locks.push(lock);
+                if !matches!(store.state(up.kind, &up.key, deep), EntryState::Valid(_)) {
+                    return Err(InputProblem::Missing {
+                        name: name.clone(),
+                        label: up.label(),
+                    });
+                }
+                Input::Stage {
+                    kind: up.kind,
+                    dir: store.entry_dir(up.kind, &up.key),
+                }
+            }
+            PlannedInput::Data { spec, split, .. } => Input::Data {
+                spec: spec.clone(),
+                split: split.clone(),
+            },
+        };
+        inputs.insert(name.clone(), resolved);
+    }
+    Ok((inputs, locks))
 }

@@ -4,11 +4,9 @@
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use indexmap::IndexMap;
-
-use super::runner::run_params;
-use crate::plan::{Plan, PlannedInput};
-use crate::stages::{Input, RunCtx, StageError};
+use super::runner::{resolve_inputs, run_params, InputProblem};
+use crate::plan::Plan;
+use crate::stages::{RunCtx, StageError};
 use crate::store::{sha256_file, EntryState, KeyLock, Store};
 
 /// One artefact compared.
@@ -61,31 +59,12 @@ pub fn verify_instance(plan: &Plan, idx: usize, store: &Store, scratch: &Path) -
             )))
         }
     };
-    let mut inputs = IndexMap::new();
-    let mut _input_locks = Vec::new();
-    for (name, input) in &inst.inputs {
-        let resolved = match input {
-            PlannedInput::Stage(j) => {
-                let up = &plan.instances[*j];
-                _input_locks.push(KeyLock::acquire_shared(&store.lock_path(&up.key)).map_err(|e| VerifyError::Io(e.to_string()))?);
-                if !matches!(store.state(up.kind, &up.key, true), EntryState::Valid(_)) {
-                    return Err(VerifyError::Unavailable(format!(
-                        "input `{name}` ({}) is not in the store (or is corrupt): run the experiment first",
-                        up.label()
-                    )));
-                }
-                Input::Stage {
-                    kind: up.kind,
-                    dir: store.entry_dir(up.kind, &up.key),
-                }
-            }
-            PlannedInput::Data { spec, split, .. } => Input::Data {
-                spec: spec.clone(),
-                split: split.clone(),
-            },
-        };
-        inputs.insert(name.clone(), resolved);
-    }
+    let (inputs, _input_locks) = resolve_inputs(plan, inst, store, true).map_err(|p| match p {
+        InputProblem::Lock { error, .. } => VerifyError::Io(error),
+        InputProblem::Missing { name, label } => VerifyError::Unavailable(format!(
+            "input `{name}` ({label}) is not in the store (or is corrupt): run the experiment first"
+        )),
+    })?;
     let workdir = scratch.join("entry");
     let checkpoints = scratch.join("checkpoints");
     std::fs::create_dir_all(&workdir).map_err(|e| VerifyError::Io(format!("{}: {e}", workdir.display())))?;
