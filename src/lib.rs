@@ -26,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
     Store(#[from] store::StoreError),
     /// Bad command-line usage or input detected outside a stage.
     #[error("{0}")]
@@ -39,6 +41,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Usage(_) => 2,
+            Error::Plan(e) => e.exit_code(),
             Error::Store(_) | Error::Other(_) => 1,
         }
     }

@@ -41,7 +41,7 @@ pub fn plan_with(session: &Session, exp: &ExperimentArgs, datasets: &Datasets, d
     let cache_dir = session.store.root.join("fingerprints");
     let mut env = PlanEnv::new(datasets, exp.verify_data, &cache_dir);
     env.devices = devices;
-    build_plan(variants, &mut env)
+    Ok(build_plan(variants, &mut env)?)
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -193,16 +193,7 @@ fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Res
 }
 
 pub(crate) fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
-    match params {
-        Params::Features(p) => p.run(ctx),
-        Params::Kmeans(p) => p.run(ctx),
-        Params::Assign(p) => p.run(ctx),
-        Params::ClusterMetrics(p) => p.run(ctx),
-        Params::Init(p) => p.run(ctx),
-        Params::Pretext(p) => p.run(ctx),
-        Params::Train(p) => p.run(ctx),
-        Params::LinearProbe(p) => p.run(ctx),
-    }
+    params.run(ctx)
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -6,13 +6,14 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_json::json;
 
-use super::{topo_order, Plan, PlannedInput, StageInstance, Variant};
-use crate::config::{did_you_mean, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
-use crate::data::{fingerprint, DatasetFormat, FingerprintMode};
+use super::error::Errors;
+use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
+use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
+use crate::data::{fingerprint, DatasetFormat, DatasetSpec, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
-use crate::stages::{InputSpec, Params, StageKind};
+use crate::models::net::NetConfig;
+use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
 use crate::store::Key;
-use crate::Error;
 
 /// What planning needs besides the experiment: datasets and fingerprinting.
 pub struct PlanEnv<'a> {
@@ -73,24 +74,15 @@ impl<'a> PlanEnv<'a> {
         }
     }
 
-    fn fingerprint(&mut self, dataset: &str, split: &str) -> Result<String, Error> {
-        let k = (dataset.to_string(), split.to_string());
+    fn fingerprint(&mut self, spec: &DatasetSpec, split: &str) -> Result<String, PlanError> {
+        let k = (spec.name.clone(), split.to_string());
         if let Some(f) = self.fingerprints.get(&k) {
             return Ok(f.clone());
         }
-        let spec = self
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
-        let mode = if self.verify_data {
-            FingerprintMode::Contents
-        } else {
-            FingerprintMode::Metadata
-        };
-        let f = match fingerprint(spec, split, mode, Some(self.cache_dir)) {
+        let f = match fingerprint(spec, split, self.mode(), Some(self.cache_dir)) {
             Ok(f) => f,
             Err(e) if self.allow_unavailable => {
-                self.unavailable.push(format!("{dataset}:{split}: {e}"));
+                self.unavailable.push(format!("{}:{split}: {e}", spec.name));
                 "unavailable".to_string()
             }
             Err(e) => return Err(e.into()),
@@ -109,8 +101,8 @@ pub fn libtorch_version() -> &'static str {
 }
 
 /// Validates and keys every variant.
-pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Plan, Error> {
-    let first = variants.first().ok_or_else(|| Error::Other("experiment has no variants".into()))?;
+pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Plan, PlanError> {
+    let first = variants.first().ok_or(PlanError::NoVariants)?;
     let mut plan = Plan {
         experiment: first.name.clone(),
         file: first.file.path.clone(),
@@ -141,61 +133,25 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             plan.slurm = slurm.clone();
         }
 
-        // 1. kinds and parameters
-        let mut decoded: IndexMap<String, (StageKind, Params, &RawStage)> = IndexMap::new();
+        // 1. kinds and parameters (every stage's errors at once)
         let mut resources: HashMap<String, Resources> = HashMap::new();
-        for (name, st) in &raw.stages {
-            let prefix = format!("stages.{name}");
-            let kind = StageKind::parse(&st.kind).ok_or_else(|| {
-                let names = StageKind::ALL.iter().map(|k| k.name());
-                let hint = did_you_mean(&st.kind, names).or_else(|| {
-                    Some(format!(
-                        "known kinds: {}",
-                        StageKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-                    ))
-                });
-                st.kind_node
-                    .error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint)
-            })?;
-            let params = Params::decode(kind, &st.table, &prefix)?;
-            if let Some(n) = &st.resources {
-                resources.insert(name.clone(), Resources::decode(n, &format!("{prefix}.resources"))?);
-            }
-            decoded.insert(name.clone(), (kind, params, st));
-        }
-        resolve_implicit_data(&mut decoded)?;
+        let mut decoded = decode_stages(&raw.stages, Some(&mut resources))?;
 
         // 2. references: existence and kind
+        let mut errors = Errors::default();
         let mut edges: IndexMap<String, Vec<String>> = IndexMap::new();
         for (name, (_, params, st)) in &decoded {
             let mut deps = Vec::new();
             for input in params.inputs() {
-                let key = format!("stages.{name}.{}", input.key());
-                let node = st.table.lookup(input.key()).unwrap_or(&st.table);
-                match &input {
-                    InputSpec::Stage { stage, accepts, .. } => {
-                        if accepts.is_empty() {
-                            return Err(node
-                                .error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`"))
-                                .into());
-                        }
-                        if stage.contains(':') {
-                            let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
-                            return Err(node
-                                .error(&key, format!("expected {expected}, but `{stage}` is a dataset split"))
-                                .into());
-                        }
-                        if !decoded.contains_key(stage) {
-                            let hint = did_you_mean(stage, decoded.keys().map(String::as_str));
-                            return Err(node.error_hint(&key, format!("no stage named `{stage}`"), hint).into());
-                        }
-                        deps.push(stage.clone());
-                    }
-                    InputSpec::Data { dataset, split, .. } => check_data_ref(env.datasets, node, &key, dataset, split)?,
+                match check_reference(env.datasets, &decoded, name, st, &input) {
+                    Ok(Some(stage)) => deps.push(stage),
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
                 }
             }
             edges.insert(name.clone(), deps);
         }
+        errors.finish()?;
 
         // 3. order, naming any cycle in full
         let order = topo_order(&edges).map_err(|cycle| {
@@ -204,59 +160,51 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 .error(&format!("stages.{}", cycle[0]), format!("dependency cycle: {}", cycle.join(" -> ")))
         })?;
 
-        // 4. kinds of the inputs, then consistency across references
+        // 4. kinds of the inputs, then what each stage implies of its upstream stages
+        let mut errors = Errors::default();
         for (name, (_, params, st)) in &decoded {
             for input in params.inputs() {
                 if let InputSpec::Stage { stage, accepts, key } = &input {
                     let up_kind = decoded[stage].0;
                     if !accepts.contains(&up_kind.output()) {
                         let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
-                        let node = st.table.lookup(key).unwrap_or(&st.table);
-                        return Err(node
-                            .error(
-                                &format!("stages.{name}.{key}"),
-                                format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name()),
-                            )
-                            .into());
+                        errors.push(located(
+                            st,
+                            name,
+                            key,
+                            format!("expected {expected}, but `{stage}` is a {} stage", up_kind.name()),
+                        ));
                     }
                 }
             }
         }
-        // Probe layers exist in the upstream model's architecture (checked before anything runs).
-        for (name, (_, params, st)) in &decoded {
-            let (model, layers, key): (&str, Vec<&str>, &str) = match params {
-                Params::LinearProbe(p) => (&p.model, p.layers.iter().map(String::as_str).collect(), "layers"),
-                Params::Features(p) if !p.is_handcrafted() => (&p.model, p.layer.iter().map(String::as_str).collect(), "layer"),
-                _ => continue,
-            };
-            let Some(cfg) = decoded.get(model).and_then(|(_, up, _)| net_config_of(up)) else {
-                continue;
-            };
-            for layer in layers {
-                if let Err(e) = crate::models::net::check_layer_name(&cfg, layer) {
-                    let node = st.table.lookup(key).unwrap_or(&st.table);
-                    return Err(node.error(&format!("stages.{name}.{key}"), e.to_string()).into());
-                }
+        errors.finish()?;
+        let mut errors = Errors::default();
+        for name in &order {
+            let mut params = decoded[name].1.clone();
+            let result = params.resolve(&Graph(&decoded));
+            let st = decoded[name].2;
+            match result {
+                Ok(()) => decoded[name].1 = params,
+                Err(e) => errors.push(located(st, name, e.key, e.message)),
             }
         }
         for (name, (_, params, st)) in &decoded {
-            if let Params::ClusterMetrics(p) = params {
-                if let (Some(labels_of), Some((d, s))) = (data_of(&decoded, &p.labels), p.truth.split_once(':')) {
-                    if labels_of != (d.to_string(), s.to_string()) {
-                        let node = st.table.lookup("truth").unwrap_or(&st.table);
-                        return Err(node
-                            .error(
-                                &format!("stages.{name}.truth"),
-                                format!(
-                                    "`{}` labels images of `{}:{}`, not of `{}`",
-                                    p.labels, labels_of.0, labels_of.1, p.truth
-                                ),
-                            )
-                            .into());
-                    }
+            for e in check_layers(&decoded, params).into_iter().chain(check_init(&decoded, params)) {
+                errors.push(located(st, name, e.key, e.message));
+            }
+        }
+        errors.finish()?;
+        // Implied `data` may name a split the stage did not: its reference is checked too.
+        let mut errors = Errors::default();
+        for (name, (_, params, st)) in &decoded {
+            for input in params.inputs() {
+                if matches!(input, InputSpec::Data { .. }) {
+                    errors.take(check_reference(env.datasets, &decoded, name, st, &input));
                 }
             }
         }
+        errors.finish()?;
 
         // 5. keys, in dependency order
         let mut variant = Variant {
@@ -282,13 +230,12 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                         inputs.insert(key.to_string(), PlannedInput::Stage(idx));
                     }
                     InputSpec::Data { key, dataset, split } => {
-                        let fp = env.fingerprint(&dataset, &split)?;
+                        // Known to exist: every data reference was checked above.
+                        let Some(spec) = env.datasets.get(&dataset).cloned() else {
+                            continue;
+                        };
+                        let fp = env.fingerprint(&spec, &split)?;
                         key_inputs.insert(key.to_string(), json!({ "dataset": dataset, "split": split, "fingerprint": fp }));
-                        let spec = env
-                            .datasets
-                            .get(&dataset)
-                            .cloned()
-                            .ok_or_else(|| Error::Other(format!("unknown dataset {dataset}")))?;
                         inputs.insert(
                             key.to_string(),
                             PlannedInput::Data {
@@ -347,7 +294,157 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
     Ok(plan)
 }
 
-fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, split: &str) -> Result<(), Error> {
+type Decoded<'a> = IndexMap<String, (StageKind, Params, &'a RawStage)>;
+
+/// Every stage's kind and parameters; the errors of all stages at once. `resources`
+/// receives each stage's `[resources]` table, when wanted.
+fn decode_stages<'a>(
+    stages: &'a IndexMap<String, RawStage>,
+    mut resources: Option<&mut HashMap<String, Resources>>,
+) -> Result<Decoded<'a>, PlanError> {
+    let mut errors = Errors::default();
+    let mut decoded = Decoded::new();
+    for (name, st) in stages {
+        let prefix = format!("stages.{name}");
+        let Some(kind) = StageKind::parse(&st.kind) else {
+            let names = StageKind::ALL.iter().map(|k| k.name());
+            let hint = did_you_mean(&st.kind, names).or_else(|| {
+                Some(format!(
+                    "known kinds: {}",
+                    StageKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                ))
+            });
+            errors.push(
+                st.kind_node
+                    .error_hint(&format!("{prefix}.kind"), format!("unknown stage kind `{}`", st.kind), hint),
+            );
+            continue;
+        };
+        let params = errors.take(Params::decode(kind, &st.table, &prefix));
+        if let (Some(n), Some(resources)) = (&st.resources, resources.as_deref_mut()) {
+            if let Some(r) = errors.take(Resources::decode(n, &format!("{prefix}.resources"))) {
+                resources.insert(name.clone(), r);
+            }
+        }
+        if let Some(params) = params {
+            decoded.insert(name.clone(), (kind, params, st));
+        }
+    }
+    errors.finish()?;
+    Ok(decoded)
+}
+
+/// An error at `stages.<name>.<key>`, located at the key's value (or the stage table).
+fn located(st: &RawStage, name: &str, key: &str, message: String) -> PlanError {
+    let node = st.table.lookup(key).unwrap_or(&st.table);
+    node.error(&format!("stages.{name}.{key}"), message).into()
+}
+
+/// Checks one input reference; a stage reference gives the stage it depends on.
+fn check_reference(
+    datasets: &Datasets,
+    decoded: &Decoded,
+    name: &str,
+    st: &RawStage,
+    input: &InputSpec,
+) -> Result<Option<String>, PlanError> {
+    let key = format!("stages.{name}.{}", input.key());
+    let node = st.table.lookup(input.key()).unwrap_or(&st.table);
+    match input {
+        InputSpec::Stage { stage, accepts, .. } => {
+            if accepts.is_empty() {
+                return Err(node
+                    .error(&key, format!("expected a dataset split such as `shapes:train`, found `{stage}`"))
+                    .into());
+            }
+            if stage.contains(':') {
+                let expected = accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
+                return Err(node
+                    .error(&key, format!("expected {expected}, but `{stage}` is a dataset split"))
+                    .into());
+            }
+            if !decoded.contains_key(stage) {
+                let hint = did_you_mean(stage, decoded.keys().map(String::as_str));
+                return Err(node.error_hint(&key, format!("no stage named `{stage}`"), hint).into());
+            }
+            Ok(Some(stage.clone()))
+        }
+        InputSpec::Data { dataset, split, .. } => {
+            check_data_ref(datasets, node, &key, dataset, split)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The stages of one variant, as [`crate::stages::Stage::resolve`] sees them.
+struct Graph<'g, 'a>(&'g Decoded<'a>);
+
+impl Upstream for Graph<'_, '_> {
+    fn kind(&self, stage: &str) -> Option<StageKind> {
+        self.0.get(stage).map(|(k, _, _)| *k)
+    }
+
+    fn rows(&self, stage: &str) -> Option<String> {
+        let mut cur = stage;
+        // Bounded: a cycle was refused already, but rows must not loop on a bad graph.
+        for _ in 0..=self.0.len() {
+            match self.0.get(cur)?.1.rows() {
+                Rows::Data(d) => return d.contains(':').then(|| d.to_string()),
+                Rows::Stage(s) => cur = s,
+                Rows::None => return None,
+            }
+        }
+        None
+    }
+
+    fn network(&self, stage: &str) -> Option<NetConfig> {
+        self.0.get(stage).and_then(|(_, p, _)| p.network())
+    }
+}
+
+/// The layers a stage reads exist in the upstream model's architecture (checked before
+/// anything runs, for every model stage kind).
+fn check_layers(decoded: &Decoded, params: &Params) -> Vec<ParamError> {
+    let Some(uses) = params.probes() else { return Vec::new() };
+    let Some(cfg) = Graph(decoded).network(uses.model) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for layer in uses.layers {
+        if let Err(e) = crate::models::net::check_layer_name(&cfg, layer) {
+            errors.push(ParamError::new(uses.layers_key, e.to_string()));
+        }
+    }
+    errors
+}
+
+/// A model stage that starts from another's weights needs the same backbone.
+fn check_init(decoded: &Decoded, params: &Params) -> Option<ParamError> {
+    let (key, init) = params.init()?;
+    let ours = params.network()?;
+    let theirs = Graph(decoded).network(init)?;
+    let mut differs = Vec::new();
+    if ours.arch != theirs.arch {
+        differs.push(format!("architecture {} vs {}", ours.arch, theirs.arch));
+    }
+    if ours.width != theirs.width {
+        differs.push(format!("width {} vs {}", ours.width, theirs.width));
+    }
+    if ours.batch_norm != theirs.batch_norm {
+        differs.push(format!("batch_norm {} vs {}", ours.batch_norm, theirs.batch_norm));
+    }
+    (!differs.is_empty()).then(|| {
+        ParamError::new(
+            key,
+            format!(
+                "`{init}` has a different backbone ({}): its weights cannot initialise this network",
+                differs.join(", ")
+            ),
+        )
+    })
+}
+
+fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, split: &str) -> Result<(), ConfigError> {
     let Some(spec) = datasets.get(dataset) else {
         let hint = did_you_mean(dataset, datasets.names());
         let known = if datasets.specs.is_empty() {
@@ -355,10 +452,10 @@ fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, sp
         } else {
             String::new()
         };
-        return Err(node.error_hint(key, format!("no dataset named `{dataset}`{known}"), hint).into());
+        return Err(node.error_hint(key, format!("no dataset named `{dataset}`{known}"), hint));
     };
     if split.is_empty() {
-        return Err(node.error(key, format!("expected `{dataset}:<split>`")).into());
+        return Err(node.error(key, format!("expected `{dataset}:<split>`")));
     }
     if let DatasetFormat::Synthetic { splits, .. } = &spec.format {
         if !splits.contains_key(split) {
@@ -368,77 +465,8 @@ fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, sp
                     splits.keys().cloned().collect::<Vec<_>>().join(", ")
                 ))
             });
-            return Err(node
-                .error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint)
-                .into());
+            return Err(node.error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint));
         }
     }
     Ok(())
-}
-
-/// The dataset split whose images a stage's rows are, following `features` links.
-fn data_of(decoded: &IndexMap<String, (StageKind, Params, &RawStage)>, stage: &str) -> Option<(String, String)> {
-    let mut cur = stage.to_string();
-    for _ in 0..decoded.len() + 1 {
-        let (_, params, _) = decoded.get(&cur)?;
-        match params {
-            Params::Features(p) => return p.data.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())),
-            Params::Kmeans(p) => cur = p.features.clone(),
-            Params::Assign(p) => cur = p.features.clone(),
-            Params::Train(p) => {
-                return p
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.split_once(':'))
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            }
-            Params::ClusterMetrics(_) | Params::Init(_) | Params::Pretext(_) | Params::LinearProbe(_) => return None,
-        }
-    }
-    None
-}
-
-/// A `train` stage on pseudo-labels reads the images its assign stage labeled: fill in
-/// `data` from there, or check that a given `data` is those images.
-fn resolve_implicit_data(decoded: &mut IndexMap<String, (StageKind, Params, &RawStage)>) -> Result<(), Error> {
-    let names: Vec<String> = decoded.keys().cloned().collect();
-    for name in names {
-        let (labels, data) = match &decoded[&name].1 {
-            Params::Train(p) if !p.uses_true_labels() => (p.labels.clone(), p.data.clone()),
-            _ => continue,
-        };
-        if !decoded.contains_key(&labels) || !matches!(decoded[&labels].1, Params::Assign(_)) {
-            continue; // reported with the other reference errors
-        }
-        let Some((d, s)) = data_of(decoded, &labels) else { continue };
-        let implied = format!("{d}:{s}");
-        let st = decoded[&name].2;
-        match data {
-            None => {
-                if let Params::Train(p) = &mut decoded[&name].1 {
-                    p.data = Some(implied);
-                }
-            }
-            Some(given) if given != implied => {
-                let node = st.table.lookup("data").unwrap_or(&st.table);
-                return Err(node
-                    .error(
-                        &format!("stages.{name}.data"),
-                        format!("`{labels}` labels images of `{implied}`, not of `{given}`"),
-                    )
-                    .into());
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// The network a model stage builds, for checks at planning time.
-fn net_config_of(params: &Params) -> Option<crate::models::net::NetConfig> {
-    match params {
-        Params::Init(p) => Some(p.net.config()),
-        Params::Train(p) => Some(p.net.config()),
-        _ => None,
-    }
 }

@@ -1,11 +1,13 @@
 //! Planning: sweep variants -> stage instances -> dependency graph -> keys.
 mod build;
+mod error;
 mod graph;
 mod instance;
 mod reasons;
 mod render;
 
 pub use build::{build_plan, ktlab_version, libtorch_version, DevicePolicy, PlanEnv};
+pub use error::{PlanError, MAX_REPORTED};
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
 pub use reasons::{state_of, InstanceState};

@@ -7,6 +7,9 @@ use super::kmeans::BLOCK_ROWS;
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, Preprocess};
 use crate::store::artefacts;
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::config::{ConfigError, Node};
+use crate::models::net::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AssignParams {
@@ -16,8 +19,52 @@ pub struct AssignParams {
     pub features: String,
 }
 
-impl AssignParams {
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+impl Stage for AssignParams {
+    const NAME: &'static str = "assign";
+    const VERSION: u32 = 1;
+    const OUTPUT: OutputKind = OutputKind::Labels;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode(prefix)
+    }
+    /// The nearest centroid of each row: no random numbers.
+    fn stochastic(&self) -> bool {
+        false
+    }
+    /// Distances are matrix products, whose rounding differs between devices.
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![
+            InputSpec::Stage {
+                key: "centroids",
+                stage: self.centroids.clone(),
+                accepts: &[OutputKind::Centroids],
+            },
+            InputSpec::Stage {
+                key: "features",
+                stage: self.features.clone(),
+                accepts: &[OutputKind::Features],
+            },
+        ]
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    fn network(&self) -> Option<NetConfig> {
+        None
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::Stage(&self.features)
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let cdir = ctx.stage_input("centroids")?;
         let fdir = ctx.stage_input("features")?;
         let centroids = artefacts::read_tensor(&cdir.join("centroids.npy"))?

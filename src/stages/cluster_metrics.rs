@@ -6,6 +6,10 @@ use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::cluster as metrics;
 use crate::data::open_split;
 use crate::store::artefacts;
+use super::params::data_ref;
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::config::{ConfigError, Node};
+use crate::models::net::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterMetricsParams {
@@ -15,8 +19,57 @@ pub struct ClusterMetricsParams {
     pub truth: String,
 }
 
-impl ClusterMetricsParams {
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+impl Stage for ClusterMetricsParams {
+    const NAME: &'static str = "cluster-metrics";
+    const VERSION: u32 = 1;
+    const OUTPUT: OutputKind = OutputKind::Metrics;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode(prefix)
+    }
+    /// Counts over labels: no random numbers.
+    fn stochastic(&self) -> bool {
+        false
+    }
+    /// Integer counts: the same on every device.
+    fn device_dependent(&self) -> bool {
+        false
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![
+            InputSpec::Stage {
+                key: "labels",
+                stage: self.labels.clone(),
+                accepts: &[OutputKind::Labels, OutputKind::Centroids],
+            },
+            data_ref("truth", &self.truth),
+        ]
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    fn network(&self) -> Option<NetConfig> {
+        None
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    /// The true labels must be of the images the pseudo-labels are of.
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        if let Some(labels_of) = upstream.rows(&self.labels) {
+            if self.truth.contains(':') && labels_of != self.truth {
+                return Err(ParamError::new(
+                    "truth",
+                    format!("`{}` labels images of `{labels_of}`, not of `{}`", self.labels, self.truth),
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("labels")?;
         let file = if dir.join("labels.npy").exists() {
             "labels.npy"

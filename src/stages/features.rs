@@ -8,6 +8,9 @@ use crate::config::{did_you_mean, ConfigError, Node};
 use crate::data::{open_split, Image};
 use crate::models::{hog, pixels};
 use crate::store::artefacts;
+use super::params::{data_ref, MODEL};
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::models::net::NetConfig;
 
 const MODELS: &[&str] = &["hog", "pixels"];
 
@@ -145,7 +148,101 @@ impl FeaturesParams {
         }
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+    /// Features of a model stage: one layer, average-pooled to a fixed size.
+    fn run_model(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let (spec, split) = ctx.data_input("data")?;
+        let model = super::model_io::LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
+        let source = open_split(spec, split)?;
+        let set = crate::train::batches::ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+        let layer = self.layer.clone().unwrap_or_default();
+        let pooled = self.pooled_dim.filter(|&d| d > 0);
+        let mut out = model.extract(&set, &[layer.as_str()], pooled, ctx.progress)?;
+        let x = out.remove(0);
+        let (n, d) = x.size2()?;
+        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        write_labels(ctx, source.as_ref())?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
+        )?;
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name),
+        })
+    }
+
+    fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {
+        if img.width == 0 || img.height == 0 {
+            return Err(StageError::Input(format!("{what}: empty image")));
+        }
+        Ok(match self.image_size {
+            Some(s) if img.width != s || img.height != s => crate::data::resize_to(&img, s),
+            _ => img,
+        })
+    }
+}
+
+/// The true labels beside the features (`labels.npy`, int64), when the split has them.
+fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
+    let labels: Option<Vec<i64>> = (0..source.len()).map(|i| source.label(i).map(|l| l as i64)).collect();
+    match labels {
+        Some(l) => artefacts::write_tensor(&ctx.path("labels.npy"), &tch::Tensor::from_slice(&l)),
+        None => Ok(()),
+    }
+}
+
+impl Stage for FeaturesParams {
+    const NAME: &'static str = "features";
+    /// 2 since `vgg16-small` lost its last max-pool (its fc layers read a different conv5).
+    const VERSION: u32 = 2;
+    const OUTPUT: OutputKind = OutputKind::Features;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode::<FeaturesParams>(prefix)?.validate(table, prefix)
+    }
+    /// Descriptors and a network's forward pass in evaluation mode: no random numbers.
+    fn stochastic(&self) -> bool {
+        false
+    }
+    /// Handcrafted descriptors are computed on the CPU; a network's layers are not.
+    fn device_dependent(&self) -> bool {
+        !self.is_handcrafted()
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        let mut v = vec![data_ref("data", &self.data)];
+        if !self.is_handcrafted() {
+            v.push(InputSpec::Stage {
+                key: "model",
+                stage: self.model.clone(),
+                accepts: MODEL,
+            });
+        }
+        v
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        match (&self.layer, self.is_handcrafted()) {
+            (Some(layer), false) => Some(LayerUse {
+                model_key: "model",
+                model: &self.model,
+                layers_key: "layer",
+                layers: vec![layer.as_str()],
+            }),
+            _ => None,
+        }
+    }
+    fn network(&self) -> Option<NetConfig> {
+        None
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::Data(&self.data)
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         if !self.is_handcrafted() {
             return self.run_model(ctx);
         }
@@ -204,47 +301,5 @@ impl FeaturesParams {
             metrics: Vec::new(),
             summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name),
         })
-    }
-
-    /// Features of a model stage: one layer, average-pooled to a fixed size.
-    fn run_model(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
-        let (spec, split) = ctx.data_input("data")?;
-        let model = super::model_io::LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
-        let source = open_split(spec, split)?;
-        let set = crate::train::batches::ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
-        let layer = self.layer.clone().unwrap_or_default();
-        let pooled = self.pooled_dim.filter(|&d| d > 0);
-        let mut out = model.extract(&set, &[layer.as_str()], pooled, ctx.progress)?;
-        let x = out.remove(0);
-        let (n, d) = x.size2()?;
-        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
-        write_labels(ctx, source.as_ref())?;
-        artefacts::write_json(
-            &ctx.path("index.json"),
-            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
-        )?;
-        Ok(Outcome {
-            metrics: Vec::new(),
-            summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name),
-        })
-    }
-
-    fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {
-        if img.width == 0 || img.height == 0 {
-            return Err(StageError::Input(format!("{what}: empty image")));
-        }
-        Ok(match self.image_size {
-            Some(s) if img.width != s || img.height != s => crate::data::resize_to(&img, s),
-            _ => img,
-        })
-    }
-}
-
-/// The true labels beside the features (`labels.npy`, int64), when the split has them.
-fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
-    let labels: Option<Vec<i64>> = (0..source.len()).map(|i| source.label(i).map(|l| l as i64)).collect();
-    match labels {
-        Some(l) => artefacts::write_tensor(&ctx.path("labels.npy"), &tch::Tensor::from_slice(&l)),
-        None => Ok(()),
     }
 }

@@ -5,6 +5,12 @@ use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::config::struct_fields;
+use crate::models::net::NetConfig;
+
+/// The keys of [`InitParams`] besides its flattened network options.
+const OWN_KEYS: &[&str] = &["classes"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InitParams {
@@ -32,7 +38,44 @@ impl InitParams {
         Ok(self)
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+}
+
+impl Stage for InitParams {
+    const NAME: &'static str = "init";
+    const VERSION: u32 = 1;
+    const OUTPUT: OutputKind = OutputKind::Model;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table
+            .decode_flattened::<InitParams>(prefix, &[OWN_KEYS, struct_fields::<NetworkParams>()])?
+            .validate(table, prefix)
+    }
+    /// Random weights, seeded.
+    fn stochastic(&self) -> bool {
+        true
+    }
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        Vec::new()
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    fn network(&self) -> Option<NetConfig> {
+        Some(self.net.config())
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let model = LoadedModel::new(
             ModelMeta {

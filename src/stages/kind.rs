@@ -1,21 +1,6 @@
-//! The closed set of stage kinds; a `match` on it dispatches, so the compiler checks
-//! that every kind is handled everywhere.
-use std::fmt;
-
-/// A stage kind. `version()` is part of every key: bump it whenever that stage's
-/// output for the same inputs would change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StageKind {
-    Features,
-    Kmeans,
-    Assign,
-    ClusterMetrics,
-    Init,
-    Pretext,
-    Train,
-    LinearProbe,
-}
-
+//! The macro that turns the one list of stage kinds (in `stages/mod.rs`) into the closed
+//! enums `StageKind` and `Params` and every dispatch over them, so the compiler checks that
+//! every kind is handled and a new kind is one file plus one line.
 /// What a stage produces, i.e. what another stage may consume from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
@@ -24,68 +9,6 @@ pub enum OutputKind {
     Labels,
     Metrics,
     Model,
-}
-
-impl StageKind {
-    pub const ALL: &'static [StageKind] = &[
-        StageKind::Features,
-        StageKind::Kmeans,
-        StageKind::Assign,
-        StageKind::ClusterMetrics,
-        StageKind::Init,
-        StageKind::Pretext,
-        StageKind::Train,
-        StageKind::LinearProbe,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StageKind::Features => "features",
-            StageKind::Kmeans => "kmeans",
-            StageKind::Assign => "assign",
-            StageKind::ClusterMetrics => "cluster-metrics",
-            StageKind::Init => "init",
-            StageKind::Pretext => "pretext",
-            StageKind::Train => "train",
-            StageKind::LinearProbe => "linear-probe",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StageKind> {
-        StageKind::ALL.iter().copied().find(|k| k.name() == s)
-    }
-
-    /// Features, Train and LinearProbe are at 2 since `vgg16-small` lost its last
-    /// max-pool (its fc layers read a different conv5 summary).
-    pub fn version(self) -> u32 {
-        match self {
-            StageKind::Features => 2,
-            StageKind::Kmeans => 1,
-            StageKind::Assign => 1,
-            StageKind::ClusterMetrics => 1,
-            StageKind::Init => 1,
-            StageKind::Pretext => 2,
-            StageKind::Train => 2,
-            StageKind::LinearProbe => 2,
-        }
-    }
-
-    pub fn output(self) -> OutputKind {
-        match self {
-            StageKind::Features => OutputKind::Features,
-            StageKind::Kmeans => OutputKind::Centroids,
-            StageKind::Assign => OutputKind::Labels,
-            StageKind::ClusterMetrics => OutputKind::Metrics,
-            StageKind::Init | StageKind::Pretext | StageKind::Train => OutputKind::Model,
-            StageKind::LinearProbe => OutputKind::Metrics,
-        }
-    }
-}
-
-impl fmt::Display for StageKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 impl OutputKind {
@@ -99,3 +22,137 @@ impl OutputKind {
         }
     }
 }
+
+/// `stage_kinds! { Variant => module::ParamsType, ... }` declares each module, and
+/// generates `StageKind` (with `ALL`, `name`, `version`, `output`, `parse`) and `Params`
+/// (one variant per kind, decoding and dispatching every [`super::Stage`] method).
+macro_rules! stage_kinds {
+    ($($variant:ident => $module:ident::$params:ident,)+) => {
+        $(
+            mod $module;
+            pub use $module::$params;
+        )+
+
+        /// A stage kind; its name and version come from its [`Stage`] implementation.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum StageKind {
+            $($variant,)+
+        }
+
+        impl StageKind {
+            pub const ALL: &'static [StageKind] = &[$(StageKind::$variant,)+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(StageKind::$variant => <$params as Stage>::NAME,)+
+                }
+            }
+
+            /// Part of every key: see [`Stage::VERSION`].
+            pub fn version(self) -> u32 {
+                match self {
+                    $(StageKind::$variant => <$params as Stage>::VERSION,)+
+                }
+            }
+
+            pub fn output(self) -> OutputKind {
+                match self {
+                    $(StageKind::$variant => <$params as Stage>::OUTPUT,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<StageKind> {
+                StageKind::ALL.iter().copied().find(|k| k.name() == s)
+            }
+        }
+
+        /// The validated parameters of one stage instance.
+        #[derive(Clone, Debug)]
+        pub enum Params {
+            $($variant($params),)+
+        }
+
+        impl Params {
+            /// Decodes a stage table (without `kind`); `prefix` is its key path.
+            pub fn decode(kind: StageKind, table: &Node, prefix: &str) -> Result<Params, ConfigError> {
+                Ok(match kind {
+                    $(StageKind::$variant => Params::$variant(<$params as Stage>::decode(table, prefix)?),)+
+                })
+            }
+
+            pub fn kind(&self) -> StageKind {
+                match self {
+                    $(Params::$variant(_) => StageKind::$variant,)+
+                }
+            }
+
+            /// The parameters as JSON (input references included).
+            pub fn to_json(&self) -> serde_json::Value {
+                match self {
+                    $(Params::$variant(p) => serde_json::to_value(p).unwrap_or(serde_json::Value::Null),)+
+                }
+            }
+
+            pub fn is_stochastic(&self) -> bool {
+                match self {
+                    $(Params::$variant(p) => p.stochastic(),)+
+                }
+            }
+
+            pub fn is_device_dependent(&self) -> bool {
+                match self {
+                    $(Params::$variant(p) => p.device_dependent(),)+
+                }
+            }
+
+            pub fn inputs(&self) -> Vec<InputSpec> {
+                match self {
+                    $(Params::$variant(p) => p.inputs(),)+
+                }
+            }
+
+            pub fn probes(&self) -> Option<LayerUse<'_>> {
+                match self {
+                    $(Params::$variant(p) => p.probes(),)+
+                }
+            }
+
+            pub fn network(&self) -> Option<NetConfig> {
+                match self {
+                    $(Params::$variant(p) => p.network(),)+
+                }
+            }
+
+            pub fn init(&self) -> Option<(&'static str, &str)> {
+                match self {
+                    $(Params::$variant(p) => p.init(),)+
+                }
+            }
+
+            pub fn rows(&self) -> Rows<'_> {
+                match self {
+                    $(Params::$variant(p) => p.rows(),)+
+                }
+            }
+
+            pub fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+                match self {
+                    $(Params::$variant(p) => p.resolve(upstream),)+
+                }
+            }
+
+            pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+                match self {
+                    $(Params::$variant(p) => p.run(ctx),)+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for StageKind {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+pub(crate) use stage_kinds;

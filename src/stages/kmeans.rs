@@ -6,6 +6,8 @@ use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, KMeansInit};
 use crate::config::{ConfigError, Node};
 use crate::store::artefacts;
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::models::net::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KmeansParams {
@@ -64,7 +66,46 @@ impl KmeansParams {
         Ok(self)
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+}
+
+impl Stage for KmeansParams {
+    const NAME: &'static str = "kmeans";
+    const VERSION: u32 = 1;
+    const OUTPUT: OutputKind = OutputKind::Centroids;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode::<KmeansParams>(prefix)?.validate(table, prefix)
+    }
+    /// k-means++ draws its seeds; restarts draw theirs.
+    fn stochastic(&self) -> bool {
+        true
+    }
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![InputSpec::Stage {
+            key: "features",
+            stage: self.features.clone(),
+            accepts: &[OutputKind::Features],
+        }]
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    fn network(&self) -> Option<NetConfig> {
+        None
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::Stage(&self.features)
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("features")?;
         let x = artefacts::read_tensor(&dir.join("features.npy"))?
             .to_kind(Kind::Float)

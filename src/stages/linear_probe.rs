@@ -9,6 +9,9 @@ use crate::config::{ConfigError, Node};
 use crate::data::{open_split, Source};
 use crate::eval::linear_probe::{Probe, ProbeConfig};
 use crate::train::batches::ImageSet;
+use super::params::{data_ref, MODEL};
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::models::net::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {
@@ -72,7 +75,81 @@ impl LinearProbeParams {
         Ok(self)
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+    fn split_features(
+        &self,
+        ctx: &RunCtx,
+        model: &LoadedModel,
+        key: &str,
+        layers: &[&str],
+    ) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
+        let (spec, split) = ctx.data_input(key)?;
+        let source = open_split(spec, split)?;
+        let labels = true_labels(source.as_ref())?;
+        let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+        let xs = model.extract(&set, layers, self.pooled_dim, ctx.progress)?;
+        Ok((xs, Tensor::from_slice(&labels), source.classes().len() as i64))
+    }
+}
+
+fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
+    (0..source.len())
+        .map(|i| {
+            source
+                .label(i)
+                .map(|l| l as i64)
+                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
+        })
+        .collect()
+}
+
+impl Stage for LinearProbeParams {
+    const NAME: &'static str = "linear-probe";
+    /// 2 since `vgg16-small` lost its last max-pool.
+    const VERSION: u32 = 2;
+    const OUTPUT: OutputKind = OutputKind::Metrics;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)
+    }
+    /// The classifier's initial weights and batch order are drawn.
+    fn stochastic(&self) -> bool {
+        true
+    }
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![
+            InputSpec::Stage {
+                key: "model",
+                stage: self.model.clone(),
+                accepts: MODEL,
+            },
+            data_ref("train", &self.train),
+            data_ref("test", &self.test),
+        ]
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        Some(LayerUse {
+            model_key: "model",
+            model: &self.model,
+            layers_key: "layers",
+            layers: self.layers.iter().map(String::as_str).collect(),
+        })
+    }
+    fn network(&self) -> Option<NetConfig> {
+        None
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
         let (xs_train, y_train, classes) = self.split_features(ctx, &model, "train", &layers)?;
@@ -114,30 +191,4 @@ impl LinearProbeParams {
             summary: format!("top-1: {}", summary.join(", ")),
         })
     }
-
-    fn split_features(
-        &self,
-        ctx: &RunCtx,
-        model: &LoadedModel,
-        key: &str,
-        layers: &[&str],
-    ) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
-        let (spec, split) = ctx.data_input(key)?;
-        let source = open_split(spec, split)?;
-        let labels = true_labels(source.as_ref())?;
-        let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
-        let xs = model.extract(&set, layers, self.pooled_dim, ctx.progress)?;
-        Ok((xs, Tensor::from_slice(&labels), source.classes().len() as i64))
-    }
-}
-
-fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
-    (0..source.len())
-        .map(|i| {
-            source
-                .label(i)
-                .map(|l| l as i64)
-                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
-        })
-        .collect()
 }

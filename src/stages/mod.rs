@@ -1,30 +1,31 @@
-//! Stage kinds: what each kind reads, its parameters, and how it runs.
-mod assign;
-mod cluster_metrics;
+//! Stage kinds: what each kind reads, its parameters, and how it runs. The list below is
+//! the one place that names every kind (see [`Stage`] and `kind.rs`).
 mod context;
-mod features;
-mod init;
 mod kind;
-mod kmeans;
-mod linear_probe;
 mod model_io;
 mod network_params;
 mod params;
-mod pretext;
 mod solver;
-mod train;
+mod stage;
 
-pub use assign::AssignParams;
-pub use cluster_metrics::ClusterMetricsParams;
 pub use context::{Input, MetricRow, Outcome, RunCtx, StageError};
-pub use features::FeaturesParams;
-pub use init::InitParams;
-pub use kind::{OutputKind, StageKind};
-pub use kmeans::KmeansParams;
-pub use linear_probe::LinearProbeParams;
+pub use kind::OutputKind;
 pub use model_io::{LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
-pub use params::{InputSpec, Params};
-pub use pretext::PretextParams;
+pub use params::InputSpec;
 pub use solver::SolverParams;
-pub use train::TrainParams;
+pub use stage::{LayerUse, ParamError, Rows, Stage, Upstream};
+
+use crate::config::{ConfigError, Node};
+use crate::models::net::NetConfig;
+
+kind::stage_kinds! {
+    Features => features::FeaturesParams,
+    Kmeans => kmeans::KmeansParams,
+    Assign => assign::AssignParams,
+    ClusterMetrics => cluster_metrics::ClusterMetricsParams,
+    Init => init::InitParams,
+    Pretext => pretext::PretextParams,
+    Train => train::TrainParams,
+    LinearProbe => linear_probe::LinearProbeParams,
+}

@@ -21,6 +21,9 @@ use crate::pretext::rotation::Rotation;
 use crate::store::artefacts;
 use crate::train::batches::{Augment, ImageSet};
 use crate::train::trainer::train;
+use super::params::data_ref;
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::config::struct_fields;
 
 pub const TASKS: &[&str] = &["jigsaw", "jigsaw++", "rotation"];
 
@@ -39,7 +42,7 @@ const JIGSAW_KEYS: &[&str] = &[
 const ROTATION_KEYS: &[&str] = &["crop_padding", "flip"];
 
 /// The keys of [`PretextParams`] besides the flattened solver options.
-pub(super) const OWN_KEYS: &[&str] = &[
+pub(crate) const OWN_KEYS: &[&str] = &[
     "task",
     "arch",
     "width",
@@ -168,7 +171,7 @@ impl PretextParams {
             }
             self.crop_padding = Some(pad);
             self.flip = Some(self.flip.unwrap_or(true));
-            self.network(size).validate(table, prefix)?;
+            self.net_params(size).validate(table, prefix)?;
         }
         Ok(self)
     }
@@ -252,10 +255,10 @@ impl PretextParams {
                 ),
             ));
         }
-        self.network(tile.max(8)).validate(table, prefix)
+        self.net_params(tile.max(8)).validate(table, prefix)
     }
 
-    fn network(&self, image_size: usize) -> NetworkParams {
+    fn net_params(&self, image_size: usize) -> NetworkParams {
         NetworkParams {
             arch: self.arch.clone(),
             width: self.width,
@@ -291,7 +294,46 @@ impl PretextParams {
         Ok(set)
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+}
+
+impl Stage for PretextParams {
+    const NAME: &'static str = "pretext";
+    /// 2 since `vgg16-small` lost its last max-pool.
+    const VERSION: u32 = 2;
+    const OUTPUT: OutputKind = OutputKind::Model;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table
+            .decode_flattened::<PretextParams>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?
+            .validate(table, prefix)
+    }
+    /// Crops, tiles, permutations, rotations and initial weights are drawn.
+    fn stochastic(&self) -> bool {
+        true
+    }
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![data_ref("data", &self.data)]
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    /// The backbone as `features` and probes read it: on whole images.
+    fn network(&self) -> Option<NetConfig> {
+        Some(self.net_params(self.image_size.unwrap_or(32)).config())
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
         let size = self.image_size.unwrap_or(32);
@@ -305,7 +347,7 @@ impl PretextParams {
             perms
                 .write_bin(&ctx.path("permutations.bin"))
                 .map_err(|e| StageError::Failed(e.to_string()))?;
-            let tile_cfg = self.network(self.tile_size.unwrap_or(16)).config();
+            let tile_cfg = self.net_params(self.tile_size.unwrap_or(16)).config();
             let head = JigsawHead::for_config(&tile_cfg, perms.len());
             let mut vs = tch::nn::VarStore::new(ctx.device);
             let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
@@ -331,7 +373,7 @@ impl PretextParams {
         } else {
             let mut model = LoadedModel::new(
                 ModelMeta {
-                    config: self.network(size).config(),
+                    config: self.net_params(size).config(),
                     classes: 4,
                     jigsaw: None,
                     per_image_norm: false,

@@ -13,9 +13,13 @@ use crate::data::open_split;
 use crate::store::artefacts;
 use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::trainer::{train, EpochStats};
+use super::params::{data_ref, MODEL};
+use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
+use crate::config::struct_fields;
+use crate::models::net::NetConfig;
 
 /// The keys of [`TrainParams`] besides those of its flattened network and solver options.
-pub(super) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
+pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -71,7 +75,84 @@ impl TrainParams {
         Ok(self)
     }
 
-    pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+}
+
+impl Stage for TrainParams {
+    const NAME: &'static str = "train";
+    /// 2 since `vgg16-small` lost its last max-pool.
+    const VERSION: u32 = 2;
+    const OUTPUT: OutputKind = OutputKind::Model;
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table
+            .decode_flattened::<TrainParams>(
+                prefix,
+                &[OWN_KEYS, struct_fields::<NetworkParams>(), struct_fields::<SolverParams>()],
+            )?
+            .validate(table, prefix)
+    }
+    /// Initial weights, shuffling, augmentation and dropout are drawn.
+    fn stochastic(&self) -> bool {
+        true
+    }
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        let mut v = Vec::new();
+        if let Some(d) = &self.data {
+            v.push(data_ref("data", d));
+        }
+        if !self.uses_true_labels() {
+            v.push(InputSpec::Stage {
+                key: "labels",
+                stage: self.labels.clone(),
+                accepts: &[OutputKind::Labels],
+            });
+        }
+        if let Some(init) = &self.init {
+            v.push(InputSpec::Stage {
+                key: "init",
+                stage: init.clone(),
+                accepts: MODEL,
+            });
+        }
+        v
+    }
+    fn probes(&self) -> Option<LayerUse<'_>> {
+        None
+    }
+    fn network(&self) -> Option<NetConfig> {
+        Some(self.net.config())
+    }
+    fn init(&self) -> Option<(&'static str, &str)> {
+        self.init.as_deref().map(|s| ("init", s))
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    /// On pseudo-labels, the images are those the assign stage labeled: filled in when
+    /// `data` is not given, checked when it is.
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        if self.uses_true_labels() || upstream.kind(&self.labels) != Some(StageKind::Assign) {
+            return Ok(());
+        }
+        let Some(implied) = upstream.rows(&self.labels) else {
+            return Ok(());
+        };
+        match &self.data {
+            None => self.data = Some(implied),
+            Some(given) if *given != implied => {
+                return Err(ParamError::new(
+                    "data",
+                    format!("`{}` labels images of `{implied}`, not of `{given}`", self.labels),
+                ))
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
         let (labels, classes): (Vec<i64>, i64) = if self.uses_true_labels() {

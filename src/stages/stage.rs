@@ -1,0 +1,88 @@
+//! The one trait every stage kind implements: what the kind declares about itself (name,
+//! version, output, randomness, device dependence), how it decodes, what it reads, and
+//! how it runs. The list of kinds in `stages/mod.rs` generates the enums and every
+//! dispatch from it, so a new kind is one file plus one line.
+use serde::Serialize;
+
+use super::{InputSpec, Outcome, OutputKind, RunCtx, StageError, StageKind};
+use crate::config::{ConfigError, Node};
+use crate::models::net::NetConfig;
+
+/// A stage kind's parameters, validated. Nothing here has a default: each kind states
+/// every property, so forgetting one is a compile error, not a cache that lies.
+pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
+    /// `kind = "..."` in experiment files, and the store's folder for the kind.
+    const NAME: &'static str;
+    /// Part of every key: bump it whenever the output for the same inputs changes.
+    const VERSION: u32;
+    /// What the stage produces, i.e. what other stages may consume from it.
+    const OUTPUT: OutputKind;
+
+    /// Decodes and validates a stage table (without `kind`); `prefix` is its key path.
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError>;
+    /// Whether the stage draws random numbers (then the experiment seed enters its key).
+    fn stochastic(&self) -> bool;
+    /// Whether its numbers may depend on the device class (cpu or cuda).
+    fn device_dependent(&self) -> bool;
+    /// The stages and dataset splits it reads, by parameter key.
+    fn inputs(&self) -> Vec<InputSpec>;
+    /// The layers it reads of an upstream model stage (checked at planning).
+    fn probes(&self) -> Option<LayerUse<'_>>;
+    /// The network whose backbone this stage builds (model stages).
+    fn network(&self) -> Option<NetConfig>;
+    /// The model stage its backbone starts from, as the parameter key and stage name.
+    fn init(&self) -> Option<(&'static str, &str)>;
+    /// Whose images its output rows are.
+    fn rows(&self) -> Rows<'_>;
+    /// Fills in what upstream stages imply and checks consistency with them (after every
+    /// reference is known to exist and to be of an accepted kind).
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError>;
+    /// Computes the outputs into `ctx.workdir`.
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError>;
+}
+
+/// Layers a stage reads of a model stage: `model` under the parameter `model_key`, the
+/// layer names under `layers_key`.
+#[derive(Clone, Debug)]
+pub struct LayerUse<'a> {
+    pub model_key: &'static str,
+    pub model: &'a str,
+    pub layers_key: &'static str,
+    pub layers: Vec<&'a str>,
+}
+
+/// Whose images the rows of a stage's output are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows<'a> {
+    /// A dataset split, `dataset:split`.
+    Data(&'a str),
+    /// The same rows as another stage's.
+    Stage(&'a str),
+    /// Not rows of images (a model, a table of metrics), or not known at planning.
+    None,
+}
+
+/// What planning knows of the other stages of a variant, for [`Stage::resolve`].
+pub trait Upstream {
+    fn kind(&self, stage: &str) -> Option<StageKind>;
+    /// The `dataset:split` whose images `stage`'s rows are, following stage links.
+    fn rows(&self, stage: &str) -> Option<String>;
+    /// The network whose backbone a model stage builds.
+    fn network(&self, stage: &str) -> Option<NetConfig>;
+}
+
+/// A parameter that does not fit its upstream stages: the key and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(key: &'static str, message: impl Into<String>) -> ParamError {
+        ParamError {
+            key,
+            message: message.into(),
+        }
+    }
+}
