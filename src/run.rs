@@ -339,7 +339,7 @@ pub fn cmd_gc(session: &Session, dry_run: bool, files: &[PathBuf]) -> Result<Exi
             keep.extend(recorded);
         }
     }
-    let report = crate::store::gc(&session.store, &keep, dry_run)?;
+    let report = crate::store::gc(&session.store, &crate::stages::StageKind::names(), &keep, dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     println!(
         "{verb} {} entries ({} bytes freed{}), kept {} referenced by {} experiment file(s){}",

@@ -6,7 +6,7 @@ use tch::Kind;
 use super::kmeans::BLOCK_ROWS;
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, Preprocess};
-use crate::store::artefacts;
+use super::artefacts;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
 use crate::models::net::NetConfig;

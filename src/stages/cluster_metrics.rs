@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::cluster as metrics;
 use crate::data::open_split;
-use crate::store::artefacts;
+use super::artefacts;
 use super::params::data_ref;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};

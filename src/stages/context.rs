@@ -49,13 +49,7 @@ impl RunCtx<'_> {
     }
 }
 
-/// One result-table row a stage produces.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MetricRow {
-    pub layer: String,
-    pub metric: String,
-    pub value: f64,
-}
+pub use crate::store::MetricRow;
 
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {

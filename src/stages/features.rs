@@ -7,7 +7,7 @@ use super::{Outcome, RunCtx, StageError};
 use crate::config::{did_you_mean, ConfigError, Node};
 use crate::data::{open_split, Image};
 use crate::models::{hog, pixels};
-use crate::store::artefacts;
+use super::artefacts;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::models::net::NetConfig;

@@ -61,6 +61,11 @@ macro_rules! stage_kinds {
                 }
             }
 
+            /// Every kind's name: the store's folders.
+            pub fn names() -> Vec<&'static str> {
+                StageKind::ALL.iter().map(|k| k.name()).collect()
+            }
+
             pub fn parse(s: &str) -> Option<StageKind> {
                 StageKind::ALL.iter().copied().find(|k| k.name() == s)
             }
@@ -145,6 +150,12 @@ macro_rules! stage_kinds {
                 match self {
                     $(Params::$variant(p) => p.run(ctx),)+
                 }
+            }
+        }
+
+        impl crate::store::KindName for StageKind {
+            fn kind_name(&self) -> &str {
+                self.name()
             }
         }
 

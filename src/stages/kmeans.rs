@@ -5,7 +5,7 @@ use tch::Kind;
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, KMeansInit};
 use crate::config::{ConfigError, Node};
-use crate::store::artefacts;
+use super::artefacts;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::models::net::NetConfig;
 

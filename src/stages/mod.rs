@@ -1,5 +1,6 @@
 //! Stage kinds: what each kind reads, its parameters, and how it runs. The list below is
 //! the one place that names every kind (see [`Stage`] and `kind.rs`).
+pub mod artefacts;
 mod context;
 mod kind;
 mod model_io;

@@ -5,10 +5,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use super::artefacts;
 use super::StageError;
 use crate::models::net::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
-use crate::store::artefacts;
 use crate::train::batches::ImageSet;
 
 /// What `model.json` records beside the weights.

@@ -18,7 +18,7 @@ use crate::pretext::cfn::{ContextFree, JigsawHead};
 use crate::pretext::jigsaw::{Jigsaw, JigsawConfig};
 use crate::pretext::permutations::PermutationSet;
 use crate::pretext::rotation::Rotation;
-use crate::store::artefacts;
+use super::artefacts;
 use crate::train::batches::{Augment, ImageSet};
 use crate::train::trainer::train;
 use super::params::data_ref;

@@ -2,9 +2,9 @@
 //! learning-rate schedule), and the observer that reports epochs to the progress display.
 use serde::{Deserialize, Serialize};
 
+use super::artefacts;
 use super::{RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use crate::store::artefacts;
 use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::schedule::Schedule;
 use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};

@@ -10,7 +10,7 @@ use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::data::open_split;
-use crate::store::artefacts;
+use super::artefacts;
 use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::trainer::{train, EpochStats};
 use super::params::{data_ref, MODEL};

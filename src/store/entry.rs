@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{Artefact, Key, KeyLock, Manifest};
-use crate::stages::StageKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,6 +18,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
+    }
+}
+
+/// What the store needs of a stage kind: the name of its folder (`<store>/<kind>/<key>`).
+pub trait KindName: Copy {
+    fn kind_name(&self) -> &str;
+}
+
+impl KindName for &str {
+    fn kind_name(&self) -> &str {
+        self
     }
 }
 
@@ -54,8 +64,8 @@ impl Store {
         Store { root: root.into() }
     }
 
-    pub fn entry_dir(&self, kind: StageKind, key: &Key) -> PathBuf {
-        self.root.join(kind.name()).join(key.hex())
+    pub fn entry_dir(&self, kind: impl KindName, key: &Key) -> PathBuf {
+        self.root.join(kind.kind_name()).join(key.hex())
     }
 
     pub fn lock_path(&self, key: &Key) -> PathBuf {
@@ -78,7 +88,7 @@ impl Store {
 
     /// The state of an entry. `deep` re-hashes every artefact; otherwise only the
     /// manifest and the artefacts' sizes are checked.
-    pub fn state(&self, kind: StageKind, key: &Key, deep: bool) -> EntryState {
+    pub fn state(&self, kind: impl KindName, key: &Key, deep: bool) -> EntryState {
         let dir = self.entry_dir(kind, key);
         if !dir.exists() {
             return EntryState::Missing;
@@ -126,7 +136,13 @@ impl Store {
 
     /// Checksums the work folder, writes the manifest, syncs, and renames the folder
     /// into place. Any existing (corrupt) entry is moved aside first.
-    pub fn publish(&self, mut pending: PendingEntry, kind: StageKind, key: &Key, mut manifest: Manifest) -> Result<PathBuf, StoreError> {
+    pub fn publish(
+        &self,
+        mut pending: PendingEntry,
+        kind: impl KindName,
+        key: &Key,
+        mut manifest: Manifest,
+    ) -> Result<PathBuf, StoreError> {
         let mut artefacts = BTreeMap::new();
         for entry in walkdir::WalkDir::new(&pending.dir).sort_by_file_name() {
             let entry = entry.map_err(|e| StoreError::Io {

@@ -2,7 +2,6 @@
 use std::collections::HashSet;
 
 use super::{Key, KeyLock, Store, StoreError};
-use crate::stages::StageKind;
 
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -13,17 +12,17 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
-/// Removes every entry (and stale work folder) whose key is not in `keep`. An entry
+/// Removes every entry of the `kinds` folders (and every stale work folder) whose key is not in `keep`. An entry
 /// whose lock is held (a run is computing or reading it) or that a live run has pinned
 /// (it is about to use it) is left alone.
-pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport, StoreError> {
+pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
     // No run registers its pins while this is held; live runs' keys are left alone.
     let _gc = super::pins::lock_for_gc(store)?;
     let pinned = super::pins::pinned_keys(store)?;
     let mut candidates = Vec::new();
-    for kind in StageKind::ALL {
-        let dir = store.root.join(kind.name());
+    for kind in kinds {
+        let dir = store.root.join(kind);
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

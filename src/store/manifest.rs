@@ -18,11 +18,19 @@ pub struct Manifest {
     pub artefacts: BTreeMap<String, Artefact>,
     /// Result rows the stage produced.
     #[serde(default)]
-    pub metrics: Vec<crate::stages::MetricRow>,
+    pub metrics: Vec<MetricRow>,
     pub summary: String,
     pub started: String,
     pub seconds: f64,
     pub host: String,
     pub ktlab_version: String,
     pub libtorch_version: String,
+}
+
+/// One result-table row a stage produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub layer: String,
+    pub metric: String,
+    pub value: f64,
 }

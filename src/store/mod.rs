@@ -1,6 +1,5 @@
 //! The content-addressed store: `<store>/<kind>/<key>/` entries with a manifest,
 //! published atomically under a per-key lock.
-pub mod artefacts;
 mod entry;
 mod gc;
 mod key;
@@ -9,10 +8,10 @@ mod manifest;
 mod pins;
 mod records;
 
-pub use entry::{sha256_file, EntryState, PendingEntry, Store, StoreError, MANIFEST_DIGEST};
+pub use entry::{sha256_file, EntryState, KindName, PendingEntry, Store, StoreError, MANIFEST_DIGEST};
 pub use gc::{gc, GcReport};
 pub use key::{canonical_json, Key};
 pub use lock::KeyLock;
-pub use manifest::{Artefact, Manifest};
+pub use manifest::{Artefact, Manifest, MetricRow};
 pub use pins::Pins;
 pub use records::{Record, Records};
