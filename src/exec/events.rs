@@ -1,4 +1,5 @@
 //! Events stages and executors emit; reporters render them.
+use crate::stages::EpochFigures;
 
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -12,6 +13,11 @@ pub enum Event {
         label: String,
         done: u64,
         total: u64,
+    },
+    /// A training epoch finished (its numbers, for the display and JSON logs).
+    Epoch {
+        label: String,
+        figures: EpochFigures,
     },
     Cached {
         label: String,

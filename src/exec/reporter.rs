@@ -56,6 +56,7 @@ impl Reporter {
             Event::Failed { label, error } => format!("[FAILED]  {label}: {error}"),
             Event::Skipped { label, because } => format!("[skipped] {label}: {because}"),
             Event::Note { label, message } => format!("[note]    {label}: {message}"),
+            Event::Epoch { label, figures } => format!("[note]    {label}: {figures}"),
         };
         let important = matches!(e, Event::Failed { .. } | Event::Note { .. });
         if !self.quiet || important {
@@ -83,11 +84,13 @@ impl Reporter {
                     pb.set_position(*done);
                 }
             }
-            Event::Note { label, message } if message.starts_with("epoch ") => {
+            Event::Epoch { label, figures } => {
                 // The latest epoch's figures (loss, accuracy) stay on the stage's bar.
                 if let Some(pb) = bars.get(label) {
-                    let short = message.split(", lr ").next().unwrap_or(message);
-                    pb.set_message(format!("{label} | {short}"));
+                    pb.set_message(format!(
+                        "{label} | epoch {}/{}: loss {:.4}, {} {:.3}",
+                        figures.epoch, figures.epochs, figures.loss, figures.accuracy_name, figures.accuracy
+                    ));
                 }
                 drop(bars);
                 self.multi.suspend(|| self.line(e));
@@ -122,6 +125,11 @@ impl Reporter {
             Event::Failed { label, error } => serde_json::json!({"event": "failed", "stage": label, "error": error}),
             Event::Skipped { label, because } => serde_json::json!({"event": "skipped", "stage": label, "because": because}),
             Event::Note { label, message } => serde_json::json!({"event": "note", "stage": label, "message": message}),
+            Event::Epoch { label, figures } => serde_json::json!({
+                "event": "epoch", "stage": label, "epoch": figures.epoch, "epochs": figures.epochs,
+                "loss": figures.loss, "accuracy": figures.accuracy, "accuracy_name": figures.accuracy_name,
+                "chance": figures.chance, "lr": figures.lr, "seconds": figures.seconds,
+            }),
         };
         if matches!(e, Event::Progress { .. }) {
             return;

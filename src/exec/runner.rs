@@ -1,14 +1,15 @@
 //! Computes one stage instance into the store: lock, re-check, run in a work folder,
 //! publish atomically. Shared by every executor (a Slurm job runs exactly this).
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 
 use super::{Event, Reporter};
 use crate::plan::{Plan, PlannedInput, StageInstance};
-use crate::stages::{Input, Outcome, Params, RunCtx, StageError};
-use crate::store::{EntryState, Manifest, Store};
+use crate::stages::{EpochFigures, Input, Outcome, RunCtx, StageError};
+use crate::store::{EntryState, KeyLock, Manifest, PendingEntry, Store};
 
 pub enum InstanceOutcome {
     /// Someone else (another process) published it while we waited.
@@ -19,147 +20,42 @@ pub enum InstanceOutcome {
 
 /// Computes instance `idx` unless a valid entry exists by the time its lock is held.
 /// `force` recomputes even then. Inputs must already be published and verified.
+///
+/// Three steps: [`prepare`] (lock, inputs, work folder), [`execute`] (seeding, context,
+/// panic guard; shared with `verify`), [`publish`]. This is the one place that reports
+/// started, finished and failed, so every failure shows on the display and in JSON logs.
 pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter, force: bool) -> InstanceOutcome {
     let inst = &plan.instances[idx];
     let label = inst.label();
-    let key = inst.key;
-    let lock = match crate::store::KeyLock::try_acquire(&store.lock_path(&key)) {
-        Ok(Some(l)) => Ok(l),
-        Ok(None) => {
-            reporter.emit(Event::Note {
-                label: label.clone(),
-                message: "another process is computing this stage; waiting for it".into(),
-            });
-            store.lock(&key).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let _lock = match lock {
-        Ok(l) => l,
-        Err(e) => return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock the store entry: {e}"))),
-    };
-    match store.state(inst.kind, &key, true) {
-        EntryState::Valid(_) if !force => return InstanceOutcome::Cached,
-        EntryState::Corrupt(why) => {
-            tracing::warn!(stage = %label, key = %key, "corrupt store entry: {why}; recomputing");
-            reporter.emit(Event::Note {
-                label: label.clone(),
-                message: format!("store entry {} is corrupt ({why}); recomputing", key.short()),
-            });
-        }
-        _ => {}
-    }
-    let (inputs, _input_locks) = match resolve_inputs(plan, inst, store, false) {
-        Ok(v) => v,
-        Err(InputProblem::Lock { name, error }) => {
-            return InstanceOutcome::Failed(StageError::Failed(format!("cannot lock input `{name}`: {error}")))
-        }
-        Err(InputProblem::Missing { name, label }) => {
-            return InstanceOutcome::Failed(StageError::Failed(format!(
-                "input `{name}` ({label}) disappeared from the store while this stage was starting (a concurrent gc?); run again"
-            )))
-        }
-    };
-    // A dataset that changed since planning would be computed under a stale key.
-    if let Err(e) = check_data_unchanged(inst, store) {
-        reporter.emit(Event::Failed {
-            label,
-            error: e.to_string(),
+    let result = prepare(plan, inst, store, reporter, force).and_then(|prepared| {
+        let Some(prepared) = prepared else {
+            return Ok(None);
+        };
+        reporter.emit(Event::Started {
+            label: label.clone(),
+            kind: inst.kind.name(),
+            key: inst.key.hex(),
         });
-        return InstanceOutcome::Failed(e);
-    }
-    let pending = match store.pending(&key) {
-        Ok(p) => p,
-        Err(e) => return InstanceOutcome::Failed(StageError::Failed(e.to_string())),
-    };
-    reporter.emit(Event::Started {
-        label: label.clone(),
-        kind: inst.kind.name(),
-        key: key.hex(),
+        let executed = execute(
+            inst,
+            &prepared.inputs,
+            &prepared.pending.dir,
+            &store.checkpoint_dir(&inst.key),
+            &|e| reporter.emit(e.into_event(&label)),
+        )?;
+        publish(inst, store, prepared, executed).map(Some)
     });
-    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let clock = Instant::now();
-    let progress_label = label.clone();
-    let progress = move |done: u64, total: u64| {
-        reporter.emit(Event::Progress {
-            label: progress_label.clone(),
-            done,
-            total,
-        })
-    };
-    let note_label = label.clone();
-    let note = move |message: String| {
-        reporter.emit(Event::Note {
-            label: note_label.clone(),
-            message,
-        })
-    };
-    if let tch::Device::Cuda(n) = inst.device {
-        if let Err(e) = crate::device::DeviceSpec::Cuda(n).resolve() {
-            let err = StageError::Input(e);
-            reporter.emit(Event::Failed {
-                label,
-                error: err.to_string(),
-            });
-            return InstanceOutcome::Failed(err);
-        }
-    }
-    let checkpoint_dir = store.checkpoint_dir(&key);
-    tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
-    let ctx = RunCtx {
-        device: inst.device,
-        seed: inst.seed,
-        workdir: &pending.dir,
-        inputs: &inputs,
-        progress: &progress,
-        note: &note,
-        checkpoint_dir: &checkpoint_dir,
-    };
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_params(&inst.params, &ctx)))
-        .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))));
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            reporter.emit(Event::Failed {
-                label,
-                error: e.to_string(),
-            });
-            return InstanceOutcome::Failed(e);
-        }
-    };
-    if let Err(e) = check_data_unchanged(inst, store) {
-        reporter.emit(Event::Failed {
-            label,
-            error: e.to_string(),
-        });
-        return InstanceOutcome::Failed(e);
-    }
-    let seconds = clock.elapsed().as_secs_f64();
-    let manifest = Manifest {
-        key: key.hex(),
-        kind: inst.kind.name().into(),
-        key_input: inst.key_input.clone(),
-        artefacts: Default::default(),
-        metrics: outcome.metrics,
-        summary: outcome.summary.clone(),
-        started: format!("{started:.3}"),
-        seconds,
-        host: hostname(),
-        ktlab_version: crate::plan::ktlab_version().into(),
-        libtorch_version: crate::plan::libtorch_version().into(),
-    };
-    match store.publish(pending, inst.kind, &key, manifest) {
-        Ok(_) => {
-            let _ = std::fs::remove_dir_all(&checkpoint_dir);
+    match result {
+        Ok(None) => InstanceOutcome::Cached,
+        Ok(Some(executed)) => {
             reporter.emit(Event::Finished {
                 label,
-                seconds,
-                summary: outcome.summary,
+                seconds: executed.seconds,
+                summary: executed.outcome.summary,
             });
             InstanceOutcome::Computed
         }
         Err(e) => {
-            let e = StageError::Failed(e.to_string());
             reporter.emit(Event::Failed {
                 label,
                 error: e.to_string(),
@@ -169,8 +65,146 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     }
 }
 
+/// What [`prepare`] holds for the later steps: the entry's lock, the inputs (each held
+/// by a shared lock) and the work folder.
+struct Prepared {
+    _lock: KeyLock,
+    inputs: IndexMap<String, Input>,
+    _input_locks: Vec<KeyLock>,
+    pending: PendingEntry,
+}
+
+/// Locks the entry (waiting for another process computing it), returns `None` when a
+/// valid entry exists by then (and not `force`), else resolves the inputs, re-checks the
+/// datasets and opens a work folder.
+fn prepare(plan: &Plan, inst: &StageInstance, store: &Store, reporter: &Reporter, force: bool) -> Result<Option<Prepared>, StageError> {
+    let label = inst.label();
+    let key = inst.key;
+    let cannot_lock = |e: &dyn std::fmt::Display| StageError::Failed(format!("cannot lock the store entry: {e}"));
+    let lock = match KeyLock::try_acquire(&store.lock_path(&key)).map_err(|e| cannot_lock(&e))? {
+        Some(l) => l,
+        None => {
+            reporter.emit(Event::Note {
+                label: label.clone(),
+                message: "another process is computing this stage; waiting for it".into(),
+            });
+            store.lock(&key).map_err(|e| cannot_lock(&e))?
+        }
+    };
+    match store.state(inst.kind, &key, true) {
+        EntryState::Valid(_) if !force => return Ok(None),
+        EntryState::Corrupt(why) => {
+            tracing::warn!(stage = %label, key = %key, "corrupt store entry: {why}; recomputing");
+            reporter.emit(Event::Note {
+                label: label.clone(),
+                message: format!("store entry {} is corrupt ({why}); recomputing", key.short()),
+            });
+        }
+        _ => {}
+    }
+    let (inputs, input_locks) = resolve_inputs(plan, inst, store, false).map_err(|p| match p {
+        InputProblem::Lock { name, error } => StageError::Failed(format!("cannot lock input `{name}`: {error}")),
+        InputProblem::Missing { name, label } => StageError::Failed(format!(
+            "input `{name}` ({label}) disappeared from the store while this stage was starting (a concurrent gc?); run again"
+        )),
+    })?;
+    // A dataset that changed since planning would be computed under a stale key.
+    check_data_unchanged(inst, store)?;
+    let pending = store.pending(&key).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok(Some(Prepared {
+        _lock: lock,
+        inputs,
+        _input_locks: input_locks,
+        pending,
+    }))
+}
+
+/// What a stage reports while it runs.
+pub(crate) enum StageEvent {
+    Progress(u64, u64),
+    Note(String),
+    Epoch(EpochFigures),
+}
+
+impl StageEvent {
+    fn into_event(self, label: &str) -> Event {
+        let label = label.to_string();
+        match self {
+            StageEvent::Progress(done, total) => Event::Progress { label, done, total },
+            StageEvent::Note(message) => Event::Note { label, message },
+            StageEvent::Epoch(figures) => Event::Epoch { label, figures },
+        }
+    }
+}
+
+/// A stage's outcome and how long it took.
+pub(crate) struct Executed {
+    pub outcome: Outcome,
+    pub seconds: f64,
+    /// Seconds since the epoch when it started.
+    pub started: f64,
+}
+
+/// Runs the stage of `inst` into `workdir`: checks its device, seeds libtorch from the
+/// instance's seed, and turns a panic into a failure. Nothing here touches the store.
+pub(crate) fn execute(
+    inst: &StageInstance,
+    inputs: &IndexMap<String, Input>,
+    workdir: &Path,
+    checkpoint_dir: &Path,
+    events: &(dyn Fn(StageEvent) + Sync),
+) -> Result<Executed, StageError> {
+    if let tch::Device::Cuda(n) = inst.device {
+        crate::device::DeviceSpec::Cuda(n).resolve().map_err(StageError::Input)?;
+    }
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let clock = Instant::now();
+    tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
+    let ctx = RunCtx {
+        device: inst.device,
+        seed: inst.seed,
+        workdir,
+        inputs,
+        progress: &|done, total| events(StageEvent::Progress(done, total)),
+        note: &|message| events(StageEvent::Note(message)),
+        epoch: &|figures| events(StageEvent::Epoch(figures)),
+        checkpoint_dir,
+    };
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| inst.params.run(&ctx)))
+        .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))))?;
+    Ok(Executed {
+        outcome,
+        seconds: clock.elapsed().as_secs_f64(),
+        started,
+    })
+}
+
+/// Re-checks the datasets, then publishes the work folder as the entry (atomically) and
+/// removes the stage's checkpoints.
+fn publish(inst: &StageInstance, store: &Store, prepared: Prepared, executed: Executed) -> Result<Executed, StageError> {
+    check_data_unchanged(inst, store)?;
+    let manifest = Manifest {
+        key: inst.key.hex(),
+        kind: inst.kind.name().into(),
+        key_input: inst.key_input.clone(),
+        artefacts: Default::default(),
+        metrics: executed.outcome.metrics.clone(),
+        summary: executed.outcome.summary.clone(),
+        started: format!("{:.3}", executed.started),
+        seconds: executed.seconds,
+        host: hostname(),
+        ktlab_version: crate::plan::ktlab_version().into(),
+        libtorch_version: crate::plan::libtorch_version().into(),
+    };
+    store
+        .publish(prepared.pending, inst.kind, &inst.key, manifest)
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(store.checkpoint_dir(&inst.key));
+    Ok(executed)
+}
+
 /// Fingerprints the instance's datasets again and compares with the plan's.
-fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Result<(), StageError> {
+fn check_data_unchanged(inst: &StageInstance, store: &Store) -> Result<(), StageError> {
     let cache = store.root.join("fingerprints");
     for input in inst.inputs.values() {
         if let PlannedInput::Data {
@@ -190,10 +224,6 @@ fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Res
         }
     }
     Ok(())
-}
-
-pub(crate) fn run_params(params: &Params, ctx: &RunCtx) -> Result<Outcome, StageError> {
-    params.run(ctx)
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

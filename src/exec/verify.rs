@@ -1,12 +1,11 @@
 //! `ktlab verify`: re-executes a cached stage instance in a scratch folder, outside the
 //! store, and compares its artefacts byte for byte with the stored entry, so that users
 //! can find stages whose outputs are not deterministic.
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use super::runner::{resolve_inputs, run_params, InputProblem};
+use super::runner::{execute, resolve_inputs, InputProblem};
 use crate::plan::Plan;
-use crate::stages::{RunCtx, StageError};
+use crate::stages::StageError;
 use crate::store::{sha256_file, EntryState, KeyLock, Store};
 
 /// One artefact compared.
@@ -68,18 +67,7 @@ pub fn verify_instance(plan: &Plan, idx: usize, store: &Store, scratch: &Path) -
     let workdir = scratch.join("entry");
     let checkpoints = scratch.join("checkpoints");
     std::fs::create_dir_all(&workdir).map_err(|e| VerifyError::Io(format!("{}: {e}", workdir.display())))?;
-    tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
-    let ctx = RunCtx {
-        device: inst.device,
-        seed: inst.seed,
-        workdir: &workdir,
-        inputs: &inputs,
-        progress: &|_, _| {},
-        note: &|_| {},
-        checkpoint_dir: &checkpoints,
-    };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run_params(&inst.params, &ctx)))
-        .unwrap_or_else(|_| Err(StageError::Failed("internal error (panic)".into())))?;
+    let outcome = execute(inst, &inputs, &workdir, &checkpoints, &|_| {})?.outcome;
 
     let mut checks: Vec<ArtefactCheck> = manifest
         .artefacts

@@ -23,8 +23,10 @@ pub struct RunCtx<'a> {
     pub inputs: &'a IndexMap<String, Input>,
     /// Called with (done, total) as the stage advances.
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
-    /// Called with a line worth showing (an epoch's figures, a resumption).
+    /// Called with a line worth showing (a resumption, a waited lock).
     pub note: &'a (dyn Fn(String) + Sync),
+    /// Called with each finished training epoch's figures.
+    pub epoch: &'a (dyn Fn(EpochFigures) + Sync),
     /// Where a training stage keeps its checkpoints; survives a crash (keyed).
     pub checkpoint_dir: &'a Path,
 }
@@ -50,6 +52,36 @@ impl RunCtx<'_> {
 }
 
 pub use crate::store::MetricRow;
+
+/// A finished training epoch, as the progress display and JSON logs show it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EpochFigures {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// What the accuracy measures, e.g. "accuracy" or "permutation accuracy".
+    pub accuracy_name: &'static str,
+    /// The accuracy of guessing, where the task has one (pretext tasks).
+    pub chance: Option<f64>,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for EpochFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "epoch {}/{}: loss {:.4}, {} {:.3}",
+            self.epoch, self.epochs, self.loss, self.accuracy_name, self.accuracy
+        )?;
+        if let Some(c) = self.chance {
+            write!(f, " (chance {c:.4})")?;
+        }
+        write!(f, ", lr {:.4}, {:.1}s", self.lr, self.seconds)
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {

@@ -9,7 +9,7 @@ mod params;
 mod solver;
 mod stage;
 
-pub use context::{Input, MetricRow, Outcome, RunCtx, StageError};
+pub use context::{EpochFigures, Input, MetricRow, Outcome, RunCtx, StageError};
 pub use kind::OutputKind;
 pub use model_io::{LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;

@@ -353,7 +353,7 @@ impl Stage for PretextParams {
             let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
             let maker = Jigsaw::new(set, &perms, self.jigsaw_config()).map_err(StageError::Input)?;
             reporter.accuracy_name = "permutation accuracy";
-            reporter.suffix = format!(" (chance {:.4})", 1.0 / perms.len() as f64);
+            reporter.chance = Some(1.0 / perms.len() as f64);
             let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
             let history = train(&mut vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
                 .map_err(|e| StageError::Failed(e.to_string()))?;
@@ -388,7 +388,7 @@ impl Stage for PretextParams {
                 },
             };
             reporter.accuracy_name = "rotation accuracy";
-            reporter.suffix = " (chance 0.25)".into();
+            reporter.chance = Some(0.25);
             let net = &model.net;
             let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
             let history = train(&mut model.vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::artefacts;
-use super::{RunCtx, StageError};
+use super::{EpochFigures, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::schedule::Schedule;
@@ -129,15 +129,16 @@ impl SolverParams {
     }
 }
 
-/// Reports batches to the progress bar and every epoch's figures as a note.
+/// Reports batches to the progress bar and every epoch's figures as an epoch event.
 pub struct EpochReporter<'a> {
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
     pub note: &'a (dyn Fn(String) + Sync),
+    pub epoch: &'a (dyn Fn(EpochFigures) + Sync),
     pub epochs: usize,
-    /// Named after the accuracy in notes, e.g. "accuracy" or "jigsaw accuracy".
-    pub accuracy_name: &'a str,
-    /// Shown beside the accuracy, e.g. " (chance 0.010)".
-    pub suffix: String,
+    /// What the accuracy measures, e.g. "accuracy" or "permutation accuracy".
+    pub accuracy_name: &'static str,
+    /// The accuracy of guessing, shown beside it (pretext tasks).
+    pub chance: Option<f64>,
 }
 
 impl<'a> EpochReporter<'a> {
@@ -145,9 +146,10 @@ impl<'a> EpochReporter<'a> {
         EpochReporter {
             progress: ctx.progress,
             note: ctx.note,
+            epoch: ctx.epoch,
             epochs,
             accuracy_name: "accuracy",
-            suffix: String::new(),
+            chance: None,
         }
     }
 }
@@ -160,10 +162,16 @@ impl TrainObserver for EpochReporter<'_> {
         (self.progress)((epoch * total + done) as u64, (self.epochs * total) as u64);
     }
     fn epoch(&self, s: &EpochStats) {
-        (self.note)(format!(
-            "epoch {}/{}: loss {:.4}, {} {:.3}{}, lr {:.4}, {:.1}s",
-            s.epoch, self.epochs, s.loss, self.accuracy_name, s.accuracy, self.suffix, s.lr, s.seconds
-        ));
+        (self.epoch)(EpochFigures {
+            epoch: s.epoch,
+            epochs: self.epochs,
+            loss: s.loss,
+            accuracy: s.accuracy,
+            accuracy_name: self.accuracy_name,
+            chance: self.chance,
+            lr: s.lr,
+            seconds: s.seconds,
+        });
     }
 }
 
