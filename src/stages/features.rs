@@ -14,8 +14,10 @@ use crate::models::net::NetConfig;
 
 const MODELS: &[&str] = &["hog", "pixels"];
 
+/// A features table as the file writes it; [`FeaturesFile::validate`] resolves it into
+/// [`FeaturesParams`]. Serialized (defaults filled in) it is the keyed form.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FeaturesParams {
+struct FeaturesFile {
     /// `dataset:split`
     pub data: String,
     /// `hog` or `pixels`
@@ -43,8 +45,67 @@ pub struct FeaturesParams {
     pub pooled_dim: Option<usize>,
 }
 
-impl FeaturesParams {
-    pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+/// A validated features stage.
+#[derive(Clone, Debug)]
+pub struct FeaturesParams {
+    /// `dataset:split`
+    pub data: String,
+    /// Resize every image to this square size first (required when sizes differ).
+    pub image_size: Option<usize>,
+    pub extractor: Extractor,
+}
+
+/// What computes the rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Extractor {
+    /// `model = "hog"`: cell size in pixels (8), block side in cells (2), orientation bins
+    /// over 0-180 degrees (9).
+    Hog(hog::HogParams),
+    /// `model = "pixels"`: the image downscaled to `size` x `size` (8).
+    Pixels { size: usize },
+    /// A model stage's `layer`, average-pooled to about `pooled_dim` values (0: the
+    /// default of `models::pool`).
+    Layer { stage: String, layer: String, pooled_dim: usize },
+}
+
+impl Serialize for FeaturesParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut file = FeaturesFile {
+            data: self.data.clone(),
+            model: String::new(),
+            image_size: self.image_size,
+            cell: None,
+            block: None,
+            bins: None,
+            size: None,
+            layer: None,
+            pooled_dim: None,
+        };
+        match &self.extractor {
+            Extractor::Hog(h) => {
+                file.model = "hog".into();
+                (file.cell, file.block, file.bins) = (Some(h.cell), Some(h.block), Some(h.bins));
+            }
+            Extractor::Pixels { size } => {
+                file.model = "pixels".into();
+                file.size = Some(*size);
+            }
+            Extractor::Layer { stage, layer, pooled_dim } => {
+                file.model = stage.clone();
+                file.layer = Some(layer.clone());
+                file.pooled_dim = Some(*pooled_dim);
+            }
+        }
+        file.serialize(s)
+    }
+}
+
+impl FeaturesFile {
+    fn is_handcrafted(&self) -> bool {
+        MODELS.contains(&self.model.as_str())
+    }
+
+    fn validate(mut self, table: &Node, prefix: &str) -> Result<FeaturesParams, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
         match self.model.as_str() {
@@ -125,26 +186,36 @@ impl FeaturesParams {
                 return Err(err("image_size", format!("expected 8..=1024, found {s}")));
             }
         }
-        Ok(self)
+        let extractor = match (self.model.as_str(), self.cell, self.block, self.bins, self.size, self.layer) {
+            ("hog", Some(cell), Some(block), Some(bins), _, _) => Extractor::Hog(hog::HogParams { cell, block, bins }),
+            ("pixels", _, _, _, Some(size), _) => Extractor::Pixels { size },
+            (_, _, _, _, _, Some(layer)) => Extractor::Layer {
+                stage: self.model,
+                layer,
+                pooled_dim: self.pooled_dim.unwrap_or(0),
+            },
+            _ => return Err(table.error(prefix, "internal: features options not resolved")),
+        };
+        Ok(FeaturesParams {
+            data: self.data,
+            image_size: self.image_size,
+            extractor,
+        })
     }
+}
 
+impl FeaturesParams {
     /// HOG or raw pixels, as opposed to a model stage's layer.
     pub fn is_handcrafted(&self) -> bool {
-        MODELS.contains(&self.model.as_str())
+        !matches!(self.extractor, Extractor::Layer { .. })
     }
 
-    fn hog_params(&self) -> hog::HogParams {
-        hog::HogParams {
-            cell: self.cell.unwrap_or(8),
-            block: self.block.unwrap_or(2),
-            bins: self.bins.unwrap_or(9),
-        }
-    }
-
+    /// One image's descriptor (handcrafted extractors only).
     fn describe_one(&self, img: &Image) -> Vec<f32> {
-        match self.model.as_str() {
-            "hog" => hog::hog(img, &self.hog_params()),
-            _ => pixels::pixels(img, self.size.unwrap_or(8)),
+        match &self.extractor {
+            Extractor::Hog(h) => hog::hog(img, h),
+            Extractor::Pixels { size } => pixels::pixels(img, *size),
+            Extractor::Layer { .. } => Vec::new(),
         }
     }
 
@@ -154,8 +225,10 @@ impl FeaturesParams {
         let model = super::model_io::LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let source = open_split(spec, split)?;
         let set = crate::train::batches::ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
-        let layer = self.layer.clone().unwrap_or_default();
-        let pooled = self.pooled_dim.filter(|&d| d > 0);
+        let Extractor::Layer { layer, pooled_dim, .. } = &self.extractor else {
+            return Err(StageError::Failed("internal: not a model stage's layer".into()));
+        };
+        let pooled = Some(*pooled_dim).filter(|&d| d > 0);
         let mut out = model.extract(&set, &[layer.as_str()], pooled, ctx.progress)?;
         let x = out.remove(0);
         let (n, d) = x.size2()?;
@@ -182,6 +255,17 @@ impl FeaturesParams {
     }
 }
 
+impl Extractor {
+    /// `hog`, `pixels` or the layer's name, for summaries.
+    pub fn name(&self) -> &str {
+        match self {
+            Extractor::Hog(_) => "hog",
+            Extractor::Pixels { .. } => "pixels",
+            Extractor::Layer { layer, .. } => layer,
+        }
+    }
+}
+
 /// The true labels beside the features (`labels.npy`, int64), when the split has them.
 fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
     let labels: Option<Vec<i64>> = (0..source.len()).map(|i| source.label(i).map(|l| l as i64)).collect();
@@ -198,7 +282,7 @@ impl Stage for FeaturesParams {
     const OUTPUT: OutputKind = OutputKind::Features;
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
-        table.decode::<FeaturesParams>(prefix)?.validate(table, prefix)
+        table.decode::<FeaturesFile>(prefix)?.validate(table, prefix)
     }
     /// Descriptors and a network's forward pass in evaluation mode: no random numbers.
     fn stochastic(&self) -> bool {
@@ -211,23 +295,25 @@ impl Stage for FeaturesParams {
     fn inputs(&self) -> Vec<InputSpec> {
         let mut v = vec![data_ref("data", &self.data)];
         if !self.is_handcrafted() {
-            v.push(InputSpec::Stage {
-                key: "model",
-                stage: self.model.clone(),
-                accepts: MODEL,
-            });
+            if let Extractor::Layer { stage, .. } = &self.extractor {
+                v.push(InputSpec::Stage {
+                    key: "model",
+                    stage: stage.clone(),
+                    accepts: MODEL,
+                });
+            }
         }
         v
     }
     fn probes(&self) -> Option<LayerUse<'_>> {
-        match (&self.layer, self.is_handcrafted()) {
-            (Some(layer), false) => Some(LayerUse {
+        match &self.extractor {
+            Extractor::Layer { stage, layer, .. } => Some(LayerUse {
                 model_key: "model",
-                model: &self.model,
+                model: stage,
                 layers_key: "layer",
                 layers: vec![layer.as_str()],
             }),
-            _ => None,
+            Extractor::Hog(_) | Extractor::Pixels { .. } => None,
         }
     }
     fn network(&self) -> Option<NetConfig> {
@@ -255,9 +341,8 @@ impl Stage for FeaturesParams {
         // The first image fixes the size every other image must have (unless resized).
         let first = self.prepare(source.load(0)?, &source.describe(0))?;
         let (w, h) = (first.width, first.height);
-        if self.model == "hog" {
-            self.hog_params()
-                .validate(w, h)
+        if let Extractor::Hog(hog) = &self.extractor {
+            hog.validate(w, h)
                 .map_err(|m| StageError::Input(format!("{}: {m}", source.describe(0))))?;
         }
         let dim = self.describe_one(&first).len();
@@ -299,7 +384,7 @@ impl Stage for FeaturesParams {
         )?;
         Ok(Outcome {
             metrics: Vec::new(),
-            summary: format!("{n} x {dim} {} features of {}:{split}", self.model, spec.name),
+            summary: format!("{n} x {dim} {} features of {}:{split}", self.extractor.name(), spec.name),
         })
     }
 }

@@ -26,8 +26,8 @@ pub struct KmeansParams {
     #[serde(default)]
     pub l2_normalize: bool,
     /// `kmeans++` or `random`.
-    #[serde(default = "default_init")]
-    pub init: String,
+    #[serde(default)]
+    pub init: KMeansInit,
 }
 
 fn default_iterations() -> usize {
@@ -35,9 +35,6 @@ fn default_iterations() -> usize {
 }
 fn default_restarts() -> usize {
     1
-}
-fn default_init() -> String {
-    "kmeans++".into()
 }
 
 /// Rows per block of the assignment step: bounds memory at block x k floats.
@@ -58,10 +55,6 @@ impl KmeansParams {
         }
         if self.pca == Some(0) {
             return err("pca", "expected a positive number of dimensions, found 0".into());
-        }
-        if !matches!(self.init.as_str(), "kmeans++" | "random") {
-            let hint = crate::config::did_you_mean(&self.init, ["kmeans++", "random"]).or_else(|| Some("one of kmeans++, random".into()));
-            return Err(at("init").error_hint(&format!("{prefix}.init"), format!("unknown initialisation `{}`", self.init), hint));
         }
         Ok(self)
     }
@@ -117,11 +110,7 @@ impl Stage for KmeansParams {
             restarts: self.restarts,
             pca: self.pca,
             l2_normalize: self.l2_normalize,
-            init: if self.init == "random" {
-                KMeansInit::Random
-            } else {
-                KMeansInit::KMeansPlusPlus
-            },
+            init: self.init,
             seed: ctx.seed,
             block_rows: BLOCK_ROWS,
         };

@@ -60,6 +60,16 @@ impl LinearProbeParams {
                 return err("layers", format!("layer `{l}` is listed twice"));
             }
         }
+        if self.train == self.test {
+            return err(
+                "test",
+                format!(
+                    "the probe would be scored on the split it is fitted on (`{}`): that measures memorisation, \
+                     not the representation; give a held-out split",
+                    self.test
+                ),
+            );
+        }
         if self.epochs == 0 || self.epochs > 100_000 {
             return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
         }

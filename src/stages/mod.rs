@@ -11,7 +11,7 @@ mod stage;
 
 pub use context::{EpochFigures, Input, MetricRow, Outcome, RunCtx, StageError};
 pub use kind::OutputKind;
-pub use model_io::{LoadedModel, ModelMeta};
+pub use model_io::{InitReport, LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::InputSpec;
 pub use solver::SolverParams;

@@ -26,6 +26,34 @@ pub struct ModelMeta {
     pub per_image_norm: bool,
 }
 
+/// What [`LoadedModel::init_from`] took over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitReport {
+    pub variables: usize,
+    /// Whether the classifier head came along (same classes) or is fresh.
+    pub head: bool,
+    /// (the init model's classes, this model's); 0 for a backbone alone.
+    pub classes: (i64, i64),
+}
+
+impl std::fmt::Display for InitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "initialised {} variables from the init model: ", self.variables)?;
+        match (self.head, self.classes) {
+            (true, (_, n)) => write!(f, "backbone and classifier head (both {n} classes)"),
+            (false, (0, _)) => write!(f, "backbone; fresh classifier head (the init model has none)"),
+            (false, (m, n)) => write!(f, "backbone; fresh classifier head (the init model has {m} classes, this one {n})"),
+        }
+    }
+}
+
+/// The names of the backbone's variables (without any classifier head) for `config`.
+fn backbone_variable_names(config: &NetConfig) -> Result<Vec<String>, StageError> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    Network::backbone(&vs.root(), config).map_err(|e| StageError::Input(e.to_string()))?;
+    Ok(vs.variables().into_keys().collect())
+}
+
 pub struct LoadedModel {
     pub vs: nn::VarStore,
     pub net: Network,
@@ -74,23 +102,52 @@ impl LoadedModel {
         artefacts::write_json(&dir.join("model.json"), &serde_json::to_value(&self.meta).unwrap_or_default())
     }
 
-    /// Copies every variable of `other` whose name and shape match (the backbone when
-    /// the heads differ); returns how many were copied.
-    pub fn init_from(&mut self, other: &LoadedModel) -> Result<usize, StageError> {
+    /// Copies the backbone of `other` into this model, every variable of it: a backbone
+    /// variable `other` lacks (or has in another shape) is an error, never a silent partial
+    /// load. The classifier head is taken over only when both have the same classes.
+    pub fn init_from(&mut self, other: &LoadedModel) -> Result<InitReport, StageError> {
+        let names = backbone_variable_names(&self.meta.config)?;
         let src = other.vs.variables();
+        let dst = self.vs.variables();
+        for name in &names {
+            let Some(d) = dst.get(name) else { continue };
+            match src.get(name) {
+                Some(s) if s.size() == d.size() => {}
+                Some(s) => {
+                    return Err(StageError::Input(format!(
+                        "the init model's `{name}` has shape {:?}, this network's {:?}: the backbones differ",
+                        s.size(),
+                        d.size()
+                    )))
+                }
+                None => {
+                    return Err(StageError::Input(format!(
+                        "the init model lacks the backbone variable `{name}`: the backbones differ"
+                    )))
+                }
+            }
+        }
+        let head: Vec<&String> = dst.keys().filter(|n| !names.contains(*n)).collect();
+        let take_head = self.meta.classes > 0
+            && self.meta.classes == other.meta.classes
+            && head.iter().all(|n| src.get(*n).map(|s| s.size()) == Some(dst[*n].size()));
         let mut copied = 0;
         tch::no_grad(|| -> Result<(), StageError> {
-            for (name, mut dst) in self.vs.variables() {
-                if let Some(s) = src.get(&name) {
-                    if s.size() == dst.size() {
-                        dst.f_copy_(&s.to_device(dst.device()))?;
+            for (name, mut d) in dst {
+                if names.contains(&name) || take_head {
+                    if let Some(s) = src.get(&name) {
+                        d.f_copy_(&s.to_device(d.device()))?;
                         copied += 1;
                     }
                 }
             }
             Ok(())
         })?;
-        Ok(copied)
+        Ok(InitReport {
+            variables: copied,
+            head: take_head,
+            classes: (other.meta.classes, self.meta.classes),
+        })
     }
 
     pub fn image_size(&self) -> usize {
@@ -188,5 +245,53 @@ mod tests {
         assert!((s - 1.0).abs().max().double_value(&[]) < 1e-4);
         let flat = normalize_per_image(&Tensor::ones([1, 3, 4, 4], (Kind::Float, Device::Cpu)));
         assert_eq!(flat.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    }
+
+    fn model(width: f64, classes: i64) -> LoadedModel {
+        let config = NetConfig {
+            arch: crate::models::net::Arch::AlexnetSmall,
+            width,
+            batch_norm: true,
+            in_channels: 3,
+            image_size: 32,
+        };
+        let meta = ModelMeta {
+            config,
+            classes,
+            jigsaw: None,
+            per_image_norm: false,
+        };
+        LoadedModel::new(meta, Device::Cpu).unwrap()
+    }
+
+    fn equal(a: &LoadedModel, b: &LoadedModel, name: &str) -> bool {
+        a.vs.variables()[name].equal(&b.vs.variables()[name])
+    }
+
+    #[test]
+    fn init_takes_the_whole_backbone_and_the_head_only_with_the_same_classes() {
+        tch::manual_seed(1);
+        let from = model(0.25, 10);
+        tch::manual_seed(2);
+        let mut same = model(0.25, 10);
+        let report = same.init_from(&from).unwrap();
+        assert!(report.head);
+        assert_eq!(report.variables, from.vs.variables().len());
+        assert!(equal(&same, &from, "features.0.weight") && equal(&same, &from, "classifier.6.weight"));
+
+        tch::manual_seed(2);
+        let mut other = model(0.25, 8);
+        let report = other.init_from(&from).unwrap();
+        assert!(!report.head, "{report}");
+        assert!(report
+            .to_string()
+            .contains("fresh classifier head (the init model has 10 classes, this one 8)"));
+        assert!(equal(&other, &from, "features.0.weight"));
+        // fc6 has the same shape in both, but belongs to the head: not taken over.
+        assert!(!equal(&other, &from, "classifier.1.weight"));
+
+        let mut wider = model(0.5, 10);
+        let e = wider.init_from(&from).unwrap_err().to_string();
+        assert!(e.contains("the backbones differ"), "{e}");
     }
 }

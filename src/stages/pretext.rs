@@ -25,7 +25,43 @@ use super::params::data_ref;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
 
-pub const TASKS: &[&str] = &["jigsaw", "jigsaw++", "rotation"];
+/// A pretext task by its name in experiment files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PretextTask {
+    Jigsaw,
+    JigsawPlusPlus,
+    Rotation,
+}
+
+impl PretextTask {
+    pub const ALL: &'static [PretextTask] = &[PretextTask::Jigsaw, PretextTask::JigsawPlusPlus, PretextTask::Rotation];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PretextTask::Jigsaw => "jigsaw",
+            PretextTask::JigsawPlusPlus => "jigsaw++",
+            PretextTask::Rotation => "rotation",
+        }
+    }
+}
+
+impl Serialize for PretextTask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for PretextTask {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let names = PretextTask::ALL.iter().map(|t| t.name());
+        PretextTask::ALL.iter().copied().find(|t| t.name() == s).ok_or_else(|| {
+            let hint = did_you_mean(&s, names.clone()).map(|h| format!(" ({h})")).unwrap_or_default();
+            let list = names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            serde::de::Error::custom(format!("unknown pretext task `{s}`: expected one of {list}{hint}"))
+        })
+    }
+}
 
 /// Keys that only Jigsaw tasks take.
 const JIGSAW_KEYS: &[&str] = &[
@@ -41,7 +77,7 @@ const JIGSAW_KEYS: &[&str] = &[
 /// Keys that only rotation takes.
 const ROTATION_KEYS: &[&str] = &["crop_padding", "flip"];
 
-/// The keys of [`PretextParams`] besides the flattened solver options.
+/// The keys of a pretext table besides the flattened solver options.
 pub(crate) const OWN_KEYS: &[&str] = &[
     "task",
     "arch",
@@ -61,60 +97,30 @@ pub(crate) const OWN_KEYS: &[&str] = &[
     "flip",
 ];
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PretextParams {
-    /// `jigsaw`, `jigsaw++` or `rotation`.
-    pub task: String,
-    pub arch: String,
+/// A pretext table as the file writes it; [`PretextFile::validate`] resolves every
+/// default into [`PretextParams`].
+#[derive(Clone, Debug, Deserialize)]
+struct PretextFile {
+    task: PretextTask,
+    arch: String,
     #[serde(default = "one")]
-    pub width: f64,
+    width: f64,
     #[serde(default = "yes")]
-    pub batch_norm: bool,
-    /// `dataset:split` of the (unlabeled) images.
-    pub data: String,
-    /// Side images are resized to. Jigsaw: 256 (64 for `-small` archs), the grid is cut
-    /// from a random crop of it; rotation: the network's input (224, or 32).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_size: Option<usize>,
-    /// Jigsaw: side of the random crop holding the 3 x 3 grid (225, or 57).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crop: Option<usize>,
-    /// Jigsaw: side of each tile, a random sub-crop of its cell (64, or 16).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tile_size: Option<usize>,
-    /// Jigsaw: each colour channel is offset by up to this many pixels (tile_size / 32).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_shift: Option<usize>,
-    /// Jigsaw: number of permutations (1000 for jigsaw, 701 for jigsaw++).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permutations: Option<usize>,
-    /// Jigsaw: minimum Hamming distance between permutations (3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_hamming: Option<usize>,
-    /// Jigsaw: a permutation file in the official layout (e.g. the original
-    /// `permutations_701.bin`), relative to the experiment file, instead of generating one.
-    #[serde(default, skip_serializing)]
-    pub permutations_file: Option<String>,
-    /// The file's SHA-256 (its contents are part of the key, its path is not).
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub permutations_sha256: Option<String>,
-    #[serde(skip)]
-    pub permutations_path: Option<PathBuf>,
-    /// Jigsaw: probability of a grayscale sample (0.7, as the paper says; the original
-    /// code used 0.5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grayscale: Option<f64>,
-    /// Jigsaw++: at most this many tiles replaced by another image's (2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_replaced: Option<usize>,
-    /// Rotation: random translation in pixels (4 for `-small` archs, else 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crop_padding: Option<usize>,
-    /// Rotation: random horizontal flips (true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flip: Option<bool>,
+    batch_norm: bool,
+    data: String,
+    image_size: Option<usize>,
+    crop: Option<usize>,
+    tile_size: Option<usize>,
+    channel_shift: Option<usize>,
+    permutations: Option<usize>,
+    min_hamming: Option<usize>,
+    permutations_file: Option<String>,
+    grayscale: Option<f64>,
+    max_replaced: Option<usize>,
+    crop_padding: Option<usize>,
+    flip: Option<bool>,
     #[serde(flatten)]
-    pub solver: SolverParams,
+    solver: SolverParams,
 }
 
 fn one() -> f64 {
@@ -124,29 +130,162 @@ fn yes() -> bool {
     true
 }
 
-impl PretextParams {
-    pub fn is_jigsaw(&self) -> bool {
-        self.task.starts_with("jigsaw")
-    }
+/// A validated pretext stage: every value resolved, nothing left to default at run time.
+#[derive(Clone, Debug)]
+pub struct PretextParams {
+    pub arch: String,
+    pub width: f64,
+    pub batch_norm: bool,
+    /// `dataset:split` of the (unlabeled) images.
+    pub data: String,
+    /// Side images are resized to. Jigsaw: 256 (64 for `-small` archs), the grid is cut
+    /// from a random crop of it; rotation: the network's input (224, or 32).
+    pub image_size: usize,
+    pub task: Task,
+    pub solver: SolverParams,
+}
 
-    pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+/// The task and its own options.
+#[derive(Clone, Debug)]
+pub enum Task {
+    Jigsaw(JigsawSetup),
+    Rotation(RotationSetup),
+}
+
+#[derive(Clone, Debug)]
+pub struct JigsawSetup {
+    /// Jigsaw++: up to `max_replaced` tiles come from another image.
+    pub plus_plus: bool,
+    /// Side of the random crop holding the 3 x 3 grid (225, or 57).
+    pub crop: usize,
+    /// Side of each tile, a random sub-crop of its cell (64, or 16).
+    pub tile_size: usize,
+    /// Each colour channel is offset by up to this many pixels (tile_size / 32).
+    pub channel_shift: usize,
+    /// Probability of a grayscale sample (0.7, as the paper says; its code used 0.5).
+    pub grayscale: f64,
+    /// Jigsaw++: at most this many tiles replaced (2); 0 for plain Jigsaw.
+    pub max_replaced: usize,
+    pub permutations: Permutations,
+}
+
+/// Where the permutation set comes from.
+#[derive(Clone, Debug)]
+pub enum Permutations {
+    /// Generated from the seed: `count` permutations at least `min_hamming` apart
+    /// (1000 for jigsaw, 701 for jigsaw++; 3).
+    Generated { count: usize, min_hamming: usize },
+    /// A file in the official layout (e.g. the original `permutations_701.bin`); its
+    /// contents enter the key, its path does not.
+    File { path: PathBuf, sha256: String, count: usize },
+}
+
+#[derive(Clone, Debug)]
+pub struct RotationSetup {
+    /// Random translation in pixels (4 for `-small` archs, else 0).
+    pub crop_padding: usize,
+    /// Random horizontal flips (true).
+    pub flip: bool,
+}
+
+/// The keyed form: the file's keys with every default filled in (as keys have been
+/// since pretext stages exist, so that stored entries stay valid).
+#[derive(Serialize)]
+struct PretextKey<'a> {
+    task: &'static str,
+    arch: &'a str,
+    width: f64,
+    batch_norm: bool,
+    data: &'a str,
+    image_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crop: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tile_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_shift: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permutations: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_hamming: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permutations_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grayscale: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_replaced: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crop_padding: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flip: Option<bool>,
+    #[serde(flatten)]
+    solver: &'a SolverParams,
+}
+
+impl Serialize for PretextParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut key = PretextKey {
+            task: self.task_name().name(),
+            arch: &self.arch,
+            width: self.width,
+            batch_norm: self.batch_norm,
+            data: &self.data,
+            image_size: self.image_size,
+            crop: None,
+            tile_size: None,
+            channel_shift: None,
+            permutations: None,
+            min_hamming: None,
+            permutations_sha256: None,
+            grayscale: None,
+            max_replaced: None,
+            crop_padding: None,
+            flip: None,
+            solver: &self.solver,
+        };
+        match &self.task {
+            Task::Jigsaw(j) => {
+                key.crop = Some(j.crop);
+                key.tile_size = Some(j.tile_size);
+                key.channel_shift = Some(j.channel_shift);
+                key.grayscale = Some(j.grayscale);
+                key.max_replaced = j.plus_plus.then_some(j.max_replaced);
+                match &j.permutations {
+                    Permutations::Generated { count, min_hamming } => {
+                        key.permutations = Some(*count);
+                        key.min_hamming = Some(*min_hamming);
+                    }
+                    Permutations::File { sha256, count, .. } => {
+                        key.permutations = Some(*count);
+                        key.permutations_sha256 = Some(sha256);
+                    }
+                }
+            }
+            Task::Rotation(r) => {
+                key.crop_padding = Some(r.crop_padding);
+                key.flip = Some(r.flip);
+            }
+        }
+        key.serialize(s)
+    }
+}
+
+impl PretextFile {
+    fn validate(self, table: &Node, prefix: &str) -> Result<PretextParams, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
-        if !TASKS.contains(&self.task.as_str()) {
-            let hint = did_you_mean(&self.task, TASKS.iter().copied()).or_else(|| Some(format!("one of {}", TASKS.join(", "))));
-            return Err(at("task").error_hint(&format!("{prefix}.task"), format!("unknown pretext task `{}`", self.task), hint));
-        }
-        let (other, what) = if self.is_jigsaw() {
-            (ROTATION_KEYS, "rotation")
-        } else {
+        let task = self.task.name();
+        let (other, what) = if self.task == PretextTask::Rotation {
             (JIGSAW_KEYS, "jigsaw tasks")
+        } else {
+            (ROTATION_KEYS, "rotation")
         };
         for key in other {
             if table.lookup(key).is_some() {
-                return Err(err(key, format!("`{key}` applies to {what}, not to task = \"{}\"", self.task)));
+                return Err(err(key, format!("`{key}` applies to {what}, not to task = \"{task}\"")));
             }
         }
-        if self.task == "jigsaw" && table.lookup("max_replaced").is_some() {
+        if self.task == PretextTask::Jigsaw && table.lookup("max_replaced").is_some() {
             return Err(err(
                 "max_replaced",
                 "`max_replaced` applies to task = \"jigsaw++\" (plain jigsaw replaces no tiles)".into(),
@@ -158,25 +297,37 @@ impl PretextParams {
             let hint = did_you_mean(&self.arch, names.iter().copied()).or_else(|| Some(format!("one of {}", names.join(", "))));
             at("arch").error_hint(&format!("{prefix}.arch"), format!("unknown architecture `{}`", self.arch), hint)
         })?;
-        if self.is_jigsaw() {
-            self.fill_jigsaw(arch, table, prefix)?;
-        } else {
+        let (image_size, task) = if self.task == PretextTask::Rotation {
             let size = self
                 .image_size
                 .unwrap_or(crate::models::registry::default_image_size(arch) as usize);
-            self.image_size = Some(size);
             let pad = self.crop_padding.unwrap_or(if arch.is_small() { 4 } else { 0 });
             if pad > size / 2 {
                 return Err(err("crop_padding", format!("expected at most half the image size, found {pad}")));
             }
-            self.crop_padding = Some(pad);
-            self.flip = Some(self.flip.unwrap_or(true));
             self.net_params(size).validate(table, prefix)?;
-        }
-        Ok(self)
+            let setup = RotationSetup {
+                crop_padding: pad,
+                flip: self.flip.unwrap_or(true),
+            };
+            (size, Task::Rotation(setup))
+        } else {
+            let (size, setup) = self.jigsaw(arch, table, prefix)?;
+            (size, Task::Jigsaw(setup))
+        };
+        Ok(PretextParams {
+            arch: self.arch,
+            width: self.width,
+            batch_norm: self.batch_norm,
+            data: self.data,
+            image_size,
+            task,
+            solver: self.solver,
+        })
     }
 
-    fn fill_jigsaw(&mut self, arch: Arch, table: &Node, prefix: &str) -> Result<(), ConfigError> {
+    /// The image side and the Jigsaw options, defaults filled in.
+    fn jigsaw(&self, arch: Arch, table: &Node, prefix: &str) -> Result<(usize, JigsawSetup), ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
         // The paper's geometry (256 -> 225 crop -> 75 px cells -> 64 px tiles), and the
@@ -198,30 +349,24 @@ impl PretextParams {
                 format!("expected 1..={} (the cell side, crop / 3), found {tile}", crop / 3),
             ));
         }
-        self.image_size = Some(size);
-        self.crop = Some(crop);
-        self.tile_size = Some(tile);
-        self.channel_shift = Some(self.channel_shift.unwrap_or(tile / 32));
-        if self.channel_shift > Some(tile) {
+        let channel_shift = self.channel_shift.unwrap_or(tile / 32);
+        if channel_shift > tile {
             return Err(err("channel_shift", format!("expected at most tile_size ({tile})")));
         }
-        let g = self.grayscale.unwrap_or(0.7);
-        if !(0.0..=1.0).contains(&g) {
-            return Err(err("grayscale", format!("expected a probability in [0, 1], found {g}")));
+        let grayscale = self.grayscale.unwrap_or(0.7);
+        if !(0.0..=1.0).contains(&grayscale) {
+            return Err(err("grayscale", format!("expected a probability in [0, 1], found {grayscale}")));
         }
-        self.grayscale = Some(g);
-        if self.task == "jigsaw++" {
-            let m = self.max_replaced.unwrap_or(2);
-            if m > 8 {
-                return Err(err("max_replaced", format!("expected 0..=8 tiles, found {m}")));
-            }
-            self.max_replaced = Some(m);
+        let plus_plus = self.task == PretextTask::JigsawPlusPlus;
+        let max_replaced = if plus_plus { self.max_replaced.unwrap_or(2) } else { 0 };
+        if max_replaced > 8 {
+            return Err(err("max_replaced", format!("expected 0..=8 tiles, found {max_replaced}")));
         }
         let h = self.min_hamming.unwrap_or(3);
         if !(1..=9).contains(&h) {
             return Err(err("min_hamming", format!("expected 1..=9, found {h}")));
         }
-        if let Some(file) = &self.permutations_file {
+        let permutations = if let Some(file) = &self.permutations_file {
             if table.lookup("permutations").is_some() || table.lookup("min_hamming").is_some() {
                 return Err(err(
                     "permutations_file",
@@ -233,18 +378,18 @@ impl PretextParams {
             let path = base.join(file);
             let set = PermutationSet::read_bin(&path).map_err(|e| err("permutations_file", e.to_string()))?;
             let bytes = std::fs::read(&path).map_err(|e| err("permutations_file", format!("{}: {e}", path.display())))?;
-            self.permutations = Some(set.len());
-            self.min_hamming = None;
-            self.permutations_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
-            self.permutations_path = Some(path);
+            Permutations::File {
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                count: set.len(),
+                path,
+            }
         } else {
-            let n = self.permutations.unwrap_or(if self.task == "jigsaw" { 1000 } else { 701 });
+            let n = self.permutations.unwrap_or(if plus_plus { 701 } else { 1000 });
             if !(2..=10_000).contains(&n) {
                 return Err(err("permutations", format!("expected 2..=10000, found {n}")));
             }
-            self.permutations = Some(n);
-            self.min_hamming = Some(h);
-        }
+            Permutations::Generated { count: n, min_hamming: h }
+        };
         // The backbone runs on tiles: check the architecture against the tile side.
         if (tile as i64) < arch.min_image_size() {
             return Err(err(
@@ -255,7 +400,36 @@ impl PretextParams {
                 ),
             ));
         }
-        self.net_params(tile.max(8)).validate(table, prefix)
+        self.net_params(tile.max(8)).validate(table, prefix)?;
+        let setup = JigsawSetup {
+            plus_plus,
+            crop,
+            tile_size: tile,
+            channel_shift,
+            grayscale,
+            max_replaced,
+            permutations,
+        };
+        Ok((size, setup))
+    }
+
+    fn net_params(&self, image_size: usize) -> NetworkParams {
+        NetworkParams {
+            arch: self.arch.clone(),
+            width: self.width,
+            batch_norm: self.batch_norm,
+            image_size: Some(image_size),
+        }
+    }
+}
+
+impl PretextParams {
+    pub fn task_name(&self) -> PretextTask {
+        match &self.task {
+            Task::Jigsaw(j) if j.plus_plus => PretextTask::JigsawPlusPlus,
+            Task::Jigsaw(_) => PretextTask::Jigsaw,
+            Task::Rotation(_) => PretextTask::Rotation,
+        }
     }
 
     fn net_params(&self, image_size: usize) -> NetworkParams {
@@ -267,33 +441,23 @@ impl PretextParams {
         }
     }
 
-    fn jigsaw_config(&self) -> JigsawConfig {
-        JigsawConfig {
-            crop: self.crop.unwrap_or(57),
-            tile: self.tile_size.unwrap_or(16),
-            channel_shift: self.channel_shift.unwrap_or(0),
-            grayscale: self.grayscale.unwrap_or(0.7),
-            max_replaced: self.max_replaced.unwrap_or(0),
-            normalize: true,
-        }
-    }
-
-    fn permutation_set(&self, seed: u64) -> Result<PermutationSet, StageError> {
-        if let Some(path) = &self.permutations_path {
-            let bytes = std::fs::read(path).map_err(StageError::io(path))?;
-            if Some(hex::encode(Sha256::digest(&bytes))) != self.permutations_sha256 {
-                return Err(StageError::Input(format!(
-                    "{} changed since the experiment was planned; run again",
-                    path.display()
-                )));
+    fn permutation_set(permutations: &Permutations, seed: u64) -> Result<PermutationSet, StageError> {
+        match permutations {
+            Permutations::File { path, sha256, .. } => {
+                let bytes = std::fs::read(path).map_err(StageError::io(path))?;
+                if hex::encode(Sha256::digest(&bytes)) != *sha256 {
+                    return Err(StageError::Input(format!(
+                        "{} changed since the experiment was planned; run again",
+                        path.display()
+                    )));
+                }
+                PermutationSet::read_bin(path).map_err(|e| StageError::Input(e.to_string()))
             }
-            return PermutationSet::read_bin(path).map_err(|e| StageError::Input(e.to_string()));
+            Permutations::Generated { count, min_hamming } => {
+                PermutationSet::generate(*count, *min_hamming, seed).map_err(|e| StageError::Input(format!("permutations: {e}")))
+            }
         }
-        let (n, h) = (self.permutations.unwrap_or(701), self.min_hamming.unwrap_or(3));
-        let set = PermutationSet::generate(n, h, seed).map_err(|e| StageError::Input(format!("permutations: {e}")))?;
-        Ok(set)
     }
-
 }
 
 impl Stage for PretextParams {
@@ -304,7 +468,7 @@ impl Stage for PretextParams {
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
-            .decode_flattened::<PretextParams>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?
+            .decode_flattened::<PretextFile>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?
             .validate(table, prefix)
     }
     /// Crops, tiles, permutations, rotations and initial weights are drawn.
@@ -322,7 +486,7 @@ impl Stage for PretextParams {
     }
     /// The backbone as `features` and probes read it: on whole images.
     fn network(&self) -> Option<NetConfig> {
-        Some(self.net_params(self.image_size.unwrap_or(32)).config())
+        Some(self.net_params(self.image_size).config())
     }
     fn init(&self) -> Option<(&'static str, &str)> {
         None
@@ -336,22 +500,31 @@ impl Stage for PretextParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
-        let size = self.image_size.unwrap_or(32);
+        let size = self.image_size;
         let set = Arc::new(ImageSet::load(source.as_ref(), size, &|_, _| {})?);
         let images = set.n;
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let cfg = self.solver.config(ctx.seed);
         let mut reporter = EpochReporter::new(ctx, self.solver.epochs);
-        let (history, classes) = if self.is_jigsaw() {
-            let perms = self.permutation_set(ctx.seed)?;
+        let (history, classes) = match &self.task {
+            Task::Jigsaw(j) => {
+            let perms = PretextParams::permutation_set(&j.permutations, ctx.seed)?;
             perms
                 .write_bin(&ctx.path("permutations.bin"))
                 .map_err(|e| StageError::Failed(e.to_string()))?;
-            let tile_cfg = self.net_params(self.tile_size.unwrap_or(16)).config();
+            let tile_cfg = self.net_params(j.tile_size).config();
             let head = JigsawHead::for_config(&tile_cfg, perms.len());
             let mut vs = tch::nn::VarStore::new(ctx.device);
             let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
-            let maker = Jigsaw::new(set, &perms, self.jigsaw_config()).map_err(StageError::Input)?;
+            let jigsaw = JigsawConfig {
+                crop: j.crop,
+                tile: j.tile_size,
+                channel_shift: j.channel_shift,
+                grayscale: j.grayscale,
+                max_replaced: j.max_replaced,
+                normalize: true,
+            };
+            let maker = Jigsaw::new(set, &perms, jigsaw).map_err(StageError::Input)?;
             reporter.accuracy_name = "permutation accuracy";
             reporter.chance = Some(1.0 / perms.len() as f64);
             let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
@@ -370,7 +543,8 @@ impl Stage for PretextParams {
             };
             artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
             (history, perms.len())
-        } else {
+            }
+            Task::Rotation(r) => {
             let mut model = LoadedModel::new(
                 ModelMeta {
                     config: self.net_params(size).config(),
@@ -383,8 +557,8 @@ impl Stage for PretextParams {
             let maker = Rotation {
                 set,
                 augment: Augment {
-                    crop_padding: self.crop_padding.unwrap_or(0),
-                    flip: self.flip.unwrap_or(true),
+                    crop_padding: r.crop_padding,
+                    flip: r.flip,
                 },
             };
             reporter.accuracy_name = "rotation accuracy";
@@ -395,11 +569,12 @@ impl Stage for PretextParams {
                 .map_err(|e| StageError::Failed(e.to_string()))?;
             model.save(ctx.workdir)?;
             (history, 4)
+            }
         };
         write_history(ctx, &history)?;
         let last = history.last().map(|h| (h.loss, h.accuracy)).unwrap_or((f64::NAN, 0.0));
         let summary = serde_json::json!({
-            "task": self.task,
+            "task": self.task_name().name(),
             "classes": classes,
             "chance": 1.0 / classes as f64,
             "final_loss": last.0,
@@ -415,7 +590,7 @@ impl Stage for PretextParams {
             }],
             summary: format!(
                 "{} on {} images, {} epochs: accuracy {:.3} (chance {:.4}), loss {:.4}",
-                self.task,
+                self.task_name().name(),
                 images,
                 history.len(),
                 last.1,

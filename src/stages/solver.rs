@@ -9,6 +9,15 @@ use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::schedule::Schedule;
 use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};
 
+/// The learning-rate schedule by name (its step options are beside it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    Cosine,
+    Step,
+    Constant,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SolverParams {
     #[serde(default = "d_epochs")]
@@ -23,10 +32,10 @@ pub struct SolverParams {
     pub weight_decay: f64,
     /// `sgd` or `adam`.
     #[serde(default = "d_opt")]
-    pub optimizer: String,
+    pub optimizer: OptimizerKind,
     /// `cosine`, `step` or `constant`.
     #[serde(default = "d_schedule")]
-    pub schedule: String,
+    pub schedule: ScheduleKind,
     /// Step schedule: epochs between decays, and the factor.
     #[serde(default = "d_every")]
     pub step_every: usize,
@@ -49,11 +58,11 @@ fn d_momentum() -> f64 {
 fn d_wd() -> f64 {
     5e-4
 }
-fn d_opt() -> String {
-    "sgd".into()
+fn d_opt() -> OptimizerKind {
+    OptimizerKind::Sgd
 }
-fn d_schedule() -> String {
-    "cosine".into()
+fn d_schedule() -> ScheduleKind {
+    ScheduleKind::Cosine
 }
 fn d_every() -> usize {
     30
@@ -81,15 +90,6 @@ impl SolverParams {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return err("weight_decay", format!("expected >= 0, found {}", self.weight_decay));
         }
-        if !matches!(self.optimizer.as_str(), "sgd" | "adam") {
-            return err("optimizer", format!("expected \"sgd\" or \"adam\", found \"{}\"", self.optimizer));
-        }
-        if !matches!(self.schedule.as_str(), "cosine" | "step" | "constant") {
-            return err(
-                "schedule",
-                format!("expected \"cosine\", \"step\" or \"constant\", found \"{}\"", self.schedule),
-            );
-        }
         if self.step_every == 0 {
             return err("step_every", "expected at least 1 epoch".into());
         }
@@ -104,20 +104,16 @@ impl SolverParams {
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
-            schedule: match self.schedule.as_str() {
-                "step" => Schedule::Step {
+            schedule: match self.schedule {
+                ScheduleKind::Step => Schedule::Step {
                     every: self.step_every,
                     gamma: self.step_gamma,
                 },
-                "constant" => Schedule::Constant,
-                _ => Schedule::Cosine,
+                ScheduleKind::Constant => Schedule::Constant,
+                ScheduleKind::Cosine => Schedule::Cosine,
             },
             optimizer: OptimizerConfig {
-                kind: if self.optimizer == "adam" {
-                    OptimizerKind::Adam
-                } else {
-                    OptimizerKind::Sgd
-                },
+                kind: self.optimizer,
                 momentum: self.momentum,
                 weight_decay: self.weight_decay,
                 beta1: 0.9,

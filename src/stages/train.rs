@@ -79,8 +79,9 @@ impl TrainParams {
 
 impl Stage for TrainParams {
     const NAME: &'static str = "train";
-    /// 2 since `vgg16-small` lost its last max-pool.
-    const VERSION: u32 = 2;
+    /// 3 since `init` takes over the classifier head only with the same classes (2 since
+    /// `vgg16-small` lost its last max-pool).
+    const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
@@ -191,8 +192,9 @@ impl Stage for TrainParams {
         )?;
         if self.init.is_some() {
             let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
-            let n = model.init_from(&other)?;
-            tracing::info!("initialised {n} variables from the init model");
+            let report = model.init_from(&other)?;
+            tracing::info!("{report}");
+            (ctx.note)(report.to_string());
         }
         let set = Arc::new(ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?);
         let cfg = self.solver.config(ctx.seed);
