@@ -9,6 +9,7 @@ mod disk_full;
 mod failures;
 mod fuzz_regressions;
 mod integrity;
+mod layers;
 mod paths;
 mod pretext;
 mod slurm;
