@@ -9,7 +9,7 @@ mod source;
 mod tree;
 
 pub use datasets::{load_datasets, load_datasets_based, Datasets};
-pub use error::{did_you_mean, ConfigError};
+pub use error::{did_you_mean, ConfigError, MAX_REPORTED_ERRORS};
 pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
 pub use resources::{format_time, parse_mem, parse_time, Resources, SlurmSection};
