@@ -7,6 +7,7 @@ mod resources;
 mod settings;
 mod source;
 mod tree;
+mod words;
 
 pub use datasets::{load_datasets, load_datasets_based, Datasets};
 pub use error::{did_you_mean, ConfigError, MAX_REPORTED_ERRORS};
