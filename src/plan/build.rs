@@ -233,7 +233,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 continue;
             };
             for layer in layers {
-                if let Err(e) = crate::models::net::check_layer_name(&cfg, layer) {
+                if let Err(e) = crate::models::check_layer_name(&cfg, layer) {
                     let node = st.table.lookup(key).unwrap_or(&st.table);
                     return Err(node.error(&format!("stages.{name}.{key}"), e.to_string()).into());
                 }
@@ -435,7 +435,7 @@ fn resolve_implicit_data(decoded: &mut IndexMap<String, (StageKind, Params, &Raw
 }
 
 /// The network a model stage builds, for checks at planning time.
-fn net_config_of(params: &Params) -> Option<crate::models::net::NetConfig> {
+fn net_config_of(params: &Params) -> Option<crate::models::NetConfig> {
     match params {
         Params::Init(p) => Some(p.net.config()),
         Params::Train(p) => Some(p.net.config()),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use super::StageError;
-use crate::models::net::{NetConfig, Network};
+use crate::models::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::store::artefacts;
 use crate::train::batches::ImageSet;

@@ -13,7 +13,7 @@ use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{did_you_mean, ConfigError, Node};
 use crate::data::open_split;
-use crate::models::net::{Arch, NetConfig};
+use crate::models::{Arch, NetConfig};
 use crate::pretext::cfn::{ContextFree, JigsawHead};
 use crate::pretext::jigsaw::{Jigsaw, JigsawConfig};
 use crate::pretext::permutations::PermutationSet;
@@ -158,9 +158,7 @@ impl PretextParams {
         if self.is_jigsaw() {
             self.fill_jigsaw(arch, table, prefix)?;
         } else {
-            let size = self
-                .image_size
-                .unwrap_or(crate::models::registry::default_image_size(arch) as usize);
+            let size = self.image_size.unwrap_or(crate::models::default_image_size(arch) as usize);
             self.image_size = Some(size);
             let pad = self.crop_padding.unwrap_or(if arch.is_small() { 4 } else { 0 });
             if pad > size / 2 {
