@@ -245,22 +245,31 @@ impl Node {
     fn culprit<T: DeserializeOwned>(&self, message: &str) -> Option<&str> {
         let toml::Value::Table(whole) = self.to_toml() else { return None };
         let table = self.as_table()?;
-        table.iter().map(|(k, (_, v))| (k.as_str(), v)).find_map(|(key, value)| {
-            if !found_matches(message, value) {
-                return None;
-            }
+        // Without the culprit, decoding succeeds or fails otherwise (Some(true)); a required
+        // key's absence is an error of its own, which says nothing (Some(false)).
+        let blame = |key: &str| {
             let mut without = whole.clone();
             without.remove(key);
-            let blamed = match try_decode::<T>(toml::Value::Table(without)) {
-                Ok(_) => true,
-                Err((_, m)) if m == message => false,
+            match try_decode::<T>(toml::Value::Table(without)) {
+                Ok(_) => Some(true),
+                Err((_, m)) if m == message => None,
                 Err((_, m)) => match m.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
-                    Some(missing) => missing == key,
-                    None => true,
+                    Some(missing) if missing == key => Some(false),
+                    Some(_) => None,
+                    None => Some(true),
                 },
-            };
-            blamed.then_some(key)
-        })
+            }
+        };
+        let candidates: Vec<(&str, bool)> = table
+            .iter()
+            .filter(|(_, (_, v))| found_matches(message, v))
+            .filter_map(|(k, _)| blame(k).map(|definite| (k.as_str(), definite)))
+            .collect();
+        candidates
+            .iter()
+            .find(|(_, definite)| *definite)
+            .or_else(|| candidates.first())
+            .map(|(k, _)| *k)
     }
 
     /// The error for a failed decode of `T` at `path` below this table. serde names no
@@ -349,7 +358,20 @@ fn found_matches(message: &str, node: &Node) -> bool {
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
     else {
-        return true;
+        // A plain message ending "..., found 0" names the value too.
+        return match message.rsplit_once(", found ") {
+            Some((_, found)) if !matches!(node.value, Value::Array(_) | Value::Table(_)) => {
+                let found = found.trim_matches(['`', '"']);
+                let number = match node.value {
+                    Value::Integer(i) => Some(i as f64),
+                    Value::Float(x) => Some(x),
+                    _ => None,
+                };
+                found == node.display() || (number.is_some() && found.parse::<f64>().ok() == number)
+            }
+            Some(_) => false,
+            None => true,
+        };
     };
     let found = rest.rsplit_once(", expected ").map_or(rest, |(found, _)| found);
     let quoted = |prefix: &str| found.strip_prefix(prefix).and_then(|r| r.strip_prefix('`')?.strip_suffix('`'));
@@ -463,6 +485,36 @@ mod tests {
         assert_eq!(err, "e.toml:1:1: `stages.t`: missing required key `data`");
         let err = flattened("[stages.t]\nepochs = 3\n");
         assert_eq!(err, "e.toml:1:1: `stages.t`: missing required key `data`");
+    }
+
+    #[test]
+    fn a_custom_message_inside_a_flattened_struct_finds_its_key() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Counts {
+            k: crate::config::PositiveCount,
+            #[serde(default)]
+            restarts: Option<crate::config::PositiveCount>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Stage {
+            data: String,
+            #[serde(flatten)]
+            counts: Counts,
+        }
+        let decode = |text: &str| {
+            let t = table(text);
+            t.decode_flattened::<Stage>("stages.t", &[&["data"], &["k", "restarts"]])
+                .unwrap_err()
+                .to_string()
+        };
+        // A required key: without it, "missing field" for it as for `data`; the value decides.
+        let err = decode("[stages.t]\ndata = \"a:b\"\nk = 0\n");
+        assert_eq!(err, "e.toml:3:5: `stages.t.k`: expected a positive whole number, found 0");
+        // An optional key: without it, decoding succeeds.
+        let err = decode("[stages.t]\ndata = \"a:b\"\nk = 2\nrestarts = 0\n");
+        assert_eq!(err, "e.toml:4:12: `stages.t.restarts`: expected a positive whole number, found 0");
     }
 
     #[test]
