@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ktlab::data::Synthetic;
-use ktlab::models::net::{Arch, NetConfig};
+use ktlab::models::{Arch, NetConfig};
 use ktlab::pretext::cfn::{ContextFree, JigsawHead};
 use ktlab::pretext::jigsaw::{Jigsaw, JigsawConfig};
 use ktlab::pretext::permutations::PermutationSet;

@@ -3,7 +3,7 @@
 //! batch size and thread count. Run both with `make bench`.
 use std::time::Instant;
 
-use ktlab::models::net::{Arch, NetConfig, Network};
+use ktlab::models::{Arch, NetConfig, Network};
 use ktlab::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 

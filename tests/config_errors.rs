@@ -210,3 +210,26 @@ fn non_utf8_file() {
     std::fs::write(p.path("exp.toml"), b"name = \"a\xff\"\n").unwrap();
     p.ktlab(&["plan", "exp.toml"]).fails(2).stderr_has("not valid UTF-8");
 }
+
+#[test]
+fn a_set_on_a_swept_key_says_it_replaces_the_sweep() {
+    let p = Project::new();
+    p.write("exp.toml", CONTRACT_HOG);
+    let r = p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.k=8"]).ok();
+    r.stderr_has("--set `stages.clusters.k=8` replaces the sweep over `stages.clusters.k` (2 values)");
+    // One variant: the key left the sweep.
+    assert!(!r.stdout.contains("k=4") && !r.stdout.contains("k=16"), "{}", r.stdout);
+}
+
+#[test]
+fn the_natural_sweep_form_plans_like_the_quoted_one() {
+    let p = Project::new();
+    p.write("quoted.toml", CONTRACT_HOG);
+    let natural = CONTRACT_HOG.replace("\"stages.clusters.k\" = [4, 16]", "stages.clusters.k = [4, 16]");
+    assert_ne!(natural, CONTRACT_HOG);
+    p.write("natural.toml", &natural);
+    let quoted = p.ktlab(&["plan", "quoted.toml"]).ok().stdout;
+    let nested = p.ktlab(&["plan", "natural.toml"]).ok().stdout;
+    assert!(quoted.contains("k=4") && quoted.contains("k=16"), "{quoted}");
+    assert_eq!(nested.replace("natural.toml", "quoted.toml"), quoted);
+}

@@ -109,7 +109,11 @@ fn file_edges() -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
                 let rest = &text[i + prefix.len()..];
                 let path: Vec<String> = rest
                     .split("::")
-                    .map(|seg| seg.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+                    .map(|seg| {
+                        seg.chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect::<String>()
+                    })
                     .take_while(|seg| !seg.is_empty() && seg.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
                     .collect();
                 let mut p = base.clone();

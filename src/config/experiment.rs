@@ -26,6 +26,11 @@ pub struct RawExperiment {
     pub stages: IndexMap<String, RawStage>,
     /// The `[slurm]` section, if any (executor defaults; not part of any key).
     pub slurm: Option<Node>,
+    /// The experiment exactly as the file writes it (no `--set`; sweep values, the first of
+    /// each axis, only for keys the file lacks), so that values a `--set` or a sweep replaces
+    /// are validated too. `Some` on every variant when at least one value the file has was
+    /// replaced, `None` otherwise (then the variants themselves hold every written value).
+    pub as_written: Option<Arc<RawExperiment>>,
 }
 
 /// A stage table: its declared kind and the remaining keys (still spanned).
@@ -48,23 +53,33 @@ pub fn load_experiment(path: &Path, overrides: &[Override]) -> Result<Vec<RawExp
 pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Result<Vec<RawExperiment>, ConfigError> {
     let path = file.path.clone();
     let path = path.as_path();
-    let mut root = Node::parse(file.clone())?;
-    check_top_level(&root)?;
+    let written = Node::parse(file.clone())?;
+    check_top_level(&written)?;
+    let mut root = written.clone();
     for o in overrides {
         o.apply(&mut root)?;
     }
+    let axes = read_sweep(&root)?;
     // A key given with --set is fixed: it takes that key out of the sweep.
-    let sweep: Vec<_> = read_sweep(&root)?
-        .into_iter()
-        .filter(|(path, _, _)| !overrides.iter().any(|o| o.path == *path))
-        .collect();
+    for axis in &axes {
+        if let Some(o) = overrides.iter().find(|o| o.path == axis.path) {
+            tracing::warn!(
+                "--set `{}` replaces the sweep over `{}` ({} values): every variant uses the value set",
+                o.arg,
+                axis.path,
+                axis.items.len()
+            );
+        }
+    }
+    let as_written = as_written(&file, &written, &axes, overrides)?;
+    let sweep: Vec<_> = axes.iter().filter(|axis| !overrides.iter().any(|o| o.path == axis.path)).collect();
     // Refuse a product too large to plan before building it.
     let mut count: usize = 1;
-    for (path, values, items) in &sweep {
-        count = count.saturating_mul(items.len());
+    for axis in &sweep {
+        count = count.saturating_mul(axis.items.len());
         if count > MAX_VARIANTS {
-            return Err(values.error(
-                &format!("sweep.\"{path}\""),
+            return Err(axis.values.error(
+                &axis.label,
                 format!("the sweep has more than {MAX_VARIANTS} variants; split it into several experiments"),
             ));
         }
@@ -73,11 +88,13 @@ pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Resul
     for combination in cartesian(&sweep) {
         let mut tree = root.clone();
         let mut swept = Vec::new();
-        for (path, key_node, value) in combination {
-            set_path(&mut tree, path, value.clone(), key_node)?;
-            swept.push((path.to_string(), value.clone()));
+        for (axis, value) in combination {
+            set_path(&mut tree, &axis.path, value.clone(), axis.values)?;
+            swept.push((axis.path.clone(), value.clone()));
         }
-        variants.push(read_variant(&file, &tree, swept)?);
+        let mut variant = read_variant(&file, &tree, swept)?;
+        variant.as_written = as_written.clone();
+        variants.push(variant);
     }
     // Deterministic names must also be unique.
     for (i, v) in variants.iter().enumerate() {
@@ -91,6 +108,34 @@ pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Resul
     Ok(variants)
 }
 
+/// The experiment as its file writes it, when a `--set` or a sweep replaces a value the
+/// file has (so that the planner validates that value too); sweep values (the first of
+/// each axis) fill in only keys the file lacks. Its own top-level values are checked here.
+fn as_written(
+    file: &Arc<SourceFile>,
+    written: &Node,
+    axes: &[SweepAxis<'_>],
+    overrides: &[Override],
+) -> Result<Option<Arc<RawExperiment>>, ConfigError> {
+    let replaced = overrides
+        .iter()
+        .map(|o| o.path.as_str())
+        .chain(axes.iter().map(|a| a.path.as_str()));
+    let replaced: Vec<&str> = replaced.filter(|p| written.lookup(p).is_some()).collect();
+    if replaced.is_empty() {
+        return Ok(None);
+    }
+    let mut tree = written.clone();
+    for axis in axes {
+        if written.lookup(&axis.path).is_none() {
+            if let Some(first) = axis.items.first() {
+                set_path(&mut tree, &axis.path, first.clone(), axis.values)?;
+            }
+        }
+    }
+    Ok(Some(Arc::new(read_variant(file, &tree, Vec::new())?)))
+}
+
 fn check_top_level(root: &Node) -> Result<(), ConfigError> {
     let table = root.as_table().ok_or_else(|| root.error("", "expected a table at the top level"))?;
     for (key, (kspan, _)) in table {
@@ -101,35 +146,76 @@ fn check_top_level(root: &Node) -> Result<(), ConfigError> {
     Ok(())
 }
 
-type SweepAxis<'a> = (&'a str, &'a Node, &'a [Node]);
+/// One key of `[sweep]`: its dotted path, how to name it in messages, the array node and
+/// its values.
+struct SweepAxis<'a> {
+    path: String,
+    label: String,
+    values: &'a Node,
+    items: &'a [Node],
+}
 
+/// The axes of `[sweep]`, in the quoted form (`"stages.clusters.k" = [4, 16]`), the natural
+/// one (`stages.clusters.k = [4, 16]`, which TOML reads as nested tables) or a mix.
 fn read_sweep(root: &Node) -> Result<Vec<SweepAxis<'_>>, ConfigError> {
     let Some((_, sweep)) = root.as_table().and_then(|t| t.get("sweep")) else {
         return Ok(Vec::new());
     };
-    let table = sweep.as_table().ok_or_else(|| {
-        sweep.error(
+    if sweep.as_table().is_none() {
+        return Err(sweep.error(
             "sweep",
             format!("expected a table of key path = [values], found {}", sweep.type_name()),
-        )
-    })?;
+        ));
+    }
     let mut axes = Vec::new();
-    for (path, (kspan, values)) in table {
-        let key = format!("sweep.\"{path}\"");
-        let Value::Array(items) = &values.value else {
-            return Err(values.error(&key, format!("expected an array of values, found {}", values.type_name())));
+    collect_axes(root, sweep, "", &mut axes)?;
+    Ok(axes)
+}
+
+/// Walks one table of `[sweep]` (`prefix` is its dotted path below `sweep`), adding an axis
+/// for every array; nested tables extend the path.
+fn collect_axes<'a>(root: &Node, table: &'a Node, prefix: &str, axes: &mut Vec<SweepAxis<'a>>) -> Result<(), ConfigError> {
+    let Some(entries) = table.as_table() else {
+        return Ok(());
+    };
+    for (key, (kspan, values)) in entries {
+        let (path, label) = if prefix.is_empty() {
+            (key.clone(), format!("sweep.\"{key}\""))
+        } else {
+            let path = format!("{prefix}.{key}");
+            let label = format!("sweep.{path}");
+            (path, label)
+        };
+        let items = match &values.value {
+            Value::Array(items) => items,
+            Value::Table(t) if !t.is_empty() => {
+                collect_axes(root, values, &path, axes)?;
+                continue;
+            }
+            Value::Table(_) => {
+                return Err(values.error(&label, "expected an array of values, found an empty table"));
+            }
+            _ => return Err(values.error(&label, format!("expected an array of values, found {}", values.type_name()))),
         };
         if items.is_empty() {
-            return Err(values.error(&key, "a sweep needs at least one value"));
+            return Err(values.error(&label, "a sweep needs at least one value"));
         }
-        if path == "name" || path.starts_with("sweep") {
-            return Err(values.error_at(kspan.start, &key, format!("`{path}` cannot be swept"), None));
+        if path == "name" || path == "sweep" || path.starts_with("sweep.") {
+            return Err(values.error_at(kspan.start, &label, format!("`{path}` cannot be swept"), None));
+        }
+        if axes.iter().any(|a| a.path == path) {
+            return Err(values.error_at(kspan.start, &label, format!("`{path}` is swept twice"), None));
         }
         // The stage (or top-level key) swept must exist.
-        check_sweep_target(root, path, values, kspan.start, &key)?;
-        axes.push((path.as_str(), values, items.as_slice()));
+        check_sweep_target(root, &path, values, kspan.start, &label)?;
+        axes.push(SweepAxis {
+            path,
+            label,
+            values,
+            items,
+        });
     }
-    Ok(axes)
+    Ok(())
 }
 
 fn check_sweep_target(root: &Node, path: &str, node: &Node, offset: usize, key: &str) -> Result<(), ConfigError> {
@@ -154,14 +240,14 @@ fn check_sweep_target(root: &Node, path: &str, node: &Node, offset: usize, key: 
     }
 }
 
-fn cartesian<'a>(axes: &[SweepAxis<'a>]) -> Vec<Vec<(&'a str, &'a Node, &'a Node)>> {
-    let mut out: Vec<Vec<(&'a str, &'a Node, &'a Node)>> = vec![Vec::new()];
-    for (path, key_node, values) in axes {
+fn cartesian<'a, 'b>(axes: &[&'b SweepAxis<'a>]) -> Vec<Vec<(&'b SweepAxis<'a>, &'a Node)>> {
+    let mut out: Vec<Vec<(&'b SweepAxis<'a>, &'a Node)>> = vec![Vec::new()];
+    for axis in axes {
         let mut next = Vec::new();
         for prefix in &out {
-            for v in values.iter() {
+            for v in axis.items {
                 let mut c = prefix.clone();
-                c.push((*path, *key_node, v));
+                c.push((*axis, v));
                 next.push(c);
             }
         }
@@ -295,6 +381,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         swept,
         stages,
         slurm: table.get("slurm").map(|(_, n)| n.clone()),
+        as_written: None,
     })
 }
 
@@ -344,4 +431,144 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name = \"e\"\n\n[stages.clusters]\nkind = \"kmeans\"\nfeatures = \"feat\"\nk = \"sixteen\"\n";
+
+    fn expand(text: &str, sets: &[&str]) -> Result<Vec<RawExperiment>, ConfigError> {
+        let overrides: Vec<Override> = sets.iter().map(|s| s.parse().expect("valid --set")).collect();
+        expand_experiment(SourceFile::inline("e.toml", text.to_string()), &overrides)
+    }
+
+    fn k_of(v: &RawExperiment) -> String {
+        v.stages["clusters"].table.lookup("k").expect("k").display()
+    }
+
+    #[test]
+    fn as_written_keeps_the_files_value_of_a_swept_key_with_its_line() {
+        let text = format!("{BASE}\n[sweep]\n\"stages.clusters.k\" = [4, 16]\n");
+        let variants = expand(&text, &[]).expect("expands");
+        assert_eq!(variants.len(), 2);
+        assert_eq!(variants.iter().map(k_of).collect::<Vec<_>>(), ["4", "16"]);
+        for v in &variants {
+            let written = v.as_written.as_ref().expect("a swept key replaced a written value");
+            let k = written.stages["clusters"].table.lookup("k").expect("k as written");
+            assert_eq!(k.as_str(), Some("sixteen"));
+            assert_eq!(k.file.line_col(k.span.start), (6, 5));
+            assert_eq!(written.variant, "default");
+            assert!(written.swept.is_empty() && written.as_written.is_none());
+        }
+        assert!(Arc::ptr_eq(
+            variants[0].as_written.as_ref().unwrap(),
+            variants[1].as_written.as_ref().unwrap()
+        ));
+    }
+
+    #[test]
+    fn as_written_fills_keys_the_file_lacks_with_the_first_swept_value() {
+        let text = format!("{BASE}iterations = 5\n\n[sweep]\n\"stages.clusters.k\" = [4, 16]\n\"stages.clusters.restarts\" = [2, 3]\n");
+        let variants = expand(&text, &["stages.clusters.iterations=7"]).expect("expands");
+        let written = variants[0].as_written.as_ref().expect("replaced values");
+        let t = &written.stages["clusters"].table;
+        assert_eq!(t.lookup("iterations").unwrap().display(), "5", "no --set in the file's version");
+        assert_eq!(t.lookup("restarts").unwrap().display(), "2");
+        assert_eq!(t.lookup("k").unwrap().display(), "sixteen");
+    }
+
+    #[test]
+    fn as_written_is_none_when_nothing_written_is_replaced() {
+        let text = "name = \"e\"\n[stages.clusters]\nkind = \"kmeans\"\nk = 4\n[sweep]\n\"stages.clusters.iterations\" = [1, 2]\n";
+        let variants = expand(text, &["stages.clusters.restarts=3"]).expect("expands");
+        assert!(variants.iter().all(|v| v.as_written.is_none()));
+        let variants = expand(text, &["stages.clusters.k=3"]).expect("expands");
+        assert!(variants.iter().all(|v| v.as_written.is_some()));
+    }
+
+    #[test]
+    fn as_written_reports_a_bad_top_level_value_a_set_replaces() {
+        let text = format!("seed = -1\n{BASE}");
+        let err = expand(&text, &["seed=3"]).unwrap_err().to_string();
+        assert_eq!(err, "e.toml:1:8: `seed`: expected a non-negative integer, found -1");
+    }
+
+    #[test]
+    fn sweep_accepts_nested_tables_and_mixes_them_with_quoted_keys() {
+        let text = format!("{BASE}\n[sweep]\nstages.clusters.k = [4, 16]\n\"stages.clusters.iterations\" = [1, 2]\nseed = [7]\n");
+        let variants = expand(&text, &[]).expect("expands");
+        let names: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "k=4,iterations=1,seed=7",
+                "k=4,iterations=2,seed=7",
+                "k=16,iterations=1,seed=7",
+                "k=16,iterations=2,seed=7"
+            ]
+        );
+        assert_eq!(variants[2].swept[0].0, "stages.clusters.k");
+        assert_eq!(k_of(&variants[2]), "16");
+        assert_eq!(variants[0].seed, 7);
+    }
+
+    #[test]
+    fn nested_sweep_errors_name_file_line_and_path() {
+        let text = format!("{BASE}\n[sweep.stages.clusters]\nk = 4\n");
+        let err = expand(&text, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "e.toml:9:5: `sweep.stages.clusters.k`: expected an array of values, found an integer"
+        );
+        let text = format!("{BASE}\n[sweep]\nstages.clustrs.k = [4]\n");
+        let err = expand(&text, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("e.toml:9:16: `sweep.stages.clustrs.k`: no stage named `clustrs`"),
+            "{err}"
+        );
+        let text = format!("{BASE}\n[sweep]\nstages.clusters.k = [4]\n\"stages.clusters.k\" = [5]\n");
+        let err = expand(&text, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "e.toml:10:1: `sweep.\"stages.clusters.k\"`: `stages.clusters.k` is swept twice"
+        );
+    }
+
+    #[test]
+    fn a_set_on_a_swept_key_takes_it_out_of_the_sweep() {
+        let text = format!("{BASE}\n[sweep]\nstages.clusters.k = [4, 16]\n");
+        let variants = expand(&text, &["stages.clusters.k=8"]).expect("expands");
+        assert_eq!(variants.len(), 1);
+        assert_eq!(variants[0].variant, "default");
+        assert_eq!(k_of(&variants[0]), "8");
+    }
+
+    #[test]
+    fn errors_in_a_set_value_are_blamed_on_the_set() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Kmeans {
+            features: String,
+            k: usize,
+        }
+        let text = BASE.replace("\"sixteen\"", "4");
+        let decode = |sets: &[&str]| {
+            let v = expand(&text, sets).expect("expands");
+            v[0].stages["clusters"]
+                .table
+                .decode::<Kmeans>("stages.clusters")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            decode(&["stages.clusters.kk=3"]),
+            "invalid --set `stages.clusters.kk=3`: unknown key `stages.clusters.kk` (did you mean `k`?)"
+        );
+        assert_eq!(
+            decode(&["stages.clusters.k=lots"]),
+            "invalid --set `stages.clusters.k=lots`: `stages.clusters.k`: invalid type: string \"lots\", expected a whole number"
+        );
+    }
 }

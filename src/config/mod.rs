@@ -1,4 +1,6 @@
 //! Configuration: TOML files read strictly into spanned raw trees, then validated.
+mod choice;
+mod count;
 mod datasets;
 mod error;
 mod experiment;
@@ -7,9 +9,14 @@ mod resources;
 mod settings;
 mod source;
 mod tree;
+mod words;
 
+#[doc(hidden)]
+pub use choice::__serde;
+pub use choice::{choice_names, deserialize_choice, parse_choice, Choice};
+pub use count::PositiveCount;
 pub use datasets::{load_datasets, load_datasets_based, Datasets};
-pub use error::{did_you_mean, ConfigError};
+pub use error::{did_you_mean, ConfigError, MAX_REPORTED_ERRORS};
 pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
 pub use resources::{format_time, parse_mem, parse_time, Resources, SlurmSection};

@@ -28,7 +28,7 @@ impl FromStr for Override {
         }
         // Parse the value as TOML; fall back to a plain string for bare words.
         let doc = format!("v = {raw}");
-        let file = SourceFile::inline("--set", doc);
+        let file = SourceFile::for_set(arg, doc);
         let value = match Node::parse(file.clone()) {
             Ok(root) => root.lookup("v").cloned().ok_or_else(|| err("empty value"))?,
             Err(_) => {
@@ -36,7 +36,7 @@ impl FromStr for Override {
                     return Err(err("empty value"));
                 }
                 let quoted = toml::Value::String(raw.to_string()).to_string();
-                let file = SourceFile::inline("--set", format!("v = {quoted}"));
+                let file = SourceFile::for_set(arg, format!("v = {quoted}"));
                 Node::parse(file)
                     .ok()
                     .and_then(|r| r.lookup("v").cloned())
@@ -67,9 +67,12 @@ impl Override {
                 ),
             });
         }
-        set_path(root, &self.path, self.value.clone(), &self.value).map_err(|e| ConfigError::Set {
-            arg: self.arg.clone(),
-            message: strip_location(&e),
+        set_path(root, &self.path, self.value.clone(), &self.value).map_err(|e| match e {
+            e @ ConfigError::Set { .. } => e,
+            e => ConfigError::Set {
+                arg: self.arg.clone(),
+                message: strip_location(&e),
+            },
         })
     }
 }

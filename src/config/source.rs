@@ -14,6 +14,9 @@ pub struct SourceFile {
 /// Limit on configuration file size: anything larger is certainly not a hand-written config.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
+/// How the "path" of a `--set` argument's text begins (no file is named like an option).
+const SET_PREFIX: &str = "--set ";
+
 impl SourceFile {
     pub fn read(path: &Path) -> Result<Arc<SourceFile>, ConfigError> {
         let io = |e: std::io::Error| ConfigError::Io {
@@ -61,6 +64,17 @@ impl SourceFile {
             path: PathBuf::from(name),
             text,
         })
+    }
+
+    /// The text of one `--set` argument (`arg`: `KEY=VALUE` as given), so that errors in
+    /// its value are blamed on the argument rather than on a file.
+    pub fn for_set(arg: &str, text: String) -> Arc<SourceFile> {
+        Self::inline(&format!("{SET_PREFIX}{arg}"), text)
+    }
+
+    /// The `--set` argument this text comes from, if it is one ([`SourceFile::for_set`]).
+    pub fn set_argument(&self) -> Option<&str> {
+        self.path.to_str()?.strip_prefix(SET_PREFIX)
     }
 
     /// 1-based line and column of a byte offset.

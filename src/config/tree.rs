@@ -7,6 +7,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
+use super::words::humanize;
 use super::{did_you_mean, ConfigError, SourceFile};
 
 /// One value with where it was written.
@@ -118,14 +119,28 @@ impl Node {
         self.error_at(self.span.start, key, message, hint)
     }
 
+    /// An error at a byte offset of this node's file; in the value of a `--set` it is
+    /// blamed on that argument.
     pub fn error_at(&self, offset: usize, key: &str, message: impl Into<String>, hint: Option<String>) -> ConfigError {
+        let message = message.into();
+        if let Some(arg) = self.file.set_argument() {
+            let named = key.is_empty() || message.contains(&format!("`{key}`"));
+            let mut message = if named { message } else { format!("`{key}`: {message}") };
+            if let Some(h) = hint {
+                message.push_str(&format!(" ({h})"));
+            }
+            return ConfigError::Set {
+                arg: arg.to_string(),
+                message,
+            };
+        }
         let (line, col) = self.file.line_col(offset);
         ConfigError::Located {
             file: self.file.path.clone(),
             line,
             col,
             key: key.to_string(),
-            message: message.into(),
+            message,
             hint,
         }
     }
@@ -183,42 +198,18 @@ impl Node {
     }
 
     /// Deserializes this table into `T`, reporting unknown keys (with "did you mean")
-    /// and type errors at the offending key. `prefix` is the key path of this table.
+    /// and type errors at the offending key, in plain words (see [`humanize`]). `prefix`
+    /// is the key path of this table.
     pub fn decode<T: DeserializeOwned>(&self, prefix: &str) -> Result<T, ConfigError> {
-        let value = self.to_toml();
-        let mut unknown: Vec<String> = Vec::new();
-        let mut track = |path: serde_ignored::Path| unknown.push(path.to_string());
-        let de = serde_ignored::Deserializer::new(value, &mut track);
-        let result: Result<T, serde_path_to_error::Error<toml::de::Error>> = serde_path_to_error::deserialize(de);
-        let join = |rest: &str| {
-            if prefix.is_empty() {
-                rest.to_string()
-            } else if rest.is_empty() {
-                prefix.to_string()
-            } else {
-                format!("{prefix}.{rest}")
-            }
-        };
-        match result {
-            Err(e) => {
-                let path = e.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                let inner = e.into_inner();
-                let message = inner.message().trim().to_string();
-                if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
-                    return Err(self.error(&join(&path), format!("missing required key `{missing}`")));
-                }
-                let node = self.lookup(&path).unwrap_or(self);
-                Err(node.error(&join(&path), message))
-            }
-            Ok(v) => {
+        match try_decode::<T>(self.to_toml()) {
+            Err((path, message)) => Err(self.decode_error::<T>(prefix, &path, &message)),
+            Ok((v, unknown)) => {
                 if let Some(path) = unknown.first() {
-                    let node_offset = self.key_offset(path);
-                    let last = path.rsplit('.').next().unwrap_or(path);
                     let known = struct_fields::<T>();
+                    let last = path.rsplit('.').next().unwrap_or(path);
                     let hint = did_you_mean(last, known.iter().copied())
                         .or_else(|| (!known.is_empty()).then(|| format!("known keys here: {}", known.join(", "))));
-                    return Err(self.error_at(node_offset, &join(path), "unknown key", hint));
+                    return Err(self.unknown_key(prefix, path, hint));
                 }
                 Ok(v)
             }
@@ -226,27 +217,82 @@ impl Node {
     }
 
     /// [`Node::decode`] for a struct with `#[serde(flatten)]` fields, through which serde
-    /// reports no unknown keys: every key of this table must be among `known` (the own
-    /// fields and those of each flattened struct).
+    /// reports no unknown keys and no key path: every key of this table must be among
+    /// `known` (the own fields and those of each flattened struct), and an error serde
+    /// reports for the table as a whole is traced to the key that causes it.
     pub fn decode_flattened<T: DeserializeOwned>(&self, prefix: &str, known: &[&[&'static str]]) -> Result<T, ConfigError> {
-        let v = self.decode::<T>(prefix)?;
         let all: Vec<&str> = known.iter().flat_map(|k| k.iter().copied()).collect();
+        let v = match try_decode::<T>(self.to_toml()) {
+            Ok((v, _)) => v,
+            Err((path, message)) => return Err(self.decode_error::<T>(prefix, &path, &message)),
+        };
         if let Some(table) = self.as_table() {
-            for (key, (kspan, _)) in table {
+            for key in table.keys() {
                 if !all.contains(&key.as_str()) {
                     let mut sorted = all.clone();
                     sorted.sort_unstable();
                     let hint = did_you_mean(key, all.iter().copied()).or_else(|| Some(format!("known keys here: {}", sorted.join(", "))));
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    return Err(self.error_at(kspan.start, &path, "unknown key", hint));
+                    return Err(self.unknown_key(prefix, key, hint));
                 }
             }
         }
         Ok(v)
+    }
+
+    /// The key of this table whose value makes decoding fail with `message`: one whose
+    /// value is the one serde names, and without which the error goes away or becomes
+    /// another (a missing required key it is itself, or the next bad value).
+    fn culprit<T: DeserializeOwned>(&self, message: &str) -> Option<&str> {
+        let toml::Value::Table(whole) = self.to_toml() else { return None };
+        let table = self.as_table()?;
+        // Without the culprit, decoding succeeds or fails otherwise (Some(true)); a required
+        // key's absence is an error of its own, which says nothing (Some(false)).
+        let blame = |key: &str| {
+            let mut without = whole.clone();
+            without.remove(key);
+            match try_decode::<T>(toml::Value::Table(without)) {
+                Ok(_) => Some(true),
+                Err((_, m)) if m == message => None,
+                Err((_, m)) => match m.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+                    Some(missing) if missing == key => Some(false),
+                    Some(_) => None,
+                    None => Some(true),
+                },
+            }
+        };
+        let candidates: Vec<(&str, bool)> = table
+            .iter()
+            .filter(|(_, (_, v))| found_matches(message, v))
+            .filter_map(|(k, _)| blame(k).map(|definite| (k.as_str(), definite)))
+            .collect();
+        candidates
+            .iter()
+            .find(|(_, definite)| *definite)
+            .or_else(|| candidates.first())
+            .map(|(k, _)| *k)
+    }
+
+    /// The error for a failed decode of `T` at `path` below this table. serde names no
+    /// path for an error inside a flattened struct: then the culprit key is searched for.
+    fn decode_error<T: DeserializeOwned>(&self, prefix: &str, path: &str, message: &str) -> ConfigError {
+        if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            return self.error(&join_key(prefix, path), format!("missing required key `{missing}`"));
+        }
+        let path = match path {
+            "" => self.culprit::<T>(message).unwrap_or_default(),
+            p => p,
+        };
+        let node = self.lookup(path).unwrap_or(self);
+        node.error(&join_key(prefix, path), humanize(message))
+    }
+
+    /// "unknown key" at the key's place; a key that only a `--set` wrote is blamed on it.
+    fn unknown_key(&self, prefix: &str, path: &str, hint: Option<String>) -> ConfigError {
+        let key = join_key(prefix, path);
+        match self.lookup(path) {
+            Some(value) if !Arc::ptr_eq(&value.file, &self.file) => value.error_hint(&key, format!("unknown key `{key}`"), hint),
+            _ => self.error_at(self.key_offset(path), &key, "unknown key", hint),
+        }
     }
 
     /// The node at a dotted path below this one (`a.b.0.c`).
@@ -288,6 +334,70 @@ impl Value {
     }
 }
 
+/// Deserializes a plain TOML value into `T`, returning the keys serde ignored, or the key
+/// path and serde's message of the first error.
+fn try_decode<T: DeserializeOwned>(value: toml::Value) -> Result<(T, Vec<String>), (String, String)> {
+    let mut unknown: Vec<String> = Vec::new();
+    let mut track = |path: serde_ignored::Path| unknown.push(path.to_string());
+    let de = serde_ignored::Deserializer::new(value, &mut track);
+    let result: Result<T, serde_path_to_error::Error<toml::de::Error>> = serde_path_to_error::deserialize(de);
+    match result {
+        Ok(v) => Ok((v, unknown)),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            Err((path, e.into_inner().message().trim().to_string()))
+        }
+    }
+}
+
+/// Whether `node` could be the value serde's `message` names (`invalid type: floating point
+/// `2.5`, ...`); true where the message names no value.
+fn found_matches(message: &str, node: &Node) -> bool {
+    let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    else {
+        // A plain message ending "..., found 0" names the value too.
+        return match message.rsplit_once(", found ") {
+            Some((_, found)) if !matches!(node.value, Value::Array(_) | Value::Table(_)) => {
+                let found = found.trim_matches(['`', '"']);
+                let number = match node.value {
+                    Value::Integer(i) => Some(i as f64),
+                    Value::Float(x) => Some(x),
+                    _ => None,
+                };
+                found == node.display() || (number.is_some() && found.parse::<f64>().ok() == number)
+            }
+            Some(_) => false,
+            None => true,
+        };
+    };
+    let found = rest.rsplit_once(", expected ").map_or(rest, |(found, _)| found);
+    let quoted = |prefix: &str| found.strip_prefix(prefix).and_then(|r| r.strip_prefix('`')?.strip_suffix('`'));
+    match &node.value {
+        Value::Float(x) => quoted("floating point ")
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v == *x || (v.is_nan() && x.is_nan())),
+        Value::Integer(i) => quoted("integer ").and_then(|v| v.parse::<i64>().ok()) == Some(*i),
+        Value::Boolean(b) => quoted("boolean ").and_then(|v| v.parse::<bool>().ok()) == Some(*b),
+        Value::String(s) => found == format!("string {s:?}"),
+        Value::Array(_) => found == "sequence",
+        Value::Table(_) => found == "map",
+    }
+}
+
+/// `prefix.rest`, either part possibly empty.
+fn join_key(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_string()
+    } else if rest.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
 /// The field names of a struct `T`, found by asking its `Deserialize` impl.
 pub fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
     struct Probe<'a>(&'a mut &'static [&'static str]);
@@ -314,4 +424,119 @@ pub fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(Probe(&mut fields));
     fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Solver {
+        #[serde(default)]
+        epochs: usize,
+        #[serde(default)]
+        lr: f64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Train {
+        data: String,
+        #[serde(default)]
+        batch_norm: bool,
+        #[serde(flatten)]
+        solver: Solver,
+    }
+
+    const OWN: &[&str] = &["data", "batch_norm"];
+
+    fn table(text: &str) -> Node {
+        let root = Node::parse(SourceFile::inline("e.toml", text.to_string())).expect("valid TOML");
+        root.lookup("stages.t").cloned().expect("stages.t")
+    }
+
+    fn flattened(text: &str) -> String {
+        table(text)
+            .decode_flattened::<Train>("stages.t", &[OWN, struct_fields::<Solver>()])
+            .map(|t| format!("decoded {t:?}"))
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn type_error_in_a_flattened_struct_names_the_key_and_its_line() {
+        let err = flattened("[stages.t]\ndata = \"shapes:train\"\nepochs = 2.5\n");
+        assert_eq!(err, "e.toml:3:10: `stages.t.epochs`: expected a whole number, found 2.5");
+    }
+
+    #[test]
+    fn type_error_in_an_own_field_beside_a_flattened_struct_names_the_key() {
+        let err = flattened("[stages.t]\ndata = \"shapes:train\"\nbatch_norm = 1\nepochs = 3\n");
+        assert_eq!(err, "e.toml:3:14: `stages.t.batch_norm`: expected true or false, found 1");
+    }
+
+    #[test]
+    fn a_required_key_is_not_mistaken_for_the_culprit() {
+        let err = flattened("[stages.t]\ndata = \"a:b\"\nlr = \"fast\"\n");
+        assert_eq!(err, "e.toml:3:6: `stages.t.lr`: invalid type: string \"fast\", expected a number");
+        // serde checks the own required keys before the flattened values.
+        let err = flattened("[stages.t]\nlr = \"fast\"\n");
+        assert_eq!(err, "e.toml:1:1: `stages.t`: missing required key `data`");
+        let err = flattened("[stages.t]\nepochs = 3\n");
+        assert_eq!(err, "e.toml:1:1: `stages.t`: missing required key `data`");
+    }
+
+    #[test]
+    fn a_custom_message_inside_a_flattened_struct_finds_its_key() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Counts {
+            k: crate::config::PositiveCount,
+            #[serde(default)]
+            restarts: Option<crate::config::PositiveCount>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Stage {
+            data: String,
+            #[serde(flatten)]
+            counts: Counts,
+        }
+        let decode = |text: &str| {
+            let t = table(text);
+            t.decode_flattened::<Stage>("stages.t", &[&["data"], &["k", "restarts"]])
+                .unwrap_err()
+                .to_string()
+        };
+        // A required key: without it, "missing field" for it as for `data`; the value decides.
+        let err = decode("[stages.t]\ndata = \"a:b\"\nk = 0\n");
+        assert_eq!(err, "e.toml:3:5: `stages.t.k`: expected a positive whole number, found 0");
+        // An optional key: without it, decoding succeeds.
+        let err = decode("[stages.t]\ndata = \"a:b\"\nk = 2\nrestarts = 0\n");
+        assert_eq!(err, "e.toml:4:12: `stages.t.restarts`: expected a positive whole number, found 0");
+    }
+
+    #[test]
+    fn plain_decode_finds_the_key_inside_a_flattened_struct_too() {
+        let err = table("[stages.t]\ndata = \"d:train\"\nepochs = -3\n")
+            .decode::<Train>("stages.t")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "e.toml:3:10: `stages.t.epochs`: expected a non-negative whole number, found -3"
+        );
+    }
+
+    #[test]
+    fn decode_speaks_plain_words() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct K {
+            k: usize,
+        }
+        let node = Node::parse(SourceFile::inline("e.toml", "[s]\nk = 4.5\n".into())).unwrap();
+        let err = node.lookup("s").unwrap().decode::<K>("s").unwrap_err();
+        assert_eq!(err.to_string(), "e.toml:2:5: `s.k`: expected a whole number, found 4.5");
+    }
 }

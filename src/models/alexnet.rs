@@ -46,9 +46,9 @@
 //! Tap shapes at 32 px, width 1.0: conv1 `[96, 16, 16]`, conv2 `[256, 8, 8]`,
 //! conv3 `[384, 4, 4]`, conv4 `[384, 4, 4]`, conv5 `[256, 4, 4]`, fc6/fc7 `[4096]`;
 //! features `256*2*2 = 1024`.
+use super::arch::{Arch, NetConfig};
 use super::error::ModelError;
 use super::layers::{scaled, Blueprint, SeqBuilder, Spec, WeightInit};
-use super::net::{Arch, NetConfig};
 
 /// Describes `alexnet` or `alexnet-small` for `cfg`, with a classifier when `classes` is set.
 pub(crate) fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Blueprint, ModelError> {

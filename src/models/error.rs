@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ModelError {
     /// The architecture name is not one of the supported ones.
-    #[error("unknown architecture `{name}`; expected one of: {valid}")]
+    #[error("unknown architecture `{name}`, expected one of {valid}")]
     UnknownArch { name: String, valid: String },
 
     /// The channel multiplier is not a finite number greater than zero.

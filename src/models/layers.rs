@@ -8,8 +8,8 @@
 use tch::nn::{self, Init};
 use tch::Tensor;
 
+use super::arch::NetConfig;
 use super::error::ModelError;
-use super::net::NetConfig;
 
 /// Per-sample activation shape (the batch dimension is left out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! logits, flat backbone features, or named intermediate activations ("taps") for probes.
 //!
 //! # Probe points
-//! Every architecture answers to `conv1`..`conv5` (see [`PROBE_LAYERS`]):
+//! Every architecture answers to `conv1`..`conv5` (see [`PROBE_LAYERS`](super::PROBE_LAYERS)):
 //!
 //! | arch              | canonical tap names (in order)                          | aliases                       |
 //! |-------------------|---------------------------------------------------------|-------------------------------|
@@ -19,203 +19,13 @@
 //! `VarStore` saved to `*.safetensors` loads into the matching torchvision model (full-size
 //! archs, width 1.0, 3 input channels). BatchNorm `num_batches_tracked` counters are not
 //! stored; PyTorch fills them in when loading a state dict without version metadata.
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
+use super::arch::{Arch, NetConfig};
+use super::blueprints::blueprint;
 use super::error::ModelError;
-use super::layers::{self, Blueprint, Shape, Stack, TapPoint};
-use super::{alexnet, resnet, vgg};
-
-/// Tap names that resolve on every architecture, shallow to deep.
-pub const PROBE_LAYERS: [&str; 5] = ["conv1", "conv2", "conv3", "conv4", "conv5"];
-
-/// A supported network architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Arch {
-    /// Caffe-style AlexNet (96-256-384-384-256) for 224/227 px inputs.
-    #[serde(rename = "alexnet")]
-    Alexnet,
-    /// AlexNet's five-conv structure for 32-96 px inputs.
-    #[serde(rename = "alexnet-small")]
-    AlexnetSmall,
-    /// torchvision VGG-16 (`vgg16` / `vgg16_bn`).
-    #[serde(rename = "vgg16")]
-    Vgg16,
-    /// VGG-16's 13 convs for 32-96 px inputs, with a small classifier.
-    #[serde(rename = "vgg16-small")]
-    Vgg16Small,
-    /// torchvision ResNet-18.
-    #[serde(rename = "resnet18")]
-    Resnet18,
-    /// CIFAR-style ResNet-18 (3x3 stem, no max-pool) for 32-96 px inputs.
-    #[serde(rename = "resnet18-small")]
-    Resnet18Small,
-}
-
-impl Arch {
-    /// Every architecture, in a stable order.
-    pub const ALL: [Arch; 6] = [
-        Arch::Alexnet,
-        Arch::AlexnetSmall,
-        Arch::Vgg16,
-        Arch::Vgg16Small,
-        Arch::Resnet18,
-        Arch::Resnet18Small,
-    ];
-
-    /// The name used in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Alexnet => "alexnet",
-            Arch::AlexnetSmall => "alexnet-small",
-            Arch::Vgg16 => "vgg16",
-            Arch::Vgg16Small => "vgg16-small",
-            Arch::Resnet18 => "resnet18",
-            Arch::Resnet18Small => "resnet18-small",
-        }
-    }
-
-    /// Whether this is a variant for small (32-96 px) images.
-    pub fn is_small(self) -> bool {
-        matches!(self, Arch::AlexnetSmall | Arch::Vgg16Small | Arch::Resnet18Small)
-    }
-
-    /// Smallest input side (px) the architecture accepts: every layer must produce a non-empty
-    /// output and the input must be at least the total downsampling factor.
-    /// alexnet 63, vgg16 32, resnet18 32, alexnet-small 16, vgg16-small 16, resnet18-small 8.
-    pub fn min_image_size(self) -> i64 {
-        let cfg = NetConfig::new(self);
-        let bp = blueprint(&cfg, None).expect("width 1.0 leaves every layer with channels");
-        layers::min_image_size(&bp.backbone, cfg.in_channels)
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Arch {
-    type Err = ModelError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Arch::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| ModelError::UnknownArch {
-                name: s.to_string(),
-                valid: Arch::ALL.map(Arch::name).join(", "),
-            })
-    }
-}
-
-fn default_width() -> f64 {
-    1.0
-}
-
-fn default_in_channels() -> i64 {
-    3
-}
-
-/// What to build: architecture plus the knobs shared by all architectures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetConfig {
-    pub arch: Arch,
-    /// Channel multiplier applied to every conv and hidden fc layer (default 1.0).
-    #[serde(default = "default_width")]
-    pub width: f64,
-    /// BatchNorm after every conv (AlexNet/VGG; ResNet always has it).
-    #[serde(default)]
-    pub batch_norm: bool,
-    /// Input channels: 3 for RGB, 1 for grayscale.
-    #[serde(default = "default_in_channels")]
-    pub in_channels: i64,
-    /// Input side in px (images are square).
-    pub image_size: i64,
-}
-
-impl NetConfig {
-    /// Defaults: width 1.0, no BN, RGB, the architecture's default image size.
-    pub fn new(arch: Arch) -> Self {
-        NetConfig {
-            arch,
-            width: 1.0,
-            batch_norm: false,
-            in_channels: 3,
-            image_size: super::registry::default_image_size(arch),
-        }
-    }
-
-    /// Whether BatchNorm layers are present (always for ResNets).
-    pub fn has_batch_norm(&self) -> bool {
-        self.batch_norm || matches!(self.arch, Arch::Resnet18 | Arch::Resnet18Small)
-    }
-
-    /// Checks every value that does not depend on the layer structure.
-    fn validate_scalars(&self) -> Result<(), ModelError> {
-        if !(self.width.is_finite() && self.width > 0.0) {
-            return Err(ModelError::InvalidWidth(self.width));
-        }
-        if self.in_channels < 1 {
-            return Err(ModelError::InvalidInChannels(self.in_channels));
-        }
-        Ok(())
-    }
-
-    /// Full validation, without allocating any weight.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        self.validate_scalars()?;
-        let bp = blueprint(self, None)?;
-        let min = layers::min_image_size(&bp.backbone, self.in_channels);
-        if self.image_size < min {
-            return Err(ModelError::ImageTooSmall {
-                arch: self.arch.to_string(),
-                min,
-                got: self.image_size,
-            });
-        }
-        Ok(())
-    }
-}
-
-fn blueprint(cfg: &NetConfig, classes: Option<i64>) -> Result<Blueprint, ModelError> {
-    match cfg.arch {
-        Arch::Alexnet | Arch::AlexnetSmall => alexnet::blueprint(cfg, classes),
-        Arch::Vgg16 | Arch::Vgg16Small => vgg::blueprint(cfg, classes),
-        Arch::Resnet18 | Arch::Resnet18Small => resnet::blueprint(cfg, classes),
-    }
-}
-
-/// Checks a probe layer name (or alias) for an architecture without building any weights,
-/// so that planning can refuse an unknown layer before anything runs.
-pub fn check_layer_name(cfg: &NetConfig, name: &str) -> Result<(), ModelError> {
-    let bp = blueprint(cfg, Some(1))?;
-    let names: Vec<&str> = bp
-        .backbone
-        .iter()
-        .chain(&bp.head)
-        .filter_map(|s| match s {
-            layers::Spec::Tap(n) => Some(*n),
-            _ => None,
-        })
-        .collect();
-    if names.contains(&name) || bp.aliases.iter().any(|(alias, _)| *alias == name) {
-        return Ok(());
-    }
-    let mut valid: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    valid.extend(bp.aliases.iter().map(|(alias, canonical)| format!("{alias} (= {canonical})")));
-    Err(ModelError::UnknownLayer {
-        arch: cfg.arch.to_string(),
-        name: name.to_string(),
-        valid: valid.join(", "),
-    })
-}
+use super::layers::{self, Shape, Stack, TapPoint};
 
 /// A built network: backbone (ending in a flat feature vector) plus optional classifier.
 #[derive(Debug)]
@@ -389,6 +199,7 @@ impl ModuleT for Network {
 /// Shared assertions for the per-architecture tests.
 #[cfg(test)]
 pub(crate) mod testing {
+    use super::super::arch::PROBE_LAYERS;
     use super::*;
     use tch::{Device, Kind};
 
@@ -476,18 +287,6 @@ mod tests {
     fn build(cfg: &NetConfig) -> Result<Network, ModelError> {
         let vs = nn::VarStore::new(Device::Cpu);
         Network::backbone(&vs.root(), cfg)
-    }
-
-    #[test]
-    fn arch_names_round_trip() {
-        for arch in Arch::ALL {
-            assert_eq!(arch.to_string().parse::<Arch>(), Ok(arch));
-        }
-        assert_eq!("vgg16-small".parse::<Arch>(), Ok(Arch::Vgg16Small));
-        match "vgg19".parse::<Arch>() {
-            Err(ModelError::UnknownArch { valid, .. }) => assert!(valid.contains("resnet18-small")),
-            other => panic!("expected UnknownArch, got {other:?}"),
-        }
     }
 
     #[test]

@@ -14,9 +14,9 @@
 //! layer2 `[128, 28, 28]`, layer3 `[256, 14, 14]`, layer4 `[512, 7, 7]`; features `512`.
 //! `resnet18-small` at 32 px: conv1 `[64, 32, 32]`, layer1 `[64, 32, 32]`,
 //! layer2 `[128, 16, 16]`, layer3 `[256, 8, 8]`, layer4 `[512, 4, 4]`; features `512`.
+use super::arch::{Arch, NetConfig};
 use super::error::ModelError;
 use super::layers::{scaled, Blueprint, Spec, WeightInit};
-use super::net::{Arch, NetConfig};
 
 /// `conv2`..`conv5` name the four residual stages.
 const ALIASES: &[(&str, &str)] = &[("conv2", "layer1"), ("conv3", "layer2"), ("conv4", "layer3"), ("conv5", "layer4")];

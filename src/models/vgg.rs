@@ -21,9 +21,9 @@
 //! features `512*7*7 = 25088`. `vgg16-small` at 32 px: conv1 `[64, 32, 32]`,
 //! conv2 `[128, 16, 16]`, conv3 `[256, 8, 8]`, conv4 `[512, 4, 4]`, conv5 `[512, 2, 2]`,
 //! fc6/fc7 `[512]`; features `512`.
+use super::arch::{Arch, NetConfig};
 use super::error::ModelError;
 use super::layers::{scaled, Blueprint, SeqBuilder, Spec, WeightInit};
-use super::net::{Arch, NetConfig};
 
 /// VGG-16 ("configuration D"): per block, the nominal channels of its convs.
 const BLOCKS: [(&str, &[i64]); 5] = [

@@ -11,7 +11,7 @@ use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
 use crate::data::{fingerprint, DatasetFormat, DatasetSpec, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
 use crate::store::Key;
 
@@ -111,6 +111,10 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         instances: Vec::new(),
         slurm: SlurmSection::default(),
     };
+    // Every value the file writes is valid, even one a sweep or --set replaces.
+    if let Some(written) = &first.as_written {
+        decode_stages(&written.stages, None)?;
+    }
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
         let device_str = raw.device.as_str().ok_or_else(|| {
@@ -411,7 +415,7 @@ fn check_layers(decoded: &Decoded, params: &Params) -> Vec<ParamError> {
     };
     let mut errors = Vec::new();
     for layer in uses.layers {
-        if let Err(e) = crate::models::net::check_layer_name(&cfg, layer) {
+        if let Err(e) = crate::models::check_layer_name(&cfg, layer) {
             errors.push(ParamError::new(uses.layers_key, e.to_string()));
         }
     }

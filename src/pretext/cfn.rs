@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use crate::models::error::ModelError;
-use crate::models::net::{NetConfig, Network};
+use crate::models::{NetConfig, Network};
 
 /// The head's sizes, recorded in `model.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,7 +83,8 @@ mod tests {
     use tch::{Device, Kind};
 
     use super::*;
-    use crate::models::net::{testing, Arch};
+    use crate::models::net::testing;
+    use crate::models::Arch;
 
     #[test]
     fn shapes_and_shared_backbone_names() {

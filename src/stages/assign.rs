@@ -9,7 +9,7 @@ use crate::cluster::{self, Preprocess};
 use super::artefacts;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AssignParams {

@@ -9,7 +9,7 @@ use super::artefacts;
 use super::params::data_ref;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterMetricsParams {

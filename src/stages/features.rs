@@ -10,7 +10,7 @@ use crate::models::{hog, pixels};
 use super::artefacts;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 const MODELS: &[&str] = &["hog", "pixels"];
 

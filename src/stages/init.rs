@@ -7,7 +7,7 @@ use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 /// The keys of [`InitParams`] besides its flattened network options.
 const OWN_KEYS: &[&str] = &["classes"];

@@ -7,7 +7,7 @@ use crate::cluster::{self, KMeansInit};
 use crate::config::{ConfigError, Node};
 use super::artefacts;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KmeansParams {

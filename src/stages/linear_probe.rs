@@ -11,7 +11,7 @@ use crate::eval::linear_probe::{Probe, ProbeConfig};
 use crate::train::batches::ImageSet;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {

@@ -18,7 +18,7 @@ pub use solver::SolverParams;
 pub use stage::{LayerUse, ParamError, Rows, Stage, Upstream};
 
 use crate::config::{ConfigError, Node};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 kind::stage_kinds! {
     Features => features::FeaturesParams,

@@ -7,7 +7,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::artefacts;
 use super::StageError;
-use crate::models::net::{NetConfig, Network};
+use crate::models::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::train::batches::ImageSet;
 
@@ -249,7 +249,7 @@ mod tests {
 
     fn model(width: f64, classes: i64) -> LoadedModel {
         let config = NetConfig {
-            arch: crate::models::net::Arch::AlexnetSmall,
+            arch: crate::models::Arch::AlexnetSmall,
             width,
             batch_norm: true,
             in_channels: 3,

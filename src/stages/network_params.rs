@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Node};
-use crate::models::net::{Arch, NetConfig};
+use crate::models::{Arch, NetConfig};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkParams {
@@ -41,9 +41,7 @@ impl NetworkParams {
                 format!("expected a multiplier in (0, 16], found {}", self.width),
             ));
         }
-        let size = self
-            .image_size
-            .unwrap_or(crate::models::registry::default_image_size(arch) as usize);
+        let size = self.image_size.unwrap_or(crate::models::default_image_size(arch) as usize);
         if !(8..=1024).contains(&size) {
             return Err(at("image_size").error(&format!("{prefix}.image_size"), format!("expected 8..=1024, found {size}")));
         }

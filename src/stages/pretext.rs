@@ -13,7 +13,7 @@ use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{did_you_mean, ConfigError, Node};
 use crate::data::open_split;
-use crate::models::net::{Arch, NetConfig};
+use crate::models::{Arch, NetConfig};
 use crate::pretext::cfn::{ContextFree, JigsawHead};
 use crate::pretext::jigsaw::{Jigsaw, JigsawConfig};
 use crate::pretext::permutations::PermutationSet;
@@ -300,7 +300,7 @@ impl PretextFile {
         let (image_size, task) = if self.task == PretextTask::Rotation {
             let size = self
                 .image_size
-                .unwrap_or(crate::models::registry::default_image_size(arch) as usize);
+                .unwrap_or(crate::models::default_image_size(arch) as usize);
             let pad = self.crop_padding.unwrap_or(if arch.is_small() { 4 } else { 0 });
             if pad > size / 2 {
                 return Err(err("crop_padding", format!("expected at most half the image size, found {pad}")));

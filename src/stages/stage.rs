@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{InputSpec, Outcome, OutputKind, RunCtx, StageError, StageKind};
 use crate::config::{ConfigError, Node};
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 /// A stage kind's parameters, validated. Nothing here has a default: each kind states
 /// every property, so forgetting one is a compile error, not a cache that lies.

@@ -16,7 +16,7 @@ use crate::train::trainer::{train, EpochStats};
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
 use crate::config::struct_fields;
-use crate::models::net::NetConfig;
+use crate::models::NetConfig;
 
 /// The keys of [`TrainParams`] besides those of its flattened network and solver options.
 pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
