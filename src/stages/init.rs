@@ -27,7 +27,7 @@ fn ten() -> i64 {
 
 impl InitParams {
     pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
-        self.net.validate(table, prefix)?;
+        self.net.resolve(table, prefix)?;
         if !(1..=1_000_000).contains(&self.classes) {
             let n = table.lookup("classes").unwrap_or(table);
             return Err(n.error(

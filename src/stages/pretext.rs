@@ -11,7 +11,7 @@ use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
 use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{MetricRow, Outcome, RunCtx, StageError};
-use crate::config::{did_you_mean, ConfigError, Node};
+use crate::config::{ConfigError, Node};
 use crate::data::open_split;
 use crate::models::{Arch, NetConfig};
 use crate::pretext::cfn::{ContextFree, JigsawHead};
@@ -25,41 +25,12 @@ use super::params::data_ref;
 use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
 
-/// A pretext task by its name in experiment files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PretextTask {
-    Jigsaw,
-    JigsawPlusPlus,
-    Rotation,
-}
-
-impl PretextTask {
-    pub const ALL: &'static [PretextTask] = &[PretextTask::Jigsaw, PretextTask::JigsawPlusPlus, PretextTask::Rotation];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PretextTask::Jigsaw => "jigsaw",
-            PretextTask::JigsawPlusPlus => "jigsaw++",
-            PretextTask::Rotation => "rotation",
-        }
-    }
-}
-
-impl Serialize for PretextTask {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for PretextTask {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let names = PretextTask::ALL.iter().map(|t| t.name());
-        PretextTask::ALL.iter().copied().find(|t| t.name() == s).ok_or_else(|| {
-            let hint = did_you_mean(&s, names.clone()).map(|h| format!(" ({h})")).unwrap_or_default();
-            let list = names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-            serde::de::Error::custom(format!("unknown pretext task `{s}`: expected one of {list}{hint}"))
-        })
+crate::choice! {
+    /// A pretext task by its name in experiment files.
+    pub enum PretextTask("pretext task") {
+        Jigsaw = "jigsaw",
+        JigsawPlusPlus = "jigsaw++",
+        Rotation = "rotation",
     }
 }
 
@@ -102,7 +73,7 @@ pub(crate) const OWN_KEYS: &[&str] = &[
 #[derive(Clone, Debug, Deserialize)]
 struct PretextFile {
     task: PretextTask,
-    arch: String,
+    arch: Arch,
     #[serde(default = "one")]
     width: f64,
     #[serde(default = "yes")]
@@ -133,7 +104,7 @@ fn yes() -> bool {
 /// A validated pretext stage: every value resolved, nothing left to default at run time.
 #[derive(Clone, Debug)]
 pub struct PretextParams {
-    pub arch: String,
+    pub arch: Arch,
     pub width: f64,
     pub batch_norm: bool,
     /// `dataset:split` of the (unlabeled) images.
@@ -193,7 +164,7 @@ pub struct RotationSetup {
 #[derive(Serialize)]
 struct PretextKey<'a> {
     task: &'static str,
-    arch: &'a str,
+    arch: Arch,
     width: f64,
     batch_norm: bool,
     data: &'a str,
@@ -225,8 +196,8 @@ struct PretextKey<'a> {
 impl Serialize for PretextParams {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut key = PretextKey {
-            task: self.task_name().name(),
-            arch: &self.arch,
+            task: crate::config::Choice::name(self.task_name()),
+            arch: self.arch,
             width: self.width,
             batch_norm: self.batch_norm,
             data: &self.data,
@@ -274,7 +245,7 @@ impl PretextFile {
     fn validate(self, table: &Node, prefix: &str) -> Result<PretextParams, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
-        let task = self.task.name();
+        let task = crate::config::Choice::name(self.task);
         let (other, what) = if self.task == PretextTask::Rotation {
             (JIGSAW_KEYS, "jigsaw tasks")
         } else {
@@ -292,11 +263,7 @@ impl PretextFile {
             ));
         }
         self.solver.validate(table, prefix)?;
-        let arch: Arch = self.arch.parse().map_err(|_| {
-            let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
-            let hint = did_you_mean(&self.arch, names.iter().copied()).or_else(|| Some(format!("one of {}", names.join(", "))));
-            at("arch").error_hint(&format!("{prefix}.arch"), format!("unknown architecture `{}`", self.arch), hint)
-        })?;
+        let arch = self.arch;
         let (image_size, task) = if self.task == PretextTask::Rotation {
             let size = self
                 .image_size
@@ -415,10 +382,10 @@ impl PretextFile {
 
     fn net_params(&self, image_size: usize) -> NetworkParams {
         NetworkParams {
-            arch: self.arch.clone(),
+            arch: self.arch,
             width: self.width,
             batch_norm: self.batch_norm,
-            image_size: Some(image_size),
+            image_size,
         }
     }
 }
@@ -434,10 +401,10 @@ impl PretextParams {
 
     fn net_params(&self, image_size: usize) -> NetworkParams {
         NetworkParams {
-            arch: self.arch.clone(),
+            arch: self.arch,
             width: self.width,
             batch_norm: self.batch_norm,
-            image_size: Some(image_size),
+            image_size,
         }
     }
 
@@ -574,7 +541,7 @@ impl Stage for PretextParams {
         write_history(ctx, &history)?;
         let last = history.last().map(|h| (h.loss, h.accuracy)).unwrap_or((f64::NAN, 0.0));
         let summary = serde_json::json!({
-            "task": self.task_name().name(),
+            "task": crate::config::Choice::name(self.task_name()),
             "classes": classes,
             "chance": 1.0 / classes as f64,
             "final_loss": last.0,
@@ -590,7 +557,7 @@ impl Stage for PretextParams {
             }],
             summary: format!(
                 "{} on {} images, {} epochs: accuracy {:.3} (chance {:.4}), loss {:.4}",
-                self.task_name().name(),
+                crate::config::Choice::name(self.task_name()),
                 images,
                 history.len(),
                 last.1,

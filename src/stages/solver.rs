@@ -9,13 +9,13 @@ use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::schedule::Schedule;
 use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};
 
-/// The learning-rate schedule by name (its step options are beside it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScheduleKind {
-    Cosine,
-    Step,
-    Constant,
+crate::choice! {
+    /// The learning-rate schedule by name (its step options are beside it).
+    pub enum ScheduleKind("schedule") {
+        Cosine = "cosine",
+        Step = "step",
+        Constant = "constant",
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -56,7 +56,7 @@ impl TrainParams {
     }
 
     pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
-        self.net.validate(table, prefix)?;
+        self.net.resolve(table, prefix)?;
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         if self.uses_true_labels() && self.data.is_none() {
@@ -66,7 +66,7 @@ impl TrainParams {
             ));
         }
         self.solver.validate(table, prefix)?;
-        if self.crop_padding > self.net.image_size.unwrap_or(32) / 2 {
+        if self.crop_padding > self.net.image_size / 2 {
             return err(
                 "crop_padding",
                 format!("expected at most half the image size, found {}", self.crop_padding),
