@@ -402,14 +402,14 @@ impl Upstream for Graph<'_, '_> {
     }
 
     fn network(&self, stage: &str) -> Option<NetConfig> {
-        self.0.get(stage).and_then(|(_, p, _)| p.network())
+        self.0.get(stage).and_then(|(_, p, _)| p.networks().builds)
     }
 }
 
 /// The layers a stage reads exist in the upstream model's architecture (checked before
 /// anything runs, for every model stage kind).
 fn check_layers(decoded: &Decoded, params: &Params) -> Vec<ParamError> {
-    let Some(uses) = params.probes() else { return Vec::new() };
+    let Some(uses) = params.networks().reads else { return Vec::new() };
     let Some(cfg) = Graph(decoded).network(uses.model) else {
         return Vec::new();
     };
@@ -424,8 +424,9 @@ fn check_layers(decoded: &Decoded, params: &Params) -> Vec<ParamError> {
 
 /// A model stage that starts from another's weights needs the same backbone.
 fn check_init(decoded: &Decoded, params: &Params) -> Option<ParamError> {
-    let (key, init) = params.init()?;
-    let ours = params.network()?;
+    let networks = params.networks();
+    let (key, init) = networks.init?;
+    let ours = networks.builds?;
     let theirs = Graph(decoded).network(init)?;
     let mut differs = Vec::new();
     if ours.arch != theirs.arch {

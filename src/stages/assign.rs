@@ -7,9 +7,8 @@ use super::kmeans::BLOCK_ROWS;
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, Preprocess};
 use super::artefacts;
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
-use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AssignParams {
@@ -49,14 +48,8 @@ impl Stage for AssignParams {
             },
         ]
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
-    fn network(&self) -> Option<NetConfig> {
-        None
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks::NONE
     }
     fn rows(&self) -> Rows<'_> {
         Rows::Stage(&self.features)

@@ -7,9 +7,8 @@ use crate::cluster as metrics;
 use crate::data::open_split;
 use super::artefacts;
 use super::params::data_ref;
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
-use crate::models::NetConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterMetricsParams {
@@ -45,14 +44,8 @@ impl Stage for ClusterMetricsParams {
             data_ref("truth", &self.truth),
         ]
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
-    fn network(&self) -> Option<NetConfig> {
-        None
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks::NONE
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

@@ -9,8 +9,7 @@ use crate::data::{open_split, Image};
 use crate::models::{hog, pixels};
 use super::artefacts;
 use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::NetConfig;
+use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 const MODELS: &[&str] = &["hog", "pixels"];
 
@@ -305,22 +304,19 @@ impl Stage for FeaturesParams {
         }
         v
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
+    fn networks(&self) -> Networks<'_> {
         match &self.extractor {
-            Extractor::Layer { stage, layer, .. } => Some(LayerUse {
-                model_key: "model",
-                model: stage,
-                layers_key: "layer",
-                layers: vec![layer.as_str()],
-            }),
-            Extractor::Hog(_) | Extractor::Pixels { .. } => None,
+            Extractor::Layer { stage, layer, .. } => Networks {
+                reads: Some(LayerUse {
+                    model_key: "model",
+                    model: stage,
+                    layers_key: "layer",
+                    layers: vec![layer.as_str()],
+                }),
+                ..Networks::NONE
+            },
+            Extractor::Hog(_) | Extractor::Pixels { .. } => Networks::NONE,
         }
-    }
-    fn network(&self) -> Option<NetConfig> {
-        None
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
     }
     fn rows(&self) -> Rows<'_> {
         Rows::Data(&self.data)

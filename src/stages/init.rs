@@ -5,9 +5,8 @@ use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
-use crate::models::NetConfig;
 
 /// The keys of [`InitParams`] besides its flattened network options.
 const OWN_KEYS: &[&str] = &["classes"];
@@ -60,14 +59,11 @@ impl Stage for InitParams {
     fn inputs(&self) -> Vec<InputSpec> {
         Vec::new()
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
-    fn network(&self) -> Option<NetConfig> {
-        Some(self.net.config())
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks {
+            builds: Some(self.net.config()),
+            ..Networks::NONE
+        }
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

@@ -116,21 +116,9 @@ macro_rules! stage_kinds {
                 }
             }
 
-            pub fn probes(&self) -> Option<LayerUse<'_>> {
+            pub fn networks(&self) -> Networks<'_> {
                 match self {
-                    $(Params::$variant(p) => p.probes(),)+
-                }
-            }
-
-            pub fn network(&self) -> Option<NetConfig> {
-                match self {
-                    $(Params::$variant(p) => p.network(),)+
-                }
-            }
-
-            pub fn init(&self) -> Option<(&'static str, &str)> {
-                match self {
-                    $(Params::$variant(p) => p.init(),)+
+                    $(Params::$variant(p) => p.networks(),)+
                 }
             }
 

@@ -6,8 +6,7 @@ use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, KMeansInit};
 use crate::config::{ConfigError, Node};
 use super::artefacts;
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::NetConfig;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KmeansParams {
@@ -83,14 +82,8 @@ impl Stage for KmeansParams {
             accepts: &[OutputKind::Features],
         }]
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
-    fn network(&self) -> Option<NetConfig> {
-        None
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks::NONE
     }
     fn rows(&self) -> Rows<'_> {
         Rows::Stage(&self.features)

@@ -10,8 +10,7 @@ use crate::data::{open_split, Source};
 use crate::eval::linear_probe::{Probe, ProbeConfig};
 use crate::train::batches::ImageSet;
 use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::models::NetConfig;
+use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {
@@ -139,19 +138,16 @@ impl Stage for LinearProbeParams {
             data_ref("test", &self.test),
         ]
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        Some(LayerUse {
-            model_key: "model",
-            model: &self.model,
-            layers_key: "layers",
-            layers: self.layers.iter().map(String::as_str).collect(),
-        })
-    }
-    fn network(&self) -> Option<NetConfig> {
-        None
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks {
+            reads: Some(LayerUse {
+                model_key: "model",
+                model: &self.model,
+                layers_key: "layers",
+                layers: self.layers.iter().map(String::as_str).collect(),
+            }),
+            ..Networks::NONE
+        }
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

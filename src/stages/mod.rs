@@ -15,10 +15,9 @@ pub use model_io::{InitReport, LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::InputSpec;
 pub use solver::SolverParams;
-pub use stage::{LayerUse, ParamError, Rows, Stage, Upstream};
+pub use stage::{LayerUse, Networks, ParamError, Rows, Stage, Upstream};
 
 use crate::config::{ConfigError, Node};
-use crate::models::NetConfig;
 
 kind::stage_kinds! {
     Features => features::FeaturesParams,

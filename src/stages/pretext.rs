@@ -22,7 +22,7 @@ use super::artefacts;
 use crate::train::batches::{Augment, ImageSet};
 use crate::train::trainer::train;
 use super::params::data_ref;
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
 
 crate::choice! {
@@ -381,12 +381,17 @@ impl PretextFile {
     }
 
     fn net_params(&self, image_size: usize) -> NetworkParams {
-        NetworkParams {
-            arch: self.arch,
-            width: self.width,
-            batch_norm: self.batch_norm,
-            image_size,
-        }
+        net_params(self.arch, self.width, self.batch_norm, image_size)
+    }
+}
+
+/// The network the pretext trains, on inputs of `image_size` (tiles or whole images).
+fn net_params(arch: Arch, width: f64, batch_norm: bool, image_size: usize) -> NetworkParams {
+    NetworkParams {
+        arch,
+        width,
+        batch_norm,
+        image_size,
     }
 }
 
@@ -400,12 +405,7 @@ impl PretextParams {
     }
 
     fn net_params(&self, image_size: usize) -> NetworkParams {
-        NetworkParams {
-            arch: self.arch,
-            width: self.width,
-            batch_norm: self.batch_norm,
-            image_size,
-        }
+        net_params(self.arch, self.width, self.batch_norm, image_size)
     }
 
     fn permutation_set(permutations: &Permutations, seed: u64) -> Result<PermutationSet, StageError> {
@@ -448,15 +448,12 @@ impl Stage for PretextParams {
     fn inputs(&self) -> Vec<InputSpec> {
         vec![data_ref("data", &self.data)]
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
     /// The backbone as `features` and probes read it: on whole images.
-    fn network(&self) -> Option<NetConfig> {
-        Some(self.net_params(self.image_size).config())
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        None
+    fn networks(&self) -> Networks<'_> {
+        Networks {
+            builds: Some(self.net_params(self.image_size).config()),
+            ..Networks::NONE
+        }
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

@@ -26,12 +26,9 @@ pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
     fn device_dependent(&self) -> bool;
     /// The stages and dataset splits it reads, by parameter key.
     fn inputs(&self) -> Vec<InputSpec>;
-    /// The layers it reads of an upstream model stage (checked at planning).
-    fn probes(&self) -> Option<LayerUse<'_>>;
-    /// The network whose backbone this stage builds (model stages).
-    fn network(&self) -> Option<NetConfig>;
-    /// The model stage its backbone starts from, as the parameter key and stage name.
-    fn init(&self) -> Option<(&'static str, &str)>;
+    /// The networks it builds, starts from or reads (checked against each other at
+    /// planning); [`Networks::NONE`] for stages that touch no network.
+    fn networks(&self) -> Networks<'_>;
     /// Whose images its output rows are.
     fn rows(&self) -> Rows<'_>;
     /// Fills in what upstream stages imply and checks consistency with them (after every
@@ -39,6 +36,25 @@ pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError>;
     /// Computes the outputs into `ctx.workdir`.
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError>;
+}
+
+/// How a stage relates to networks.
+#[derive(Clone, Debug, Default)]
+pub struct Networks<'a> {
+    /// The network whose backbone this stage builds (model stages).
+    pub builds: Option<NetConfig>,
+    /// The model stage its backbone starts from: the parameter key and the stage name.
+    pub init: Option<(&'static str, &'a str)>,
+    /// The layers it reads of an upstream model stage.
+    pub reads: Option<LayerUse<'a>>,
+}
+
+impl Networks<'_> {
+    pub const NONE: Networks<'static> = Networks {
+        builds: None,
+        init: None,
+        reads: None,
+    };
 }
 
 /// Layers a stage reads of a model stage: `model` under the parameter `model_key`, the

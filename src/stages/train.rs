@@ -14,9 +14,8 @@ use super::artefacts;
 use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::trainer::{train, EpochStats};
 use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
 use crate::config::struct_fields;
-use crate::models::NetConfig;
 
 /// The keys of [`TrainParams`] besides those of its flattened network and solver options.
 pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
@@ -120,14 +119,12 @@ impl Stage for TrainParams {
         }
         v
     }
-    fn probes(&self) -> Option<LayerUse<'_>> {
-        None
-    }
-    fn network(&self) -> Option<NetConfig> {
-        Some(self.net.config())
-    }
-    fn init(&self) -> Option<(&'static str, &str)> {
-        self.init.as_deref().map(|s| ("init", s))
+    fn networks(&self) -> Networks<'_> {
+        Networks {
+            builds: Some(self.net.config()),
+            init: self.init.as_deref().map(|s| ("init", s)),
+            reads: None,
+        }
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None
