@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use indexmap::IndexMap;
 
 use super::{Event, Reporter};
+use crate::chain::error_chain;
 use crate::plan::{Plan, PlannedInput, StageInstance};
 use crate::stages::{Input, Outcome, Params, RunCtx, StageError};
 use crate::store::{EntryState, Manifest, Store};
@@ -30,7 +31,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
                 label: label.clone(),
                 message: "another process is computing this stage; waiting for it".into(),
             });
-            store.lock(&key).map_err(|e| e.to_string())
+            store.lock(&key).map_err(|e| error_chain(&e))
         }
         Err(e) => Err(e.to_string()),
     };
@@ -70,7 +71,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
     }
     let pending = match store.pending(&key) {
         Ok(p) => p,
-        Err(e) => return InstanceOutcome::Failed(StageError::Failed(e.to_string())),
+        Err(e) => return InstanceOutcome::Failed(StageError::Failed(error_chain(&e))),
     };
     reporter.emit(Event::Started {
         label: label.clone(),
@@ -159,7 +160,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             InstanceOutcome::Computed
         }
         Err(e) => {
-            let e = StageError::Failed(e.to_string());
+            let e = StageError::Failed(error_chain(&e));
             reporter.emit(Event::Failed {
                 label,
                 error: e.to_string(),
@@ -171,7 +172,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
 
 /// Fingerprints the instance's datasets again and compares with the plan's.
 fn check_data_unchanged(inst: &crate::plan::StageInstance, store: &Store) -> Result<(), StageError> {
-    let cache = store.root.join("fingerprints");
+    let cache = store.fingerprints_dir();
     for input in inst.inputs.values() {
         if let PlannedInput::Data {
             spec,

@@ -42,7 +42,7 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
             candidates.push((key, e.path()));
         }
     }
-    if let Ok(rd) = std::fs::read_dir(store.root.join("checkpoints")) {
+    if let Ok(rd) = std::fs::read_dir(store.checkpoints_dir()) {
         for e in rd.flatten() {
             match Key::parse(&e.file_name().to_string_lossy()) {
                 Some(k) if keep.contains(&k) => {}
@@ -62,10 +62,10 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
                     report.busy += 1;
                     continue;
                 }
-                Err(e) => {
+                Err(source) => {
                     return Err(StoreError::Io {
                         path: store.lock_path(&k),
-                        message: e.to_string(),
+                        source,
                     })
                 }
             },
@@ -78,7 +78,7 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
         report.bytes += dir_size(&path);
         report.removed += 1;
         if !dry_run {
-            if path.starts_with(store.tmp_dir()) || path.starts_with(store.root.join("checkpoints")) {
+            if path.starts_with(store.tmp_dir()) || path.starts_with(store.checkpoints_dir()) {
                 let _ = std::fs::remove_dir_all(&path);
             } else {
                 store.discard(&path)?;

@@ -6,6 +6,7 @@ mod gc;
 mod key;
 mod lock;
 mod manifest;
+mod paths;
 mod pins;
 mod records;
 
