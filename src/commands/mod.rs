@@ -12,6 +12,7 @@ mod session;
 mod status;
 mod verify;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, ExecutorKind};
@@ -20,9 +21,24 @@ use crate::Error;
 
 pub use session::{check_stage_names, resolve_variant, run_exit_code, LoadedPlan, PlanOptions, Session};
 
+/// The file whose project folder holds the default store and results: the experiment
+/// (the first named, for `gc`); `None` for the current folder's project.
+fn anchor(command: &Command) -> Option<&Path> {
+    match command {
+        Command::Run { exp, .. }
+        | Command::Status { exp, .. }
+        | Command::Report { exp, .. }
+        | Command::Plan { exp }
+        | Command::Explain { exp, .. }
+        | Command::Verify { exp, .. } => Some(&exp.file),
+        Command::Gc { files, .. } => files.first().map(PathBuf::as_path),
+        Command::ExecStage { .. } | Command::Datasets { .. } | Command::Perms { .. } => None,
+    }
+}
+
 /// Runs the parsed command line; the exit code for the cases that are not errors.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let session = Session::start(&cli.global)?;
+    let session = Session::start(&cli.global, anchor(&cli.command))?;
     match cli.command {
         Command::Run { exp, force, only, batch } => {
             let sel = Selection { force, only };
@@ -38,7 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Explain { exp, stage, variant } => plan::explain(&session, &exp, &stage, variant.as_deref()),
         Command::Verify { exp, stage, variant } => verify::verify(&session, &exp, &stage, variant.as_deref()),
         Command::Datasets { check, verify_data } => datasets::datasets(&session, check, verify_data),
-        Command::Gc { dry_run, files } => gc::gc(&session, dry_run, &files),
+        Command::Gc { dry_run, yes, files } => gc::gc(&session, dry_run, yes, &files),
         Command::Perms {
             count,
             min_hamming,

@@ -14,6 +14,7 @@ pub fn plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> 
         ..Default::default()
     };
     let loaded = session.load_plan(exp, options)?;
+    session.announce_store();
     let plan = &loaded.plan;
     let records = Records::load(&session.store, &plan.experiment);
     let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(plan, i, &session.store, &records)).collect();

@@ -18,6 +18,7 @@ pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Re
     let plan = session.load_plan(exp, PlanOptions::for_executor(ExecutorKind::Local))?.plan;
     check_stage_names(&plan, &sel.force, "--force")?;
     check_stage_names(&plan, &sel.only, "--only")?;
+    session.announce_store();
     // Pinned before the store is looked at: a concurrent gc leaves these entries alone.
     let _pins = session.store.pin(plan.instances.iter().map(|i| i.key))?;
     let executor = LocalExecutor {
@@ -51,6 +52,7 @@ pub fn run_slurm(session: &Session, exp: &ExperimentArgs, sel: &Selection, args:
     }
     let scheduler = Slurm::detect().map_err(|e| Error::Usage(format!("--executor slurm: {}", crate::error_chain(&e))))?;
     let store = session.absolute_store();
+    session.announce_store();
     let cli_defaults = Resources {
         partition: args.partition.clone(),
         account: args.account.clone(),

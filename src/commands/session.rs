@@ -2,6 +2,7 @@
 //! options, dataset lookup, variant and stage names, saving records, and finishing a run
 //! with one summary and one exit-code rule.
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ pub struct Session {
     pub store: Store,
     /// Where result tables go (`<results>/<experiment>/`).
     pub results: PathBuf,
+    /// The project folder the store and results defaults came from, if one was found.
+    pub project: Option<PathBuf>,
     pub reporter: Reporter,
 }
 
@@ -52,8 +55,10 @@ pub struct LoadedPlan {
 }
 
 impl Session {
-    /// Reads the settings (defaults, `KTLAB_*`, flags) and starts logging.
-    pub fn start(global: &GlobalArgs) -> Result<Session, Error> {
+    /// Reads the settings (defaults, `KTLAB_*`, flags), finds the store and results
+    /// folders (from the project folder of `anchor`, the command's experiment file, or of
+    /// the current folder) and starts logging.
+    pub fn start(global: &GlobalArgs, anchor: Option<&Path>) -> Result<Session, Error> {
         let settings = Settings::load(&CliSettings {
             store: global.store.clone(),
             results: global.results.clone(),
@@ -62,22 +67,38 @@ impl Session {
         })
         .map_err(Error::Settings)?;
         init_logging(&settings, global.verbose, global.quiet);
+        let located = settings.locate(anchor);
         Ok(Session {
-            store: Store::new(&settings.store),
-            results: settings.results.clone(),
+            store: Store::new(located.store),
+            results: located.results,
+            project: located.project,
             reporter: Reporter::new(settings.log_format, global.quiet),
             settings,
         })
     }
 
+    /// Says which store a command uses (one line on stderr; nothing when quiet).
+    pub fn announce_store(&self) {
+        if self.reporter.is_quiet() {
+            return;
+        }
+        let path = absolute(&self.store.root);
+        match self.settings.log_format {
+            config::LogFormat::Json => eprintln!("{}", serde_json::json!({"event": "store", "path": path})),
+            config::LogFormat::Text => eprintln!("store: {}", path.display()),
+        }
+    }
+
     /// The datasets file for an experiment: --datasets/KTLAB_DATASETS, else beside the
-    /// experiment, else in the current folder; none found means no datasets.
+    /// experiment, else in the project folder, else in the current folder; none found
+    /// means no datasets.
     pub fn datasets_for(&self, experiment: Option<&Path>) -> Result<Datasets, Error> {
         if let Some(p) = &self.settings.datasets {
             return Ok(config::load_datasets(p)?);
         }
         let beside = experiment.and_then(Path::parent).map(|d| d.join("datasets.toml"));
-        for candidate in beside.into_iter().chain([PathBuf::from("datasets.toml")]) {
+        let in_project = self.project.as_ref().map(|d| d.join("datasets.toml"));
+        for candidate in beside.into_iter().chain(in_project).chain([PathBuf::from("datasets.toml")]) {
             if candidate.is_file() {
                 return Ok(config::load_datasets(&candidate)?);
             }
@@ -224,7 +245,12 @@ fn init_logging(settings: &Settings, verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KTLAB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, never in files, pipes or CI logs.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match settings.log_format {
         config::LogFormat::Json => builder.json().try_init(),
         config::LogFormat::Text => builder.without_time().try_init(),

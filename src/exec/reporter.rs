@@ -26,7 +26,8 @@ impl Reporter {
     pub fn new(format: LogFormat, quiet: bool) -> Reporter {
         let mode = match format {
             LogFormat::Json => Mode::Json,
-            LogFormat::Text if std::io::stderr().is_terminal() => Mode::Bars,
+            // Quiet: no bars, only the failures as lines.
+            LogFormat::Text if !quiet && std::io::stderr().is_terminal() => Mode::Bars,
             LogFormat::Text => Mode::Lines,
         };
         Reporter {
@@ -57,8 +58,8 @@ impl Reporter {
             Event::Skipped { label, because } => format!("[skipped] {label}: {because}"),
             Event::Note { label, message } => format!("[note]    {label}: {message}"),
         };
-        let important = matches!(e, Event::Failed { .. } | Event::Note { .. });
-        if !self.quiet || important {
+        // Quiet prints errors only: not epochs, notes or other events.
+        if !self.quiet || matches!(e, Event::Failed { .. }) {
             eprintln!("{text}");
         }
     }
@@ -123,7 +124,7 @@ impl Reporter {
             Event::Skipped { label, because } => serde_json::json!({"event": "skipped", "stage": label, "because": because}),
             Event::Note { label, message } => serde_json::json!({"event": "note", "stage": label, "message": message}),
         };
-        if matches!(e, Event::Progress { .. }) {
+        if matches!(e, Event::Progress { .. }) || (self.quiet && !matches!(e, Event::Failed { .. })) {
             return;
         }
         eprintln!("{v}");

@@ -1,5 +1,6 @@
 //! Garbage collection: removes entries that no given plan references.
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use super::{Key, KeyLock, Store, StoreError};
 use crate::stages::StageKind;
@@ -11,6 +12,8 @@ pub struct GcReport {
     /// Entries skipped because a run holds their lock.
     pub busy: usize,
     pub bytes: u64,
+    /// What was removed (or, in a dry run, would be), in the order of removal.
+    pub paths: Vec<PathBuf>,
 }
 
 /// Removes every entry (and stale work folder) whose key is not in `keep`. An entry
@@ -77,6 +80,7 @@ pub fn gc(store: &Store, keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport,
         }
         report.bytes += dir_size(&path);
         report.removed += 1;
+        report.paths.push(path.clone());
         if !dry_run {
             if path.starts_with(store.tmp_dir()) || path.starts_with(store.checkpoints_dir()) {
                 let _ = std::fs::remove_dir_all(&path);
