@@ -271,12 +271,12 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
             for &i in &pending {
                 let inst = &plan.instances[i];
                 let label = inst.label();
-                let fail = |why: String, summary: &mut RunSummary, failed: &mut HashSet<usize>| {
+                let fail = |why: String, input: bool, summary: &mut RunSummary, failed: &mut HashSet<usize>| {
                     self.reporter.emit(Event::Failed {
                         label: label.clone(),
                         error: why.clone(),
                     });
-                    summary.failed.push((label.clone(), why, false));
+                    summary.failed.push((label.clone(), why, input));
                     failed.insert(i);
                 };
                 match &standings[&i] {
@@ -295,7 +295,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                             summary: text,
                         });
                     }
-                    Standing::Missing => fail("not submitted".into(), &mut summary, &mut failed),
+                    Standing::Missing => fail("not submitted".into(), false, &mut summary, &mut failed),
                     Standing::Job(r, status) => {
                         let input_failed = inst.deps().any(|j| failed.contains(&j));
                         match status.as_ref().map(|s| s.state) {
@@ -319,7 +319,10 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                                 summary.skipped.push(label.clone());
                                 failed.insert(i);
                             }
-                            _ => fail(describe_end(r, status.as_ref()), &mut summary, &mut failed),
+                            _ => {
+                                let input = status.as_ref().is_some_and(failed_on_input);
+                                fail(describe_end(r, status.as_ref()), input, &mut summary, &mut failed)
+                            }
                         }
                     }
                 }
@@ -329,6 +332,12 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         }
         Ok(summary)
     }
+}
+
+/// A job whose `exec-stage` exited 2 (`<code>:<signal>` in the scheduler's words): its
+/// stage failed on its input, which a run counts as a local run does.
+pub fn failed_on_input(status: &JobStatus) -> bool {
+    status.state == JobState::Failed && status.exit_code.split(':').next() == Some("2")
 }
 
 /// Why a job that left no entry ended, with its log.
@@ -350,4 +359,24 @@ pub fn describe_end(r: &JobRecord, status: Option<&JobStatus>) -> String {
         }
     };
     format!("job {} {what}; log: {}", r.id, r.log.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_exited_2_failed_on_its_input() {
+        let status = |state, exit_code: &str| JobStatus {
+            state,
+            raw: String::new(),
+            reason: String::new(),
+            exit_code: exit_code.into(),
+            name: String::new(),
+        };
+        assert!(failed_on_input(&status(JobState::Failed, "2:0")));
+        assert!(!failed_on_input(&status(JobState::Failed, "1:0")));
+        assert!(!failed_on_input(&status(JobState::Failed, "0:9")));
+        assert!(!failed_on_input(&status(JobState::Cancelled, "2:0")));
+    }
 }

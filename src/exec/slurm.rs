@@ -129,7 +129,12 @@ impl Scheduler for Slurm {
                 }
             }
         }
-        let missing: Vec<&String> = ids.iter().filter(|i| !out.contains_key(*i)).collect();
+        // squeue gives no exit code: ask sacct about failed jobs too (an exit code of 2
+        // means the stage failed on its input).
+        let missing: Vec<&String> = ids
+            .iter()
+            .filter(|i| out.get(*i).is_none_or(|s| s.state == JobState::Failed && s.exit_code.is_empty()))
+            .collect();
         if missing.is_empty() {
             return Ok(out);
         }
@@ -148,12 +153,13 @@ impl Scheduler for Slurm {
                 if let [id, raw, exit, name] = f.as_slice() {
                     // The last record of a requeued job wins.
                     if let Some(state) = state_of(raw).filter(|_| !id.contains('.')) {
+                        let reason = out.get(*id).map(|s| s.reason.clone()).unwrap_or_default();
                         out.insert(
                             id.to_string(),
                             JobStatus {
                                 state,
                                 raw: raw.split_whitespace().next().unwrap_or("").to_string(),
-                                reason: String::new(),
+                                reason,
                                 exit_code: exit.to_string(),
                                 name: name.to_string(),
                             },
