@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{ExecutorKind, ExperimentArgs, GlobalArgs};
-use crate::config::{self, did_you_mean, load_datasets_based, CliSettings, Datasets, Override, Settings};
+use crate::config::{self, did_you_mean, load_datasets_based, CliSettings, Datasets, Override, RawExperiment, Settings};
 use crate::exec::{Reporter, RunSummary, Submission};
 use crate::plan::{build_plan, DevicePolicy, Plan, PlanEnv};
 use crate::store::{EntryState, Record, Records, Store};
@@ -108,14 +108,25 @@ impl Session {
 
     /// Reads, validates and keys an experiment with the datasets found for it.
     pub fn load_plan(&self, exp: &ExperimentArgs, options: PlanOptions) -> Result<LoadedPlan, Error> {
+        // The experiment first: its own errors come before those of the datasets file.
+        let variants = read_experiment(exp)?;
         let datasets = self.datasets_for(Some(&exp.file))?;
-        self.plan_with(exp, datasets, options)
+        self.key_plan(exp, variants, datasets, options)
     }
 
     /// Reads, validates and keys an experiment with the given datasets.
     pub fn plan_with(&self, exp: &ExperimentArgs, datasets: Datasets, options: PlanOptions) -> Result<LoadedPlan, Error> {
-        let overrides = exp.set.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>()?;
-        let variants = config::load_experiment(&exp.file, &overrides)?;
+        let variants = read_experiment(exp)?;
+        self.key_plan(exp, variants, datasets, options)
+    }
+
+    fn key_plan(
+        &self,
+        exp: &ExperimentArgs,
+        variants: Vec<RawExperiment>,
+        datasets: Datasets,
+        options: PlanOptions,
+    ) -> Result<LoadedPlan, Error> {
         let cache_dir = self.store.fingerprints_dir();
         let mut env = PlanEnv {
             datasets: &datasets,
@@ -217,6 +228,12 @@ impl Session {
         }
         Ok(ExitCode::from(run_exit_code(summary)))
     }
+}
+
+/// The experiment file with its `--set` values, one raw tree per variant.
+fn read_experiment(exp: &ExperimentArgs) -> Result<Vec<RawExperiment>, Error> {
+    let overrides = exp.set.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>()?;
+    Ok(config::load_experiment(&exp.file, &overrides)?)
 }
 
 /// `p` made absolute against the current folder (unchanged if that fails).
