@@ -18,6 +18,13 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    /// The executor asked for on the command line cannot be used here.
+    #[error("--executor {executor}")]
+    Executor {
+        executor: &'static str,
+        #[source]
+        source: SchedulerError,
+    },
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error(transparent)]
@@ -58,7 +65,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Settings(_) | Error::Usage(_) | Error::Submission(_) => 2,
-            Error::Scheduler(e) | Error::Batch(BatchError::Scheduler(e)) if e.is_unavailable() => 2,
+            Error::Scheduler(e) | Error::Batch(BatchError::Scheduler(e)) | Error::Executor { source: e, .. } if e.is_unavailable() => 2,
             Error::Stage { source, .. }
             | Error::Verify {
                 source: VerifyError::Stage(source),
@@ -70,6 +77,7 @@ impl Error {
             } => 2,
             Error::Store(_)
             | Error::Scheduler(_)
+            | Error::Executor { .. }
             | Error::Batch(_)
             | Error::Stage { .. }
             | Error::Verify { .. }

@@ -50,7 +50,7 @@ pub fn run_slurm(session: &Session, exp: &ExperimentArgs, sel: &Selection, args:
             return Err(Error::Usage(format!("{flag}: expected a name without spaces")));
         }
     }
-    let scheduler = Slurm::detect().map_err(|e| Error::Usage(format!("--executor slurm: {}", crate::error_chain(&e))))?;
+    let scheduler = Slurm::detect().map_err(|source| Error::Executor { executor: "slurm", source })?;
     let store = session.absolute_store();
     session.announce_store();
     let cli_defaults = Resources {
