@@ -144,3 +144,53 @@ fn output_to_a_pipe_has_no_colour_codes() {
     assert!(!r.stderr.contains('\u{1b}'), "colour codes in:\n{:?}", r.stderr);
     assert!(!r.stdout.contains('\u{1b}'), "colour codes in:\n{:?}", r.stdout);
 }
+
+/// `ktlab ARGS` in `p` on a pseudo-terminal (util-linux `script`), fed `input`; `None`
+/// where `script` is missing.
+fn on_a_terminal(p: &Project, args: &str, input: &str) -> Option<Run> {
+    use std::io::Write;
+    let cmd = format!(
+        "cd '{}' && OMP_WAIT_POLICY=PASSIVE '{}' --store store --results results {args}",
+        p.dir.path().display(),
+        env!("CARGO_BIN_EXE_ktlab")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    Some(Run::from(child.wait_with_output().ok()?))
+}
+
+#[test]
+fn gc_on_a_terminal_lists_and_asks_first() {
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("exps/small.toml", SMALL);
+    p.ktlab(&["run", "exps/small.toml", "-q"]).ok();
+    // Keeps feat only: clusters is the one entry to remove.
+    p.write("exps/keep.toml", &SMALL[..SMALL.find("[stages.clusters]").unwrap()]);
+    let before = p.entries();
+    let Some(r) = on_a_terminal(&p, "gc exps/keep.toml", "n\n") else {
+        eprintln!("SKIPPED gc_on_a_terminal_lists_and_asks_first: no `script` to make a terminal");
+        return;
+    };
+    // `script` merges the terminal's output into its stdout.
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("gc will remove:"), "{}", r.stdout);
+    assert!(r.stdout.contains("  kmeans/"), "{}", r.stdout);
+    assert!(r.stdout.contains("remove these 1 entries"), "{}", r.stdout);
+    assert!(r.stdout.contains("nothing removed"), "{}", r.stdout);
+    assert_eq!(p.entries(), before, "removed without a yes");
+    let r = on_a_terminal(&p, "gc exps/keep.toml", "y\n").unwrap();
+    assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
+    assert_eq!(p.entries().len(), 1, "{:?}", p.entries());
+    // --yes does not ask.
+    p.ktlab(&["run", "exps/small.toml", "-q"]).ok();
+    let r = on_a_terminal(&p, "gc --yes exps/keep.toml", "").unwrap();
+    assert!(!r.stdout.contains("remove these"), "{}", r.stdout);
+    assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
+}
