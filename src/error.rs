@@ -3,6 +3,7 @@
 use crate::config::ConfigError;
 use crate::data::DataError;
 use crate::exec::{BatchError, SchedulerError, SubmissionError, VerifyError};
+use crate::pretext::permutations::PermutationError;
 use crate::stages::StageError;
 use crate::store::StoreError;
 
@@ -29,6 +30,9 @@ pub enum Error {
     Batch(#[from] BatchError),
     #[error(transparent)]
     Submission(#[from] SubmissionError),
+    /// A permutation set that cannot be made (exit 2) or written (exit 1).
+    #[error(transparent)]
+    Permutations(#[from] PermutationError),
     /// One stage instance failed where it runs alone (`exec-stage`).
     #[error("{label}")]
     Stage {
@@ -75,6 +79,8 @@ impl Error {
                 source: VerifyError::Unavailable(_),
                 ..
             } => 2,
+            Error::Permutations(PermutationError::Io { .. }) => 1,
+            Error::Permutations(_) => 2,
             Error::Store(_)
             | Error::Scheduler(_)
             | Error::Executor { .. }

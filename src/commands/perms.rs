@@ -6,8 +6,8 @@ use crate::pretext::permutations::PermutationSet;
 use crate::Error;
 
 pub fn perms(count: usize, min_hamming: usize, seed: u64, out: &Path) -> Result<ExitCode, Error> {
-    let set = PermutationSet::generate(count, min_hamming, seed).map_err(|e| Error::Usage(e.to_string()))?;
-    set.write_bin(out).map_err(|e| Error::Other(e.to_string()))?;
+    let set = PermutationSet::generate(count, min_hamming, seed)?;
+    set.write_bin(out)?;
     println!(
         "{} permutations, minimum Hamming distance {}, written to {}",
         set.len(),
