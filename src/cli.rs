@@ -20,13 +20,13 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Store folder [env: KTLAB_STORE] [default: .ktlab/store]
+    /// Store folder [env: KTLAB_STORE] [default: .ktlab/store in the experiment's project folder, the nearest one above it holding .ktlab/ or datasets.toml]
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Results folder [env: KTLAB_RESULTS] [default: results]
+    /// Results folder [env: KTLAB_RESULTS] [default: results in the experiment's project folder]
     #[arg(long, global = true, value_name = "DIR")]
     pub results: Option<PathBuf>,
-    /// Datasets file [env: KTLAB_DATASETS] [default: datasets.toml beside the experiment, else in the current folder]
+    /// Datasets file [env: KTLAB_DATASETS] [default: datasets.toml beside the experiment, else in its project folder, else in the current folder]
     #[arg(long, global = true, value_name = "FILE")]
     pub datasets: Option<PathBuf>,
     /// More log output (repeat for more)
@@ -180,7 +180,10 @@ pub enum Command {
         /// Only say what would be removed
         #[arg(long)]
         dry_run: bool,
-        /// Experiment files whose entries to keep [default: experiments/**/*.toml]
+        /// Remove without asking (on a terminal, gc lists what it will remove and asks)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Experiment files whose entries to keep [default: experiments/**/*.toml in the project folder]
         files: Vec<PathBuf>,
     },
 }

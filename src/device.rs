@@ -41,11 +41,7 @@ impl DeviceSpec {
             DeviceSpec::Cpu => Ok(tch::Device::Cpu),
             DeviceSpec::Auto => Ok(tch::Device::cuda_if_available()),
             DeviceSpec::Cuda(n) => {
-                let count = if tch::Cuda::is_available() {
-                    tch::Cuda::device_count() as usize
-                } else {
-                    0
-                };
+                let count = cuda_device_count();
                 if n < count {
                     Ok(tch::Device::Cuda(n))
                 } else if count == 0 {
@@ -55,6 +51,15 @@ impl DeviceSpec {
                 }
             }
         }
+    }
+}
+
+/// How many CUDA devices this machine offers (0 without CUDA).
+pub fn cuda_device_count() -> usize {
+    if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
     }
 }
 

@@ -5,10 +5,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = ktlab::cli::Cli::parse();
-    match ktlab::run::run(cli) {
+    match ktlab::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The error and each of its causes: `what: why: root cause`.
+            eprintln!("error: {}", ktlab::error_chain(&e));
             ExitCode::from(e.exit_code())
         }
     }

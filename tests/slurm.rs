@@ -341,7 +341,8 @@ fn slurm_executor_on_a_real_cluster() {
     // report it with its log; fixing the cause re-runs only what was missing.
     let p = project();
     p.write("exp.toml", &CONTRACT_HOG.replace("[4, 16]", "[4, 2000]"));
-    let r = c.ktlab(&p, &["run", "exp.toml", "--executor", "slurm", "--wait"]).fails(1);
+    // The job failed on its input (exec-stage exit 2): the run exits 2, as a local one does.
+    let r = c.ktlab(&p, &["run", "exp.toml", "--executor", "slurm", "--wait"]).fails(2);
     r.stderr_has("clusters[k=2000]: job");
     r.stderr_has("labels[k=2000]: not run (an input failed)");
     r.stderr_has("quality[k=2000]: not run (an input failed)");

@@ -3,6 +3,7 @@ mod common;
 
 mod bad_input;
 mod caching;
+mod commands;
 mod concurrency;
 mod config_errors;
 mod disk_full;

@@ -20,6 +20,6 @@ pub use error::{did_you_mean, ConfigError, MAX_REPORTED_ERRORS};
 pub use experiment::{expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;
 pub use resources::{format_time, parse_mem, parse_time, Resources, SlurmSection};
-pub use settings::{CliSettings, LogFormat, Settings};
+pub use settings::{project_root, CliSettings, Located, LogFormat, Settings};
 pub use source::SourceFile;
 pub use tree::{struct_fields, Node, Table, Value};

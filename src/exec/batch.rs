@@ -2,17 +2,51 @@
 //! missing instance, each waiting (`afterok`) for the jobs of its inputs, so the
 //! submitting process may exit. Scheduler-neutral: it speaks only `Scheduler`.
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
 
 use super::jobs::{JobBook, JobRecord};
 use super::local::selected_instances;
-use super::scheduler::{JobRequest, JobState, JobStatus, Scheduler};
-use super::submission::Submission;
+use super::scheduler::{JobRequest, JobState, JobStatus, Scheduler, SchedulerError};
+use super::submission::{Submission, SubmissionError};
 use super::{Event, Reporter, RunSummary, Selection};
 use crate::config::Resources;
 use crate::plan::{Plan, StageInstance};
 use crate::store::{EntryState, KeyLock, Store};
+
+/// Why submitting or following the jobs stopped.
+#[derive(Debug, Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Submission(#[from] SubmissionError),
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the current folder (jobs start there)")]
+    CurrentDir(#[source] std::io::Error),
+    #[error("job {job} submitted, but its record cannot be written to {}", path.display())]
+    Record {
+        job: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The copy of the experiment under the submission does not plan.
+    #[error("the submitted copy does not plan")]
+    CopyDoesNotPlan(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The experiment changed between planning and copying it.
+    #[error("{} changed while it was being submitted; run again", file.display())]
+    Changed { file: PathBuf },
+    #[error("the scheduler does not answer (the jobs go on; follow them with `ktlab status`)")]
+    Unreachable(#[source] SchedulerError),
+}
 
 /// Executor-wide settings: defaults under each stage's own resources, and options
 /// passed to the scheduler as given.
@@ -72,13 +106,13 @@ pub fn job_name(plan: &Plan, inst: &StageInstance) -> String {
 
 impl<S: Scheduler> BatchExecutor<'_, S> {
     fn book(&self) -> JobBook {
-        JobBook::new(&self.store.root, self.scheduler.name())
+        JobBook::new(self.store, self.scheduler.name())
     }
 
     /// Where each instance in `indices` stands: a queued or running job first, then the
     /// store. The scheduler is asked before the store is looked at, so a job finishing
     /// in between reads as cached.
-    pub fn standings(&self, plan: &Plan, indices: &[usize]) -> Result<HashMap<usize, Standing>, String> {
+    pub fn standings(&self, plan: &Plan, indices: &[usize]) -> Result<HashMap<usize, Standing>, SchedulerError> {
         let book = self.book();
         let records: HashMap<usize, JobRecord> = indices
             .iter()
@@ -112,11 +146,14 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         &self,
         plan: &Plan,
         sel: &Selection,
-        snapshot: &mut dyn FnMut() -> Result<Submission, String>,
-    ) -> Result<SubmitSummary, String> {
+        snapshot: &mut dyn FnMut() -> Result<Submission, BatchError>,
+    ) -> Result<SubmitSummary, BatchError> {
         // One submitter at a time per store: two would both see "not queued" and submit twice.
-        let lock_path = self.store.root.join(self.scheduler.name()).join("submit.lock");
-        let _lock = KeyLock::acquire(&lock_path).map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+        let lock_path = self.store.submit_lock_path(self.scheduler.name());
+        let _lock = KeyLock::acquire(&lock_path).map_err(|source| BatchError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
         let selected = selected_instances(plan, &sel.only);
         let forced: HashSet<usize> = (0..plan.instances.len())
             .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s)))
@@ -154,7 +191,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
         let submission = snapshot()?;
         summary.submission = Some(submission.dir.clone());
         let book = self.book();
-        let workdir = std::env::current_dir().map_err(|e| format!("current folder: {e}"))?;
+        let workdir = std::env::current_dir().map_err(BatchError::CurrentDir)?;
         for i in todo {
             let inst = &plan.instances[i];
             let (variant, stage) = &inst.uses[0];
@@ -170,7 +207,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                 after_ok: inst.deps().filter_map(|j| job_of.get(&j).cloned()).collect(),
                 resources: inst.resources.or(&self.options.defaults),
                 extra_args: self.options.extra_args.clone(),
-                log_dir: log_dir(&self.store.root, self.scheduler.name(), &plan.experiment),
+                log_dir: self.store.job_logs_dir(self.scheduler.name(), &plan.experiment),
                 log_stem: format!("{stage}-{variant}"),
                 workdir: workdir.clone(),
             };
@@ -185,8 +222,11 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                 submission: submission.dir.clone(),
                 submitted: now(),
             };
-            book.put(&inst.key, &record)
-                .map_err(|e| format!("job {} submitted, but its record cannot be written: {e}", submitted.id))?;
+            book.put(&inst.key, &record).map_err(|source| BatchError::Record {
+                job: submitted.id.clone(),
+                path: book.record_path(&inst.key),
+                source,
+            })?;
             self.reporter.emit(Event::Submitted {
                 label: inst.label(),
                 job: submitted.id.clone(),
@@ -201,7 +241,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
     /// Follows the selected instances until each is in the store or has failed,
     /// reporting progress; `poll` is the time between looks. Instances in `cached`
     /// count as cached, others that arrive as computed.
-    pub fn wait(&self, plan: &Plan, sel: &Selection, cached: &[usize], poll: Duration) -> Result<RunSummary, String> {
+    pub fn wait(&self, plan: &Plan, sel: &Selection, cached: &[usize], poll: Duration) -> Result<RunSummary, BatchError> {
         let selected = selected_instances(plan, &sel.only);
         let mut pending: Vec<usize> = (0..plan.instances.len()).filter(|i| selected.contains(i)).collect();
         let mut summary = RunSummary::default();
@@ -221,22 +261,22 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                 }
                 Err(e) if misses < 10 => {
                     misses += 1;
-                    tracing::warn!("cannot ask the scheduler ({e}); trying again");
+                    tracing::warn!("cannot ask the scheduler ({}); trying again", crate::chain::error_chain(&e));
                     first = false;
                     continue;
                 }
-                Err(e) => return Err(format!("{e} (the jobs go on; follow them with `ktlab status`)")),
+                Err(e) => return Err(BatchError::Unreachable(e)),
             };
             let mut still = Vec::new();
             for &i in &pending {
                 let inst = &plan.instances[i];
                 let label = inst.label();
-                let fail = |why: String, summary: &mut RunSummary, failed: &mut HashSet<usize>| {
+                let fail = |why: String, input: bool, summary: &mut RunSummary, failed: &mut HashSet<usize>| {
                     self.reporter.emit(Event::Failed {
                         label: label.clone(),
                         error: why.clone(),
                     });
-                    summary.failed.push((label.clone(), why, false));
+                    summary.failed.push((label.clone(), why, input));
                     failed.insert(i);
                 };
                 match &standings[&i] {
@@ -255,7 +295,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                             summary: text,
                         });
                     }
-                    Standing::Missing => fail("not submitted".into(), &mut summary, &mut failed),
+                    Standing::Missing => fail("not submitted".into(), false, &mut summary, &mut failed),
                     Standing::Job(r, status) => {
                         let input_failed = inst.deps().any(|j| failed.contains(&j));
                         match status.as_ref().map(|s| s.state) {
@@ -279,7 +319,10 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                                 summary.skipped.push(label.clone());
                                 failed.insert(i);
                             }
-                            _ => fail(describe_end(r, status.as_ref()), &mut summary, &mut failed),
+                            _ => {
+                                let input = status.as_ref().is_some_and(failed_on_input);
+                                fail(describe_end(r, status.as_ref()), input, &mut summary, &mut failed)
+                            }
                         }
                     }
                 }
@@ -291,9 +334,10 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
     }
 }
 
-/// `<store>/<scheduler>/logs/<experiment>/`
-pub fn log_dir(store_root: &Path, scheduler: &str, experiment: &str) -> PathBuf {
-    store_root.join(scheduler).join("logs").join(experiment)
+/// A job whose `exec-stage` exited 2 (`<code>:<signal>` in the scheduler's words): its
+/// stage failed on its input, which a run counts as a local run does.
+pub fn failed_on_input(status: &JobStatus) -> bool {
+    status.state == JobState::Failed && status.exit_code.split(':').next() == Some("2")
 }
 
 /// Why a job that left no entry ended, with its log.
@@ -315,4 +359,24 @@ pub fn describe_end(r: &JobRecord, status: Option<&JobStatus>) -> String {
         }
     };
     format!("job {} {what}; log: {}", r.id, r.log.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_exited_2_failed_on_its_input() {
+        let status = |state, exit_code: &str| JobStatus {
+            state,
+            raw: String::new(),
+            reason: String::new(),
+            exit_code: exit_code.into(),
+            name: String::new(),
+        };
+        assert!(failed_on_input(&status(JobState::Failed, "2:0")));
+        assert!(!failed_on_input(&status(JobState::Failed, "1:0")));
+        assert!(!failed_on_input(&status(JobState::Failed, "0:9")));
+        assert!(!failed_on_input(&status(JobState::Cancelled, "2:0")));
+    }
 }

@@ -1,10 +1,10 @@
 //! The job submitted for each stage key (`<store>/<scheduler>/jobs/<key>.json`), so that
 //! `status` and a later `run` see jobs still queued or running and never submit twice.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Key;
+use crate::store::{Key, Store};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -27,14 +27,19 @@ pub struct JobBook {
 }
 
 impl JobBook {
-    pub fn new(store_root: &Path, scheduler: &str) -> JobBook {
+    pub fn new(store: &Store, scheduler: &str) -> JobBook {
         JobBook {
-            dir: store_root.join(scheduler).join("jobs"),
+            dir: store.jobs_dir(scheduler),
         }
     }
 
     fn path(&self, key: &Key) -> PathBuf {
         self.dir.join(format!("{}.json", key.hex()))
+    }
+
+    /// Where the record of `key` lives (for messages).
+    pub fn record_path(&self, key: &Key) -> PathBuf {
+        self.path(key)
     }
 
     /// The last job submitted for `key`; an unreadable record counts as none.

@@ -16,9 +16,9 @@ pub use reporter::Reporter;
 pub use runner::{run_instance, InstanceOutcome};
 pub use verify::{render_checks, verify_instance, ArtefactCheck, VerifyError};
 
-pub use batch::{describe_end, job_name, log_dir, now, BatchExecutor, BatchOptions, Standing, SubmitSummary};
+pub use batch::{describe_end, job_name, now, BatchError, BatchExecutor, BatchOptions, Standing, SubmitSummary};
 pub use jobs::{JobBook, JobRecord};
 pub use local::selected_instances;
-pub use scheduler::{JobRequest, JobState, JobStatus, Scheduler, Submitted};
+pub use scheduler::{JobRequest, JobState, JobStatus, Scheduler, SchedulerError, Submitted};
 pub use slurm::Slurm;
-pub use submission::{job_script, shell_quote, Submission, SubmissionInfo};
+pub use submission::{job_script, shell_quote, Submission, SubmissionError, SubmissionInfo};

@@ -26,7 +26,8 @@ impl Reporter {
     pub fn new(format: LogFormat, quiet: bool) -> Reporter {
         let mode = match format {
             LogFormat::Json => Mode::Json,
-            LogFormat::Text if std::io::stderr().is_terminal() => Mode::Bars,
+            // Quiet: no bars, only the failures as lines.
+            LogFormat::Text if !quiet && std::io::stderr().is_terminal() => Mode::Bars,
             LogFormat::Text => Mode::Lines,
         };
         Reporter {
@@ -58,8 +59,8 @@ impl Reporter {
             Event::Note { label, message } => format!("[note]    {label}: {message}"),
             Event::Epoch { label, figures } => format!("[note]    {label}: {figures}"),
         };
-        let important = matches!(e, Event::Failed { .. } | Event::Note { .. });
-        if !self.quiet || important {
+        // Quiet prints errors only: not epochs, notes or other events.
+        if !self.quiet || matches!(e, Event::Failed { .. }) {
             eprintln!("{text}");
         }
     }
@@ -131,7 +132,7 @@ impl Reporter {
                 "chance": figures.chance, "lr": figures.lr, "seconds": figures.seconds,
             }),
         };
-        if matches!(e, Event::Progress { .. }) {
+        if matches!(e, Event::Progress { .. }) || (self.quiet && !matches!(e, Event::Failed { .. })) {
             return;
         }
         eprintln!("{v}");

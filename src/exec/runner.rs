@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use indexmap::IndexMap;
 
 use super::{Event, Reporter};
+use crate::chain::error_chain;
 use crate::plan::{Plan, PlannedInput, StageInstance};
 use crate::stages::{EpochFigures, Input, Outcome, RunCtx, StageError};
 use crate::store::{EntryState, KeyLock, Manifest, PendingEntry, Store};
@@ -80,7 +81,7 @@ struct Prepared {
 fn prepare(plan: &Plan, inst: &StageInstance, store: &Store, reporter: &Reporter, force: bool) -> Result<Option<Prepared>, StageError> {
     let label = inst.label();
     let key = inst.key;
-    let cannot_lock = |e: &dyn std::fmt::Display| StageError::Failed(format!("cannot lock the store entry: {e}"));
+    let cannot_lock = |e: &dyn std::error::Error| StageError::Failed(format!("cannot lock the store entry: {}", error_chain(e)));
     let lock = match KeyLock::try_acquire(&store.lock_path(&key)).map_err(|e| cannot_lock(&e))? {
         Some(l) => l,
         None => {
@@ -110,7 +111,7 @@ fn prepare(plan: &Plan, inst: &StageInstance, store: &Store, reporter: &Reporter
     })?;
     // A dataset that changed since planning would be computed under a stale key.
     check_data_unchanged(inst, store)?;
-    let pending = store.pending(&key).map_err(|e| StageError::Failed(e.to_string()))?;
+    let pending = store.pending(&key).map_err(|e| StageError::Failed(error_chain(&e)))?;
     Ok(Some(Prepared {
         _lock: lock,
         inputs,
@@ -198,14 +199,14 @@ fn publish(inst: &StageInstance, store: &Store, prepared: Prepared, executed: Ex
     };
     store
         .publish(prepared.pending, inst.kind, &inst.key, manifest)
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+        .map_err(|e| StageError::Failed(error_chain(&e)))?;
     let _ = std::fs::remove_dir_all(store.checkpoint_dir(&inst.key));
     Ok(executed)
 }
 
 /// Fingerprints the instance's datasets again and compares with the plan's.
 fn check_data_unchanged(inst: &StageInstance, store: &Store) -> Result<(), StageError> {
-    let cache = store.root.join("fingerprints");
+    let cache = store.fingerprints_dir();
     for input in inst.inputs.values() {
         if let PlannedInput::Data {
             spec,

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use thiserror::Error;
+
 use crate::config::Resources;
 
 /// One job: run `script` with `args` once every job in `after_ok` has succeeded;
@@ -59,10 +61,56 @@ pub struct JobStatus {
     pub name: String,
 }
 
+/// Why the scheduler could not do what was asked.
+#[derive(Debug, Error)]
+pub enum SchedulerError {
+    /// Its client commands cannot be run here (exit code 2: a usage problem).
+    #[error("cannot run `{command}`: the {scheduler} executor needs {scheduler}'s client commands on PATH")]
+    Unavailable {
+        scheduler: &'static str,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its client command runs but reports a failure (exit code 2).
+    #[error("`{command}` failed: {stderr}")]
+    Broken { command: String, stderr: String },
+    #[error("cannot run {command}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    LogDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} refused job {job}: {stderr}")]
+    Refused { command: String, job: String, stderr: String },
+    #[error("{command} printed no job id for {job}: {stdout:?} {stderr}")]
+    NoJobId {
+        command: String,
+        job: String,
+        stdout: String,
+        stderr: String,
+    },
+    #[error("{command} failed: {stderr}")]
+    Query { command: String, stderr: String },
+}
+
+impl SchedulerError {
+    /// The scheduler cannot be used from here at all (not a failure of a job).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SchedulerError::Unavailable { .. } | SchedulerError::Broken { .. })
+    }
+}
+
 pub trait Scheduler {
     /// Short name; also the folder under the store for its job records and logs.
     fn name(&self) -> &'static str;
-    fn submit(&self, job: &JobRequest) -> Result<Submitted, String>;
+    fn submit(&self, job: &JobRequest) -> Result<Submitted, SchedulerError>;
     /// The status of each job the scheduler still knows; unknown ids are left out.
-    fn query(&self, ids: &[String]) -> Result<HashMap<String, JobStatus>, String>;
+    fn query(&self, ids: &[String]) -> Result<HashMap<String, JobStatus>, SchedulerError>;
 }

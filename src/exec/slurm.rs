@@ -4,20 +4,25 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use super::scheduler::{JobRequest, JobState, JobStatus, Scheduler, Submitted};
+use super::scheduler::{JobRequest, JobState, JobStatus, Scheduler, SchedulerError, Submitted};
 
 #[derive(Debug, Default)]
 pub struct Slurm;
 
 impl Slurm {
     /// Fails with a clear message where `sbatch` cannot be run.
-    pub fn detect() -> Result<Slurm, String> {
+    pub fn detect() -> Result<Slurm, SchedulerError> {
         match Command::new("sbatch").arg("--version").output() {
             Ok(o) if o.status.success() => Ok(Slurm),
-            Ok(o) => Err(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-            Err(e) => Err(format!(
-                "cannot run `sbatch` ({e}): the Slurm executor needs Slurm's client commands on PATH"
-            )),
+            Ok(o) => Err(SchedulerError::Broken {
+                command: "sbatch --version".into(),
+                stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            }),
+            Err(source) => Err(SchedulerError::Unavailable {
+                scheduler: "Slurm",
+                command: "sbatch".into(),
+                source,
+            }),
         }
     }
 }
@@ -36,8 +41,11 @@ pub fn state_of(raw: &str) -> Option<JobState> {
     })
 }
 
-fn run(cmd: &mut Command) -> Result<(bool, String, String), String> {
-    let o = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+fn run(cmd: &mut Command) -> Result<(bool, String, String), SchedulerError> {
+    let o = cmd.output().map_err(|source| SchedulerError::Spawn {
+        command: format!("{cmd:?}"),
+        source,
+    })?;
     Ok((
         o.status.success(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -50,8 +58,11 @@ impl Scheduler for Slurm {
         "slurm"
     }
 
-    fn submit(&self, job: &JobRequest) -> Result<Submitted, String> {
-        std::fs::create_dir_all(&job.log_dir).map_err(|e| format!("cannot create {}: {e}", job.log_dir.display()))?;
+    fn submit(&self, job: &JobRequest) -> Result<Submitted, SchedulerError> {
+        std::fs::create_dir_all(&job.log_dir).map_err(|source| SchedulerError::LogDir {
+            path: job.log_dir.clone(),
+            source,
+        })?;
         let log_pattern = job.log_dir.join(format!("{}-%j.log", job.log_stem));
         let mut cmd = Command::new("sbatch");
         cmd.arg("--parsable")
@@ -67,18 +78,27 @@ impl Scheduler for Slurm {
         cmd.arg(&job.script).args(&job.args);
         let (ok, out, err) = run(&mut cmd)?;
         if !ok {
-            return Err(format!("sbatch refused job {}: {err}", job.name));
+            return Err(SchedulerError::Refused {
+                command: "sbatch".into(),
+                job: job.name.clone(),
+                stderr: err,
+            });
         }
         // `--parsable` prints `<id>` or `<id>;<cluster>`.
         let id = out.trim().split(';').next().unwrap_or("").to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("sbatch printed no job id for {}: {out:?} {err}", job.name));
+            return Err(SchedulerError::NoJobId {
+                command: "sbatch".into(),
+                job: job.name.clone(),
+                stdout: out,
+                stderr: err,
+            });
         }
         let log = job.log_dir.join(format!("{}-{id}.log", job.log_stem));
         Ok(Submitted { id, log })
     }
 
-    fn query(&self, ids: &[String]) -> Result<HashMap<String, JobStatus>, String> {
+    fn query(&self, ids: &[String]) -> Result<HashMap<String, JobStatus>, SchedulerError> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
@@ -87,7 +107,10 @@ impl Scheduler for Slurm {
         let (ok, stdout, err) = run(Command::new("squeue").args(["-h", "-t", "all", "-j", &list, "-o", "%i|%T|%r|%j"]))?;
         // A list of only unknown ids is an error for squeue; others are just left out.
         if !ok && !err.contains("Invalid job id") {
-            return Err(format!("squeue failed: {err}"));
+            return Err(SchedulerError::Query {
+                command: "squeue".into(),
+                stderr: err,
+            });
         }
         for line in stdout.lines() {
             let f: Vec<&str> = line.splitn(4, '|').collect();
@@ -106,7 +129,12 @@ impl Scheduler for Slurm {
                 }
             }
         }
-        let missing: Vec<&String> = ids.iter().filter(|i| !out.contains_key(*i)).collect();
+        // squeue gives no exit code: ask sacct about failed jobs too (an exit code of 2
+        // means the stage failed on its input).
+        let missing: Vec<&String> = ids
+            .iter()
+            .filter(|i| out.get(*i).is_none_or(|s| s.state == JobState::Failed && s.exit_code.is_empty()))
+            .collect();
         if missing.is_empty() {
             return Ok(out);
         }
@@ -125,12 +153,13 @@ impl Scheduler for Slurm {
                 if let [id, raw, exit, name] = f.as_slice() {
                     // The last record of a requeued job wins.
                     if let Some(state) = state_of(raw).filter(|_| !id.contains('.')) {
+                        let reason = out.get(*id).map(|s| s.reason.clone()).unwrap_or_default();
                         out.insert(
                             id.to_string(),
                             JobStatus {
                                 state,
                                 raw: raw.split_whitespace().next().unwrap_or("").to_string(),
-                                reason: String::new(),
+                                reason,
                                 exit_code: exit.to_string(),
                                 name: name.to_string(),
                             },

@@ -4,6 +4,39 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A submission folder that cannot be written or read back.
+#[derive(Debug, Error)]
+pub enum SubmissionError {
+    #[error("cannot write the submission under {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create a submission folder under {} (1000 names taken)", root.display())]
+    NoFreeName { root: PathBuf },
+    #[error("not a submission folder: {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a submission folder: {}", path.display())]
+    Info {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> SubmissionError + '_ {
+    move |source| SubmissionError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubmissionInfo {
@@ -37,26 +70,39 @@ impl Submission {
         info: SubmissionInfo,
         datasets: Option<&Path>,
         script: impl FnOnce(&Path) -> String,
-    ) -> std::io::Result<Submission> {
-        std::fs::create_dir_all(root)?;
+    ) -> Result<Submission, SubmissionError> {
+        std::fs::create_dir_all(root).map_err(write_err(root))?;
         let stem = format!("{}-{}-{}", info.experiment, info.created as u64, std::process::id());
         let dir = (0..1000)
             .map(|n| root.join(if n == 0 { stem.clone() } else { format!("{stem}.{n}") }))
             .find(|d| std::fs::create_dir(d).is_ok())
-            .ok_or_else(|| std::io::Error::other(format!("cannot create a submission folder under {}", root.display())))?;
-        std::fs::copy(&info.experiment_file, dir.join(EXPERIMENT))?;
+            .ok_or_else(|| SubmissionError::NoFreeName { root: root.to_path_buf() })?;
+        let copy = |from: &Path, name: &str| {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).map(|_| ()).map_err(write_err(&to))
+        };
+        copy(&info.experiment_file, EXPERIMENT)?;
         if let Some(d) = datasets {
-            std::fs::copy(d, dir.join(DATASETS))?;
+            copy(d, DATASETS)?;
         }
-        std::fs::write(dir.join(SCRIPT), script(&dir))?;
-        std::fs::write(dir.join(INFO), serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?)?;
+        let script_path = dir.join(SCRIPT);
+        std::fs::write(&script_path, script(&dir)).map_err(write_err(&script_path))?;
+        let info_path = dir.join(INFO);
+        let text = serde_json::to_vec_pretty(&info).map_err(|e| SubmissionError::Write {
+            path: info_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(&info_path, text).map_err(write_err(&info_path))?;
         Ok(Submission { dir, info })
     }
 
-    pub fn load(dir: &Path) -> Result<Submission, String> {
+    pub fn load(dir: &Path) -> Result<Submission, SubmissionError> {
         let path = dir.join(INFO);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let info = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|source| SubmissionError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let info = serde_json::from_slice(&bytes).map_err(|source| SubmissionError::Info { path, source })?;
         Ok(Submission {
             dir: dir.to_path_buf(),
             info,

@@ -11,4 +11,4 @@ pub use error::{PlanError, MAX_REPORTED};
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
 pub use reasons::{state_of, InstanceState};
-pub use render::{render_explain, render_plan};
+pub use render::{render_explain, render_instances, render_plan, render_table};

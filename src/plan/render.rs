@@ -1,4 +1,5 @@
-//! Text renderings of a plan (`ktlab plan`) and of one key (`ktlab explain`).
+//! Text renderings of a plan (`ktlab plan`, whose instance table `ktlab status` shares) and of
+//! one key (`ktlab explain`).
 use std::fmt::Write;
 
 use super::{InstanceState, Plan};
@@ -6,6 +7,22 @@ use crate::store::canonical_json;
 
 /// One line per (variant, stage): variant, stage, kind, short key, state.
 pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
+    let mut out = render_instances(plan, |i| states[i].describe());
+    let due = states.iter().filter(|s| matches!(s, InstanceState::Due(_))).count();
+    let _ = writeln!(
+        out,
+        "\n{} stage instances: {} cached, {} to run",
+        states.len(),
+        states.len() - due,
+        due
+    );
+    out
+}
+
+/// The instance table of `plan` and `status`: one line per (variant, stage) with the
+/// variant, stage, kind and short key in aligned columns, then `state(instance)` (with
+/// ` (shared)` where variants share the instance).
+pub fn render_instances(plan: &Plan, state: impl Fn(usize) -> String) -> String {
     let mut rows = vec![["variant".to_string(), "stage".into(), "kind".into(), "key".into(), "state".into()]];
     for v in &plan.variants {
         for (stage, &i) in &v.stages {
@@ -16,26 +33,28 @@ pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
                 stage.clone(),
                 inst.kind.name().into(),
                 inst.key.short(),
-                format!("{}{shared}", states[i].describe()),
+                format!("{}{shared}", state(i)),
             ]);
         }
     }
-    let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    render_table(&rows)
+}
+
+/// Rows as aligned columns, two spaces apart; the last column is not padded.
+pub fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N.saturating_sub(1))
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
-    for r in &rows {
+    for r in rows {
         for (c, w) in widths.iter().enumerate() {
             let _ = write!(out, "{:<w$}  ", r[c]);
         }
-        let _ = writeln!(out, "{}", r[4]);
+        if let Some(last) = r.last() {
+            out.push_str(last);
+        }
+        out.push('\n');
     }
-    let due = states.iter().filter(|s| matches!(s, InstanceState::Due(_))).count();
-    let _ = writeln!(
-        out,
-        "\n{} stage instances: {} cached, {} to run",
-        states.len(),
-        states.len() - due,
-        due
-    );
     out
 }
 

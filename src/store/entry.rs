@@ -8,16 +8,33 @@ use sha2::{Digest, Sha256};
 
 use super::{Artefact, Key, KeyLock, Manifest};
 
+/// A store operation that failed, with the path and the operating system's reason.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {}: {message}", path.display())]
-    Io { path: PathBuf, message: String },
+    #[error("store {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store {}", path.display())]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
+    },
+    #[error("store {}: cannot encode the manifest", path.display())]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Io {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -74,7 +91,7 @@ impl Store {
 
     /// Checkpoints of a training stage in progress: keyed, so a re-run resumes them.
     pub fn checkpoint_dir(&self, key: &Key) -> PathBuf {
-        self.root.join("checkpoints").join(key.hex())
+        self.checkpoints_dir().join(key.hex())
     }
 
     pub fn tmp_dir(&self) -> PathBuf {
@@ -145,9 +162,9 @@ impl Store {
     ) -> Result<PathBuf, StoreError> {
         let mut artefacts = BTreeMap::new();
         for entry in walkdir::WalkDir::new(&pending.dir).sort_by_file_name() {
-            let entry = entry.map_err(|e| StoreError::Io {
+            let entry = entry.map_err(|source| StoreError::Walk {
                 path: pending.dir.clone(),
-                message: e.to_string(),
+                source,
             })?;
             if !entry.file_type().is_file() {
                 continue;
@@ -163,9 +180,9 @@ impl Store {
             }
             let bytes = entry
                 .metadata()
-                .map_err(|e| StoreError::Io {
+                .map_err(|source| StoreError::Walk {
                     path: entry.path().to_path_buf(),
-                    message: e.to_string(),
+                    source,
                 })?
                 .len();
             let sha256 = sha256_file(entry.path()).map_err(io_err(entry.path()))?;
@@ -174,9 +191,9 @@ impl Store {
         }
         manifest.artefacts = artefacts;
         let mpath = pending.dir.join("manifest.json");
-        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Io {
+        let text = serde_json::to_vec_pretty(&manifest).map_err(|source| StoreError::Encode {
             path: mpath.clone(),
-            message: e.to_string(),
+            source,
         })?;
         let digest = hex::encode(Sha256::digest(&text));
         std::fs::write(&mpath, text).map_err(io_err(&mpath))?;

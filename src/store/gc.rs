@@ -1,5 +1,6 @@
 //! Garbage collection: removes entries that no given plan references.
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use super::{Key, KeyLock, Store, StoreError};
 
@@ -10,6 +11,8 @@ pub struct GcReport {
     /// Entries skipped because a run holds their lock.
     pub busy: usize,
     pub bytes: u64,
+    /// What was removed (or, in a dry run, would be), in the order of removal.
+    pub paths: Vec<PathBuf>,
 }
 
 /// Removes every entry of the `kinds` folders (and every stale work folder) whose key is not in `keep`. An entry
@@ -41,7 +44,7 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
             candidates.push((key, e.path()));
         }
     }
-    if let Ok(rd) = std::fs::read_dir(store.root.join("checkpoints")) {
+    if let Ok(rd) = std::fs::read_dir(store.checkpoints_dir()) {
         for e in rd.flatten() {
             match Key::parse(&e.file_name().to_string_lossy()) {
                 Some(k) if keep.contains(&k) => {}
@@ -61,10 +64,10 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
                     report.busy += 1;
                     continue;
                 }
-                Err(e) => {
+                Err(source) => {
                     return Err(StoreError::Io {
                         path: store.lock_path(&k),
-                        message: e.to_string(),
+                        source,
                     })
                 }
             },
@@ -76,8 +79,9 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
         }
         report.bytes += dir_size(&path);
         report.removed += 1;
+        report.paths.push(path.clone());
         if !dry_run {
-            if path.starts_with(store.tmp_dir()) || path.starts_with(store.root.join("checkpoints")) {
+            if path.starts_with(store.tmp_dir()) || path.starts_with(store.checkpoints_dir()) {
                 let _ = std::fs::remove_dir_all(&path);
             } else {
                 store.discard(&path)?;

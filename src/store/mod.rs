@@ -5,6 +5,7 @@ mod gc;
 mod key;
 mod lock;
 mod manifest;
+mod paths;
 mod pins;
 mod records;
 

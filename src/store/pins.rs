@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Key, KeyLock, Store, StoreError};
 
@@ -26,12 +26,7 @@ impl Drop for Pins {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
+use super::entry::io_err as io;
 
 impl Store {
     pub fn pins_dir(&self) -> PathBuf {
@@ -55,12 +50,12 @@ impl Store {
             .keep()
             .map_err(|e| StoreError::Io {
                 path: dir.clone(),
-                message: e.to_string(),
+                source: e.error,
             })?;
         let pins = Pins { file: Some(file), path };
         let mut f = pins.file.as_ref().ok_or_else(|| StoreError::Io {
             path: pins.path.clone(),
-            message: "pin file vanished".into(),
+            source: std::io::Error::other("pin file vanished"),
         })?;
         f.lock().map_err(io(&pins.path))?;
         let mut text = String::new();

@@ -1,9 +1,9 @@
 //! What each stage of an experiment was keyed on when it last ran, so that `plan` can say
 //! *why* a stage is due ("parameter k changed from 4 to 8").
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::Store;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Record {
@@ -18,12 +18,8 @@ pub struct Records {
 }
 
 impl Records {
-    fn path(store: &Path, experiment: &str) -> PathBuf {
-        store.join("records").join(format!("{experiment}.json"))
-    }
-
-    pub fn load(store: &Path, experiment: &str) -> Records {
-        std::fs::read(Self::path(store, experiment))
+    pub fn load(store: &Store, experiment: &str) -> Records {
+        std::fs::read(store.records_path(experiment))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
@@ -34,9 +30,9 @@ impl Records {
     }
 
     /// Writes the records (temp file + rename, so readers never see half a file).
-    pub fn save(&self, store: &Path, experiment: &str) -> std::io::Result<()> {
-        let path = Self::path(store, experiment);
-        let dir = path.parent().unwrap_or(store);
+    pub fn save(&self, store: &Store, experiment: &str) -> std::io::Result<()> {
+        let path = store.records_path(experiment);
+        let dir = path.parent().unwrap_or(&store.root);
         std::fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
         std::fs::write(tmp.path(), serde_json::to_vec_pretty(self).unwrap_or_default())?;

@@ -1,0 +1,37 @@
+//! `ktlab plan` (every instance with its key and whether it is cached or why it runs)
+//! and `ktlab explain` (everything that went into one key).
+use std::process::ExitCode;
+
+use super::session::{instance_of, PlanOptions, Session};
+use crate::cli::ExperimentArgs;
+use crate::plan::{render_explain, render_plan, state_of, InstanceState};
+use crate::store::Records;
+use crate::Error;
+
+pub fn plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> {
+    let options = PlanOptions {
+        allow_unavailable: true,
+        ..Default::default()
+    };
+    let loaded = session.load_plan(exp, options)?;
+    session.announce_store();
+    let plan = &loaded.plan;
+    let records = Records::load(&session.store, &plan.experiment);
+    let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(plan, i, &session.store, &records)).collect();
+    print!("{}", render_plan(plan, &states));
+    if !loaded.unavailable.is_empty() {
+        println!("\nnot available on this machine (the stages reading them cannot run here):");
+        for u in &loaded.unavailable {
+            println!("  {u}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Option<&str>) -> Result<ExitCode, Error> {
+    let plan = session.load_plan(exp, PlanOptions::default())?.plan;
+    let (variant, _) = instance_of(&plan, stage, variant, "explain")?;
+    let text = render_explain(&plan, &variant, stage).ok_or_else(|| Error::Usage(format!("no stage `{stage}` in variant `{variant}`")))?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

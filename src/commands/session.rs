@@ -1,0 +1,334 @@
+//! What every command shares: the settings, logging, the store, loading a plan with its
+//! options, dataset lookup, variant and stage names, saving records, and finishing a run
+//! with one summary and one exit-code rule.
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::{ExecutorKind, ExperimentArgs, GlobalArgs};
+use crate::config::{self, did_you_mean, load_datasets_based, CliSettings, Datasets, Override, RawExperiment, Settings};
+use crate::exec::{Reporter, RunSummary, Submission};
+use crate::plan::{build_plan, DevicePolicy, Plan, PlanEnv};
+use crate::store::{EntryState, Record, Records, Store};
+use crate::Error;
+
+/// Everything a command needs besides its own arguments.
+pub struct Session {
+    pub settings: Settings,
+    pub store: Store,
+    /// Where result tables go (`<results>/<experiment>/`).
+    pub results: PathBuf,
+    /// The project folder the store and results defaults came from, if one was found.
+    pub project: Option<PathBuf>,
+    pub reporter: Reporter,
+}
+
+/// How an experiment is planned.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlanOptions {
+    /// How `device` settings resolve (probe this machine, or as declared for a cluster).
+    pub devices: DevicePolicy,
+    /// Plan even when a dataset cannot be read here; the unreadable ones are listed.
+    pub allow_unavailable: bool,
+}
+
+impl PlanOptions {
+    /// The device policy of the executor a command speaks for.
+    pub fn for_executor(executor: ExecutorKind) -> PlanOptions {
+        PlanOptions {
+            devices: match executor {
+                ExecutorKind::Local => DevicePolicy::Probe,
+                ExecutorKind::Slurm => DevicePolicy::Declared,
+            },
+            allow_unavailable: false,
+        }
+    }
+}
+
+/// A keyed plan with the datasets it was planned with.
+pub struct LoadedPlan {
+    pub plan: Plan,
+    pub datasets: Datasets,
+    /// `dataset:split: why` for each split that could not be read (with `allow_unavailable`).
+    pub unavailable: Vec<String>,
+}
+
+impl Session {
+    /// Reads the settings (defaults, `KTLAB_*`, flags), finds the store and results
+    /// folders (from the project folder of `anchor`, the command's experiment file, or of
+    /// the current folder) and starts logging.
+    pub fn start(global: &GlobalArgs, anchor: Option<&Path>) -> Result<Session, Error> {
+        let settings = Settings::load(&CliSettings {
+            store: global.store.clone(),
+            results: global.results.clone(),
+            datasets: global.datasets.clone(),
+            log_format: global.log_format,
+        })
+        .map_err(Error::Settings)?;
+        init_logging(&settings, global.verbose, global.quiet);
+        let located = settings.locate(anchor);
+        Ok(Session {
+            store: Store::new(located.store),
+            results: located.results,
+            project: located.project,
+            reporter: Reporter::new(settings.log_format, global.quiet),
+            settings,
+        })
+    }
+
+    /// Says which store a command uses (one line on stderr; nothing when quiet).
+    pub fn announce_store(&self) {
+        if self.reporter.is_quiet() {
+            return;
+        }
+        let path = absolute(&self.store.root);
+        match self.settings.log_format {
+            config::LogFormat::Json => eprintln!("{}", serde_json::json!({"event": "store", "path": path})),
+            config::LogFormat::Text => eprintln!("store: {}", path.display()),
+        }
+    }
+
+    /// The datasets file for an experiment: --datasets/KTLAB_DATASETS, else beside the
+    /// experiment, else in the project folder, else in the current folder; none found
+    /// means no datasets.
+    pub fn datasets_for(&self, experiment: Option<&Path>) -> Result<Datasets, Error> {
+        if let Some(p) = &self.settings.datasets {
+            return Ok(config::load_datasets(p)?);
+        }
+        let beside = experiment.and_then(Path::parent).map(|d| d.join("datasets.toml"));
+        let in_project = self.project.as_ref().map(|d| d.join("datasets.toml"));
+        for candidate in beside.into_iter().chain(in_project).chain([PathBuf::from("datasets.toml")]) {
+            if candidate.is_file() {
+                return Ok(config::load_datasets(&candidate)?);
+            }
+        }
+        Ok(Datasets::default())
+    }
+
+    /// Reads, validates and keys an experiment with the datasets found for it.
+    pub fn load_plan(&self, exp: &ExperimentArgs, options: PlanOptions) -> Result<LoadedPlan, Error> {
+        // The experiment first: its own errors come before those of the datasets file.
+        let variants = read_experiment(exp)?;
+        let datasets = self.datasets_for(Some(&exp.file))?;
+        self.key_plan(exp, variants, datasets, options)
+    }
+
+    /// Reads, validates and keys an experiment with the given datasets.
+    pub fn plan_with(&self, exp: &ExperimentArgs, datasets: Datasets, options: PlanOptions) -> Result<LoadedPlan, Error> {
+        let variants = read_experiment(exp)?;
+        self.key_plan(exp, variants, datasets, options)
+    }
+
+    fn key_plan(
+        &self,
+        exp: &ExperimentArgs,
+        variants: Vec<RawExperiment>,
+        datasets: Datasets,
+        options: PlanOptions,
+    ) -> Result<LoadedPlan, Error> {
+        let cache_dir = self.store.fingerprints_dir();
+        let mut env = PlanEnv {
+            datasets: &datasets,
+            verify_data: exp.verify_data,
+            cache_dir: &cache_dir,
+            fingerprints: HashMap::new(),
+            allow_unavailable: options.allow_unavailable,
+            unavailable: Vec::new(),
+            devices: options.devices,
+        };
+        let plan = build_plan(variants, &mut env)?;
+        let unavailable = env.unavailable;
+        Ok(LoadedPlan {
+            plan,
+            datasets,
+            unavailable,
+        })
+    }
+
+    /// The experiment, datasets and `--set` values of a cluster submission, planned as
+    /// its jobs see them.
+    pub fn submission_plan(&self, sub: &Submission) -> Result<Plan, Error> {
+        let exp = ExperimentArgs {
+            file: sub.experiment_path(),
+            set: sub.info.set.clone(),
+            verify_data: sub.info.verify_data,
+        };
+        let datasets = match sub.datasets_path() {
+            Some(p) => load_datasets_based(&p, sub.info.datasets_base.as_deref())?,
+            None => Datasets::default(),
+        };
+        let options = PlanOptions::for_executor(ExecutorKind::Slurm);
+        Ok(self.plan_with(&exp, datasets, options)?.plan)
+    }
+
+    /// The store by an absolute path: cluster jobs run in other folders.
+    pub fn absolute_store(&self) -> Store {
+        Store::new(absolute(&self.store.root))
+    }
+
+    /// Remembers what each stage was keyed on, for `plan`'s reasons.
+    pub fn save_records(&self, plan: &Plan) {
+        let mut records = Records::load(&self.store, &plan.experiment);
+        for v in &plan.variants {
+            for (stage, &i) in &v.stages {
+                let inst = &plan.instances[i];
+                if matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)) {
+                    records.stages.entry(v.name.clone()).or_default().insert(
+                        stage.clone(),
+                        Record {
+                            key: inst.key.hex(),
+                            key_input: inst.key_input.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        if let Err(e) = records.save(&self.store, &plan.experiment) {
+            tracing::warn!("cannot save run records: {e}");
+        }
+    }
+
+    /// Writes the result tables from the store and shows them (unless quiet).
+    pub fn write_tables(&self, plan: &Plan) -> Result<PathBuf, Error> {
+        let rows = crate::report::collect_rows(plan, &self.store);
+        let (dir, md) = crate::report::write_results(plan, &rows, &self.results).map_err(|source| Error::Io {
+            what: format!("writing results under {}", self.results.display()),
+            source,
+        })?;
+        if !self.reporter.is_quiet() {
+            println!("{md}");
+            println!("results: {}", dir.join("results.csv").display());
+        }
+        Ok(dir)
+    }
+
+    /// The end of every run, local or on a cluster: records, tables, the one summary
+    /// line, each failure, and the exit code of [`run_exit_code`].
+    pub fn finish_run(&self, plan: &Plan, summary: &RunSummary) -> Result<ExitCode, Error> {
+        self.save_records(plan);
+        self.write_tables(plan)?;
+        if !self.reporter.is_quiet() {
+            println!(
+                "{} computed, {} cached, {} failed, {} skipped",
+                summary.computed,
+                summary.cached,
+                summary.failed.len(),
+                summary.skipped.len()
+            );
+        }
+        if !summary.failed.is_empty() {
+            eprintln!("error: {} stage(s) failed:", summary.failed.len());
+            for (label, err, _) in &summary.failed {
+                eprintln!("  {label}: {err}");
+            }
+            for label in &summary.skipped {
+                eprintln!("  {label}: not run (an input failed)");
+            }
+        }
+        Ok(ExitCode::from(run_exit_code(summary)))
+    }
+}
+
+/// The experiment file with its `--set` values, one raw tree per variant.
+fn read_experiment(exp: &ExperimentArgs) -> Result<Vec<RawExperiment>, Error> {
+    let overrides = exp.set.iter().map(|s| s.parse::<Override>()).collect::<Result<Vec<_>, _>>()?;
+    Ok(config::load_experiment(&exp.file, &overrides)?)
+}
+
+/// `p` made absolute against the current folder (unchanged if that fails).
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The exit code of a run: 0 when nothing failed; 2 when every failure is one of bad
+/// input (the data or a value the stage cannot use); 1 otherwise.
+pub fn run_exit_code(summary: &RunSummary) -> u8 {
+    if summary.failed.is_empty() {
+        0
+    } else if summary.failed.iter().all(|(_, _, input)| *input) {
+        2
+    } else {
+        1
+    }
+}
+
+fn init_logging(settings: &Settings, verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KTLAB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal, never in files, pipes or CI logs.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let _ = match settings.log_format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.without_time().try_init(),
+    };
+}
+
+/// Every name in `names` is a stage of the plan, or a usage error naming `flag`.
+pub fn check_stage_names(plan: &Plan, names: &[String], flag: &str) -> Result<(), Error> {
+    let known: Vec<&str> = plan.variants.iter().flat_map(|v| v.stages.keys().map(String::as_str)).collect();
+    for n in names {
+        if !known.contains(&n.as_str()) {
+            let hint = did_you_mean(n, known.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{flag} {n}: no stage named `{n}` in {}{hint}",
+                plan.file.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The variant named (with a "did you mean"), or the first.
+pub fn resolve_variant(plan: &Plan, variant: Option<&str>) -> Result<String, Error> {
+    Ok(match variant {
+        Some(v) => plan.variant(v).map(|v| v.name.clone()).ok_or_else(|| {
+            let hint = did_you_mean(v, plan.variants.iter().map(|x| x.name.as_str()))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Error::Usage(format!(
+                "no variant `{v}`; variants: {}{hint}",
+                plan.variants.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?,
+        None => plan.variants[0].name.clone(),
+    })
+}
+
+/// The instance of `stage` in `variant` (default: the first), checked by name.
+pub fn instance_of(plan: &Plan, stage: &str, variant: Option<&str>, command: &str) -> Result<(String, usize), Error> {
+    let variant = resolve_variant(plan, variant)?;
+    check_stage_names(plan, &[stage.to_string()], command)?;
+    let idx = plan
+        .variant(&variant)
+        .and_then(|v| v.stages.get(stage).copied())
+        .ok_or_else(|| Error::Usage(format!("no stage `{stage}` in variant `{variant}`")))?;
+    Ok((variant, idx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_exit_code_rule_for_every_run() {
+        let mut s = RunSummary::default();
+        assert_eq!(run_exit_code(&s), 0);
+        s.failed.push(("a".into(), "bad image".into(), true));
+        assert_eq!(run_exit_code(&s), 2);
+        s.failed.push(("b".into(), "job failed".into(), false));
+        assert_eq!(run_exit_code(&s), 1);
+    }
+}

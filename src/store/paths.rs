@@ -1,0 +1,63 @@
+//! Where things live under the store besides entries: the one place that joins store
+//! paths, so that no other module builds them by hand.
+use std::path::PathBuf;
+
+use super::Store;
+
+impl Store {
+    /// Dataset fingerprint caches (`<store>/fingerprints`).
+    pub fn fingerprints_dir(&self) -> PathBuf {
+        self.root.join("fingerprints")
+    }
+
+    /// What each stage of `experiment` was keyed on when it last ran.
+    pub fn records_path(&self, experiment: &str) -> PathBuf {
+        self.root.join("records").join(format!("{experiment}.json"))
+    }
+
+    /// A cluster scheduler's folder (`<store>/<scheduler>`).
+    pub fn scheduler_dir(&self, scheduler: &str) -> PathBuf {
+        self.root.join(scheduler)
+    }
+
+    /// The job submitted for each key (`<store>/<scheduler>/jobs`).
+    pub fn jobs_dir(&self, scheduler: &str) -> PathBuf {
+        self.scheduler_dir(scheduler).join("jobs")
+    }
+
+    /// Job logs of one experiment (`<store>/<scheduler>/logs/<experiment>`).
+    pub fn job_logs_dir(&self, scheduler: &str, experiment: &str) -> PathBuf {
+        self.scheduler_dir(scheduler).join("logs").join(experiment)
+    }
+
+    /// Snapshots that queued jobs re-plan from (`<store>/<scheduler>/submissions`).
+    pub fn submissions_dir(&self, scheduler: &str) -> PathBuf {
+        self.scheduler_dir(scheduler).join("submissions")
+    }
+
+    /// Held while submitting, so that two submitters never both submit one key.
+    pub fn submit_lock_path(&self, scheduler: &str) -> PathBuf {
+        self.scheduler_dir(scheduler).join("submit.lock")
+    }
+
+    /// Training checkpoints of every key (`<store>/checkpoints`).
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_paths_sit_under_the_scheduler_folder() {
+        let s = Store::new("/st");
+        assert_eq!(s.jobs_dir("slurm"), PathBuf::from("/st/slurm/jobs"));
+        assert_eq!(s.job_logs_dir("slurm", "e"), PathBuf::from("/st/slurm/logs/e"));
+        assert_eq!(s.submissions_dir("slurm"), PathBuf::from("/st/slurm/submissions"));
+        assert_eq!(s.submit_lock_path("slurm"), PathBuf::from("/st/slurm/submit.lock"));
+        assert_eq!(s.fingerprints_dir(), PathBuf::from("/st/fingerprints"));
+        assert_eq!(s.records_path("e"), PathBuf::from("/st/records/e.json"));
+    }
+}

@@ -1,0 +1,196 @@
+//! The command layer's own promises: `gc` never empties a store for want of experiment
+//! files, the store and results are found from the experiment file (and named), `-q`
+//! prints only errors, and nothing written to a pipe carries colour codes.
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{entries, Project, Run};
+
+/// A cheap experiment: pixel features of 60 small images, clustered.
+const SMALL: &str = r#"
+name = "small"
+seed = 1
+
+[stages.feat]
+kind = "features"
+model = "pixels"
+data = "tiny:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 3
+iterations = 5
+"#;
+
+const TINY_DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
+
+/// ktlab with no store, results or datasets settings at all, run in `cwd`.
+fn bare(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_ktlab"))
+        .current_dir(cwd)
+        .env_remove("KTLAB_STORE")
+        .env_remove("KTLAB_RESULTS")
+        .env_remove("KTLAB_DATASETS")
+        .env_remove("KTLAB_LOG")
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .args(args)
+        .output()
+        .expect("run ktlab");
+    Run::from(out)
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn gc_without_experiment_files_refuses_and_removes_nothing() {
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("exps/small.toml", SMALL);
+    p.ktlab(&["run", "exps/small.toml", "-q"]).ok();
+    let before = p.entries();
+    assert_eq!(before.len(), 2, "{before:?}");
+    // In the project, with no experiments/ folder to read.
+    let r = p.ktlab(&["gc"]).fails(2);
+    r.stderr_has("no experiment file to keep entries for");
+    r.stderr_has("removing every entry of");
+    assert_eq!(p.entries(), before);
+    // As a new user would, from another folder, naming the store.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = p.path("store");
+    let r = bare(elsewhere.path(), &["gc", "--yes", "--store", store.to_str().unwrap()]).fails(2);
+    r.stderr_has(&format!("removing every entry of {} is refused", store.display()));
+    assert_eq!(p.entries(), before);
+    assert!(files_under(elsewhere.path()).is_empty(), "{:?}", files_under(elsewhere.path()));
+    // Named, the experiment keeps its entries; without a terminal gc does not ask.
+    let r = p.ktlab(&["gc", "exps/small.toml"]).ok();
+    assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
+    assert_eq!(p.entries(), before);
+}
+
+#[test]
+fn store_and_results_are_found_from_the_experiment_file() {
+    let project = tempfile::tempdir().unwrap();
+    let root = std::path::absolute(project.path()).unwrap();
+    std::fs::write(root.join("datasets.toml"), TINY_DATASETS).unwrap();
+    std::fs::create_dir_all(root.join("exps")).unwrap();
+    std::fs::write(root.join("exps/small.toml"), SMALL).unwrap();
+    let exp = root.join("exps/small.toml");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = root.join(".ktlab/store");
+    let r = bare(elsewhere.path(), &["plan", exp.to_str().unwrap()]).ok();
+    r.stderr_has(&format!("store: {}\n", store.display()));
+    let r = bare(elsewhere.path(), &["run", exp.to_str().unwrap()]).ok();
+    r.stderr_has(&format!("store: {}\n", store.display()));
+    assert_eq!(entries(&store).len(), 2, "{:?}", entries(&store));
+    assert!(root.join("results/small/results.csv").is_file());
+    // Nothing in the folder it was run from.
+    assert!(files_under(elsewhere.path()).is_empty(), "{:?}", files_under(elsewhere.path()));
+    // From inside the project, with a relative path: the same store, fully cached.
+    let r = bare(&root.join("exps"), &["run", "small.toml"]).ok();
+    r.stderr_has(&format!("store: {}\n", store.display()));
+    assert!(r.stdout.contains("0 computed, 2 cached"), "{}", r.stdout);
+    // An explicit store still wins.
+    let r = bare(elsewhere.path(), &["--store", "mine", "plan", exp.to_str().unwrap()]).ok();
+    r.stderr_has(&format!("store: {}\n", elsewhere.path().join("mine").display()));
+}
+
+#[test]
+fn quiet_prints_only_errors() {
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    let train = "name = \"quiet\"\nseed = 2\n\n[stages.net]\nkind = \"train\"\narch = \"alexnet-small\"\ndata = \"tiny:train\"\nlabels = \"truth\"\nepochs = 1\n";
+    p.write("exp.toml", train);
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    r.stderr_has("epoch 1/1: loss");
+    r.stderr_has("store: ");
+    let r = p.ktlab(&["run", "exp.toml", "--force", "net", "-q"]).ok();
+    assert!(r.stderr.is_empty(), "-q printed:\n{}", r.stderr);
+    assert!(r.stdout.is_empty(), "-q printed:\n{}", r.stdout);
+    let r = p.ktlab(&["run", "exp.toml", "--force", "net", "-q", "--log-format", "json"]).ok();
+    assert!(r.stderr.is_empty(), "-q printed:\n{}", r.stderr);
+    // Errors still show.
+    p.write("bad.toml", &SMALL.replace("k = 3", "k = 100"));
+    let r = p.ktlab(&["run", "bad.toml", "-q"]).fails(2);
+    r.stderr_has("k = 100 is larger than the number of points (60)");
+    r.stderr_has("1 stage(s) failed");
+}
+
+#[test]
+fn output_to_a_pipe_has_no_colour_codes() {
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("exp.toml", SMALL);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let feat = p.entries().into_iter().find(|e| e.starts_with("features/")).unwrap();
+    let path = p.path(&format!("store/{feat}/features.npy"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    // The corrupt entry is logged (a warning through the log) and recomputed.
+    let r = p.ktlab(&["run", "exp.toml", "--force", "clusters", "-v"]).ok();
+    r.stderr_has("corrupt");
+    r.stderr_has("WARN");
+    assert!(!r.stderr.contains('\u{1b}'), "colour codes in:\n{:?}", r.stderr);
+    assert!(!r.stdout.contains('\u{1b}'), "colour codes in:\n{:?}", r.stdout);
+}
+
+/// `ktlab ARGS` in `p` on a pseudo-terminal (util-linux `script`), fed `input`; `None`
+/// where `script` is missing.
+fn on_a_terminal(p: &Project, args: &str, input: &str) -> Option<Run> {
+    use std::io::Write;
+    let cmd = format!(
+        "cd '{}' && OMP_WAIT_POLICY=PASSIVE '{}' --store store --results results {args}",
+        p.dir.path().display(),
+        env!("CARGO_BIN_EXE_ktlab")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    Some(Run::from(child.wait_with_output().ok()?))
+}
+
+#[test]
+fn gc_on_a_terminal_lists_and_asks_first() {
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("exps/small.toml", SMALL);
+    p.ktlab(&["run", "exps/small.toml", "-q"]).ok();
+    // Keeps feat only: clusters is the one entry to remove.
+    p.write("exps/keep.toml", &SMALL[..SMALL.find("[stages.clusters]").unwrap()]);
+    let before = p.entries();
+    let Some(r) = on_a_terminal(&p, "gc exps/keep.toml", "n\n") else {
+        eprintln!("SKIPPED gc_on_a_terminal_lists_and_asks_first: no `script` to make a terminal");
+        return;
+    };
+    // `script` merges the terminal's output into its stdout.
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("gc will remove:"), "{}", r.stdout);
+    assert!(r.stdout.contains("  kmeans/"), "{}", r.stdout);
+    assert!(r.stdout.contains("remove these 1 entries"), "{}", r.stdout);
+    assert!(r.stdout.contains("nothing removed"), "{}", r.stdout);
+    assert_eq!(p.entries(), before, "removed without a yes");
+    let r = on_a_terminal(&p, "gc exps/keep.toml", "y\n").unwrap();
+    assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
+    assert_eq!(p.entries().len(), 1, "{:?}", p.entries());
+    // --yes does not ask.
+    p.ktlab(&["run", "exps/small.toml", "-q"]).ok();
+    let r = on_a_terminal(&p, "gc --yes exps/keep.toml", "").unwrap();
+    assert!(!r.stdout.contains("remove these"), "{}", r.stdout);
+    assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
+}
