@@ -9,6 +9,7 @@ const RANKS: &[(&str, u8)] = &[
     ("main", 9),
     ("lib", 9),
     ("commands", 8),
+    ("error", 8),
     ("cli", 8),
     ("exec", 7),
     ("report", 6),
@@ -23,6 +24,7 @@ const RANKS: &[(&str, u8)] = &[
     ("config", 1),
     ("data", 0),
     ("device", 0),
+    ("chain", 0),
 ];
 
 fn rank(module: &str) -> Option<u8> {
