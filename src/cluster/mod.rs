@@ -2,6 +2,7 @@
 //! PCA-whitening, L2 normalisation, Lloyd iterations) plus clustering metrics.
 
 mod assign;
+mod bounds;
 mod error;
 mod kmeans;
 pub mod metrics; // also reachable as `cluster::metrics::*`
@@ -9,10 +10,14 @@ mod pca;
 mod preprocess;
 #[cfg(test)]
 mod testutil;
+mod tile;
 
-pub use assign::{labels_to_vec, nearest};
+pub use assign::{labels_to_vec, nearest, nearest_portable};
 pub use error::ClusterError;
-pub use kmeans::{kmeans, lloyd, KMeansInit, KMeansParams, KMeansResult, LloydResult, DEFAULT_BLOCK_ROWS};
+pub use kmeans::{
+    kmeans, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansInit, KMeansParams, KMeansResult, LloydOptions, LloydResult,
+    DEFAULT_BLOCK_ROWS,
+};
 pub use metrics::{ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
 pub use pca::{Pca, PCA_WHITEN_EPS};
 pub use preprocess::{Preprocess, L2_NORMALIZE_FILE, PCA_MEAN_FILE, PCA_PROJECTION_FILE};
