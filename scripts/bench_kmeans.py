@@ -183,10 +183,13 @@ def main():
         for r in rows:
             if r["impl"] in ("floor", "assign-step"):
                 results.append({**r, **base})
+        algorithms = ["lloyd", "bounded"] if args.algorithm == "both" else [args.algorithm]
+        runs = [("ktlab", a) for a in algorithms] if "ktlab" in peers else []
+        runs = [r for p in peers for r in (runs if p == "ktlab" else [(p, None)])]
         for rnd in range(args.rounds):
-            for p in peers:
+            for p, algorithm in runs:
                 if p == "ktlab":
-                    cmd = [bench, "--input", px, "--init", pc, "--threads", t, "--iterations", str(args.iterations), "--algorithm", args.algorithm]
+                    cmd = [bench, "--input", px, "--init", pc, "--threads", t, "--iterations", str(args.iterations), "--algorithm", algorithm]
                 else:
                     cmd = [sys.executable, __file__, "--peer", p, "--input", px, "--init", pc, "--threads", t, "--iterations", str(args.iterations)]
                 rows, wall = run_one(cmd, env)

@@ -4,6 +4,7 @@
 mod assign;
 mod bounds;
 mod error;
+mod file;
 mod kmeans;
 pub mod metrics; // also reachable as `cluster::metrics::*`
 mod pca;
@@ -14,6 +15,7 @@ mod tile;
 
 pub use assign::{labels_to_vec, nearest, nearest_portable};
 pub use error::ClusterError;
+pub use file::{run_kmeans_file, KMeansFileSummary, ASSIGNMENTS_FILE, CENTROIDS_FILE, INERTIA_FILE};
 pub use kmeans::{
     kmeans, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansInit, KMeansParams, KMeansResult, LloydOptions, LloydResult,
     DEFAULT_BLOCK_ROWS,
