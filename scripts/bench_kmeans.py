@@ -155,9 +155,16 @@ def main():
     ap.add_argument("--bench-bin", help="ktlab's k-means bench binary (default: newest target/release/deps/kmeans-*)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--json", help="also write every measurement here")
+    ap.add_argument("--no-floor", action="store_true", help="skip the matrix-product floor (slow at large sizes)")
+    ap.add_argument("--section", default="kmeans-bench", help="name of the marked section of --out to replace")
+    ap.add_argument("--title", default="k-means: ktlab, faiss-cpu, scikit-learn")
+    ap.add_argument("--from-json", help="only write the Markdown from measurements saved with --json")
     args = ap.parse_args()
     if args.peer:
         return peer(args)
+    if args.from_json:
+        write_markdown(Path(args.out), json.loads(Path(args.from_json).read_text()), args)
+        return None
 
     if args.bench_bin:
         bench = Path(args.bench_bin)
@@ -179,10 +186,11 @@ def main():
         pc = data / f"init_{n}_{d}_{k}_s{args.seed}.npy"
         make_data(px, pc, n, d, k, args.seed)
         base = {"n": n, "d": d, "k": k}
-        rows, _ = run_one([bench, "--input", px, "--init", pc, "--threads", t, "--floor", "--iterations", "1", "--algorithm", "lloyd"], env)
-        for r in rows:
-            if r["impl"] in ("floor", "assign-step"):
-                results.append({**r, **base})
+        if not args.no_floor:
+            rows, _ = run_one([bench, "--input", px, "--init", pc, "--threads", t, "--floor", "--iterations", "1", "--algorithm", "lloyd"], env)
+            for r in rows:
+                if r["impl"] in ("floor", "assign-step"):
+                    results.append({**r, **base})
         algorithms = ["lloyd", "bounded"] if args.algorithm == "both" else [args.algorithm]
         runs = [("ktlab", a) for a in algorithms] if "ktlab" in peers else []
         runs = [r for p in peers for r in (runs if p == "ktlab" else [(p, None)])]
@@ -200,6 +208,7 @@ def main():
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     write_markdown(Path(args.out), results, args)
+    return None
 
 
 def write_markdown(out, results, args):
@@ -209,14 +218,19 @@ def write_markdown(out, results, args):
         if key not in sizes:
             sizes.append(key)
     lines = [
-        "## k-means: ktlab, faiss-cpu, scikit-learn",
+        f"## {args.title}",
         "",
         f"Machine: {machine()}. **The machine was shared** with other jobs while this ran (absolute",
         "times are noisy): runs alternate between the implementations and the table shows medians",
         f"of {args.rounds} rounds each; compare the ratios.",
         "",
-        "Reproduce: `make bench-kmeans` (which runs",
-        f"`python scripts/bench_kmeans.py --sizes {args.sizes} --iterations {args.iterations} --threads {args.threads} --rounds {args.rounds}`).",
+        "Reproduce: `cargo build --release --bench kmeans`, then",
+        f"`python scripts/bench_kmeans.py --sizes {args.sizes} --iterations {args.iterations} --threads {args.threads}"
+        f" --rounds {args.rounds} --peers {args.peers} --algorithm {args.algorithm}"
+        + (" --no-floor" if args.no_floor else "")
+        + (f" --section {args.section}" if args.section != "kmeans-bench" else "")
+        + "`"
+        + (" (what `make bench-kmeans` runs)." if args.section == "kmeans-bench" else "."),
         "",
         f"Data: Gaussian mixture (`k` centres ~ N(0, 1)^d, unit noise), float32 `.npy`, seed {args.seed}; the same",
         f"initial centroids (`k` data points) for all; {args.iterations} iterations; {args.threads} threads everywhere",
@@ -227,8 +241,8 @@ def write_markdown(out, results, args):
         "the `.npy`, clustering). Final inertia: sum of squared distances of all points to the final",
         "centroids (faiss: recomputed with its flat index after training).",
         "",
-        "| N | D | K | implementation | s / iteration | wall s | final inertia | ratio to faiss | ratio to floor |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| N | D | K | implementation | s / iteration | wall s | peak RSS MiB | final inertia | ratio to faiss | ratio to floor |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
     for n, d, k in sizes:
@@ -247,6 +261,7 @@ def write_markdown(out, results, args):
                 "per": statistics.median(r["per_iteration_s"] for r in xs),
                 "wall": statistics.median(r["wall_s"] for r in xs),
                 "inertia": statistics.median(r["inertia"] for r in xs),
+                "rss": max(r.get("peak_rss_mb", 0.0) for r in xs),
             }
         faiss_key = next((i for i in impls if i.startswith("faiss")), None)
         for impl in impls:
@@ -254,11 +269,11 @@ def write_markdown(out, results, args):
             rf = m["per"] / med[faiss_key]["per"] if faiss_key else None
             rfl = m["per"] / floor_s if floor_s else None
             lines.append(
-                f"| {n:,} | {d} | {k:,} | {impl} | {fmt(m['per'])} | {fmt(m['wall'], 2)} | {m['inertia']:.6g} | {fmt(rf, 2)} | {fmt(rfl, 2)} |"
+                f"| {n:,} | {d} | {k:,} | {impl} | {fmt(m['per'])} | {fmt(m['wall'], 2)} | {m['rss']:.0f} | {m['inertia']:.8g} | {fmt(rf, 2)} | {fmt(rfl, 2)} |"
             )
         if floor_s:
             gf = 2.0 * n * d * k / floor_s / 1e9
-            lines.append(f"| {n:,} | {d} | {k:,} | floor: one N x K x D matrix product (libtorch `mm`) | {fmt(floor_s)} | | | | 1.00 |")
+            lines.append(f"| {n:,} | {d} | {k:,} | floor: one N x K x D matrix product (libtorch `mm`) | {fmt(floor_s)} | | | | | 1.00 |")
             notes.append(f"- {n:,} x {d}, K = {k:,}: the floor runs at {gf:.0f} GFLOP/s.")
         if step:
             notes.append(
@@ -273,7 +288,7 @@ def write_markdown(out, results, args):
                     notes.append(f"- {n:,} x {d}, K = {k:,}: {impl} final inertia vs faiss: {rel * 100:+.3f} %.")
     lines += [""] + notes + [""]
     section = "\n".join(lines)
-    begin, end = "<!-- kmeans-bench:begin -->", "<!-- kmeans-bench:end -->"
+    begin, end = f"<!-- {args.section}:begin -->", f"<!-- {args.section}:end -->"
     text = out.read_text() if out.exists() else "# Benchmarks\n\n"
     block = f"{begin}\n{section}\n{end}"
     if begin in text and end in text:

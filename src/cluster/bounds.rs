@@ -95,12 +95,17 @@ impl Bounds {
         let (n, d) = (size[0] as usize, size[1] as usize);
         let k = centroids.size()[0] as usize;
         let groups = Groups::new(k, k.div_ceil(GROUP_SIZE).min(MAX_GROUPS));
-        let x_norm = Vec::<f64>::try_from(
-            &x.f_to_kind(Kind::Double)?
-                .f_square()?
-                .f_sum_dim_intlist(1, false, Kind::Double)?
-                .f_sqrt()?,
-        )?;
+        // ||x_i|| in f64, block by block (no f64 copy of the whole matrix).
+        let mut x_norm = Vec::with_capacity(n);
+        let mut s = 0usize;
+        while s < n {
+            let len = block_rows.min(n - s);
+            let xb = x.f_narrow(0, s as i64, len as i64)?.f_to_kind(Kind::Double)?;
+            x_norm.extend(Vec::<f64>::try_from(
+                &xb.f_square()?.f_sum_dim_intlist(1, false, Kind::Double)?.f_sqrt()?,
+            )?);
+            s += len;
+        }
         let mut b = Bounds {
             groups,
             labels: vec![0; n],

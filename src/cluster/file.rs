@@ -28,8 +28,9 @@ pub struct KMeansFileSummary {
     pub written: Vec<PathBuf>,
 }
 
-/// Clusters the rows of `input` (a float32 or float16 `[n, d]` `.npy`, read
-/// memory-mapped and computed in float32) on `device` with `params`, and
+/// Clusters the rows of `input` (a float32 or float16 `[n, d]` `.npy`,
+/// computed in float32; on the CPU a float32 file is used straight from its
+/// memory mapping, without a copy in memory) on `device` with `params`, and
 /// writes into `out_dir` (created if missing): `centroids.npy` (`[k, d']`
 /// f32), `assignments.npy` (`[n]` i64), `inertia.csv` (`iteration,inertia`,
 /// row 0 for the initial centroids) and the preprocessing files. The same
@@ -48,7 +49,12 @@ pub fn run_kmeans_file(
     };
     let matrix = NpyMatrix::open(input)?;
     let (points, dim) = (matrix.rows(), matrix.cols());
-    let x = matrix.to_tensor()?.f_to(device)?;
+    // On the CPU, float32 data is clustered straight from the mapping.
+    let x = if device == Device::Cpu {
+        matrix.into_mapped_tensor()?
+    } else {
+        matrix.to_tensor()?.f_to(device)?
+    };
     let result = kmeans_with(&x, params, algorithm).map_err(named)?;
     let io = |path: &Path, source| ClusterError::Io {
         path: path.to_path_buf(),

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use memmap2::{MmapMut, MmapOptions};
 use tch::{Kind, Tensor};
 use thiserror::Error;
 
@@ -269,7 +269,8 @@ pub fn read_npy(path: &Path) -> Result<(NpyHeader, Tensor), NpyError> {
 #[derive(Debug)]
 pub struct NpyMatrix {
     path: PathBuf,
-    map: Mmap,
+    /// A private copy-on-write mapping: writes through it never reach the file.
+    map: MmapMut,
     header: NpyHeader,
 }
 
@@ -282,9 +283,9 @@ impl NpyMatrix {
             source,
         };
         let file = File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only; like numpy's memmap we accept that a
-        // concurrent writer of the file could change the values we read.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // SAFETY: a private copy-on-write map; like numpy's memmap we accept
+        // that a concurrent writer of the file could change the values we read.
+        let map = unsafe { MmapOptions::new().map_copy(&file) }.map_err(io)?;
         let header = NpyHeader::parse(&map, path)?;
         if !matches!(header.dtype, NpyDtype::F32 | NpyDtype::F16) {
             return Err(NpyError::Dtype {
@@ -348,9 +349,30 @@ impl NpyMatrix {
         }
     }
 
-    /// The whole matrix as a float32 tensor.
+    /// The whole matrix as a float32 tensor (a copy in memory).
     pub fn to_tensor(&self) -> Result<Tensor, NpyError> {
         self.block(0, self.rows())
+    }
+
+    /// The whole matrix as a float32 CPU tensor without reading it into
+    /// memory: a float32 file becomes a tensor over the mapping itself, which
+    /// the OS pages in as it is read and may drop again under memory pressure
+    /// (so a matrix larger than RAM can be streamed through). The mapping is
+    /// private and copy-on-write (writes to the tensor never reach the file)
+    /// and stays mapped for the rest of the process, since tensors cannot
+    /// hold it alive. Float16 files are converted into memory instead.
+    pub fn into_mapped_tensor(self) -> Result<Tensor, NpyError> {
+        let offset = self.header.data_offset;
+        if self.header.dtype != NpyDtype::F32 || !offset.is_multiple_of(4) || self.rows() == 0 {
+            return self.to_tensor();
+        }
+        let map: &'static mut MmapMut = Box::leak(Box::new(self.map));
+        let size = [self.header.shape[0] as i64, self.header.shape[1] as i64];
+        // SAFETY: the mapping is leaked, so it outlives the tensor; it holds
+        // header plus rows x cols little-endian f32 (checked by `open`), from a
+        // 4-byte aligned offset of a page-aligned base.
+        unsafe { Tensor::f_from_blob(map.as_ptr().add(offset), &size, &[], Kind::Float, tch::Device::Cpu) }
+            .map_err(|source| NpyError::Torch { path: self.path, source })
     }
 }
 
@@ -386,11 +408,16 @@ mod tests {
         x.write_npy(&p).unwrap();
         let m = NpyMatrix::open(&p).unwrap();
         assert_eq!((m.rows(), m.cols(), m.dtype()), (12, 5, NpyDtype::F32));
+        let e = m.block(10, 3).unwrap_err().to_string();
+        assert!(e.contains("rows 10..13 are outside the 12 rows"), "{e}");
         assert!(m.to_tensor().unwrap().equal(&x));
         assert!(m.block(3, 4).unwrap().equal(&x.narrow(0, 3, 4)));
         assert_eq!(m.block(0, 0).unwrap().size(), vec![0, 5]);
-        let e = m.block(10, 3).unwrap_err().to_string();
-        assert!(e.contains("rows 10..13 are outside the 12 rows"), "{e}");
+        let mapped = m.into_mapped_tensor().unwrap();
+        assert!(mapped.equal(&x));
+        // Copy-on-write: writing to the tensor leaves the file alone.
+        let _ = mapped.get(0).fill_(7.0);
+        assert!(NpyMatrix::open(&p).unwrap().to_tensor().unwrap().equal(&x));
     }
 
     #[test]
