@@ -78,10 +78,96 @@ fn f32_view(t: &Tensor) -> Result<&[f32], ClusterError> {
     Ok(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, n) })
 }
 
+/// Lanes of the vectorised top-2 scan.
+const LANES: usize = 16;
+
 /// Best and second best index of one row of finite scores (lowest index on
 /// ties, as libtorch's `min`): `(i1, i2)`; `i2 == i1` when `k == 1`.
 #[inline]
 fn top2(row: &[f32]) -> (usize, usize) {
+    if row.len() < 2 * LANES {
+        return top2_scalar(row);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { top2_avx2(row) };
+        }
+    }
+    top2_lanes(row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_avx2(row: &[f32]) -> (usize, usize) {
+    top2_lanes(row)
+}
+
+/// `top2` over `LANES` independent lanes (element `j` goes to lane
+/// `j % LANES`; branch-free selects, so the compiler vectorises it), then
+/// the exact top two of the lanes' top twos and the remainder, compared as
+/// `(score, index)` pairs, which is the lowest-index rule.
+#[inline(always)]
+fn top2_lanes(row: &[f32]) -> (usize, usize) {
+    let mut b1 = [f32::INFINITY; LANES];
+    let mut b2 = [f32::INFINITY; LANES];
+    let mut i1 = [0u32; LANES];
+    let mut i2 = [0u32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        let base = (c * LANES) as u32;
+        for l in 0..LANES {
+            let v = chunk[l];
+            let j = base + l as u32;
+            let lt1 = v < b1[l];
+            let lt2 = v < b2[l];
+            b2[l] = if lt1 {
+                b1[l]
+            } else if lt2 {
+                v
+            } else {
+                b2[l]
+            };
+            i2[l] = if lt1 {
+                i1[l]
+            } else if lt2 {
+                j
+            } else {
+                i2[l]
+            };
+            b1[l] = if lt1 { v } else { b1[l] };
+            i1[l] = if lt1 { j } else { i1[l] };
+        }
+    }
+    let before = |a: (f32, usize), b: (f32, usize)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
+    let mut best = (f32::INFINITY, usize::MAX);
+    let mut second = (f32::INFINITY, usize::MAX);
+    let offer = |c: (f32, usize), best: &mut (f32, usize), second: &mut (f32, usize)| {
+        if before(c, *best) {
+            *second = *best;
+            *best = c;
+        } else if before(c, *second) {
+            *second = c;
+        }
+    };
+    for l in 0..LANES {
+        offer((b1[l], i1[l] as usize), &mut best, &mut second);
+        offer((b2[l], i2[l] as usize), &mut best, &mut second);
+    }
+    let start = row.len() - rest.len();
+    for (j, &v) in rest.iter().enumerate() {
+        offer((v, start + j), &mut best, &mut second);
+    }
+    if !best.0.is_finite() || !second.0.is_finite() {
+        return top2_nan_aware(row);
+    }
+    (best.1, second.1)
+}
+
+/// The scalar form of `top2`, for short rows.
+fn top2_scalar(row: &[f32]) -> (usize, usize) {
     let (mut b1, mut i1) = (f32::INFINITY, 0usize);
     let (mut b2, mut i2) = (f32::INFINITY, usize::MAX);
     for (j, &v) in row.iter().enumerate() {
@@ -251,6 +337,20 @@ mod tests {
         assert_eq!(top2(&[1.0, 1.0, 1.0]), (0, 1));
         assert_eq!(top2(&[2.0]), (0, 0));
         assert_eq!(top2(&[0.0, f32::INFINITY, f32::INFINITY]), (0, 1));
+        // The lane-wise scan agrees with the scalar one, ties included.
+        let mut rng = 12345u64;
+        for len in [32usize, 33, 47, 100, 1000, 2001] {
+            for _ in 0..50 {
+                let row: Vec<f32> = (0..len)
+                    .map(|_| {
+                        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        ((rng >> 40) % 64) as f32 // many exact ties
+                    })
+                    .collect();
+                assert_eq!(top2_lanes(&row), top2_scalar(&row), "len {len}");
+                assert_eq!(top2(&row), top2_scalar(&row), "len {len}");
+            }
+        }
         assert_eq!(top2_nan_aware(&[f32::NAN, 1.0, 0.0]), (0, 2));
         assert_eq!(top2_nan_aware(&[3.0, 1.0, 1.0, 0.5]), (3, 1));
     }
