@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo test bench clippy fmt clean soak fuzz
+.PHONY: all setup build demo test bench bench-kmeans clippy fmt clean soak fuzz
 
 all: build
 
@@ -57,6 +57,14 @@ bench: $(SETUP)
 	  $(VENV)/bin/python benches/train_step.py $(BENCH_ARGS); \
 	done
 	@$(CARGO) bench --quiet --bench pretext_batches -- --batch 64 --threads 2 --steps 10 2>/dev/null | grep samples/s
+	$(MAKE) --no-print-directory bench-kmeans
+
+# k-means against faiss-cpu and scikit-learn (same data, same initial centroids, same
+# threads, alternating runs); writes the k-means section of docs/BENCHMARKS.md.
+KMEANS_BENCH_ARGS ?= --sizes 50000x256x1000,200000x128x2000 --iterations 10 --threads 2 --rounds 3
+bench-kmeans: $(SETUP)
+	$(CARGO) build --release --bench kmeans
+	$(VENV)/bin/python scripts/bench_kmeans.py $(KMEANS_BENCH_ARGS)
 
 # Crash safety: SIGKILL `ktlab run` at random moments, re-run, deep-verify the store,
 # compare results.csv with an uninterrupted run (CI runs 3 trials of the same test).

@@ -13,10 +13,15 @@
 //! two candidates are re-scored exactly as `||x - c||²` and the closer one
 //! wins (lower index on an exact tie). The returned distance is that exact
 //! value: non-negative, and exactly zero for a point equal to its centroid.
+//!
+//! On the CPU the same computation runs as the tiled kernel of `tile` (score
+//! tiles sized for the cache, one fused scan instead of min/mask/min sweeps);
+//! it gives bit-identical labels and distances.
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::error::ClusterError;
+use super::tile::nearest_cpu;
 
 /// Checks that `t` is a 2-D `f32` tensor and returns `(rows, cols)`.
 pub(crate) fn check_matrix(t: &Tensor, what: &'static str) -> Result<(usize, usize), ClusterError> {
@@ -74,6 +79,12 @@ pub(crate) fn check_finite(t: &Tensor, what: &'static str) -> Result<(), Cluster
 /// Errors on shape, element-kind or device mismatches and non-finite values.
 pub fn nearest(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
     let _no_grad = tch::no_grad_guard();
+    check_args(x, centroids, block_rows)?;
+    nearest_unchecked(x, centroids, block_rows)
+}
+
+/// The argument checks of [`nearest`].
+fn check_args(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(), ClusterError> {
     let (_, d) = check_matrix(x, "points")?;
     let (k, dc) = check_matrix(centroids, "centroids")?;
     if dc != d {
@@ -97,15 +108,15 @@ pub fn nearest(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Ten
         });
     }
     check_finite(x, "points")?;
-    check_finite(centroids, "centroids")?;
-    nearest_unchecked(x, centroids, block_rows)
+    check_finite(centroids, "centroids")
 }
 
 /// [`nearest`] without argument checks, for callers that validated already
 /// (2-D f32 on one device, equal `d`, `k >= 1`, `block_rows >= 1`, finite).
+/// On the CPU this is the tiled kernel of `tile`; elsewhere a sequence of
+/// libtorch ops per block. Both give the same labels and distances.
 pub(crate) fn nearest_unchecked(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
     let n = x.size()[0] as usize;
-    let k = centroids.size()[0];
     let device = x.device();
     if n == 0 {
         return Ok((
@@ -113,6 +124,31 @@ pub(crate) fn nearest_unchecked(x: &Tensor, centroids: &Tensor, block_rows: usiz
             Tensor::f_zeros([0], (Kind::Float, device))?,
         ));
     }
+    if device == Device::Cpu {
+        let r = nearest_cpu(&x.f_contiguous()?, centroids, block_rows, None)?;
+        return Ok((r.labels, r.dists));
+    }
+    nearest_torch(x, centroids, block_rows)
+}
+
+/// The portable libtorch path of [`nearest`] forced on any device, with the
+/// same checks: for benchmarks and tests that compare it with the CPU kernel
+/// (the two give identical results).
+#[doc(hidden)]
+pub fn nearest_portable(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
+    let _no_grad = tch::no_grad_guard();
+    check_args(x, centroids, block_rows)?;
+    if x.size()[0] == 0 {
+        return nearest_unchecked(x, centroids, block_rows);
+    }
+    nearest_torch(x, centroids, block_rows)
+}
+
+/// The portable path of [`nearest_unchecked`] (any device, `n >= 1`): per
+/// block one `addmm`, `min`, mask, `min`, and the exact re-scoring.
+pub(crate) fn nearest_torch(x: &Tensor, centroids: &Tensor, block_rows: usize) -> Result<(Tensor, Tensor), ClusterError> {
+    let n = x.size()[0] as usize;
+    let k = centroids.size()[0];
 
     let centroids = centroids.f_contiguous()?;
     // ||c||² as a [k] row that broadcasts over the block, and -2 cᵀ as [d, k].
@@ -183,7 +219,6 @@ mod tests {
     use super::*;
     use crate::cluster::testutil::{random_matrix, tensor_from_rows};
     use proptest::prelude::*;
-    use tch::Device;
 
     /// Full `n x k` distance matrix and argmin, computed the obvious way.
     fn naive(x: &[Vec<f32>], c: &[Vec<f32>]) -> Vec<(usize, f64, f64)> {

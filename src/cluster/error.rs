@@ -65,6 +65,12 @@ pub enum ClusterError {
     /// File-system failure while saving or loading artefacts.
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// A problem with the data of an input file, named.
+    #[error("{}: {source}", path.display())]
+    Input { path: PathBuf, source: Box<ClusterError> },
+    /// An unreadable or malformed `.npy` input.
+    #[error(transparent)]
+    Npy(#[from] crate::data::NpyError),
     /// A libtorch operation failed.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

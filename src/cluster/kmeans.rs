@@ -14,6 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use tch::{Device, Kind, Tensor};
 
 use super::assign::{check_finite, check_matrix, nearest_unchecked};
+use super::bounds::Bounds;
 use super::error::ClusterError;
 use super::preprocess::Preprocess;
 
@@ -106,6 +107,63 @@ impl KMeansParams {
     }
 }
 
+/// How each assignment step finds the nearest centroids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KMeansAlgorithm {
+    /// Lloyd's algorithm: every point against every centroid, every step.
+    #[default]
+    Lloyd,
+    /// Lloyd with Yinyang-style triangle-inequality bounds (Ding et al.
+    /// 2015) that skip the points whose centroid cannot change: the same
+    /// labels, distances and centroids as [`KMeansAlgorithm::Lloyd`], with
+    /// fewer distance computations once clusters settle. CPU only; on other
+    /// devices it runs as `Lloyd`. Keeps `n x min(k / 10, 128)` f32 bounds.
+    Bounded,
+}
+
+impl std::fmt::Display for KMeansAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KMeansAlgorithm::Lloyd => "lloyd",
+            KMeansAlgorithm::Bounded => "bounded",
+        })
+    }
+}
+
+impl std::str::FromStr for KMeansAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lloyd" => Ok(KMeansAlgorithm::Lloyd),
+            "bounded" => Ok(KMeansAlgorithm::Bounded),
+            other => Err(format!("unknown k-means algorithm `{other}` (expected lloyd or bounded)")),
+        }
+    }
+}
+
+/// Options of [`lloyd_with`]: what [`lloyd`] takes as arguments, plus the
+/// assignment algorithm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LloydOptions {
+    /// Maximum number of centroid updates, `>= 1` (see [`lloyd`]).
+    pub iterations: usize,
+    /// Rows per distance block, `>= 1` (memory/speed trade-off only).
+    pub block_rows: usize,
+    /// How assignments are computed (the result does not depend on it).
+    pub algorithm: KMeansAlgorithm,
+}
+
+impl Default for LloydOptions {
+    /// 20 iterations, [`DEFAULT_BLOCK_ROWS`], the default algorithm.
+    fn default() -> LloydOptions {
+        LloydOptions {
+            iterations: 20,
+            block_rows: DEFAULT_BLOCK_ROWS,
+            algorithm: KMeansAlgorithm::default(),
+        }
+    }
+}
+
 /// Output of [`kmeans`].
 #[derive(Debug)]
 pub struct KMeansResult {
@@ -162,6 +220,12 @@ pub struct LloydResult {
 /// with the lowest final inertia is returned. All points are used (no
 /// subsampling).
 pub fn kmeans(x: &Tensor, p: &KMeansParams) -> Result<KMeansResult, ClusterError> {
+    kmeans_with(x, p, KMeansAlgorithm::default())
+}
+
+/// [`kmeans`] with a chosen assignment algorithm (the result does not depend
+/// on it, only the time does).
+pub fn kmeans_with(x: &Tensor, p: &KMeansParams, algorithm: KMeansAlgorithm) -> Result<KMeansResult, ClusterError> {
     let _no_grad = tch::no_grad_guard();
     p.validate()?;
     let (n, d) = check_matrix(x, "points")?;
@@ -200,7 +264,7 @@ pub fn kmeans(x: &Tensor, p: &KMeansParams) -> Result<KMeansResult, ClusterError
             KMeansInit::KMeansPlusPlus => init_kmeanspp(&xp, p.k, p.block_rows, &mut rng)?,
             KMeansInit::Random => init_random(&xp, p.k, &mut rng)?,
         };
-        let run = run_lloyd(&xp, init, p.iterations, p.block_rows)?;
+        let run = run_lloyd(&xp, init, p.iterations, p.block_rows, algorithm)?;
         restart_inertias.push(run.inertia);
         if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
             best = Some(run);
@@ -241,6 +305,21 @@ pub fn kmeans(x: &Tensor, p: &KMeansParams) -> Result<KMeansResult, ClusterError
 /// the two copies splitting nothing. We prefer the monotone variant, which
 /// also makes "inertia never increases" a testable invariant.
 pub fn lloyd(x: &Tensor, init_centroids: &Tensor, iterations: usize, block_rows: usize) -> Result<LloydResult, ClusterError> {
+    let opts = LloydOptions {
+        iterations,
+        block_rows,
+        algorithm: KMeansAlgorithm::default(),
+    };
+    lloyd_with(x, init_centroids, &opts)
+}
+
+/// [`lloyd`] with [`LloydOptions`] (the algorithm among them).
+pub fn lloyd_with(x: &Tensor, init_centroids: &Tensor, opts: &LloydOptions) -> Result<LloydResult, ClusterError> {
+    let LloydOptions {
+        iterations,
+        block_rows,
+        algorithm,
+    } = *opts;
     let _no_grad = tch::no_grad_guard();
     let (n, d) = check_matrix(x, "points")?;
     let (k, dc) = check_matrix(init_centroids, "initial centroids")?;
@@ -275,23 +354,83 @@ pub fn lloyd(x: &Tensor, init_centroids: &Tensor, iterations: usize, block_rows:
     }
     check_finite(x, "points")?;
     check_finite(init_centroids, "initial centroids")?;
-    run_lloyd(&x.f_contiguous()?, init_centroids.f_detach_copy()?, iterations, block_rows)
+    run_lloyd(
+        &x.f_contiguous()?,
+        init_centroids.f_detach_copy()?,
+        iterations,
+        block_rows,
+        algorithm,
+    )
+}
+
+/// The assignment step of [`run_lloyd`]: plain, or with carried bounds.
+enum Assigner {
+    Plain(usize),
+    Bounded(Box<Bounds>),
+}
+
+impl Assigner {
+    /// The first assignment, which also chooses how the next ones run.
+    fn start(
+        x: &Tensor,
+        centroids: &Tensor,
+        block_rows: usize,
+        algorithm: KMeansAlgorithm,
+    ) -> Result<(Assigner, Tensor, Tensor), ClusterError> {
+        if algorithm == KMeansAlgorithm::Bounded && x.device() == Device::Cpu {
+            let (b, labels, dists) = Bounds::start(x, centroids, block_rows)?;
+            return Ok((Assigner::Bounded(Box::new(b)), labels, dists));
+        }
+        let (labels, dists) = nearest_unchecked(x, centroids, block_rows)?;
+        Ok((Assigner::Plain(block_rows), labels, dists))
+    }
+
+    /// Points whose distances the last step computed (all of them unless bounded).
+    fn reassigned(&self) -> Option<usize> {
+        match self {
+            Assigner::Plain(_) => None,
+            Assigner::Bounded(b) => Some(b.last_reassigned),
+        }
+    }
+
+    fn assign(&mut self, x: &Tensor, centroids: &Tensor) -> Result<(Tensor, Tensor), ClusterError> {
+        match self {
+            Assigner::Plain(block_rows) => nearest_unchecked(x, centroids, *block_rows),
+            Assigner::Bounded(b) => b.step(x, centroids),
+        }
+    }
 }
 
 /// Lloyd iterations without argument checks (callers validated).
-fn run_lloyd(x: &Tensor, init: Tensor, iterations: usize, block_rows: usize) -> Result<LloydResult, ClusterError> {
+fn run_lloyd(
+    x: &Tensor,
+    init: Tensor,
+    iterations: usize,
+    block_rows: usize,
+    algorithm: KMeansAlgorithm,
+) -> Result<LloydResult, ClusterError> {
     let k = init.size()[0] as usize;
     let mut centroids = init;
-    let (mut labels, mut dists) = nearest_unchecked(x, &centroids, block_rows)?;
+    let (mut assigner, mut labels, mut dists) = Assigner::start(x, &centroids, block_rows, algorithm)?;
     let mut history = vec![sum_f64(&dists)?];
     let mut reseeded = 0usize;
     let mut iterations_run = 0usize;
     let mut converged = false;
     for _ in 0..iterations {
+        let started = std::time::Instant::now();
         let (new_centroids, reseeds) = update_centroids(x, &labels, k, block_rows)?;
+        let updated = started.elapsed();
         reseeded += reseeds;
         iterations_run += 1;
-        let (new_labels, new_dists) = nearest_unchecked(x, &new_centroids, block_rows)?;
+        let (new_labels, new_dists) = assigner.assign(x, &new_centroids)?;
+        tracing::debug!(
+            iteration = iterations_run,
+            update_s = updated.as_secs_f64(),
+            assign_s = (started.elapsed() - updated).as_secs_f64(),
+            reseeds,
+            reassigned = assigner.reassigned(),
+            "k-means iteration"
+        );
         // Unchanged assignments (and no re-seed) mean the centroids are the
         // means of the current clusters: a fixed point.
         let unchanged = reseeds == 0 && new_labels.f_equal(&labels)?;
@@ -312,7 +451,7 @@ fn run_lloyd(x: &Tensor, init: Tensor, iterations: usize, block_rows: usize) -> 
         let mut repairs = 0usize;
         while repairs < k && has_empty_cluster(&labels, k)? {
             let (new_centroids, reseeds) = update_centroids(x, &labels, k, block_rows)?;
-            let (new_labels, new_dists) = nearest_unchecked(x, &new_centroids, block_rows)?;
+            let (new_labels, new_dists) = assigner.assign(x, &new_centroids)?;
             reseeded += reseeds;
             iterations_run += 1;
             repairs += 1;

@@ -80,6 +80,30 @@ pub enum PermutationError {
     NotAPermutation { path: PathBuf, row: usize, values: Vec<i32> },
     #[error("permutation file {} rows {first} and {second} are the same permutation", path.display())]
     DuplicateInFile { path: PathBuf, first: usize, second: usize },
+    #[error("permutation file {}: {source}", path.display())]
+    Npy {
+        path: PathBuf,
+        #[source]
+        source: crate::data::NpyError,
+    },
+    #[error("permutation file {} holds `{descr}` values, expected int32 or int64", path.display())]
+    NpyDtype { path: PathBuf, descr: String },
+    #[error("permutation file {} has shape {shape:?}, expected [N >= 1, {TILES}]", path.display())]
+    NpyShape { path: PathBuf, shape: Vec<usize> },
+    #[error(
+        "permutation file {} row {row} column {col}: value {value} is outside {range} (the table's {base}-based tile indices)",
+        path.display()
+    )]
+    NpyValueOutOfRange {
+        path: PathBuf,
+        row: usize,
+        col: usize,
+        value: i64,
+        base: u8,
+        range: &'static str,
+    },
+    #[error("permutation file {} row {row} ({values:?}) is not a permutation of the {TILES} tiles", path.display())]
+    NpyNotAPermutation { path: PathBuf, row: usize, values: Vec<i64> },
 }
 
 /// An ordered set of distinct tile permutations; index `i` is jigsaw class `i`.
@@ -327,11 +351,110 @@ impl PermutationSet {
         result
     }
 
-    /// Reads the official `.bin` layout, rejecting truncated files, a header other than `[N>=1, 9]`,
-    /// values outside 1..=9, rows that are not permutations, duplicate rows and trailing bytes.
+    /// Reads a permutation file in either layout, told apart by its first bytes: a NumPy `.npy`
+    /// table (see [`PermutationSet::read_npy`]) or the official `.bin` layout, which rejects
+    /// truncated files, a header other than `[N>=1, 9]`, values outside 1..=9, rows that are not
+    /// permutations, duplicate rows and trailing bytes. (A `.bin` file cannot start with the
+    /// `.npy` magic: its first word would be a count above 9!.)
     pub fn read_bin(path: &Path) -> Result<PermutationSet, PermutationError> {
         let bytes = fs::read(path).map_err(io_err(path))?;
+        if bytes.starts_with(b"\x93NUMPY") {
+            return Self::from_npy_bytes(&bytes, path);
+        }
         Self::from_bin_bytes(&bytes, path)
+    }
+
+    /// Reads a permutation file in either layout (the same as [`PermutationSet::read_bin`]).
+    pub fn read(path: &Path) -> Result<PermutationSet, PermutationError> {
+        Self::read_bin(path)
+    }
+
+    /// Reads a NumPy `.npy` table as the PyTorch Jigsaw ports keep it: int32 or int64, shape
+    /// `[N, 9]`, C order, zero-based (`0..=8`) or one-based (`1..=9`) tile indices, told apart by
+    /// the smallest value. Rejects other element types and shapes, truncated files, values
+    /// outside the range, rows that are not permutations and duplicate rows, naming the file.
+    pub fn read_npy(path: &Path) -> Result<PermutationSet, PermutationError> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        Self::from_npy_bytes(&bytes, path)
+    }
+
+    fn from_npy_bytes(bytes: &[u8], path: &Path) -> Result<PermutationSet, PermutationError> {
+        use crate::data::{NpyDtype, NpyHeader};
+        let npy = |source| PermutationError::Npy {
+            path: path.to_path_buf(),
+            source,
+        };
+        let header = NpyHeader::parse(bytes, path).map_err(npy)?;
+        let width = match header.dtype {
+            NpyDtype::I32 => 4,
+            NpyDtype::I64 => 8,
+            other => {
+                return Err(PermutationError::NpyDtype {
+                    path: path.to_path_buf(),
+                    descr: other.descr().to_string(),
+                })
+            }
+        };
+        if header.shape.len() != 2 || header.shape[1] != TILES || header.shape[0] == 0 || header.shape[0] > ALL_PERMUTATIONS {
+            return Err(PermutationError::NpyShape {
+                path: path.to_path_buf(),
+                shape: header.shape.clone(),
+            });
+        }
+        header.check_length(bytes.len() as u64, path).map_err(npy)?;
+        let data = &bytes[header.data_offset..];
+        let values: Vec<i64> = data
+            .chunks_exact(width)
+            .map(|w| {
+                if width == 4 {
+                    i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                } else {
+                    i64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+                }
+            })
+            .collect();
+        let (base, range) = if values.iter().min() == Some(&0) {
+            (0, "0..=8")
+        } else {
+            (1, "1..=9")
+        };
+        let n = header.shape[0];
+        let mut perms = Vec::with_capacity(n);
+        let mut seen: HashMap<Permutation, usize> = HashMap::with_capacity(n);
+        for (row, vals) in values.chunks_exact(TILES).enumerate() {
+            let mut p: Permutation = [0; TILES];
+            for (col, (&v, slot)) in vals.iter().zip(p.iter_mut()).enumerate() {
+                let z = v - i64::from(base);
+                if !(0..TILES as i64).contains(&z) {
+                    return Err(PermutationError::NpyValueOutOfRange {
+                        path: path.to_path_buf(),
+                        row,
+                        col,
+                        value: v,
+                        base,
+                        range,
+                    });
+                }
+                *slot = z as u8;
+            }
+            if !is_permutation(&p) {
+                return Err(PermutationError::NpyNotAPermutation {
+                    path: path.to_path_buf(),
+                    row,
+                    values: vals.to_vec(),
+                });
+            }
+            if let Some(&first) = seen.get(&p) {
+                return Err(PermutationError::DuplicateInFile {
+                    path: path.to_path_buf(),
+                    first,
+                    second: row,
+                });
+            }
+            seen.insert(p, row);
+            perms.push(p);
+        }
+        Ok(PermutationSet { perms })
     }
 
     fn from_bin_bytes(bytes: &[u8], path: &Path) -> Result<PermutationSet, PermutationError> {
@@ -425,6 +548,142 @@ mod tests {
         let p = dir.join(name);
         fs::write(&p, bytes).expect("write test file");
         p
+    }
+
+    /// A `.npy` table of `rows` (already in the file's base) with element type `descr`.
+    fn npy_table(descr: &str, shape: &str, values: &[i64]) -> Vec<u8> {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((h.len() as u16).to_le_bytes());
+        out.extend(h.as_bytes());
+        for &v in values {
+            match descr {
+                "<i4" => out.extend((v as i32).to_le_bytes()),
+                "<f4" => out.extend((v as f32).to_le_bytes()),
+                _ => out.extend(v.to_le_bytes()),
+            }
+        }
+        out
+    }
+
+    fn sample_rows() -> Vec<Permutation> {
+        vec![
+            [0, 1, 2, 3, 4, 5, 6, 7, 8],
+            [8, 7, 6, 5, 4, 3, 2, 1, 0],
+            [1, 2, 3, 4, 5, 6, 7, 8, 0],
+        ]
+    }
+
+    fn flat(rows: &[Permutation], base: i64) -> Vec<i64> {
+        rows.iter().flatten().map(|&v| i64::from(v) + base).collect()
+    }
+
+    #[test]
+    fn npy_tables_zero_or_one_based_int32_or_int64() {
+        let dir = tempfile::tempdir().unwrap();
+        let want = set_of(sample_rows());
+        for (descr, base) in [("<i8", 0), ("<i8", 1), ("<i4", 0), ("<i4", 1)] {
+            let p = write_raw(
+                dir.path(),
+                &format!("t{descr}{base}.npy").replace('<', ""),
+                &npy_table(descr, "(3, 9)", &flat(&sample_rows(), base)),
+            );
+            assert_eq!(PermutationSet::read_npy(&p).unwrap(), want, "{descr} base {base}");
+            // read_bin / read tell the layout from the file's first bytes.
+            assert_eq!(PermutationSet::read_bin(&p).unwrap(), want);
+            assert_eq!(PermutationSet::read(&p).unwrap(), want);
+        }
+        let bin = dir.path().join("t.bin");
+        want.write_bin(&bin).unwrap();
+        assert_eq!(PermutationSet::read(&bin).unwrap(), want);
+    }
+
+    #[test]
+    fn bad_npy_tables_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = flat(&sample_rows(), 0);
+        let mut out_of_range = good.clone();
+        out_of_range[10] = 9; // zero-based table (min 0) with a 9
+        let mut not_perm = flat(&sample_rows(), 1);
+        not_perm[9] = 1; // row 1 becomes [1, 8, 7, ...] with 1 twice
+        let mut dup = good.clone();
+        dup[18..27].copy_from_slice(&good[0..9]);
+        let full = npy_table("<i8", "(3, 9)", &good);
+        let cases: Vec<(&str, Vec<u8>, String)> = vec![
+            (
+                "float.npy",
+                npy_table("<f4", "(3, 9)", &good),
+                "holds `<f4` values, expected int32 or int64".into(),
+            ),
+            (
+                "wide.npy",
+                npy_table("<i8", "(3, 8)", &good[..24]),
+                "has shape [3, 8], expected [N >= 1, 9]".into(),
+            ),
+            (
+                "flat.npy",
+                npy_table("<i8", "(27,)", &good),
+                "has shape [27], expected [N >= 1, 9]".into(),
+            ),
+            ("empty.npy", npy_table("<i8", "(0, 9)", &[]), "has shape [0, 9]".into()),
+            ("short.npy", full[..full.len() - 8].to_vec(), "truncated".into()),
+            (
+                "range.npy",
+                npy_table("<i8", "(3, 9)", &out_of_range),
+                "row 1 column 1: value 9 is outside 0..=8 (the table's 0-based".into(),
+            ),
+            (
+                "negative.npy",
+                npy_table("<i4", "(3, 9)", &[-1; 27]),
+                "value -1 is outside 1..=9".into(),
+            ),
+            (
+                "notperm.npy",
+                npy_table("<i8", "(3, 9)", &not_perm),
+                "row 1 ([1, 8, 7, 6, 5, 4, 3, 2, 1]) is not a permutation".into(),
+            ),
+            (
+                "dup.npy",
+                npy_table("<i8", "(3, 9)", &dup),
+                "rows 0 and 2 are the same permutation".into(),
+            ),
+            ("header.npy", b"\x93NUMPY\x01\x00\xff".to_vec(), "not a .npy file".into()),
+        ];
+        for (name, bytes, want) in cases {
+            let p = write_raw(dir.path(), name, &bytes);
+            let e = PermutationSet::read(&p).unwrap_err().to_string();
+            assert!(e.contains(&p.display().to_string()), "{name}: {e}");
+            assert!(e.contains(&want), "{name}: {e}");
+        }
+    }
+
+    /// The published tables in ../shared/datasets/jigsaw-permutations (see its README).
+    #[test]
+    fn published_tables_load_with_their_documented_counts_and_distances() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/jigsaw-permutations");
+        if !root.is_dir() {
+            eprintln!("skipping: {} is absent", root.display());
+            return;
+        }
+        for (file, count, min_hamming) in [
+            ("permutations_701.bin", 701, 3),
+            ("permutations_100_max.bin", 100, 2),
+            ("permutations_1000.npy", 1000, 2),
+        ] {
+            let set = PermutationSet::read(&root.join(file)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(set.len(), count, "{file}");
+            assert!(set.as_slice().iter().all(is_permutation), "{file}");
+            set.validate(count, min_hamming).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(set.min_hamming(), min_hamming, "{file}");
+        }
+        // The .npy table is zero-based int64, as the README says.
+        let bytes = fs::read(root.join("permutations_1000.npy")).unwrap();
+        let header = crate::data::NpyHeader::parse(&bytes, &root).unwrap();
+        assert_eq!((header.dtype, header.shape), (crate::data::NpyDtype::I64, vec![1000, 9]));
     }
 
     #[test]
