@@ -175,6 +175,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// k-means of any float32/float16 `.npy` matrix, with the `kmeans` stage's implementation
+    Kmeans(KmeansArgs),
     /// Remove store entries that no experiment references
     Gc {
         /// Only say what would be removed
@@ -186,4 +188,40 @@ pub enum Command {
         /// Experiment files whose entries to keep [default: experiments/**/*.toml in the project folder]
         files: Vec<PathBuf>,
     },
+}
+
+/// Options of `ktlab kmeans`: those of the `kmeans` stage, on a file.
+#[derive(Debug, Args, Clone)]
+pub struct KmeansArgs {
+    /// A float32 or float16 `[n, d]` `.npy` matrix (rows are points)
+    pub input: PathBuf,
+    /// Number of clusters
+    #[arg(long)]
+    pub k: usize,
+    /// Lloyd iterations (centroid updates)
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// PCA-whitening to this many dimensions first
+    #[arg(long)]
+    pub pca: Option<usize>,
+    /// L2-normalise rows (after PCA)
+    #[arg(long)]
+    pub l2_normalize: bool,
+    /// Initial centroids: kmeans++ or random
+    #[arg(long, default_value = "kmeans++")]
+    pub init: String,
+    /// Assignment algorithm: lloyd, or bounded (the same result, fewer distances once clusters settle)
+    #[arg(long, default_value = "lloyd")]
+    pub algorithm: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for libtorch (default: its own choice)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Output folder: centroids.npy, assignments.npy, inertia.csv (and the PCA files)
+    #[arg(long)]
+    pub out: PathBuf,
 }

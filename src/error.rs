@@ -1,5 +1,6 @@
 //! The errors that reach the command line: one variant per layer, each built from that
 //! layer's own error type by `From`, each knowing its exit code.
+use crate::cluster::ClusterError;
 use crate::config::ConfigError;
 use crate::data::DataError;
 use crate::exec::{BatchError, SchedulerError, SubmissionError, VerifyError};
@@ -16,6 +17,9 @@ pub enum Error {
     Data(#[from] DataError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// `ktlab kmeans` on a file.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -71,6 +75,8 @@ impl Error {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Settings(_) | Error::Usage(_) | Error::Submission(_) => 2,
             Error::Plan(e) => e.exit_code(),
+            Error::Cluster(ClusterError::Io { .. } | ClusterError::Torch(_)) => 1,
+            Error::Cluster(_) => 2,
             Error::Scheduler(e) | Error::Batch(BatchError::Scheduler(e)) | Error::Executor { source: e, .. } if e.is_unavailable() => 2,
             Error::Stage { source, .. }
             | Error::Verify {

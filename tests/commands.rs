@@ -194,3 +194,63 @@ fn gc_on_a_terminal_lists_and_asks_first() {
     assert!(!r.stdout.contains("remove these"), "{}", r.stdout);
     assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
 }
+
+/// `ktlab kmeans` on a stage's own features matrix, with the stage's parameters and seed,
+/// writes exactly the stage's centroids, assignments and inertia history.
+#[test]
+fn kmeans_command_equals_the_kmeans_stage() {
+    let p = Project::new();
+    let exp = crate::common::CONTRACT_HOG.replace("iterations = 20", "iterations = 7\ninit = \"random\"");
+    p.write("e.toml", &exp);
+    p.ktlab(&["run", "e.toml"]).ok();
+    let store = p.path("store");
+    let features: Vec<_> = std::fs::read_dir(store.join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(features.len(), 1, "{features:?}");
+    let input = features[0].join("features.npy");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(store.join("kmeans")).unwrap() {
+        let dir = entry.unwrap().path();
+        let key = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        let k = manifest["key_input"]["params"]["k"].as_u64().unwrap().to_string();
+        // A stage's seed is the first 8 bytes of its key's hex (plan/build.rs).
+        let seed = u64::from_le_bytes(key.as_bytes()[..8].try_into().unwrap()).to_string();
+        let out = p.path(&format!("out-{k}"));
+        let r = p.ktlab(&[
+            "kmeans",
+            input.to_str().unwrap(),
+            "--k",
+            &k,
+            "--iterations",
+            "7",
+            "--init",
+            "random",
+            "--seed",
+            &seed,
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let r = r.ok();
+        assert!(r.stdout.contains(&format!("k = {k} on 1000 x")), "{}", r.stdout);
+        for file in ["centroids.npy", "assignments.npy", "inertia.csv"] {
+            assert_eq!(
+                std::fs::read(out.join(file)).unwrap(),
+                std::fs::read(dir.join(file)).unwrap(),
+                "k = {k}: {file} differs"
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 2);
+    // Bad input is exit 2 naming the file.
+    p.write("bad.npy", "not a numpy file");
+    let r = p
+        .ktlab(&["kmeans", p.path("bad.npy").to_str().unwrap(), "--k", "2", "--out", "o"])
+        .fails(2);
+    r.stderr_has("bad.npy");
+}

@@ -4,6 +4,7 @@
 mod datasets;
 mod exec_stage;
 mod gc;
+mod kmeans;
 mod perms;
 mod plan;
 mod report;
@@ -32,7 +33,7 @@ fn anchor(command: &Command) -> Option<&Path> {
         | Command::Explain { exp, .. }
         | Command::Verify { exp, .. } => Some(&exp.file),
         Command::Gc { files, .. } => files.first().map(PathBuf::as_path),
-        Command::ExecStage { .. } | Command::Datasets { .. } | Command::Perms { .. } => None,
+        Command::ExecStage { .. } | Command::Datasets { .. } | Command::Perms { .. } | Command::Kmeans(_) => None,
     }
 }
 
@@ -61,5 +62,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             seed,
             out,
         } => perms::perms(count, min_hamming, seed, &out),
+        Command::Kmeans(args) => kmeans::kmeans(&args),
     }
 }
