@@ -92,7 +92,10 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     assert!((cells[2].parse::<f64>().unwrap() - std).abs() < 1e-12, "{table}");
     assert_eq!((cells[3], cells[4]), ("3", "0.25"));
     let md = p.read("results/seeded/cluster_quality.md");
-    assert!(md.contains(&format!("| HOG → k-means | **{mean:.3} ± {std:.3}** | 0.250 |")), "{md}");
+    assert!(
+        md.contains(&format!("| HOG → k-means | **{mean:.3} ± {std:.3}** | 0.250 |")),
+        "{md}"
+    );
     assert!(md.contains("References: a made-up paper."), "{md}");
     let tex = p.read("results/seeded/cluster_quality.tex");
     assert!(tex.contains("HOG $\\rightarrow$ k-means & $\\mathbf{"), "{tex}");
@@ -111,4 +114,39 @@ fn without_tables_a_default_table_per_metric_is_written() {
         assert!(csv.starts_with("stage,k=4_mean,k=4_std,k=4_n,k=16_mean"), "{csv}");
         assert!(csv.lines().nth(1).unwrap().contains(",2,"), "two seeds per cell: {csv}");
     }
+}
+
+#[test]
+fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
+    let p = Project::new();
+    p.write("exp.toml", &SEEDED.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"));
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let entries = p.entries();
+    let files = [
+        "results.csv",
+        "results.md",
+        "cluster_quality.csv",
+        "cluster_quality.md",
+        "cluster_quality.tex",
+    ];
+    let written: Vec<String> = files.iter().map(|f| p.read(&format!("results/seeded/{f}"))).collect();
+    for f in files {
+        std::fs::remove_file(p.path(&format!("results/seeded/{f}"))).unwrap();
+    }
+    p.ktlab(&["report", "exp.toml"]).ok();
+    for (f, before) in files.iter().zip(&written) {
+        assert_eq!(&p.read(&format!("results/seeded/{f}")), before, "{f} differs after report");
+    }
+    assert_eq!(p.entries(), entries, "report created or removed store entries");
+
+    // An absent instance is named, and nothing is computed.
+    let gone = entries.iter().find(|e| e.starts_with("kmeans/")).unwrap();
+    std::fs::remove_dir_all(p.path(&format!("store/{gone}"))).unwrap();
+    let r = p.ktlab(&["report", "exp.toml"]).fails(1);
+    assert!(
+        r.stderr.contains("1 stage instance(s) of seeded are not in the store: clusters[k="),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.entries().len(), entries.len() - 1);
 }
