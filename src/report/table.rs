@@ -337,12 +337,14 @@ pub fn default_tables(plan: &Plan, rows: &[ResultRow]) -> Vec<TableSpec> {
         .collect()
 }
 
-/// The experiment's tables: those it names, or the default ones.
+/// The experiment's tables: those it names or, on the seed axis, the default ones (with a
+/// single seed results.md already shows every value, and the results folder keeps its two
+/// files).
 pub fn tables(plan: &Plan, rows: &[ResultRow]) -> Vec<Table> {
-    let specs = if plan.tables.is_empty() {
-        default_tables(plan, rows)
-    } else {
-        plan.tables.clone()
+    let specs = match (plan.tables.is_empty(), plan.seed_axis) {
+        (false, _) => plan.tables.clone(),
+        (true, true) => default_tables(plan, rows),
+        (true, false) => Vec::new(),
     };
     specs.iter().map(|s| Table::build(s, plan, rows)).collect()
 }
