@@ -16,4 +16,5 @@ mod pretext;
 mod slurm;
 mod soak;
 mod stress;
+mod tables;
 mod training;

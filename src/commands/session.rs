@@ -196,9 +196,20 @@ impl Session {
             what: format!("writing results under {}", self.results.display()),
             source,
         })?;
+        let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
+            what: format!("writing tables under {}", dir.display()),
+            source,
+        })?;
         if !self.reporter.is_quiet() {
             println!("{md}");
+            for t in &written {
+                println!("{}", t.markdown);
+            }
             println!("results: {}", dir.join("results.csv").display());
+            for t in &written {
+                let files: Vec<String> = t.files.iter().map(|f| f.display().to_string()).collect();
+                println!("table {}: {}", t.name, files.join(", "));
+            }
         }
         Ok(dir)
     }

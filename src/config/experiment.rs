@@ -5,12 +5,22 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::{did_you_mean, ConfigError, Node, Override, SourceFile, Value};
+use super::{did_you_mean, read_tables, ConfigError, Node, Override, RawTable, SourceFile, Value};
 
 /// Most variants one experiment may expand into.
 pub const MAX_VARIANTS: usize = 10_000;
 
-const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "seed", "device", "stages", "sweep", "slurm"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "seeds",
+    "device",
+    "stages",
+    "sweep",
+    "slurm",
+    "tables",
+];
 
 /// One variant of an experiment: overrides and sweep values applied, not yet validated.
 #[derive(Clone, Debug)]
@@ -19,10 +29,18 @@ pub struct RawExperiment {
     pub name: String,
     pub name_node: Node,
     pub seed: u64,
+    /// The seed of this variant when the file gives `seeds = [...]` (the seed axis), so
+    /// that tables average over it; `None` with a single `seed`.
+    pub seed_axis: Option<u64>,
     pub device: Node,
-    /// Variant name ("default" without a sweep) and the swept values `(key path, value)`.
+    /// Variant name ("default" without a sweep; `seed=N` appended on the seed axis) and
+    /// the swept values `(key path, value)`, seed excluded.
     pub variant: String,
+    /// The variant name without the seed: the variants of one group differ only in `seed`.
+    pub group: String,
     pub swept: Vec<(String, Node)>,
+    /// `[[tables]]`, as written (validated at planning).
+    pub tables: Vec<RawTable>,
     pub stages: IndexMap<String, RawStage>,
     /// The `[slurm]` section, if any (executor defaults; not part of any key).
     pub slurm: Option<Node>,
@@ -42,6 +60,8 @@ pub struct RawStage {
     pub table: Node,
     /// `[stages.X.resources]`, taken out of `table`: resources are not part of the key.
     pub resources: Option<Node>,
+    /// `label`, the stage's row name in tables, taken out of `table`: not part of the key.
+    pub label: Option<String>,
 }
 
 /// Reads an experiment file, applies `--set` overrides and expands its sweep.
@@ -84,6 +104,14 @@ pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Resul
             ));
         }
     }
+    let seeds = read_seeds(&root, &axes)?;
+    count = count.saturating_mul(seeds.as_ref().map_or(1, |s| s.len()));
+    if count > MAX_VARIANTS {
+        return Err(ConfigError::File {
+            file: path.to_path_buf(),
+            message: format!("the sweep and seeds give more than {MAX_VARIANTS} variants; split it into several experiments"),
+        });
+    }
     let mut variants = Vec::new();
     for combination in cartesian(&sweep) {
         let mut tree = root.clone();
@@ -92,9 +120,28 @@ pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Resul
             set_path(&mut tree, &axis.path, value.clone(), axis.values)?;
             swept.push((axis.path.clone(), value.clone()));
         }
-        let mut variant = read_variant(&file, &tree, swept)?;
-        variant.as_written = as_written.clone();
-        variants.push(variant);
+        match &seeds {
+            None => {
+                let mut variant = read_variant(&file, &tree, swept)?;
+                variant.as_written = as_written.clone();
+                variants.push(variant);
+            }
+            Some(seeds) => {
+                for seed in seeds {
+                    let mut tree = tree.clone();
+                    set_path(&mut tree, "seed", seed.clone(), seed)?;
+                    let mut variant = read_variant(&file, &tree, swept.clone())?;
+                    variant.as_written = as_written.clone();
+                    variant.seed_axis = Some(variant.seed);
+                    variant.variant = if variant.group == "default" {
+                        format!("seed={}", variant.seed)
+                    } else {
+                        format!("{},seed={}", variant.group, variant.seed)
+                    };
+                    variants.push(variant);
+                }
+            }
+        }
     }
     // Deterministic names must also be unique.
     for (i, v) in variants.iter().enumerate() {
@@ -134,6 +181,50 @@ fn as_written(
         }
     }
     Ok(Some(Arc::new(read_variant(file, &tree, Vec::new())?)))
+}
+
+/// `seeds = [0, 1, 2]`: the seed axis, each value a non-negative integer given once; `None`
+/// without it. Refused beside `seed` (or a sweep over `seed`).
+fn read_seeds(root: &Node, axes: &[SweepAxis<'_>]) -> Result<Option<Vec<Node>>, ConfigError> {
+    let Some((kspan, seeds)) = root.as_table().and_then(|t| t.get("seeds")) else {
+        return Ok(None);
+    };
+    if let Some((_, seed)) = root.as_table().and_then(|t| t.get("seed")) {
+        let (line, _) = seed.file.line_col(seed.span.start);
+        return Err(seeds.error_at(
+            kspan.start,
+            "seeds",
+            format!("give either `seed` (line {line}) or `seeds`, not both"),
+            None,
+        ));
+    }
+    if let Some(axis) = axes.iter().find(|a| a.path == "seed") {
+        return Err(axis
+            .values
+            .error(&axis.label, "`seed` cannot be swept beside `seeds`: list every seed in `seeds`"));
+    }
+    let Value::Array(items) = &seeds.value else {
+        return Err(seeds.error(
+            "seeds",
+            format!("expected an array of non-negative integers, found {}", seeds.type_name()),
+        ));
+    };
+    if items.is_empty() {
+        return Err(seeds.error("seeds", "expected at least one seed"));
+    }
+    let mut seen: Vec<i64> = Vec::new();
+    for item in items {
+        match item.value {
+            Value::Integer(i) if i >= 0 => {
+                if seen.contains(&i) {
+                    return Err(item.error("seeds", format!("seed {i} is listed twice")));
+                }
+                seen.push(i);
+            }
+            _ => return Err(item.error("seeds", format!("expected a non-negative integer, found {}", item.display()))),
+        }
+    }
+    Ok(Some(items.clone()))
 }
 
 fn check_top_level(root: &Node) -> Result<(), ConfigError> {
@@ -355,10 +446,20 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         })?;
         let mut rest = snode.clone();
         let mut resources = None;
+        let mut label = None;
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("kind");
             resources = t.shift_remove("resources").map(|(_, n)| n);
+            label = t.shift_remove("label").map(|(_, n)| n);
         }
+        let label = match label {
+            None => None,
+            Some(n) => match n.as_str() {
+                Some(s) if !s.trim().is_empty() => Some(s.to_string()),
+                Some(_) => return Err(n.error(&format!("{key}.label"), "expected a non-empty label")),
+                None => return Err(n.error(&format!("{key}.label"), format!("expected a string, found {}", n.type_name()))),
+            },
+        };
         stages.insert(
             sname.clone(),
             RawStage {
@@ -367,18 +468,23 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
                 kind_node: kind_node.clone(),
                 table: rest,
                 resources,
+                label,
             },
         );
     }
     let variant = variant_name(&swept);
+    let tables = read_tables(root)?;
     Ok(RawExperiment {
         file: file.clone(),
         name,
         name_node,
         seed,
+        seed_axis: None,
         device,
+        group: variant.clone(),
         variant,
         swept,
+        tables,
         stages,
         slurm: table.get("slurm").map(|(_, n)| n.clone()),
         as_written: None,
@@ -569,6 +675,75 @@ mod tests {
         assert_eq!(
             decode(&["stages.clusters.k=lots"]),
             "invalid --set `stages.clusters.k=lots`: `stages.clusters.k`: invalid type: string \"lots\", expected a whole number"
+        );
+    }
+
+    #[test]
+    fn seeds_expand_inside_each_sweep_variant_with_the_seed_in_the_name_only() {
+        let text = format!("seeds = [0, 1, 2]\n{BASE}\n[sweep]\n\"stages.clusters.k\" = [4, 16]\n");
+        let variants = expand(&text, &[]).expect("expands");
+        let names: Vec<(&str, &str, Option<u64>)> = variants
+            .iter()
+            .map(|v| (v.variant.as_str(), v.group.as_str(), v.seed_axis))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("k=4,seed=0", "k=4", Some(0)),
+                ("k=4,seed=1", "k=4", Some(1)),
+                ("k=4,seed=2", "k=4", Some(2)),
+                ("k=16,seed=0", "k=16", Some(0)),
+                ("k=16,seed=1", "k=16", Some(1)),
+                ("k=16,seed=2", "k=16", Some(2)),
+            ]
+        );
+        assert_eq!(variants.iter().map(|v| v.seed).collect::<Vec<_>>(), [0, 1, 2, 0, 1, 2]);
+        assert!(variants.iter().all(|v| v.swept.len() == 1), "the seed is not a swept key");
+        let single = expand(&format!("seeds = [5]\n{BASE}"), &[]).expect("expands");
+        assert_eq!(
+            (single[0].variant.as_str(), single[0].group.as_str(), single[0].seed),
+            ("seed=5", "default", 5)
+        );
+        let plain = expand(&format!("seed = 5\n{BASE}"), &[]).expect("expands");
+        assert_eq!((plain[0].variant.as_str(), plain[0].seed_axis), ("default", None));
+    }
+
+    #[test]
+    fn bad_seeds_are_refused_at_their_line() {
+        let err = |top: &str| expand(&format!("{top}\n{BASE}"), &[]).unwrap_err().to_string();
+        assert_eq!(
+            err("seed = 1\nseeds = [0, 1]"),
+            "e.toml:2:1: `seeds`: give either `seed` (line 1) or `seeds`, not both"
+        );
+        assert_eq!(err("seeds = []"), "e.toml:1:9: `seeds`: expected at least one seed");
+        assert_eq!(
+            err("seeds = [0, -1]"),
+            "e.toml:1:13: `seeds`: expected a non-negative integer, found -1"
+        );
+        assert_eq!(err("seeds = [3, 1, 3]"), "e.toml:1:16: `seeds`: seed 3 is listed twice");
+        assert_eq!(
+            err("seeds = 3"),
+            "e.toml:1:9: `seeds`: expected an array of non-negative integers, found an integer"
+        );
+        let swept = format!("seeds = [0, 1]\n{BASE}\n[sweep]\nseed = [1, 2]\n");
+        let e = expand(&swept, &[]).unwrap_err().to_string();
+        assert!(e.contains("`seed` cannot be swept beside `seeds`"), "{e}");
+    }
+
+    #[test]
+    fn a_label_is_taken_out_of_the_stage_table() {
+        let text = BASE.replace("kind = \"kmeans\"", "kind = \"kmeans\"\nlabel = \"Jigsaw++ VGG-16 → AlexNet\"");
+        let v = expand(&text, &[]).expect("expands");
+        let st = &v[0].stages["clusters"];
+        assert_eq!(st.label.as_deref(), Some("Jigsaw++ VGG-16 → AlexNet"));
+        assert!(
+            st.table.lookup("label").is_none(),
+            "label must not reach the stage kind (nor its key)"
+        );
+        let bad = BASE.replace("kind = \"kmeans\"", "kind = \"kmeans\"\nlabel = 3");
+        assert_eq!(
+            expand(&bad, &[]).unwrap_err().to_string(),
+            "e.toml:5:9: `stages.clusters.label`: expected a string, found an integer"
         );
     }
 }

@@ -107,6 +107,13 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         experiment: first.name.clone(),
         file: first.file.path.clone(),
         swept_keys: first.swept.iter().map(|(k, _)| k.clone()).collect(),
+        seed_axis: first.seed_axis.is_some(),
+        labels: first
+            .stages
+            .iter()
+            .map(|(n, st)| (n.clone(), st.label.clone().unwrap_or_else(|| n.clone())))
+            .collect(),
+        tables: Vec::new(),
         variants: Vec::new(),
         instances: Vec::new(),
         slurm: SlurmSection::default(),
@@ -115,6 +122,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
     if let Some(written) = &first.as_written {
         decode_stages(&written.stages, None)?;
     }
+    let raw_tables = first.tables.clone();
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
         let device_str = raw.device.as_str().ok_or_else(|| {
@@ -213,6 +221,8 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         // 5. keys, in dependency order
         let mut variant = Variant {
             name: raw.variant.clone(),
+            group: raw.group.clone(),
+            seed: raw.seed_axis,
             swept: raw.swept.iter().map(|(k, v)| (k.clone(), v.display())).collect(),
             stages: IndexMap::new(),
         };
@@ -294,6 +304,18 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             variant.stages.insert(name.clone(), index_of[name]);
         }
         plan.variants.push(variant);
+    }
+    // 6. tables, against the stages of the first variant and the sweep
+    if let Some(v) = plan.variants.first() {
+        let stages: IndexMap<String, (StageKind, String)> = v
+            .stages
+            .iter()
+            .map(|(n, &i)| {
+                let label = plan.labels.get(n).cloned().unwrap_or_else(|| n.clone());
+                (n.clone(), (plan.instances[i].kind, label))
+            })
+            .collect();
+        plan.tables = super::validate_tables(&raw_tables, &stages, &plan.swept_keys)?;
     }
     Ok(plan)
 }

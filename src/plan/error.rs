@@ -60,6 +60,10 @@ impl Errors {
         self.0.push(e.into());
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Keeps the value of `r`, recording its error.
     pub fn take<T>(&mut self, r: Result<T, impl Into<PlanError>>) -> Option<T> {
         match r {

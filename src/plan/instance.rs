@@ -58,7 +58,12 @@ impl StageInstance {
 
 #[derive(Clone, Debug)]
 pub struct Variant {
+    /// Unique: the group with `seed=N` appended on the seed axis.
     pub name: String,
+    /// The variant without its seed (what tables show; `default` without a sweep).
+    pub group: String,
+    /// Its seed when the experiment lists `seeds`.
+    pub seed: Option<u64>,
     /// (key path, value as written)
     pub swept: Vec<(String, String)>,
     /// stage name -> instance index, in file order
@@ -69,7 +74,14 @@ pub struct Variant {
 pub struct Plan {
     pub experiment: String,
     pub file: PathBuf,
+    /// The user's swept keys (the seed axis is not among them).
     pub swept_keys: Vec<String>,
+    /// Whether the experiment lists `seeds` (results then have a `seed` column).
+    pub seed_axis: bool,
+    /// Stage name -> its label in tables (the name where the file gives none), file order.
+    pub labels: IndexMap<String, String>,
+    /// `[[tables]]`, validated (empty: the report writes a default table per metric).
+    pub tables: Vec<super::TableSpec>,
     pub variants: Vec<Variant>,
     /// In dependency order: every instance comes after its inputs.
     pub instances: Vec<StageInstance>,

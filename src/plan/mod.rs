@@ -5,6 +5,7 @@ mod graph;
 mod instance;
 mod reasons;
 mod render;
+mod table;
 
 pub use build::{build_plan, ktlab_version, libtorch_version, DevicePolicy, PlanEnv};
 pub use error::{PlanError, MAX_REPORTED};
@@ -12,3 +13,4 @@ pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
 pub use reasons::{state_of, InstanceState};
 pub use render::{render_explain, render_instances, render_plan, render_table};
+pub use table::{short_key, validate_tables, Axis, Reference, TableSpec};

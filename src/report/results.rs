@@ -8,10 +8,16 @@ use crate::store::{EntryState, Store};
 /// One row of the long-form table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultRow {
+    /// The variant without its seed (`Variant::group`).
     pub variant: String,
     /// Values of the swept keys, in `Plan::swept_keys` order.
     pub swept: Vec<String>,
+    /// The seed, on the seed axis (`seeds = [...]`).
+    pub seed: Option<u64>,
     pub stage: String,
+    /// The stage instance (index in `Plan::instances`) the value comes from: variants
+    /// sharing an instance give one value, not several.
+    pub instance: usize,
     pub layer: String,
     pub metric: String,
     pub value: f64,
@@ -26,9 +32,11 @@ pub fn collect_rows(plan: &Plan, store: &Store) -> Vec<ResultRow> {
             if let EntryState::Valid(m) = store.state(inst.kind, &inst.key, false) {
                 for r in &m.metrics {
                     rows.push(ResultRow {
-                        variant: v.name.clone(),
+                        variant: v.group.clone(),
                         swept: v.swept.iter().map(|(_, val)| val.clone()).collect(),
+                        seed: v.seed,
                         stage: stage.clone(),
+                        instance: i,
                         layer: r.layer.clone(),
                         metric: r.metric.clone(),
                         value: r.value,
@@ -47,11 +55,17 @@ pub fn write_results(plan: &Plan, rows: &[ResultRow], results_root: &Path) -> st
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["variant".to_string()];
     header.extend(plan.swept_keys.iter().cloned());
+    if plan.seed_axis {
+        header.push("seed".into());
+    }
     header.extend(["stage", "layer", "metric", "value"].map(String::from));
     w.write_record(&header).map_err(std::io::Error::other)?;
     for r in rows {
         let mut rec = vec![r.variant.clone()];
         rec.extend(r.swept.iter().cloned());
+        if plan.seed_axis {
+            rec.push(r.seed.map(|s| s.to_string()).unwrap_or_default());
+        }
         rec.extend([r.stage.clone(), r.layer.clone(), r.metric.clone(), format_value(r.value)]);
         w.write_record(&rec).map_err(std::io::Error::other)?;
     }
@@ -79,7 +93,7 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     for r in rows {
         let pos = groups
             .iter()
-            .position(|(g, _)| g.variant == r.variant && g.stage == r.stage && g.layer == r.layer);
+            .position(|(g, _)| g.variant == r.variant && g.seed == r.seed && g.stage == r.stage && g.layer == r.layer);
         let idx = match pos {
             Some(p) => p,
             None => {
@@ -94,6 +108,9 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     let mut out = format!("# {}\n\n", plan.experiment);
     let mut head: Vec<String> = vec!["variant".into()];
     head.extend(plan.swept_keys.iter().cloned());
+    if plan.seed_axis {
+        head.push("seed".into());
+    }
     head.extend(["stage".into(), "layer".into()]);
     head.extend(metrics.iter().map(|m| m.to_string()));
     let _ = writeln!(out, "| {} |", head.join(" | "));
@@ -101,6 +118,9 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     for (g, vals) in &groups {
         let mut cells = vec![g.variant.clone()];
         cells.extend(g.swept.iter().cloned());
+        if plan.seed_axis {
+            cells.push(g.seed.map(|s| s.to_string()).unwrap_or_default());
+        }
         cells.push(g.stage.clone());
         cells.push(if g.layer.is_empty() { "-".into() } else { g.layer.clone() });
         cells.extend(vals.iter().map(|v| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())));
@@ -112,7 +132,7 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     out
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::fs::write(tmp.path(), bytes)?;
