@@ -62,18 +62,6 @@ pub struct TableSpec {
 /// Names a table may not take: the long-form results files.
 const RESERVED: &[&str] = &["results", "provenance"];
 
-/// The metrics each stage kind reports, where known (a kind not listed may report any).
-fn kind_metrics(kind: StageKind) -> Option<&'static [&'static str]> {
-    match kind.name() {
-        "cluster-metrics" => Some(&["nmi", "ari", "purity", "accuracy"]),
-        "linear-probe" => Some(&["top1", "top5"]),
-        "knn-probe" | "finetune" => Some(&["top1", "top5"]),
-        "pretext" => Some(&["pretext_accuracy"]),
-        "features" | "kmeans" | "assign" | "init" | "train" => Some(&[]),
-        _ => None,
-    }
-}
-
 /// Checks every `[[tables]]` entry against the stages (name -> kind, label) and the swept
 /// keys; all errors at once, each at its file, line and key.
 pub fn validate_tables(
@@ -135,10 +123,10 @@ pub fn validate_tables(
             .filter(|(n, _)| selected.is_empty() || selected.contains(n))
             .map(|(_, (k, _))| *k)
             .collect();
-        let open = candidates.iter().any(|k| kind_metrics(*k).is_none());
-        let mut known: Vec<&str> = candidates.iter().flat_map(|k| kind_metrics(*k).unwrap_or(&[])).copied().collect();
+        let mut known: Vec<&str> = candidates.iter().flat_map(|k| k.metrics()).copied().collect();
+        known.sort_unstable();
         known.dedup();
-        if !open && !known.contains(&t.metric.as_str()) {
+        if !known.contains(&t.metric.as_str()) {
             let hint = did_you_mean(&t.metric, known.iter().copied())
                 .or_else(|| (!known.is_empty()).then(|| format!("the stages report: {}", known.join(", "))));
             let whose = if selected.is_empty() {

@@ -22,6 +22,7 @@ impl Stage for AssignParams {
     const NAME: &'static str = "assign";
     const VERSION: u32 = 1;
     const OUTPUT: OutputKind = OutputKind::Labels;
+    const METRICS: &'static [&'static str] = &[];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode(prefix)

@@ -22,6 +22,7 @@ impl Stage for ClusterMetricsParams {
     const NAME: &'static str = "cluster-metrics";
     const VERSION: u32 = 1;
     const OUTPUT: OutputKind = OutputKind::Metrics;
+    const METRICS: &'static [&'static str] = &["nmi", "ari", "purity"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode(prefix)

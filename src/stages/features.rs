@@ -279,6 +279,7 @@ impl Stage for FeaturesParams {
     /// 2 since `vgg16-small` lost its last max-pool (its fc layers read a different conv5).
     const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Features;
+    const METRICS: &'static [&'static str] = &[];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<FeaturesFile>(prefix)?.validate(table, prefix)

@@ -43,6 +43,7 @@ impl Stage for InitParams {
     const NAME: &'static str = "init";
     const VERSION: u32 = 1;
     const OUTPUT: OutputKind = OutputKind::Model;
+    const METRICS: &'static [&'static str] = &[];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table

@@ -55,6 +55,13 @@ macro_rules! stage_kinds {
                 }
             }
 
+            /// The metrics of its result rows: see [`Stage::METRICS`].
+            pub fn metrics(self) -> &'static [&'static str] {
+                match self {
+                    $(StageKind::$variant => <$params as Stage>::METRICS,)+
+                }
+            }
+
             pub fn output(self) -> OutputKind {
                 match self {
                     $(StageKind::$variant => <$params as Stage>::OUTPUT,)+

@@ -64,6 +64,7 @@ impl Stage for KmeansParams {
     const NAME: &'static str = "kmeans";
     const VERSION: u32 = 1;
     const OUTPUT: OutputKind = OutputKind::Centroids;
+    const METRICS: &'static [&'static str] = &[];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<KmeansParams>(prefix)?.validate(table, prefix)

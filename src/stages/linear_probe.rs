@@ -116,6 +116,7 @@ impl Stage for LinearProbeParams {
     /// 2 since `vgg16-small` lost its last max-pool.
     const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Metrics;
+    const METRICS: &'static [&'static str] = &["top1", "top5"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)

@@ -432,6 +432,7 @@ impl Stage for PretextParams {
     /// 2 since `vgg16-small` lost its last max-pool.
     const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Model;
+    const METRICS: &'static [&'static str] = &["pretext_accuracy"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table

@@ -17,6 +17,8 @@ pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
     const VERSION: u32;
     /// What the stage produces, i.e. what other stages may consume from it.
     const OUTPUT: OutputKind;
+    /// The metrics its result rows carry (what a table may ask of it).
+    const METRICS: &'static [&'static str];
 
     /// Decodes and validates a stage table (without `kind`); `prefix` is its key path.
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError>;

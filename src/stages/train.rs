@@ -82,6 +82,7 @@ impl Stage for TrainParams {
     /// `vgg16-small` lost its last max-pool).
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
+    const METRICS: &'static [&'static str] = &[];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
