@@ -13,6 +13,6 @@ mod testutil;
 pub use assign::{labels_to_vec, nearest};
 pub use error::ClusterError;
 pub use kmeans::{kmeans, lloyd, KMeansInit, KMeansParams, KMeansResult, LloydResult, DEFAULT_BLOCK_ROWS};
-pub use metrics::{ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
+pub use metrics::{accuracy, ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
 pub use pca::{Pca, PCA_WHITEN_EPS};
 pub use preprocess::{Preprocess, L2_NORMALIZE_FILE, PCA_MEAN_FILE, PCA_PROJECTION_FILE};
