@@ -6,6 +6,7 @@ mod kind;
 mod model_io;
 mod network_params;
 mod params;
+mod probe_data;
 mod solver;
 mod stage;
 
@@ -28,4 +29,5 @@ kind::stage_kinds! {
     Pretext => pretext::PretextParams,
     Train => train::TrainParams,
     LinearProbe => linear_probe::LinearProbeParams,
+    KnnProbe => knn_probe::KnnProbeParams,
 }
