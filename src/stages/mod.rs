@@ -9,6 +9,7 @@ mod params;
 mod probe_data;
 mod solver;
 mod stage;
+mod supervised;
 
 pub use context::{EpochFigures, Input, MetricRow, Outcome, RunCtx, StageError};
 pub use kind::OutputKind;
@@ -30,4 +31,5 @@ kind::stage_kinds! {
     Train => train::TrainParams,
     LinearProbe => linear_probe::LinearProbeParams,
     KnnProbe => knn_probe::KnnProbeParams,
+    Finetune => finetune::FinetuneParams,
 }
