@@ -14,10 +14,10 @@ fn contract_runs_then_is_fully_cached() {
     let csv = p.read("results/contract-hog/results.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "variant,stages.clusters.k,stage,layer,metric,value");
-    assert_eq!(lines.len(), 1 + 2 * 3, "{csv}");
-    for (i, metric) in ["nmi", "ari", "purity"].iter().enumerate() {
+    assert_eq!(lines.len(), 1 + 2 * 4, "{csv}");
+    for (i, metric) in ["nmi", "ari", "purity", "accuracy"].iter().enumerate() {
         assert!(lines[1 + i].starts_with(&format!("k=4,4,quality,,{metric},")), "{csv}");
-        assert!(lines[4 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
+        assert!(lines[5 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
     }
     // Fully cached: no new entry, and quick. Most of the time is loading libtorch
     // (0.4-0.6 s on an idle 2-core machine, 2.3 s seen with the cores 6x oversubscribed);

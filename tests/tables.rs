@@ -67,9 +67,11 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     let csv = p.read("results/seeded/results.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "variant,stages.clusters.k,seed,stage,layer,metric,value");
-    assert_eq!(lines.len(), 1 + 2 * 3 * 3, "{csv}");
+    // 2 values of k x 3 seeds x 4 metrics (nmi, ari, purity, accuracy).
+    assert_eq!(lines.len(), 1 + 2 * 3 * 4, "{csv}");
     assert!(lines[1].starts_with("k=4,4,0,quality,,nmi,"), "{csv}");
-    assert!(lines[18].starts_with("k=16,16,2,quality,,purity,"), "{csv}");
+    assert!(lines[23].starts_with("k=16,16,2,quality,,purity,"), "{csv}");
+    assert!(lines[24].starts_with("k=16,16,2,quality,,accuracy,"), "{csv}");
 
     // The table: mean ± std (sample) over the three seeds of results.csv.
     let nmi = |k: &str| -> Vec<f64> {
@@ -109,7 +111,7 @@ fn without_tables_a_default_table_per_metric_is_written() {
     let text = SEEDED.split("[[tables]]").next().unwrap().to_string() + "[sweep]\n\"stages.clusters.k\" = [4, 16]\n";
     p.write("exp.toml", &text.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"));
     p.ktlab(&["run", "exp.toml"]).ok();
-    for metric in ["nmi", "ari", "purity"] {
+    for metric in ["nmi", "ari", "purity", "accuracy"] {
         let csv = p.read(&format!("results/seeded/{metric}.csv"));
         assert!(csv.starts_with("stage,k=4_mean,k=4_std,k=4_n,k=16_mean"), "{csv}");
         assert!(csv.lines().nth(1).unwrap().contains(",2,"), "two seeds per cell: {csv}");

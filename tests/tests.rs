@@ -13,6 +13,7 @@ mod integrity;
 mod layers;
 mod paths;
 mod pretext;
+mod protocols;
 mod slurm;
 mod soak;
 mod stress;

@@ -1,11 +1,14 @@
-//! External clustering metrics (NMI, ARI, purity) in plain Rust, to score
-//! pseudo-labels against ground-truth classes. NMI and ARI follow
+//! External clustering metrics (NMI, ARI, purity, clustering accuracy) in plain
+//! Rust, to score pseudo-labels against ground-truth classes. NMI and ARI follow
 //! scikit-learn 1.x (`normalized_mutual_info_score` with the default
 //! arithmetic normalisation, `adjusted_rand_score`) including its special
-//! cases, so numbers are comparable with the Python ecosystem.
+//! cases, and clustering accuracy is the best one-to-one matching that scipy's
+//! `linear_sum_assignment` finds, so numbers are comparable with the Python ecosystem.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+
+use pathfinding::prelude::{kuhn_munkres, Matrix};
 
 use super::error::ClusterError;
 
@@ -219,6 +222,34 @@ where
     Ok(best.iter().sum::<u64>() as f64 / c.n as f64)
 }
 
+/// Clustering accuracy as IIC and SCAN report it: the fraction of points whose cluster
+/// is matched to their class by the best one-to-one matching of clusters to classes
+/// (the Hungarian algorithm on the contingency table). With more clusters than classes
+/// (or fewer), the matching is rectangular: the clusters (classes) left unmatched count
+/// as wrong. 1.0 for empty input (by the same convention as NMI and ARI).
+pub fn accuracy<A, B>(labels_true: &[A], labels_pred: &[B]) -> Result<f64, ClusterError>
+where
+    A: Copy + Ord + Hash,
+    B: Copy + Ord + Hash,
+{
+    let c = contingency(labels_true, labels_pred)?;
+    if c.n == 0 {
+        return Ok(1.0);
+    }
+    // Kuhn-Munkres wants no more rows than columns: the smaller side are the rows.
+    let (classes, clusters) = (c.row_labels.len(), c.col_labels.len());
+    let (rows, cols) = (classes.min(clusters), classes.max(clusters));
+    let mut weights = Matrix::new(rows, cols, 0i64);
+    for &(class, cluster, count) in &c.cells {
+        // A count is at most n, and n points fit in memory: no overflow.
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let at = if classes <= clusters { (class, cluster) } else { (cluster, class) };
+        weights[at] = count;
+    }
+    let (matched, _) = kuhn_munkres(&weights);
+    Ok(matched as f64 / c.n as f64)
+}
+
 /// Number of points in each of the clusters `0..k`; a label outside `0..k`
 /// is an error.
 pub fn cluster_sizes<L: ClusterIndex>(assignments: &[L], k: usize) -> Result<Vec<usize>, ClusterError> {
@@ -320,6 +351,50 @@ mod tests {
             let (sn, sr) = (case["nmi"].as_f64().unwrap(), case["ari"].as_f64().unwrap());
             assert!(close(n, sn), "nmi {n} vs sklearn {sn}");
             assert!(close(r, sr), "ari {r} vs sklearn {sr}");
+        }
+    }
+
+    #[test]
+    fn accuracy_by_hand() {
+        // Cluster names permuted: a perfect matching exists.
+        assert_eq!(accuracy(&[0, 0, 1, 1, 2], &[2, 2, 0, 0, 1]).unwrap(), 1.0);
+        // Purity gives both clusters to class 0 (3 + 2 of 6); a one-to-one matching
+        // must give cluster 1 to class 1 (3 + 1 of 6).
+        let t = [0usize, 0, 0, 0, 0, 1];
+        let p = [0usize, 0, 0, 1, 1, 1];
+        assert!(close(purity(&t, &p).unwrap(), 5.0 / 6.0));
+        assert!(close(accuracy(&t, &p).unwrap(), 4.0 / 6.0));
+        // Four clusters, two classes: only two clusters can be matched.
+        let t = [0usize, 0, 0, 0, 1, 1, 1, 1];
+        let p = [0usize, 0, 1, 1, 2, 2, 3, 3];
+        assert!(close(purity(&t, &p).unwrap(), 1.0));
+        assert!(close(accuracy(&t, &p).unwrap(), 0.5));
+        // One cluster, three classes: only the largest class is right.
+        assert!(close(accuracy(&[0, 1, 1, 2, 2, 2], &[7, 7, 7, 7, 7, 7]).unwrap(), 0.5));
+        let empty: [i64; 0] = [];
+        assert_eq!(accuracy(&empty, &empty).unwrap(), 1.0);
+        assert!(accuracy(&[0], &[0, 1]).is_err());
+    }
+
+    /// Values stored by `tests/reference/clustering_accuracy_reference.py` (scipy's
+    /// `linear_sum_assignment` on random labelings with fewer, as many and more
+    /// clusters than classes).
+    #[test]
+    fn accuracy_matches_scipy_linear_sum_assignment() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/clustering_accuracy_reference.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let cases = v["cases"].as_array().unwrap();
+        let shape = |case: &serde_json::Value| (case["clusters"].as_u64().unwrap(), case["classes"].as_u64().unwrap());
+        assert!(cases.iter().any(|c| shape(c).0 < shape(c).1), "no case with k < c");
+        assert!(cases.iter().any(|c| shape(c).0 == shape(c).1), "no case with k = c");
+        assert!(cases.iter().any(|c| shape(c).0 > shape(c).1), "no case with k > c");
+        for case in cases {
+            let ints = |key: &str| -> Vec<i64> { case[key].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect() };
+            let (t, p) = (ints("labels_true"), ints("labels_pred"));
+            let ours = accuracy(&t, &p).unwrap();
+            let scipy = case["accuracy"].as_f64().unwrap();
+            assert!((ours - scipy).abs() <= 1e-12, "{:?}: accuracy {ours} vs scipy {scipy}", shape(case));
         }
     }
 

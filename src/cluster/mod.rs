@@ -20,6 +20,6 @@ pub use kmeans::{
     kmeans, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansInit, KMeansParams, KMeansResult, LloydOptions, LloydResult,
     DEFAULT_BLOCK_ROWS,
 };
-pub use metrics::{ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
+pub use metrics::{accuracy, ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
 pub use pca::{Pca, PCA_WHITEN_EPS};
 pub use preprocess::{Preprocess, L2_NORMALIZE_FILE, PCA_MEAN_FILE, PCA_PROJECTION_FILE};

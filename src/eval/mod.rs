@@ -1,2 +1,4 @@
-//! Evaluation of representations: linear probes.
+//! Evaluation of representations: linear probes and weighted k-nearest-neighbour
+//! classification.
+pub mod knn;
 pub mod linear_probe;

@@ -1,5 +1,6 @@
-//! `cluster-metrics`: NMI, ARI and purity of pseudo-labels against true labels, and the
-//! cluster-size histogram.
+//! `cluster-metrics`: NMI, ARI, purity and clustering accuracy (best one-to-one matching
+//! of clusters to classes) of pseudo-labels against true labels, and the cluster-size
+//! histogram.
 use serde::{Deserialize, Serialize};
 
 use super::{MetricRow, Outcome, RunCtx, StageError};
@@ -20,9 +21,10 @@ pub struct ClusterMetricsParams {
 
 impl Stage for ClusterMetricsParams {
     const NAME: &'static str = "cluster-metrics";
-    const VERSION: u32 = 1;
+    /// 2 since it reports clustering accuracy too.
+    const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Metrics;
-    const METRICS: &'static [&'static str] = &["nmi", "ari", "purity"];
+    const METRICS: &'static [&'static str] = &["nmi", "ari", "purity", "accuracy"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode(prefix)
@@ -93,6 +95,7 @@ impl Stage for ClusterMetricsParams {
         let nmi = metrics::nmi(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let ari = metrics::ari(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let purity = metrics::purity(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let accuracy = metrics::accuracy(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let k = pred_u.iter().max().map(|m| m + 1).unwrap_or(0);
         let sizes = metrics::cluster_sizes(&pred_u, k).map_err(|e| StageError::Failed(e.to_string()))?;
         let mut hist = String::from("cluster,size\n");
@@ -105,9 +108,14 @@ impl Stage for ClusterMetricsParams {
             metric: m.into(),
             value: v,
         };
-        let rows = vec![row("nmi", nmi), row("ari", ari), row("purity", purity)];
+        let rows = vec![
+            row("nmi", nmi),
+            row("ari", ari),
+            row("purity", purity),
+            row("accuracy", accuracy),
+        ];
         Ok(Outcome {
-            summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}"),
+            summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}"),
             metrics: rows,
         })
     }

@@ -1,14 +1,12 @@
 //! `linear-probe`: for each listed layer, a multinomial logistic regression on frozen,
 //! pooled features of a labeled train split, scored top-1 (and top-5) on a test split.
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
 
 use super::model_io::LoadedModel;
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use crate::data::{open_split, Source};
+use super::probe_data::{check_layers_and_splits, split_features};
 use crate::eval::linear_probe::{Probe, ProbeConfig};
-use crate::train::batches::ImageSet;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
@@ -51,24 +49,7 @@ impl LinearProbeParams {
     pub(super) fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
-        if self.layers.is_empty() {
-            return err("layers", "expected at least one layer, e.g. [\"conv1\", \"conv5\"]".into());
-        }
-        for (i, l) in self.layers.iter().enumerate() {
-            if self.layers[..i].contains(l) {
-                return err("layers", format!("layer `{l}` is listed twice"));
-            }
-        }
-        if self.train == self.test {
-            return err(
-                "test",
-                format!(
-                    "the probe would be scored on the split it is fitted on (`{}`): that measures memorisation, \
-                     not the representation; give a held-out split",
-                    self.test
-                ),
-            );
-        }
+        check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
         if self.epochs == 0 || self.epochs > 100_000 {
             return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
         }
@@ -83,32 +64,6 @@ impl LinearProbeParams {
         }
         Ok(self)
     }
-
-    fn split_features(
-        &self,
-        ctx: &RunCtx,
-        model: &LoadedModel,
-        key: &str,
-        layers: &[&str],
-    ) -> Result<(Vec<Tensor>, Tensor, i64), StageError> {
-        let (spec, split) = ctx.data_input(key)?;
-        let source = open_split(spec, split)?;
-        let labels = true_labels(source.as_ref())?;
-        let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
-        let xs = model.extract(&set, layers, self.pooled_dim, ctx.progress)?;
-        Ok((xs, Tensor::from_slice(&labels), source.classes().len() as i64))
-    }
-}
-
-fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
-    (0..source.len())
-        .map(|i| {
-            source
-                .label(i)
-                .map(|l| l as i64)
-                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
-        })
-        .collect()
 }
 
 impl Stage for LinearProbeParams {
@@ -159,8 +114,10 @@ impl Stage for LinearProbeParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let (xs_train, y_train, classes) = self.split_features(ctx, &model, "train", &layers)?;
-        let (xs_test, y_test, _) = self.split_features(ctx, &model, "test", &layers)?;
+        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
+        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
+        let (xs_test, y_test) = (test.xs, test.labels);
         let cfg = ProbeConfig {
             epochs: self.epochs,
             lr: self.lr,

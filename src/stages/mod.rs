@@ -6,8 +6,10 @@ mod kind;
 mod model_io;
 mod network_params;
 mod params;
+mod probe_data;
 mod solver;
 mod stage;
+mod supervised;
 
 pub use context::{EpochFigures, Input, MetricRow, Outcome, RunCtx, StageError};
 pub use kind::OutputKind;
@@ -28,4 +30,6 @@ kind::stage_kinds! {
     Pretext => pretext::PretextParams,
     Train => train::TrainParams,
     LinearProbe => linear_probe::LinearProbeParams,
+    KnnProbe => knn_probe::KnnProbeParams,
+    Finetune => finetune::FinetuneParams,
 }

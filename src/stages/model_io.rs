@@ -106,6 +106,16 @@ impl LoadedModel {
     /// variable `other` lacks (or has in another shape) is an error, never a silent partial
     /// load. The classifier head is taken over only when both have the same classes.
     pub fn init_from(&mut self, other: &LoadedModel) -> Result<InitReport, StageError> {
+        self.take_over(other, true)
+    }
+
+    /// [`LoadedModel::init_from`] without the classifier head, which stays fresh whatever
+    /// the classes (fine-tuning: conv layers from the model, fully connected layers new).
+    pub fn init_backbone_from(&mut self, other: &LoadedModel) -> Result<InitReport, StageError> {
+        self.take_over(other, false)
+    }
+
+    fn take_over(&mut self, other: &LoadedModel, head_if_same_classes: bool) -> Result<InitReport, StageError> {
         let names = backbone_variable_names(&self.meta.config)?;
         let src = other.vs.variables();
         let dst = self.vs.variables();
@@ -128,7 +138,8 @@ impl LoadedModel {
             }
         }
         let head: Vec<&String> = dst.keys().filter(|n| !names.contains(*n)).collect();
-        let take_head = self.meta.classes > 0
+        let take_head = head_if_same_classes
+            && self.meta.classes > 0
             && self.meta.classes == other.meta.classes
             && head.iter().all(|n| src.get(*n).map(|s| s.size()) == Some(dst[*n].size()));
         let mut copied = 0;

@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::model_io::{LoadedModel, ModelMeta};
+use super::model_io::ModelMeta;
 use super::network_params::NetworkParams;
-use super::solver::{write_history, EpochReporter, SolverParams};
+use super::solver::SolverParams;
+use super::supervised::{train_classifier, Start};
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::data::open_split;
 use super::artefacts;
-use crate::train::batches::{Augment, ImageSet, Labeled};
-use crate::train::trainer::{train, EpochStats};
+use crate::train::batches::{Augment, ImageSet};
+use crate::train::trainer::EpochStats;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
 use crate::config::struct_fields;
@@ -178,40 +179,24 @@ impl Stage for TrainParams {
                 labels.len()
             )));
         }
-        tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
-        let mut model = LoadedModel::new(
-            ModelMeta {
-                config: self.net.config(),
-                classes,
-                jigsaw: None,
-                per_image_norm: false,
-            },
-            ctx.device,
-        )?;
-        if self.init.is_some() {
-            let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
-            let report = model.init_from(&other)?;
-            tracing::info!("{report}");
-            (ctx.note)(report.to_string());
-        }
-        let set = Arc::new(ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?);
-        let cfg = self.solver.config(ctx.seed);
-        let observer = EpochReporter::new(ctx, self.solver.epochs);
-        let net = &model.net;
-        let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-        let maker = Arc::new(Labeled {
-            set,
-            labels,
-            augment: Augment {
-                crop_padding: self.crop_padding,
-                flip: self.flip,
-            },
-        });
-        let n_labels = maker.labels.len();
-        let history =
-            train(&mut model.vs, &forward, maker, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
+        let meta = ModelMeta {
+            config: self.net.config(),
+            classes,
+            jigsaw: None,
+            per_image_norm: false,
+        };
+        let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);
+        let start = match self.init {
+            Some(_) => Start::Init(ctx.stage_input("init")?),
+            None => Start::Fresh,
+        };
+        let augment = Augment {
+            crop_padding: self.crop_padding,
+            flip: self.flip,
+        };
+        let n_labels = labels.len();
+        let (model, history) = train_classifier(ctx, meta, start, set, labels, augment, &self.solver)?;
         model.save(ctx.workdir)?;
-        write_history(ctx, &history)?;
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,

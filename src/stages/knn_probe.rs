@@ -1,0 +1,153 @@
+//! `knn-probe`: for each listed layer, weighted k-nearest-neighbour classification on the
+//! cosine similarity of frozen, pooled features (Wu et al. 2018): the train split is the
+//! memory bank, the test split is scored top-1 (and top-5).
+use serde::{Deserialize, Serialize};
+
+use super::model_io::LoadedModel;
+use super::params::{data_ref, MODEL};
+use super::probe_data::{check_layers_and_splits, split_features};
+use super::{InputSpec, LayerUse, MetricRow, Networks, Outcome, OutputKind, ParamError, Rows, RunCtx, Stage, StageError, Upstream};
+use crate::config::{ConfigError, Node};
+use crate::eval::knn::{knn_classify, KnnConfig};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KnnProbeParams {
+    /// A model stage.
+    pub model: String,
+    pub layers: Vec<String>,
+    /// Labeled `dataset:split`: the memory bank.
+    pub train: String,
+    /// Labeled `dataset:split` to score on.
+    pub test: String,
+    /// Neighbours that vote.
+    #[serde(default = "d_k")]
+    pub k: usize,
+    /// Weights are `exp(similarity / temperature)`.
+    #[serde(default = "d_temperature")]
+    pub temperature: f64,
+    /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_dim: Option<usize>,
+}
+
+fn d_k() -> usize {
+    20
+}
+fn d_temperature() -> f64 {
+    0.07
+}
+
+impl KnnProbeParams {
+    fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+        check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
+        if self.k == 0 || self.k > 100_000 {
+            return err("k", format!("expected 1..=100000 neighbours, found {}", self.k));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return err("temperature", format!("expected a positive temperature, found {}", self.temperature));
+        }
+        if self.pooled_dim == Some(0) {
+            return err("pooled_dim", "expected a positive size".into());
+        }
+        Ok(self)
+    }
+}
+
+impl Stage for KnnProbeParams {
+    const NAME: &'static str = "knn-probe";
+    const VERSION: u32 = 1;
+    const OUTPUT: OutputKind = OutputKind::Metrics;
+    const METRICS: &'static [&'static str] = &["top1", "top5"];
+
+    fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        table.decode::<KnnProbeParams>(prefix)?.validate(table, prefix)
+    }
+    /// Similarities, a top-k and sums: no random numbers.
+    fn stochastic(&self) -> bool {
+        false
+    }
+    /// Float matrix products and sums whose rounding differs between cpu and cuda (a
+    /// near-tie among neighbours may then fall the other way).
+    fn device_dependent(&self) -> bool {
+        true
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![
+            InputSpec::Stage {
+                key: "model",
+                stage: self.model.clone(),
+                accepts: MODEL,
+            },
+            data_ref("train", &self.train),
+            data_ref("test", &self.test),
+        ]
+    }
+    fn networks(&self) -> Networks<'_> {
+        Networks {
+            reads: Some(LayerUse {
+                model_key: "model",
+                model: &self.model,
+                layers_key: "layers",
+                layers: self.layers.iter().map(String::as_str).collect(),
+            }),
+            ..Networks::NONE
+        }
+    }
+    fn rows(&self) -> Rows<'_> {
+        Rows::None
+    }
+    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+        Ok(())
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
+        let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
+        let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
+        let n_bank = bank.labels.size()[0];
+        if self.k as i64 > n_bank {
+            return Err(StageError::Input(format!(
+                "k = {} neighbours, but the train split `{}` has only {n_bank} images",
+                self.k, self.train
+            )));
+        }
+        let cfg = KnnConfig {
+            k: self.k as i64,
+            temperature: self.temperature,
+            block_rows: None,
+        };
+        let d = ctx.device;
+        let (bank_labels, test_labels) = (bank.labels.to_device(d), test.labels.to_device(d));
+        let mut rows = Vec::new();
+        let mut summary = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let s = knn_classify(
+                &bank.xs[i].to_device(d),
+                &bank_labels,
+                &test.xs[i].to_device(d),
+                &test_labels,
+                bank.classes,
+                &cfg,
+            )?;
+            rows.push(MetricRow {
+                layer: layer.clone(),
+                metric: "top1".into(),
+                value: s.top1,
+            });
+            if let Some(t5) = s.top5 {
+                rows.push(MetricRow {
+                    layer: layer.clone(),
+                    metric: "top5".into(),
+                    value: t5,
+                });
+            }
+            summary.push(format!("{layer} {:.3}", s.top1));
+        }
+        Ok(Outcome {
+            metrics: rows,
+            summary: format!("{}-NN top-1: {}", self.k, summary.join(", ")),
+        })
+    }
+}

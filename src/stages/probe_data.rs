@@ -1,0 +1,75 @@
+//! What the probes share: the checks of their layer list and splits, the true labels of a
+//! split, and a split's pooled features of a model's layers.
+use tch::Tensor;
+
+use super::model_io::LoadedModel;
+use super::{RunCtx, StageError};
+use crate::config::{ConfigError, Node};
+use crate::data::{open_split, Source};
+use crate::train::batches::ImageSet;
+
+/// A probe lists at least one layer, none twice, and is scored on another split than the
+/// one it is fitted on.
+pub(super) fn check_layers_and_splits(layers: &[String], train: &str, test: &str, table: &Node, prefix: &str) -> Result<(), ConfigError> {
+    let at = |key: &str| table.lookup(key).unwrap_or(table);
+    let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+    if layers.is_empty() {
+        return err("layers", "expected at least one layer, e.g. [\"conv1\", \"conv5\"]".into());
+    }
+    for (i, l) in layers.iter().enumerate() {
+        if layers[..i].contains(l) {
+            return err("layers", format!("layer `{l}` is listed twice"));
+        }
+    }
+    if train == test {
+        return err(
+            "test",
+            format!(
+                "the probe would be scored on the split it is fitted on (`{test}`): that measures memorisation, \
+                 not the representation; give a held-out split"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The true label of every image of `source`; an unlabeled image is an input error.
+pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
+    (0..source.len())
+        .map(|i| {
+            source
+                .label(i)
+                .map(|l| l as i64)
+                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
+        })
+        .collect()
+}
+
+/// A labeled split's pooled features of some layers.
+pub(super) struct SplitFeatures {
+    /// One `[n, d]` CPU float tensor per layer.
+    pub xs: Vec<Tensor>,
+    /// `[n]` int64.
+    pub labels: Tensor,
+    pub classes: i64,
+}
+
+/// The pooled features of `layers` of `model` for the split under the input `key`.
+pub(super) fn split_features(
+    ctx: &RunCtx,
+    model: &LoadedModel,
+    key: &str,
+    layers: &[&str],
+    pooled_dim: Option<usize>,
+) -> Result<SplitFeatures, StageError> {
+    let (spec, split) = ctx.data_input(key)?;
+    let source = open_split(spec, split)?;
+    let labels = true_labels(source.as_ref())?;
+    let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+    let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
+    Ok(SplitFeatures {
+        xs,
+        labels: Tensor::from_slice(&labels),
+        classes: source.classes().len() as i64,
+    })
+}

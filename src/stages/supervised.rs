@@ -1,0 +1,66 @@
+//! The supervised training that `train` and `finetune` share: a classifier built from the
+//! stage's seed, optionally started from a model stage's backbone, trained on labeled
+//! images by the one training loop with the solver options, its epochs in `epochs.csv`.
+use std::path::Path;
+use std::sync::Arc;
+
+use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
+use super::solver::{write_history, EpochReporter, SolverParams};
+use super::{RunCtx, StageError};
+use crate::train::batches::{Augment, ImageSet, Labeled};
+use crate::train::trainer::{train, EpochStats};
+
+/// Where the weights of a model being trained start.
+pub(super) enum Start<'a> {
+    /// Fresh weights, drawn from the stage's seed.
+    Fresh,
+    /// The backbone (and the head, with the same classes) of the model entry in the folder.
+    Init(&'a Path),
+    /// The backbone of the model entry in the folder; the classifier head stays fresh.
+    Backbone(&'a Path),
+}
+
+/// Builds the network of `meta`, starts it as `start` says, and trains it on `labels`
+/// (one per image of `set`) for `solver`'s epochs; returns it with its epochs' figures.
+pub(super) fn train_classifier(
+    ctx: &RunCtx,
+    meta: ModelMeta,
+    start: Start,
+    set: Arc<ImageSet>,
+    labels: Vec<i64>,
+    augment: Augment,
+    solver: &SolverParams,
+) -> Result<(LoadedModel, Vec<EpochStats>), StageError> {
+    tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
+    let mut model = LoadedModel::new(meta, ctx.device)?;
+    let from = match start {
+        Start::Fresh => None,
+        Start::Init(dir) => Some((dir, true)),
+        Start::Backbone(dir) => Some((dir, false)),
+    };
+    if let Some((dir, with_head)) = from {
+        let other = LoadedModel::load(dir, ctx.device)?;
+        let report = if with_head {
+            model.init_from(&other)?
+        } else {
+            model.init_backbone_from(&other)?
+        };
+        tracing::info!("{report}");
+        (ctx.note)(report.to_string());
+    }
+    let cfg = solver.config(ctx.seed);
+    let observer = EpochReporter::new(ctx, solver.epochs);
+    let (net, per_image_norm) = (&model.net, model.meta.per_image_norm);
+    let forward = |x: &tch::Tensor, train: bool| {
+        if per_image_norm {
+            net.forward(&normalize_per_image(x), train)
+        } else {
+            net.forward(x, train)
+        }
+    };
+    let maker = Arc::new(Labeled { set, labels, augment });
+    let history =
+        train(&mut model.vs, &forward, maker, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
+    write_history(ctx, &history)?;
+    Ok((model, history))
+}
