@@ -57,7 +57,7 @@ where
 /// `ALL`, `name`, `Display`, `FromStr` and serde by name.
 ///
 /// ```ignore
-/// ktlab::choice! {
+/// crate::config::choice! {
 ///     /// How the learning rate changes over training.
 ///     pub enum Schedule("schedule") {
 ///         /// The same rate throughout.
@@ -68,7 +68,6 @@ where
 /// assert_eq!("cosine".parse::<Schedule>(), Ok(Schedule::Cosine));
 /// assert_eq!(Schedule::Constant.to_string(), "constant");
 /// ```
-#[macro_export]
 macro_rules! choice {
     (
         $(#[$meta:meta])*
@@ -118,12 +117,13 @@ macro_rules! choice {
         }
     };
 }
+pub(crate) use choice;
 
 #[cfg(test)]
 mod tests {
     use crate::config::{Node, SourceFile};
 
-    crate::choice! {
+    crate::config::choice! {
         /// A test set.
         pub enum Optimizer("optimizer") {
             Sgd = "sgd",

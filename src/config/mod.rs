@@ -14,6 +14,7 @@ mod words;
 
 #[doc(hidden)]
 pub use choice::__serde;
+pub(crate) use choice::choice;
 pub use choice::{choice_names, deserialize_choice, parse_choice, Choice};
 pub use count::PositiveCount;
 pub use datasets::{load_datasets, load_datasets_based, Datasets};

@@ -25,7 +25,7 @@ use super::params::data_ref;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
 
-crate::choice! {
+crate::config::choice! {
     /// A pretext task by its name in experiment files.
     pub enum PretextTask("pretext task") {
         Jigsaw = "jigsaw",

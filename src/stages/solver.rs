@@ -9,7 +9,7 @@ use crate::train::optim::{OptimizerConfig, OptimizerKind};
 use crate::train::schedule::Schedule;
 use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};
 
-crate::choice! {
+crate::config::choice! {
     /// The learning-rate schedule by name (its step options are beside it).
     pub enum ScheduleKind("schedule") {
         Cosine = "cosine",
