@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
-use super::params::{data_ref, MODEL};
+use super::probe_data;
 use super::probe_data::true_labels;
 use super::solver::SolverParams;
 use super::supervised::{train_classifier, Start};
@@ -206,15 +206,7 @@ impl Stage for FinetuneParams {
         true
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        vec![
-            InputSpec::Stage {
-                key: "model",
-                stage: self.model.clone(),
-                accepts: MODEL,
-            },
-            data_ref("train", &self.train),
-            data_ref("test", &self.test),
-        ]
+        probe_data::model_and_splits(&self.model, &self.train, &self.test)
     }
     fn networks(&self) -> Networks<'_> {
         Networks {

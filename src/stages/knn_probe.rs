@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::model_io::LoadedModel;
-use super::params::{data_ref, MODEL};
+use super::probe_data;
 use super::probe_data::{check_layers_and_splits, split_features};
-use super::{InputSpec, LayerUse, MetricRow, Networks, Outcome, OutputKind, ParamError, Rows, RunCtx, Stage, StageError, Upstream};
+use super::{InputSpec, MetricRow, Networks, Outcome, OutputKind, ParamError, Rows, RunCtx, Stage, StageError, Upstream};
 use crate::config::{ConfigError, Node};
 use crate::eval::knn::{knn_classify, KnnConfig};
 
@@ -74,26 +74,10 @@ impl Stage for KnnProbeParams {
         true
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        vec![
-            InputSpec::Stage {
-                key: "model",
-                stage: self.model.clone(),
-                accepts: MODEL,
-            },
-            data_ref("train", &self.train),
-            data_ref("test", &self.test),
-        ]
+        probe_data::model_and_splits(&self.model, &self.train, &self.test)
     }
     fn networks(&self) -> Networks<'_> {
-        Networks {
-            reads: Some(LayerUse {
-                model_key: "model",
-                model: &self.model,
-                layers_key: "layers",
-                layers: self.layers.iter().map(String::as_str).collect(),
-            }),
-            ..Networks::NONE
-        }
+        probe_data::reads_layers(&self.model, &self.layers)
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

@@ -7,8 +7,8 @@ use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use super::probe_data::{check_layers_and_splits, split_features};
 use crate::eval::linear_probe::{Probe, ProbeConfig};
-use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
+use super::probe_data;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {
@@ -84,26 +84,10 @@ impl Stage for LinearProbeParams {
         true
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        vec![
-            InputSpec::Stage {
-                key: "model",
-                stage: self.model.clone(),
-                accepts: MODEL,
-            },
-            data_ref("train", &self.train),
-            data_ref("test", &self.test),
-        ]
+        probe_data::model_and_splits(&self.model, &self.train, &self.test)
     }
     fn networks(&self) -> Networks<'_> {
-        Networks {
-            reads: Some(LayerUse {
-                model_key: "model",
-                model: &self.model,
-                layers_key: "layers",
-                layers: self.layers.iter().map(String::as_str).collect(),
-            }),
-            ..Networks::NONE
-        }
+        probe_data::reads_layers(&self.model, &self.layers)
     }
     fn rows(&self) -> Rows<'_> {
         Rows::None

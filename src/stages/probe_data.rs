@@ -3,10 +3,38 @@
 use tch::Tensor;
 
 use super::model_io::LoadedModel;
-use super::{RunCtx, StageError};
+use super::params::{data_ref, MODEL};
+use super::{InputSpec, LayerUse, Networks, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::data::{open_split, Source};
 use crate::train::batches::ImageSet;
+
+/// The inputs of a stage that evaluates a model stage: the model, a labeled split to fit
+/// on and another to score on.
+pub(super) fn model_and_splits(model: &str, train: &str, test: &str) -> Vec<InputSpec> {
+    vec![
+        InputSpec::Stage {
+            key: "model",
+            stage: model.to_string(),
+            accepts: MODEL,
+        },
+        data_ref("train", train),
+        data_ref("test", test),
+    ]
+}
+
+/// A probe reads `layers` of the model stage under `model`.
+pub(super) fn reads_layers<'a>(model: &'a str, layers: &'a [String]) -> Networks<'a> {
+    Networks {
+        reads: Some(LayerUse {
+            model_key: "model",
+            model,
+            layers_key: "layers",
+            layers: layers.iter().map(String::as_str).collect(),
+        }),
+        ..Networks::NONE
+    }
+}
 
 /// A probe lists at least one layer, none twice, and is scored on another split than the
 /// one it is fitted on.
