@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo test bench bench-kmeans clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 test bench bench-kmeans clippy fmt clean soak fuzz
 
 all: build
 
@@ -43,6 +43,11 @@ build: $(SETUP)
 
 demo: build
 	$(BIN) run experiments/quickstart.toml
+
+# The CIFAR-10 reproduction (experiments/cifar10/, README "Results on CIFAR-10"): needs
+# CIFAR-10 where experiments/cifar10/datasets.toml says; about 2.5 hours on 2 cores.
+cifar10: build
+	scripts/cifar10.sh
 
 test: $(SETUP)
 	$(CARGO) build --release

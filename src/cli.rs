@@ -136,10 +136,15 @@ pub enum Command {
         #[command(flatten)]
         exp: ExperimentArgs,
         /// Stage name
-        stage: String,
+        #[arg(required_unless_present = "cell")]
+        stage: Option<String>,
         /// Variant name (see `ktlab plan`); default: the first
         #[arg(long)]
         variant: Option<String>,
+        /// A table cell, `TABLE:ROW:COLUMN` (as results/<experiment>/<table>.md shows
+        /// them): the stage instances behind it (one per seed) and their parameters
+        #[arg(long, conflicts_with_all = ["stage", "variant"])]
+        cell: Option<String>,
     },
     /// Re-execute a cached stage instance in a scratch folder and compare its artefacts
     /// with the stored ones (exit 0 all identical, 1 some differ, 2 not cached)

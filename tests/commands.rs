@@ -254,3 +254,38 @@ fn kmeans_command_equals_the_kmeans_stage() {
         .fails(2);
     r.stderr_has("bad.npy");
 }
+
+#[test]
+fn a_subset_dataset_is_a_fixed_seeded_sample_of_another() {
+    // Two disjoint subset splits of one synthetic split: `datasets` lists them with their
+    // sizes and classes, stages read them with the parent's labels, and the subset seed
+    // is part of their identity (another seed: other keys).
+    let p = Project::new();
+    let datasets = |seed: u64| {
+        format!(
+            "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = {{ train = 200 }}\n\n\
+             [few]\nformat = \"subset\"\nof = \"tiny\"\nseed = {seed}\n\
+             splits = {{ a = {{ split = \"train\", take = 120 }}, b = {{ split = \"train\", skip = 120, take = 80 }} }}\n"
+        )
+    };
+    p.write("datasets.toml", &datasets(5));
+    let r = p.ktlab(&["datasets"]).ok();
+    assert!(r.stdout.contains("few (subset): drawn from `tiny`, seed 5"), "{}", r.stdout);
+    assert!(r.stdout.contains("a: 120 images, 8 classes"), "{}", r.stdout);
+    assert!(r.stdout.contains("b: 80 images, 8 classes"), "{}", r.stdout);
+    p.write(
+        "exp.toml",
+        &SMALL.replace("tiny:train", "few:a").replace("iterations = 5", "iterations = 5\n\n[stages.labels]\nkind = \"assign\"\ncentroids = \"clusters\"\nfeatures = \"feat\"\n\n[stages.quality]\nkind = \"cluster-metrics\"\nlabels = \"labels\"\ntruth = \"few:a\"\n"),
+    );
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    let csv = p.read("results/small/results.csv");
+    assert!(csv.contains(",nmi,"), "{csv}");
+    assert!(p.ktlab(&["plan", "exp.toml"]).ok().stdout.contains("0 to run"));
+    p.write("datasets.toml", &datasets(6));
+    assert!(p.ktlab(&["plan", "exp.toml"]).ok().stdout.contains("4 to run"));
+    // A split that runs past its parent's end is refused before anything runs.
+    p.write("datasets.toml", &datasets(5).replace("take = 120", "skip = 81, take = 120"));
+    p.ktlab(&["run", "exp.toml"])
+        .fails(2)
+        .stderr_has("split `a` takes images 81..201 of split `train`, which has 200");
+}

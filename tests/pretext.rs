@@ -370,3 +370,140 @@ fn bundled_experiments_plan() {
         }
     }
 }
+
+#[test]
+fn a_curriculum_starts_from_the_model_before_it() {
+    // Jigsaw++ with 20 permutations starts from a 10-permutation model: every variable but
+    // the classifier's is taken over. A rotation stage may start from a Jigsaw model
+    // (its backbone). An init of another width is refused before anything runs.
+    let p = Project::new();
+    let stage = |name: &str, width: &str, extra: &str| {
+        format!(
+            "[stages.{name}]\nkind = \"pretext\"\narch = \"alexnet-small\"\nwidth = {width}\ndata = \"shapes:train\"\nepochs = 1\nbatch_size = 50\n{extra}\n"
+        )
+    };
+    let file = |name: &str, rot_width: &str| {
+        format!(
+            "name = \"{name}\"\nseed = 2\n{}{}{}",
+            stage("easy", "0.25", "task = \"jigsaw++\"\npermutations = 10\ntile_size = 19"),
+            stage(
+                "hard",
+                "0.25",
+                "task = \"jigsaw++\"\npermutations = 20\ntile_size = 19\ninit = \"easy\""
+            ),
+            stage("rot", rot_width, "task = \"rotation\"\ninit = \"hard\""),
+        )
+    };
+    p.write("exp.toml", &file("curriculum", "0.25"));
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("hard:") && l.contains("initialised"))
+        .unwrap_or_else(|| panic!("no init note for `hard`:\n{}", r.stderr));
+    let numbers: Vec<usize> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_eq!(numbers[0] + 2, numbers[1], "all but the classifier's weight and bias: {line}");
+    r.stderr_has("rot: initialised").stderr_has("fresh classifier head");
+    // The init model is part of the key.
+    let explain = p.ktlab(&["explain", "exp.toml", "hard"]).ok();
+    assert!(explain.stdout.contains("\"init\""), "{}", explain.stdout);
+
+    p.write("bad.toml", &file("bad", "0.5"));
+    let r = p.ktlab(&["run", "bad.toml"]).fails(2);
+    r.stderr_has("stages.rot.init").stderr_has("width 0.5 vs 0.25");
+}
+
+#[test]
+fn a_stage_seed_is_shared_by_every_seed_of_the_axis() {
+    // `seeds = [0, 1]` with the pretext stage pinned to `seed = 0`: one pretext instance
+    // for both seeds, two of the probe after it; without the pin, two of each.
+    let p = Project::new();
+    let text = r#"name = "pinned"
+seeds = [0, 1]
+[stages.pretext]
+kind = "pretext"
+seed = 0
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+epochs = 1
+[stages.probe]
+kind = "knn-probe"
+model = "pretext"
+layers = ["conv5"]
+train = "shapes:train"
+test = "shapes:test"
+"#;
+    p.write("exp.toml", text);
+    let keys = |stdout: &str, stage: &str| {
+        let mut k: Vec<String> = stdout
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(stage))
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .collect();
+        k.sort();
+        k.dedup();
+        k.len()
+    };
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok();
+    assert_eq!(keys(&plan.stdout, "pretext"), 1, "{}", plan.stdout);
+    p.write("free.toml", &text.replace("seed = 0\n", ""));
+    let free = p.ktlab(&["plan", "free.toml"]).ok();
+    assert_eq!(keys(&free.stdout, "pretext"), 2, "{}", free.stdout);
+    // The pinned instance is the one a single-seed file with `seed = 0` computes.
+    p.write(
+        "single.toml",
+        &text.replace("seeds = [0, 1]", "seed = 0").replace("seed = 0\ntask", "task"),
+    );
+    let single = p.ktlab(&["plan", "single.toml"]).ok();
+    let key = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(" pretext "))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .map(str::to_string)
+    };
+    assert_eq!(key(&plan.stdout), key(&single.stdout));
+}
+
+#[test]
+fn cifar10_files_plan_and_share_their_pretext_models() {
+    // experiments/cifar10/*.toml plan as they are (with or without CIFAR-10 on this
+    // machine), and every stage they declare in common (the pretext models, the main
+    // transfer row) has one key across the files: the later files reuse the store
+    // entries of the earlier ones instead of training again.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/cifar10");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("experiments/cifar10")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && !p.ends_with("datasets.toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    let p = Project::new();
+    let mut keys: std::collections::HashMap<String, (String, String)> = std::collections::HashMap::new();
+    for f in &files {
+        let r = p.cmd().args(["plan", f.to_str().unwrap()]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&r.stdout).into_owned();
+        assert!(r.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&r.stderr));
+        for line in stdout.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if w.len() < 4 || w[2] != "pretext" {
+                continue;
+            }
+            let (stage, key) = (w[1].to_string(), w[3].to_string());
+            match keys.get(&stage) {
+                Some((k, first)) => assert_eq!(k, &key, "`{stage}` has key {k} in {first} but {key} in {}", f.display()),
+                None => {
+                    keys.insert(stage, (key, f.display().to_string()));
+                }
+            }
+        }
+    }
+    for stage in ["jigsaw_alex", "jigsaw_vgg", "rotation_alex", "rotation_vgg"] {
+        assert!(keys.contains_key(stage), "no `{stage}` in {files:?}");
+    }
+}

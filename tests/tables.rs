@@ -152,3 +152,52 @@ fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
     );
     assert_eq!(p.entries().len(), entries.len() - 1);
 }
+
+#[test]
+fn provenance_traces_every_cell_to_its_instances() {
+    // provenance.json lists, per cell, one instance per seed with its key and value, and
+    // `explain --cell` shows the same instances with their key inputs.
+    let p = Project::new();
+    p.write("exp.toml", SEEDED);
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&p.read("results/seeded/provenance.json")).unwrap();
+    assert_eq!(doc["experiment"], "seeded");
+    let table = &doc["tables"][0];
+    assert_eq!(table["name"], "cluster_quality");
+    let cell = table["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "k=4")
+        .expect("a k=4 cell");
+    assert_eq!(cell["row"], "HOG → k-means");
+    assert_eq!(cell["n"], 3);
+    let instances = cell["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 3);
+    let mut seeds: Vec<u64> = instances.iter().map(|i| i["seeds"][0].as_u64().unwrap()).collect();
+    seeds.sort_unstable();
+    assert_eq!(seeds, [0, 1, 2]);
+    let values: Vec<f64> = instances.iter().map(|i| i["value"].as_f64().unwrap()).collect();
+    let mean = values.iter().sum::<f64>() / 3.0;
+    assert!((mean - cell["mean"].as_f64().unwrap()).abs() < 1e-12);
+    for i in instances {
+        let key = i["key"].as_str().unwrap();
+        assert_eq!(i["kind"], "cluster-metrics");
+        assert!(p.path(&format!("store/cluster-metrics/{key}/manifest.json")).exists(), "{key}");
+    }
+
+    let r = p
+        .ktlab(&["explain", "exp.toml", "--cell", "cluster_quality:HOG → k-means:k=4"])
+        .ok();
+    assert!(r.stdout.contains("3 value(s)"), "{}", r.stdout);
+    for i in instances {
+        assert!(r.stdout.contains(i["key"].as_str().unwrap()), "{}", r.stdout);
+    }
+    let r = p
+        .ktlab(&["explain", "exp.toml", "--cell", "cluster_quality:HOG → k-means:k=5"])
+        .fails(2);
+    r.stderr_has("no column `k=5`").stderr_has("`k=4`");
+    p.ktlab(&["explain", "exp.toml", "--cell", "cluster_quality"])
+        .fails(2)
+        .stderr_has("TABLE:ROW:COLUMN");
+}

@@ -25,6 +25,7 @@ pub fn datasets(session: &Session, check: bool, verify_data: bool) -> Result<Exi
         let location = match &spec.format {
             DatasetFormat::Synthetic { image_size, seed, .. } => format!("built in, {image_size}x{image_size}, seed {seed}"),
             DatasetFormat::ImageFolder { root } | DatasetFormat::Cifar10Binary { root } => root.display().to_string(),
+            DatasetFormat::Subset { of, seed, .. } => format!("drawn from `{}`, seed {seed}", of.name),
         };
         println!("\n{name} ({}): {location}", spec.format.name());
         for split in crate::data::splits_of(spec)? {

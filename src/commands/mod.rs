@@ -52,7 +52,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report { exp, executor } => report::report(&session, &exp, executor),
         Command::ExecStage { submission, key, force } => exec_stage::exec_stage(&session, &submission, &key, force),
         Command::Plan { exp } => plan::plan(&session, &exp),
-        Command::Explain { exp, stage, variant } => plan::explain(&session, &exp, &stage, variant.as_deref()),
+        Command::Explain { exp, cell: Some(cell), .. } => plan::explain_cell(&session, &exp, &cell),
+        Command::Explain { exp, stage, variant, .. } => {
+            plan::explain(&session, &exp, stage.as_deref().unwrap_or_default(), variant.as_deref())
+        }
         Command::Verify { exp, stage, variant } => verify::verify(&session, &exp, &stage, variant.as_deref()),
         Command::Datasets { check, verify_data } => datasets::datasets(&session, check, verify_data),
         Command::Gc { dry_run, yes, files } => gc::gc(&session, dry_run, yes, &files),

@@ -35,3 +35,24 @@ pub fn explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Op
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `explain --cell TABLE:ROW:COLUMN`: the instances behind one table cell, each with its
+/// key input. Rows may hold `:` (labels do); table names and columns do not.
+pub fn explain_cell(session: &Session, exp: &ExperimentArgs, cell: &str) -> Result<ExitCode, Error> {
+    let (Some((table, rest)), true) = (cell.split_once(':'), cell.matches(':').count() >= 2) else {
+        return Err(Error::Usage(format!("--cell `{cell}`: expected TABLE:ROW:COLUMN")));
+    };
+    let (row, column) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    let plan = session.load_plan(exp, PlanOptions::default())?.plan;
+    let rows = crate::report::collect_rows(&plan, &session.store);
+    let tables = crate::report::tables(&plan, &rows);
+    let instances = crate::report::find_cell(&tables, table, row, column).map_err(Error::Usage)?;
+    println!("cell:     {table} / {row} / {column}: {} value(s)", instances.len());
+    for &(i, value) in instances {
+        let inst = &plan.instances[i];
+        let (variant, stage) = &inst.uses[0];
+        println!("\nvalue:    {value}");
+        print!("{}", render_explain(&plan, variant, stage).unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -5,9 +5,9 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::{did_you_mean, ConfigError, Node, SourceFile, Value};
-use crate::data::{DatasetFormat, DatasetSpec};
+use crate::data::{DatasetFormat, DatasetSpec, SubsetSplit};
 
-const FORMATS: &[&str] = &["synthetic", "image-folder", "cifar10-binary"];
+const FORMATS: &[&str] = &["synthetic", "image-folder", "cifar10-binary", "subset"];
 
 /// All datasets of one `datasets.toml`.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +40,14 @@ fn default_image_size() -> usize {
 }
 
 #[derive(Deserialize)]
+struct SubsetRaw {
+    of: String,
+    #[serde(default)]
+    seed: u64,
+    splits: IndexMap<String, SubsetSplit>,
+}
+
+#[derive(Deserialize)]
 struct RootRaw {
     root: PathBuf,
 }
@@ -64,6 +72,9 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
     };
     let base = std::path::absolute(&base).unwrap_or(base);
     let mut specs = IndexMap::new();
+    // Subsets name another dataset of the file, declared before or after them: resolved
+    // once every other dataset is known.
+    let mut subsets = Vec::new();
     for (name, (kspan, node)) in table {
         crate::config::experiment::check_name(name).map_err(|m| node.error_at(kspan.start, name, m, None))?;
         let Value::Table(t) = &node.value else {
@@ -113,6 +124,29 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
                     splits: raw.splits,
                 }
             }
+            "subset" => {
+                let raw: SubsetRaw = rest.decode(name)?;
+                if raw.splits.is_empty() {
+                    let n = rest.lookup("splits").unwrap_or(&rest);
+                    return Err(n.error(&format!("{name}.splits"), "at least one split is needed"));
+                }
+                for (split, part) in &raw.splits {
+                    let n = rest.lookup(&format!("splits.{split}")).unwrap_or(&rest);
+                    let key = format!("{name}.splits.{split}");
+                    crate::config::experiment::check_name(split).map_err(|m| n.error(&key, m))?;
+                    if part.take == 0 {
+                        let n = rest.lookup(&format!("splits.{split}.take")).unwrap_or(n);
+                        return Err(n.error(&format!("{key}.take"), "expected at least one image, found 0"));
+                    }
+                }
+                subsets.push((name.clone(), rest.clone(), raw));
+                // A placeholder keeps the file's order; replaced below.
+                DatasetFormat::Synthetic {
+                    image_size: 0,
+                    seed: 0,
+                    splits: IndexMap::new(),
+                }
+            }
             "image-folder" | "cifar10-binary" => {
                 let raw: RootRaw = rest.decode(name)?;
                 let root = if raw.root.is_absolute() { raw.root } else { base.join(raw.root) };
@@ -137,6 +171,41 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
                 format,
             },
         );
+    }
+    let subset_names: std::collections::HashSet<String> = subsets.iter().map(|(name, _, _)| name.clone()).collect();
+    for (name, node, raw) in subsets {
+        let of_node = node.lookup("of").unwrap_or(&node);
+        let of_key = format!("{name}.of");
+        let parent = match specs.get(&raw.of) {
+            Some(_) if raw.of == name => return Err(of_node.error(&of_key, "a subset cannot be drawn from itself")),
+            Some(_) if subset_names.contains(&raw.of) => {
+                return Err(of_node.error(
+                    &of_key,
+                    format!("`{}` is a subset itself: draw from the dataset it is drawn from", raw.of),
+                ));
+            }
+            Some(spec) => spec.clone(),
+            None => {
+                let hint = did_you_mean(&raw.of, specs.keys().map(String::as_str));
+                return Err(of_node.error_hint(&of_key, format!("no dataset named `{}` in this file", raw.of), hint));
+            }
+        };
+        if let Some(parent_splits) = parent.format.declared_splits() {
+            for (split, part) in &raw.splits {
+                if !parent_splits.contains(&part.split.as_str()) {
+                    let key = format!("{name}.splits.{split}.split");
+                    let n = node.lookup(&format!("splits.{split}.split")).unwrap_or(&node);
+                    let hint = did_you_mean(&part.split, parent_splits.iter().copied())
+                        .or_else(|| Some(format!("splits of `{}`: {}", raw.of, parent_splits.join(", "))));
+                    return Err(n.error_hint(&key, format!("dataset `{}` has no split `{}`", raw.of, part.split), hint));
+                }
+            }
+        }
+        specs[&name].format = DatasetFormat::Subset {
+            of: Box::new(parent),
+            seed: raw.seed,
+            splits: raw.splits,
+        };
     }
     Ok(Datasets {
         file: Some(path.to_path_buf()),

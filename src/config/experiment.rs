@@ -62,6 +62,10 @@ pub struct RawStage {
     pub resources: Option<Node>,
     /// `label`, the stage's row name in tables, taken out of `table`: not part of the key.
     pub label: Option<String>,
+    /// `seed`, a fixed seed for this stage instead of the experiment's `seed` or the seed
+    /// axis (a pretext model trained once and shared by every seed of the stages after
+    /// it), with its node for errors; taken out of `table`.
+    pub seed: Option<(u64, Node)>,
 }
 
 /// Reads an experiment file, applies `--set` overrides and expands its sweep.
@@ -447,11 +451,26 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         let mut rest = snode.clone();
         let mut resources = None;
         let mut label = None;
+        let mut seed = None;
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("kind");
             resources = t.shift_remove("resources").map(|(_, n)| n);
             label = t.shift_remove("label").map(|(_, n)| n);
+            seed = t.shift_remove("seed").map(|(_, n)| n);
         }
+        let seed = match seed {
+            None => None,
+            Some(n) => match &n.value {
+                Value::Integer(v) if *v >= 0 => Some((*v as u64, n)),
+                Value::Integer(v) => return Err(n.error(&format!("{key}.seed"), format!("expected a non-negative integer, found {v}"))),
+                _ => {
+                    return Err(n.error(
+                        &format!("{key}.seed"),
+                        format!("expected a non-negative integer, found {}", n.type_name()),
+                    ))
+                }
+            },
+        };
         let label = match label {
             None => None,
             Some(n) => match n.as_str() {
@@ -469,6 +488,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
                 table: rest,
                 resources,
                 label,
+                seed,
             },
         );
     }

@@ -69,6 +69,18 @@ pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache
             h.update((len as u64).to_le_bytes());
             return Ok(hex::encode(h.finalize()));
         }
+        DatasetFormat::Subset { of, seed, splits } => {
+            // The parent split's fingerprint (same mode) and which of its images.
+            let part = super::source::subset_split(&spec.name, splits, split)?;
+            // Opening it checks that the parent split is large enough, before anything runs.
+            super::open_split(spec, split)?;
+            h.update(super::SUBSET_VERSION.to_le_bytes());
+            field(&mut h, fingerprint(of, &part.split, mode, cache_dir)?.as_bytes());
+            h.update(seed.to_le_bytes());
+            h.update((part.skip as u64).to_le_bytes());
+            h.update((part.take as u64).to_le_bytes());
+            return Ok(hex::encode(h.finalize()));
+        }
         DatasetFormat::ImageFolder { root } => {
             let listing = list_split(&spec.name, root, split)?;
             (listing.split_dir, listing.classes, listing.files)

@@ -6,6 +6,7 @@ mod image_folder;
 mod npy;
 mod source;
 mod spec;
+mod subset;
 mod synthetic;
 
 pub use cifar_binary::Cifar10Binary;
@@ -14,5 +15,6 @@ pub use image::{area_resample, resize_to, Image};
 pub use image_folder::{decode_file, list_split, ImageFolder, Listing};
 pub use npy::{read_npy, NpyDtype, NpyError, NpyHeader, NpyMatrix};
 pub use source::{open_split, splits_of, DataError, Source};
-pub use spec::{DatasetFormat, DatasetSpec};
+pub use spec::{DatasetFormat, DatasetSpec, SubsetSplit};
+pub use subset::SUBSET_VERSION;
 pub use synthetic::{Synthetic, SHAPE_CLASSES, SYNTHETIC_VERSION};

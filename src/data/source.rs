@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use super::cifar_binary::{self, Cifar10Binary};
 use super::image_folder::{self, ImageFolder};
+use super::subset::{subset_indices, Subset};
 use super::synthetic::Synthetic;
 use super::{DatasetFormat, DatasetSpec, Image};
 
@@ -45,6 +46,25 @@ pub fn open_split(spec: &DatasetSpec, split: &str) -> Result<Box<dyn Source>, Da
         }
         DatasetFormat::ImageFolder { root } => Box::new(ImageFolder::open(&spec.name, root, split)?),
         DatasetFormat::Cifar10Binary { root } => Box::new(Cifar10Binary::open(&spec.name, root, split)?),
+        DatasetFormat::Subset { of, seed, splits } => {
+            let part = subset_split(&spec.name, splits, split)?;
+            let parent = open_split(of, &part.split)?;
+            let indices = subset_indices(&spec.name, split, parent.len(), *seed, part)?;
+            Box::new(Subset::new(parent, indices))
+        }
+    })
+}
+
+/// The declaration of one split of a subset dataset, or `UnknownSplit` naming the declared ones.
+pub(crate) fn subset_split<'a>(
+    dataset: &str,
+    splits: &'a indexmap::IndexMap<String, super::SubsetSplit>,
+    split: &str,
+) -> Result<&'a super::SubsetSplit, DataError> {
+    splits.get(split).ok_or_else(|| DataError::UnknownSplit {
+        dataset: dataset.to_string(),
+        split: split.to_string(),
+        available: splits.keys().cloned().collect::<Vec<_>>().join(", "),
     })
 }
 
@@ -55,6 +75,7 @@ pub fn open_split(spec: &DatasetSpec, split: &str) -> Result<Box<dyn Source>, Da
 pub fn splits_of(spec: &DatasetSpec) -> Result<Vec<String>, DataError> {
     match &spec.format {
         DatasetFormat::Synthetic { splits, .. } => Ok(splits.keys().cloned().collect()),
+        DatasetFormat::Subset { splits, .. } => Ok(splits.keys().cloned().collect()),
         DatasetFormat::ImageFolder { root } => image_folder::split_names(root),
         DatasetFormat::Cifar10Binary { root } => {
             let meta = std::fs::metadata(root).map_err(|e| DataError::Io {

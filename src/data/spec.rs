@@ -24,6 +24,27 @@ pub enum DatasetFormat {
     /// The official CIFAR-10 binary batches: `data_batch_{1..5}.bin` (split `train`),
     /// `test_batch.bin` (split `test`), optionally `batches.meta.txt` for class names.
     Cifar10Binary { root: PathBuf },
+    /// Splits drawn from the splits of another dataset of the same file: each split of
+    /// `of` is shuffled once with `seed`, and a subset split is the `take` images from
+    /// position `skip` of that order (so subsets with one seed and disjoint ranges are
+    /// disjoint).
+    Subset {
+        of: Box<DatasetSpec>,
+        seed: u64,
+        /// split name -> where its images come from, in declaration order
+        splits: IndexMap<String, SubsetSplit>,
+    },
+}
+
+/// One split of a subset dataset: `take` images from position `skip` of the seeded
+/// order of split `split` of the parent dataset.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetSplit {
+    pub split: String,
+    #[serde(default)]
+    pub skip: usize,
+    pub take: usize,
 }
 
 impl DatasetFormat {
@@ -32,6 +53,17 @@ impl DatasetFormat {
             DatasetFormat::Synthetic { .. } => "synthetic",
             DatasetFormat::ImageFolder { .. } => "image-folder",
             DatasetFormat::Cifar10Binary { .. } => "cifar10-binary",
+            DatasetFormat::Subset { .. } => "subset",
+        }
+    }
+
+    /// The split names the file declares (synthetic and subset datasets); `None` where
+    /// they are the folders or files found on disk.
+    pub fn declared_splits(&self) -> Option<Vec<&str>> {
+        match self {
+            DatasetFormat::Synthetic { splits, .. } => Some(splits.keys().map(String::as_str).collect()),
+            DatasetFormat::Subset { splits, .. } => Some(splits.keys().map(String::as_str).collect()),
+            DatasetFormat::ImageFolder { .. } | DatasetFormat::Cifar10Binary { .. } => None,
         }
     }
 }

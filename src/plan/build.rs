@@ -9,7 +9,7 @@ use serde_json::json;
 use super::error::Errors;
 use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
-use crate::data::{fingerprint, DatasetFormat, DatasetSpec, FingerprintMode};
+use crate::data::{fingerprint, DatasetSpec, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
 use crate::models::NetConfig;
 use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
@@ -205,6 +205,15 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             for e in check_layers(&decoded, params).into_iter().chain(check_init(&decoded, params)) {
                 errors.push(located(st, name, e.key, e.message));
             }
+            if let (Some((_, node)), false) = (&st.seed, params.is_stochastic()) {
+                errors.push(node.error(
+                    &format!("stages.{name}.seed"),
+                    format!(
+                        "a {} stage draws no random numbers: `seed` would change nothing",
+                        decoded[name].0.name()
+                    ),
+                ));
+            }
         }
         errors.finish()?;
         // Implied `data` may name a split the stage did not: its reference is checked too.
@@ -228,7 +237,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         };
         let mut index_of: HashMap<String, usize> = HashMap::new();
         for name in &order {
-            let (kind, params, _) = &decoded[name];
+            let (kind, params, st) = &decoded[name];
             let stage_resources = resources.remove(name).unwrap_or_default();
             let device = probed.unwrap_or_else(|| declared_device(spec, stage_resources.or(&slurm.defaults).gpus.unwrap_or(0)));
             let mut inputs = IndexMap::new();
@@ -274,7 +283,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 key_input["device"] = json!(device_class(device));
             }
             if params.is_stochastic() {
-                key_input["seed"] = json!(raw.seed);
+                key_input["seed"] = json!(st.seed.as_ref().map_or(raw.seed, |(seed, _)| *seed));
             }
             let key = Key::of(&key_input);
             let idx = match by_key.get(&key) {
@@ -484,14 +493,10 @@ fn check_data_ref(datasets: &Datasets, node: &Node, key: &str, dataset: &str, sp
     if split.is_empty() {
         return Err(node.error(key, format!("expected `{dataset}:<split>`")));
     }
-    if let DatasetFormat::Synthetic { splits, .. } = &spec.format {
-        if !splits.contains_key(split) {
-            let hint = did_you_mean(split, splits.keys().map(String::as_str)).or_else(|| {
-                Some(format!(
-                    "splits of `{dataset}`: {}",
-                    splits.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            });
+    if let Some(splits) = spec.format.declared_splits() {
+        if !splits.contains(&split) {
+            let hint =
+                did_you_mean(split, splits.iter().copied()).or_else(|| Some(format!("splits of `{dataset}`: {}", splits.join(", "))));
             return Err(node.error_hint(key, format!("dataset `{dataset}` has no split `{split}`"), hint));
         }
     }

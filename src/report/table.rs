@@ -45,6 +45,9 @@ pub struct Table {
     pub cells: Vec<Vec<Option<Cell>>>,
     /// `references[row][column]`
     pub references: Vec<Vec<Option<Reference>>>,
+    /// `instances[row][column]`: the stage instances (indices in `Plan::instances`)
+    /// behind each cell with the value each gave, in the order of `rows` given to `build`.
+    pub instances: Vec<Vec<Vec<(usize, f64)>>>,
 }
 
 impl Table {
@@ -57,6 +60,7 @@ impl Table {
         let mut col_names: Vec<String> = Vec::new();
         let mut col_raw: Vec<String> = Vec::new();
         let mut values: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        let mut sources: HashMap<(usize, usize), Vec<(usize, f64)>> = HashMap::new();
         let mut seen: HashSet<(usize, usize, usize, String)> = HashSet::new();
         let axes: Vec<&str> = [&spec.rows, &spec.columns]
             .into_iter()
@@ -95,6 +99,7 @@ impl Table {
             }
             if seen.insert((ri, ci, r.instance, r.layer.clone())) {
                 values.entry((ri, ci)).or_default().push(r.value);
+                sources.entry((ri, ci)).or_default().push((r.instance, r.value));
             }
         }
         // Reference rows and columns without results of ours still show.
@@ -120,6 +125,14 @@ impl Table {
                     .collect()
             })
             .collect();
+        let instances = order
+            .iter()
+            .map(|&ri| {
+                (0..col_names.len())
+                    .map(|ci| sources.get(&(ri, ci)).cloned().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
         let references = row_names
             .iter()
             .map(|row| {
@@ -142,6 +155,7 @@ impl Table {
             columns: col_names,
             cells,
             references,
+            instances,
         }
     }
 

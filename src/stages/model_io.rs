@@ -54,6 +54,50 @@ fn backbone_variable_names(config: &NetConfig) -> Result<Vec<String>, StageError
     Ok(vs.variables().into_keys().collect())
 }
 
+/// Copies into `vs` every variable of the model stored in `dir` that has the same name
+/// and shape (a Jigsaw network's backbone and those of its fully connected layers that
+/// match, a classifier's backbone and head); every backbone variable of `config` must be
+/// among them. Returns (copied, variables of `vs`). A curriculum's next step starts so:
+/// Jigsaw with more permutations from a Jigsaw model with fewer.
+pub fn init_matching(vs: &nn::VarStore, config: &NetConfig, dir: &Path) -> Result<(usize, usize), StageError> {
+    let path = dir.join("model.safetensors");
+    let theirs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+        .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?
+        .into_iter()
+        .collect();
+    let ours = vs.variables();
+    for name in backbone_variable_names(config)? {
+        let Some(d) = ours.get(&name) else { continue };
+        match theirs.get(&name) {
+            Some(t) if t.size() == d.size() => {}
+            Some(t) => {
+                return Err(StageError::Input(format!(
+                    "the init model's `{name}` has shape {:?}, this network's {:?}: the backbones differ",
+                    t.size(),
+                    d.size()
+                )))
+            }
+            None => {
+                return Err(StageError::Input(format!(
+                    "the init model lacks the backbone variable `{name}`: the backbones differ"
+                )))
+            }
+        }
+    }
+    let total = ours.len();
+    let mut copied = 0;
+    tch::no_grad(|| -> Result<(), StageError> {
+        for (name, mut d) in ours {
+            if let Some(t) = theirs.get(&name).filter(|t| t.size() == d.size()) {
+                d.f_copy_(&t.to_device(d.device()))?;
+                copied += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok((copied, total))
+}
+
 pub struct LoadedModel {
     pub vs: nn::VarStore,
     pub net: Network,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::model_io::{LoadedModel, ModelMeta};
+use super::model_io::{init_matching, LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
 use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{MetricRow, Outcome, RunCtx, StageError};
@@ -21,7 +21,7 @@ use crate::pretext::rotation::Rotation;
 use super::artefacts;
 use crate::train::batches::{Augment, ImageSet};
 use crate::train::trainer::train;
-use super::params::data_ref;
+use super::params::{data_ref, MODEL};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
 
@@ -66,6 +66,7 @@ pub(crate) const OWN_KEYS: &[&str] = &[
     "max_replaced",
     "crop_padding",
     "flip",
+    "init",
 ];
 
 /// A pretext table as the file writes it; [`PretextFile::validate`] resolves every
@@ -90,6 +91,7 @@ struct PretextFile {
     max_replaced: Option<usize>,
     crop_padding: Option<usize>,
     flip: Option<bool>,
+    init: Option<String>,
     #[serde(flatten)]
     solver: SolverParams,
 }
@@ -114,6 +116,9 @@ pub struct PretextParams {
     pub image_size: usize,
     pub task: Task,
     pub solver: SolverParams,
+    /// A model stage whose matching weights this network starts from (a curriculum:
+    /// Jigsaw++ with 100 permutations from one with 10).
+    pub init: Option<String>,
 }
 
 /// The task and its own options.
@@ -191,6 +196,8 @@ struct PretextKey<'a> {
     flip: Option<bool>,
     #[serde(flatten)]
     solver: &'a SolverParams,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<&'a str>,
 }
 
 impl Serialize for PretextParams {
@@ -213,6 +220,7 @@ impl Serialize for PretextParams {
             crop_padding: None,
             flip: None,
             solver: &self.solver,
+            init: self.init.as_deref(),
         };
         match &self.task {
             Task::Jigsaw(j) => {
@@ -290,6 +298,7 @@ impl PretextFile {
             image_size,
             task,
             solver: self.solver,
+            init: self.init,
         })
     }
 
@@ -447,13 +456,22 @@ impl Stage for PretextParams {
         true
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        vec![data_ref("data", &self.data)]
+        let mut v = vec![data_ref("data", &self.data)];
+        if let Some(init) = &self.init {
+            v.push(InputSpec::Stage {
+                key: "init",
+                stage: init.clone(),
+                accepts: MODEL,
+            });
+        }
+        v
     }
     /// The backbone as `features` and probes read it: on whole images.
     fn networks(&self) -> Networks<'_> {
         Networks {
             builds: Some(self.net_params(self.image_size).config()),
-            ..Networks::NONE
+            init: self.init.as_deref().map(|s| ("init", s)),
+            reads: None,
         }
     }
     fn rows(&self) -> Rows<'_> {
@@ -481,6 +499,10 @@ impl Stage for PretextParams {
             let head = JigsawHead::for_config(&tile_cfg, perms.len());
             let mut vs = tch::nn::VarStore::new(ctx.device);
             let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
+            if self.init.is_some() {
+                let (copied, total) = init_matching(&vs, &tile_cfg, ctx.stage_input("init")?)?;
+                (ctx.note)(format!("initialised {copied} of {total} variables from the init model"));
+            }
             let jigsaw = JigsawConfig {
                 crop: j.crop,
                 tile: j.tile_size,
@@ -519,6 +541,10 @@ impl Stage for PretextParams {
                 },
                 ctx.device,
             )?;
+            if self.init.is_some() {
+                let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
+                (ctx.note)(model.init_from(&other)?.to_string());
+            }
             let maker = Rotation {
                 set,
                 augment: Augment {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The CIFAR-10 reproduction: runs experiments/cifar10/*.toml (or the files given) in order
+# with `ktlab run`, results under results/<experiment name>/, and records in each results
+# folder the command, the machine and the measured wall time (run.txt).
+#
+#   make cifar10                                         # every file, in order
+#   scripts/cifar10.sh experiments/cifar10/02-main.toml  # one file
+#
+# Each file finishes within about an hour on 2 CPU cores from an empty store; a file
+# whose stages are already in the store (shared pretext models) only computes the rest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${KTLAB:-target/release/ktlab}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+files=("$@")
+if [ ${#files[@]} -eq 0 ]; then
+  files=(experiments/cifar10/0*.toml)
+fi
+for f in "${files[@]}"; do
+  name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$f" | head -n 1)
+  cmd="$BIN run $f --results results"
+  echo "== $cmd"
+  start=$(date +%s%N)
+  $cmd
+  end=$(date +%s%N)
+  wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+  {
+    echo "command: $cmd"
+    echo "wall_seconds: $wall"
+    echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+    echo "OMP_WAIT_POLICY: $OMP_WAIT_POLICY"
+  } > "results/$name/run.txt"
+  echo "== $f: ${wall}s"
+done
