@@ -1,16 +1,23 @@
-//! Result tables of an experiment, read only from the store.
+//! Result tables and plots of an experiment, read only from the store.
+mod axes;
+mod bitmap;
 mod csv_table;
+mod draw;
+mod figure;
 mod latex;
+mod layout;
 mod markdown;
 mod results;
 mod table;
+mod table_plot;
+mod typeface;
 mod write;
 
 pub use csv_table::table_csv;
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
 pub use results::{collect_rows, write_results, ResultRow};
-pub use table::{default_tables, tables, Cell, Table};
+pub use table::{default_tables, table_specs, tables, Cell, Table};
 pub use write::{write_tables, WrittenTable};
 
 #[cfg(test)]

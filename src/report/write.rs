@@ -1,9 +1,11 @@
 //! Every table of an experiment written beside results.csv as `<name>.csv`, `<name>.md`
-//! and `<name>.tex`.
+//! and `<name>.tex`, with its plot (`<name>.svg`, `<name>.png`) where it has one.
 use std::path::{Path, PathBuf};
 
+use super::figure::Figure;
 use super::results::write_atomic;
-use super::{table_csv, table_latex, table_markdown, tables, ResultRow};
+use super::table_plot::table_figure;
+use super::{draw, table_csv, table_latex, table_markdown, table_specs, ResultRow, Table};
 use crate::plan::Plan;
 
 /// One table as written: its name, its files and its Markdown (to show).
@@ -14,10 +16,11 @@ pub struct WrittenTable {
     pub markdown: String,
 }
 
-/// Writes the experiment's tables into `dir` (its results folder).
+/// Writes the experiment's tables and their plots into `dir` (its results folder).
 pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Result<Vec<WrittenTable>> {
     let mut out = Vec::new();
-    for t in tables(plan, rows) {
+    for spec in table_specs(plan, rows) {
+        let t = Table::build(&spec, plan, rows);
         let csv = table_csv(&t).map_err(std::io::Error::other)?;
         let markdown = table_markdown(&t);
         let latex = table_latex(&t);
@@ -27,6 +30,9 @@ pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Res
             write_atomic(&path, text.as_bytes())?;
             files.push(path);
         }
+        if let Some(fig) = table_figure(&spec, plan, rows) {
+            files.extend(write_plot(&fig, dir, &t.name)?);
+        }
         out.push(WrittenTable {
             name: t.name.clone(),
             files,
@@ -34,4 +40,17 @@ pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Res
         });
     }
     Ok(out)
+}
+
+/// `<name>.svg` and `<name>.png` of `fig`.
+fn write_plot(fig: &Figure, dir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {
+    let svg = draw::svg(fig).map_err(std::io::Error::other)?;
+    let png = draw::png(fig).map_err(std::io::Error::other)?;
+    let mut files = Vec::new();
+    for (ext, bytes) in [("svg", svg.as_bytes()), ("png", png.as_slice())] {
+        let path = dir.join(format!("{name}.{ext}"));
+        write_atomic(&path, bytes)?;
+        files.push(path);
+    }
+    Ok(files)
 }
