@@ -2,6 +2,7 @@
 mod axes;
 mod bitmap;
 mod csv_table;
+mod curves;
 mod draw;
 mod figure;
 mod latex;
@@ -14,11 +15,12 @@ mod typeface;
 mod write;
 
 pub use csv_table::table_csv;
+pub use curves::{collect_histories, History};
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
 pub use results::{collect_rows, write_results, ResultRow};
 pub use table::{default_tables, table_specs, tables, Cell, Table};
-pub use write::{write_tables, WrittenTable};
+pub use write::{write_tables, write_training_curves, WrittenTable};
 
 #[cfg(test)]
 mod snapshot_tests;

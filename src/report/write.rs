@@ -1,12 +1,14 @@
 //! Every table of an experiment written beside results.csv as `<name>.csv`, `<name>.md`
-//! and `<name>.tex`, with its plot (`<name>.svg`, `<name>.png`) where it has one.
+//! and `<name>.tex`, with its plot (`<name>.svg`, `<name>.png`) where it has one; and the
+//! training curves (`training_curves.svg`, `.png`) where the results have any.
 use std::path::{Path, PathBuf};
 
+use super::curves::{curves_figure, History};
 use super::figure::Figure;
 use super::results::write_atomic;
 use super::table_plot::table_figure;
 use super::{draw, table_csv, table_latex, table_markdown, table_specs, ResultRow, Table};
-use crate::plan::Plan;
+use crate::plan::{Plan, TRAINING_CURVES};
 
 /// One table as written: its name, its files and its Markdown (to show).
 #[derive(Clone, Debug)]
@@ -40,6 +42,15 @@ pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Res
         });
     }
     Ok(out)
+}
+
+/// Writes `training_curves.svg` and `.png` into `dir` when there are histories; returns
+/// the files written.
+pub fn write_training_curves(plan: &Plan, histories: &[History], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    match curves_figure(&plan.experiment, histories) {
+        Some(fig) => write_plot(&fig, dir, TRAINING_CURVES),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// `<name>.svg` and `<name>.png` of `fig`.
