@@ -1,7 +1,21 @@
 //! Seeds as an axis and the paper tables: seed-independent stages are shared by every
 //! seed, results.csv has a `seed` column, and each `[[tables]]` entry is written as CSV,
-//! Markdown and LaTeX with mean ± std over the seeds.
+//! Markdown and LaTeX with mean ± std over the seeds, and plotted as SVG and PNG where it
+//! has a layer or a numeric swept axis; training stages give the training curves.
 use crate::common::Project;
+
+/// Whether an SVG of ours draws `text` (plotters writes each text on a line of its own).
+fn svg_has_text(svg: &str, text: &str) -> bool {
+    svg.contains(&format!(">\n{text}\n</text>"))
+}
+
+/// A PNG's bytes, checked for the signature and a size that holds a drawing.
+fn read_png(p: &Project, rel: &str) -> Vec<u8> {
+    let bytes = std::fs::read(p.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{rel} is not a PNG");
+    assert!(bytes.len() > 10_000, "{rel}: only {} bytes", bytes.len());
+    bytes
+}
 
 const SEEDED: &str = r#"
 name = "seeded"
@@ -103,6 +117,19 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     assert!(tex.contains("HOG $\\rightarrow$ k-means & $\\mathbf{"), "{tex}");
     assert!(tex.contains("\\toprule") && tex.contains("\\label{tab:cluster_quality}"), "{tex}");
     assert!(run.stdout.contains("table cluster_quality: "), "{}", run.stdout);
+
+    // Its plot: k (numeric) on x, a line per stage label, error bars over the seeds.
+    assert!(run.stdout.contains("cluster_quality.svg") && run.stdout.contains("cluster_quality.png"));
+    read_png(&p, "results/seeded/cluster_quality.png");
+    let svg = p.read("results/seeded/cluster_quality.svg");
+    assert!(svg_has_text(&svg, "stages.clusters.k"), "the x axis title");
+    assert!(svg_has_text(&svg, "nmi (mean ± std over 3 seeds)"), "the y axis title");
+    assert!(svg_has_text(&svg, "HOG → k-means"), "the legend entry");
+    assert!(svg_has_text(&svg, "NMI of HOG clusters"), "the caption as title");
+    assert!(
+        !p.path("results/seeded/training_curves.svg").exists(),
+        "no training stage, no curves"
+    );
 }
 
 #[test]
@@ -115,6 +142,8 @@ fn without_tables_a_default_table_per_metric_is_written() {
         let csv = p.read(&format!("results/seeded/{metric}.csv"));
         assert!(csv.starts_with("stage,k=4_mean,k=4_std,k=4_n,k=16_mean"), "{csv}");
         assert!(csv.lines().nth(1).unwrap().contains(",2,"), "two seeds per cell: {csv}");
+        assert!(svg_has_text(&p.read(&format!("results/seeded/{metric}.svg")), "HOG → k-means"));
+        read_png(&p, &format!("results/seeded/{metric}.png"));
     }
 }
 
@@ -122,6 +151,10 @@ fn without_tables_a_default_table_per_metric_is_written() {
 fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
     let p = Project::new();
     p.write("exp.toml", &SEEDED.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"));
+    // With part of the results, the table and its plot are written with what there is.
+    p.ktlab(&["run", "exp.toml", "--only", "feat"]).ok();
+    assert!(p.read("results/seeded/cluster_quality.md").contains("No results yet."));
+    assert!(svg_has_text(&p.read("results/seeded/cluster_quality.svg"), "No results yet"));
     p.ktlab(&["run", "exp.toml"]).ok();
     let entries = p.entries();
     let files = [
@@ -130,14 +163,20 @@ fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
         "cluster_quality.csv",
         "cluster_quality.md",
         "cluster_quality.tex",
+        "cluster_quality.svg",
+        "cluster_quality.png",
+        "provenance.json",
+        "experiment.toml",
     ];
-    let written: Vec<String> = files.iter().map(|f| p.read(&format!("results/seeded/{f}"))).collect();
+    let read = |f: &str| std::fs::read(p.path(&format!("results/seeded/{f}"))).unwrap();
+    let written: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+    assert!(!svg_has_text(&String::from_utf8_lossy(&written[5]), "No results yet"));
     for f in files {
         std::fs::remove_file(p.path(&format!("results/seeded/{f}"))).unwrap();
     }
     p.ktlab(&["report", "exp.toml"]).ok();
     for (f, before) in files.iter().zip(&written) {
-        assert_eq!(&p.read(&format!("results/seeded/{f}")), before, "{f} differs after report");
+        assert!(&read(f) == before, "{f} differs after report");
     }
     assert_eq!(p.entries(), entries, "report created or removed store entries");
 
@@ -200,4 +239,103 @@ fn provenance_traces_every_cell_to_its_instances() {
     p.ktlab(&["explain", "exp.toml", "--cell", "cluster_quality"])
         .fails(2)
         .stderr_has("TABLE:ROW:COLUMN");
+
+/// Small splits: two seeds of a short training run and k-NN probes at every layer.
+const LAYERED_DATASETS: &str = r#"
+[shapes]
+format = "synthetic"
+image_size = 32
+seed = 0
+splits = { train = 300, test = 200 }
+"#;
+
+const LAYERED: &str = r#"
+name = "layered"
+seeds = [0, 1]
+
+[stages.random]
+kind = "init"
+arch = "alexnet-small"
+width = 0.25
+
+[stages.supervised]
+kind = "train"
+label = "supervised alexnet-small, a label long enough to need a wide legend"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+labels = "truth"
+epochs = 2
+batch_size = 64
+
+[stages.probe_random]
+kind = "knn-probe"
+label = "random init"
+model = "random"
+layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+
+[stages.probe_supervised]
+kind = "knn-probe"
+label = "supervised"
+model = "supervised"
+layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+train = "shapes:train"
+test = "shapes:test"
+
+[[tables]]
+name = "probes"
+metric = "top1"
+rows = "stage"
+columns = "layer"
+"#;
+
+#[test]
+fn layer_tables_and_training_curves_are_plotted_and_rebuilt_by_report() {
+    let p = Project::new();
+    p.write("datasets.toml", LAYERED_DATASETS);
+    p.write("exp.toml", LAYERED);
+    let run = p.ktlab(&["run", "exp.toml"]).ok();
+    let svg = p.read("results/layered/probes.svg");
+    for text in [
+        "layer",
+        "conv1",
+        "conv5",
+        "random init",
+        "supervised",
+        "top1 (mean ± std over 2 seeds)",
+    ] {
+        assert!(svg_has_text(&svg, text), "{text} missing from probes.svg");
+    }
+    let curves = p.read("results/layered/training_curves.svg");
+    for text in [
+        "epoch",
+        "training loss (cross-entropy)",
+        "training accuracy (fraction correct)",
+        "supervised alexnet-small, a label long enough to need a wide legend",
+        "layered: training curves (mean over seeds, band ± std)",
+    ] {
+        assert!(svg_has_text(&curves, text), "{text} missing from training_curves.svg");
+    }
+    assert!(run.stdout.contains("plot training_curves: "), "{}", run.stdout);
+    let files = ["probes.svg", "probes.png", "training_curves.svg", "training_curves.png"];
+    let written: Vec<Vec<u8>> = files.iter().map(|f| read_png_or_text(&p, f)).collect();
+    for f in files {
+        std::fs::remove_file(p.path(&format!("results/layered/{f}"))).unwrap();
+    }
+    p.ktlab(&["report", "exp.toml"]).ok();
+    for (f, before) in files.iter().zip(&written) {
+        assert!(&read_png_or_text(&p, f) == before, "{f} differs after report");
+    }
+}
+
+/// A plot file's bytes; a PNG checked as [`read_png`] does.
+fn read_png_or_text(p: &Project, file: &str) -> Vec<u8> {
+    let rel = format!("results/layered/{file}");
+    if file.ends_with(".png") {
+        read_png(p, &rel)
+    } else {
+        std::fs::read(p.path(&rel)).unwrap()
+    }
 }

@@ -189,7 +189,8 @@ impl Session {
         }
     }
 
-    /// Writes the result tables from the store and shows them (unless quiet).
+    /// Writes the result tables, their plots and the training curves from the store and
+    /// shows the tables (unless quiet).
     pub fn write_tables(&self, plan: &Plan) -> Result<PathBuf, Error> {
         let rows = crate::report::collect_rows(plan, &self.store);
         let (dir, md) = crate::report::write_results(plan, &rows, &self.results).map_err(|source| Error::Io {
@@ -198,6 +199,11 @@ impl Session {
         })?;
         let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
             what: format!("writing tables under {}", dir.display()),
+            source,
+        })?;
+        let histories = crate::report::collect_histories(plan, &self.store);
+        let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(|source| Error::Io {
+            what: format!("writing the training curves under {}", dir.display()),
             source,
         })?;
         if !self.reporter.is_quiet() {
@@ -209,6 +215,10 @@ impl Session {
             for t in &written {
                 let files: Vec<String> = t.files.iter().map(|f| f.display().to_string()).collect();
                 println!("table {}: {}", t.name, files.join(", "));
+            }
+            if !curves.is_empty() {
+                let files: Vec<String> = curves.iter().map(|f| f.display().to_string()).collect();
+                println!("plot {}: {}", crate::plan::TRAINING_CURVES, files.join(", "));
             }
         }
         Ok(dir)

@@ -59,8 +59,12 @@ pub struct TableSpec {
     pub references: Vec<Reference>,
 }
 
-/// Names a table may not take: the long-form results files.
-const RESERVED: &[&str] = &["results", "provenance"];
+/// The name of the training curves' plot files in the results folder.
+pub const TRAINING_CURVES: &str = "training_curves";
+
+/// Names a table may not take: the other files of the results folder (the long-form
+/// results and the training curves).
+pub const RESERVED_NAMES: &[&str] = &["results", "provenance", TRAINING_CURVES];
 
 /// Checks every `[[tables]]` entry against the stages (name -> kind, label) and the swept
 /// keys; all errors at once, each at its file, line and key.
@@ -75,7 +79,7 @@ pub fn validate_tables(
         let before = errors.len();
         if let Err(m) = check_name(&t.name) {
             errors.push(t.error("name", m, None));
-        } else if RESERVED.contains(&t.name.as_str()) {
+        } else if RESERVED_NAMES.contains(&t.name.as_str()) {
             errors.push(t.error("name", format!("`{}` is the name of a results file: choose another", t.name), None));
         } else if raw[..i].iter().any(|u| u.name == t.name) {
             errors.push(t.error("name", format!("a table named `{}` is defined twice", t.name), None));

@@ -1,19 +1,28 @@
-//! Result tables of an experiment, read only from the store.
+//! Result tables and plots of an experiment, read only from the store.
+mod axes;
+mod bitmap;
 mod csv_table;
+mod curves;
+mod draw;
+mod figure;
 mod latex;
+mod layout;
 mod markdown;
 mod provenance;
 mod results;
 mod table;
+mod table_plot;
+mod typeface;
 mod write;
 
 pub use csv_table::table_csv;
+pub use curves::{collect_histories, History};
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
 pub use provenance::{find_cell, instance as instance_provenance, provenance};
 pub use results::{collect_rows, write_results, ResultRow};
-pub use table::{default_tables, tables, Cell, Table};
-pub use write::{write_tables, WrittenTable};
+pub use table::{default_tables, table_specs, tables, Cell, Table};
+pub use write::{write_tables, write_training_curves, WrittenTable};
 
 #[cfg(test)]
 mod snapshot_tests;

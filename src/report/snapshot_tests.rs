@@ -27,7 +27,7 @@ fn value(stage: usize, k: usize, seed: u64, layer: usize) -> f64 {
     ((base + jitter) * 1e6).round() / 1e6
 }
 
-fn fixture() -> (Plan, Vec<ResultRow>) {
+pub(super) fn fixture() -> (Plan, Vec<ResultRow>) {
     let mut plan = Plan {
         experiment: "fixture".into(),
         file: PathBuf::from("fixture.toml"),

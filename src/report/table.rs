@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ResultRow;
-use crate::plan::{short_key, Axis, Plan, Reference, TableSpec};
+use crate::plan::{short_key, Axis, Plan, Reference, TableSpec, RESERVED_NAMES};
 
 /// Mean, sample standard deviation (0 for one value) and count of one cell's values.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +41,8 @@ pub struct Table {
     pub rows: Vec<String>,
     /// Column names as shown (`conv1`, `k=4`).
     pub columns: Vec<String>,
+    /// Each column's value as written (`4` for `k=4`): where a plot puts it.
+    pub column_values: Vec<String>,
     /// `cells[row][column]`
     pub cells: Vec<Vec<Option<Cell>>>,
     /// `references[row][column]`
@@ -75,19 +77,11 @@ impl Table {
                 continue;
             }
             let (row, _) = coordinate(&spec.rows, plan, r);
-            let mut row = row;
-            if split.contains(&r.stage) {
-                let rest: Vec<String> = plan
-                    .swept_keys
-                    .iter()
-                    .zip(&r.swept)
-                    .filter(|(k, _)| !axes.contains(&k.as_str()))
-                    .map(|(k, v)| format!("{}={v}", short_key(k)))
-                    .collect();
-                if !rest.is_empty() {
-                    row = format!("{row} ({})", rest.join(","));
-                }
-            }
+            let row = if split.contains(&r.stage) {
+                with_other_values(row, plan, &r.swept, &axes)
+            } else {
+                row
+            };
             let (col, raw) = coordinate(&spec.columns, plan, r);
             let ri = position_or_push(&mut row_names, row);
             if ri == row_stage.len() {
@@ -153,6 +147,7 @@ impl Table {
             row_title: spec.rows.title(),
             rows: row_names,
             columns: col_names,
+            column_values: col_raw,
             cells,
             references,
             instances,
@@ -284,9 +279,26 @@ fn coordinate(axis: &Axis, plan: &Plan, r: &ResultRow) -> (String, String) {
     }
 }
 
+/// `name (k=16)`: a row of a split stage named with its swept values that are not on the
+/// table's axes (`swept` in `Plan::swept_keys` order); the name alone when there are none.
+pub(super) fn with_other_values(name: String, plan: &Plan, swept: &[String], axes: &[&str]) -> String {
+    let rest: Vec<String> = plan
+        .swept_keys
+        .iter()
+        .zip(swept)
+        .filter(|(k, _)| !axes.contains(&k.as_str()))
+        .map(|(k, v)| format!("{}={v}", short_key(k)))
+        .collect();
+    if rest.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", rest.join(","))
+    }
+}
+
 /// Stages whose instance differs between variants of one seed that agree on the axis
 /// keys: their rows are named with the other swept values, not pooled.
-fn split_stages(plan: &Plan, axes: &[&str]) -> HashSet<String> {
+pub(super) fn split_stages(plan: &Plan, axes: &[&str]) -> HashSet<String> {
     let mut seen: HashMap<(String, Option<u64>, Vec<String>), usize> = HashMap::new();
     let mut split = HashSet::new();
     for v in &plan.variants {
@@ -330,7 +342,7 @@ pub fn default_tables(plan: &Plan, rows: &[ResultRow]) -> Vec<TableSpec> {
                 (false, Some(k)) => Axis::Key(k.clone()),
                 (false, None) => Axis::One,
             };
-            let name = if crate::config::check_name(m).is_ok() && m != "results" && m != "provenance" {
+            let name = if crate::config::check_name(m).is_ok() && !RESERVED_NAMES.contains(&m) {
                 m.to_string()
             } else {
                 format!(
@@ -354,11 +366,15 @@ pub fn default_tables(plan: &Plan, rows: &[ResultRow]) -> Vec<TableSpec> {
 /// The experiment's tables: those it names or, on the seed axis, the default ones (with a
 /// single seed results.md already shows every value, and the results folder keeps its two
 /// files).
-pub fn tables(plan: &Plan, rows: &[ResultRow]) -> Vec<Table> {
-    let specs = match (plan.tables.is_empty(), plan.seed_axis) {
+pub fn table_specs(plan: &Plan, rows: &[ResultRow]) -> Vec<TableSpec> {
+    match (plan.tables.is_empty(), plan.seed_axis) {
         (false, _) => plan.tables.clone(),
         (true, true) => default_tables(plan, rows),
         (true, false) => Vec::new(),
-    };
-    specs.iter().map(|s| Table::build(s, plan, rows)).collect()
+    }
+}
+
+/// Every table of [`table_specs`], built.
+pub fn tables(plan: &Plan, rows: &[ResultRow]) -> Vec<Table> {
+    table_specs(plan, rows).iter().map(|s| Table::build(s, plan, rows)).collect()
 }

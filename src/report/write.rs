@@ -1,10 +1,15 @@
 //! Every table of an experiment written beside results.csv as `<name>.csv`, `<name>.md`
-//! and `<name>.tex`, and `provenance.json` tracing each cell to its stage instances.
+//! and `<name>.tex`, with its plot (`<name>.svg`, `<name>.png`) where it has one;
+//! `provenance.json` tracing each cell to its stage instances; and the training curves
+//! (`training_curves.svg`, `.png`) where the results have any.
 use std::path::{Path, PathBuf};
 
+use super::curves::{curves_figure, History};
+use super::figure::Figure;
 use super::results::write_atomic;
-use super::{table_csv, table_latex, table_markdown, tables, ResultRow};
-use crate::plan::Plan;
+use super::table_plot::table_figure;
+use super::{draw, table_csv, table_latex, table_markdown, table_specs, ResultRow, Table};
+use crate::plan::{Plan, TRAINING_CURVES};
 
 /// One table as written: its name, its files and its Markdown (to show).
 #[derive(Clone, Debug)]
@@ -14,15 +19,16 @@ pub struct WrittenTable {
     pub markdown: String,
 }
 
-/// Writes the experiment's tables into `dir` (its results folder).
+/// Writes the experiment's tables and their plots into `dir` (its results folder).
 pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Result<Vec<WrittenTable>> {
     let mut out = Vec::new();
-    let tables = tables(plan, rows);
+    let specs = table_specs(plan, rows);
+    let tables: Vec<Table> = specs.iter().map(|s| Table::build(s, plan, rows)).collect();
     if !tables.is_empty() {
         let provenance = serde_json::to_string_pretty(&super::provenance(plan, &tables)).map_err(std::io::Error::other)?;
         write_atomic(&dir.join("provenance.json"), format!("{provenance}\n").as_bytes())?;
     }
-    for t in &tables {
+    for (spec, t) in specs.iter().zip(&tables) {
         let csv = table_csv(t).map_err(std::io::Error::other)?;
         let markdown = table_markdown(t);
         let latex = table_latex(t);
@@ -32,6 +38,9 @@ pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Res
             write_atomic(&path, text.as_bytes())?;
             files.push(path);
         }
+        if let Some(fig) = table_figure(spec, plan, rows) {
+            files.extend(write_plot(&fig, dir, &t.name)?);
+        }
         out.push(WrittenTable {
             name: t.name.clone(),
             files,
@@ -39,4 +48,26 @@ pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Res
         });
     }
     Ok(out)
+}
+
+/// Writes `training_curves.svg` and `.png` into `dir` when there are histories; returns
+/// the files written.
+pub fn write_training_curves(plan: &Plan, histories: &[History], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    match curves_figure(&plan.experiment, histories) {
+        Some(fig) => write_plot(&fig, dir, TRAINING_CURVES),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `<name>.svg` and `<name>.png` of `fig`.
+fn write_plot(fig: &Figure, dir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {
+    let svg = draw::svg(fig).map_err(std::io::Error::other)?;
+    let png = draw::png(fig).map_err(std::io::Error::other)?;
+    let mut files = Vec::new();
+    for (ext, bytes) in [("svg", svg.as_bytes()), ("png", png.as_slice())] {
+        let path = dir.join(format!("{name}.{ext}"));
+        write_atomic(&path, bytes)?;
+        files.push(path);
+    }
+    Ok(files)
 }

@@ -1,0 +1,246 @@
+//! Training curves: the `epochs.csv` of every stage instance the results cover that has one
+//! in its store entry (the training kinds: train, pretext, finetune), as one figure with a
+//! loss and an accuracy panel; one line per stage label (with the swept values of a stage
+//! that varies with them), the mean over seeds, with a band of ± the standard deviation
+//! where several seeds ran.
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::axes::data_axis;
+use super::figure::{Figure, Line, Panel, Point, Spread};
+use super::table::{split_stages, with_other_values};
+use super::Cell;
+use crate::plan::{Plan, StageInstance};
+use crate::store::{EntryState, Store};
+
+/// The artefact of a training stage with one row per epoch.
+pub const HISTORY_FILE: &str = "epochs.csv";
+
+/// A line of the figure gets a marker on about this many of its epochs.
+const MARKERS_PER_LINE: usize = 12;
+
+/// One training run: the series it belongs to and its epochs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    pub series: String,
+    pub epochs: Vec<Epoch>,
+}
+
+/// One row of `epochs.csv` (its learning rate aside).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epoch {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// The histories of every variant's stages that are in the store, each instance once per
+/// series: stages in file order, each in variant order.
+pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
+    let split = split_stages(plan, &[]);
+    let mut read: HashMap<usize, Option<Vec<Epoch>>> = HashMap::new();
+    let mut seen: HashSet<(String, usize)> = HashSet::new();
+    let mut out = Vec::new();
+    for (stage, label) in &plan.labels {
+        for v in &plan.variants {
+            let Some(&i) = v.stages.get(stage) else {
+                continue;
+            };
+            let series = if split.contains(stage) {
+                let swept: Vec<String> = v.swept.iter().map(|(_, value)| value.clone()).collect();
+                with_other_values(label.clone(), plan, &swept, &[])
+            } else {
+                label.clone()
+            };
+            if !seen.insert((series.clone(), i)) {
+                continue;
+            }
+            let epochs = read.entry(i).or_insert_with(|| read_history(store, &plan.instances[i]));
+            if let Some(epochs) = epochs {
+                out.push(History {
+                    series,
+                    epochs: epochs.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The epochs of an instance whose valid entry lists an `epochs.csv`.
+fn read_history(store: &Store, inst: &StageInstance) -> Option<Vec<Epoch>> {
+    let EntryState::Valid(manifest) = store.state(inst.kind, &inst.key, false) else {
+        return None;
+    };
+    if !manifest.artefacts.contains_key(HISTORY_FILE) {
+        return None;
+    }
+    let path = store.entry_dir(inst.kind, &inst.key).join(HISTORY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(parse_epochs(&text)),
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The rows of an `epochs.csv` (columns found by name; rows that do not read are left out).
+pub fn parse_epochs(text: &str) -> Vec<Epoch> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let column = |name: &str| header.split(',').position(|h| h.trim() == name);
+    let (Some(e), Some(l), Some(a)) = (column("epoch"), column("loss"), column("accuracy")) else {
+        return Vec::new();
+    };
+    lines
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            Some(Epoch {
+                epoch: fields.get(e)?.parse().ok()?,
+                loss: fields.get(l)?.parse().ok()?,
+                accuracy: fields.get(a)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The figure of `histories` (none without any): loss and accuracy against the epoch.
+pub fn curves_figure(experiment: &str, histories: &[History]) -> Option<Figure> {
+    if histories.is_empty() {
+        return None;
+    }
+    let mut series: Vec<String> = Vec::new();
+    for h in histories {
+        if !series.contains(&h.series) {
+            series.push(h.series.clone());
+        }
+    }
+    let runs = series
+        .iter()
+        .map(|s| histories.iter().filter(|h| &h.series == s).count())
+        .max()
+        .unwrap_or(1);
+    let title = if runs > 1 {
+        format!("{experiment}: training curves (mean over seeds, band ± std)")
+    } else {
+        format!("{experiment}: training curves")
+    };
+    let loss = curve_panel(histories, &series, "training loss (cross-entropy)", |e| e.loss);
+    let accuracy = curve_panel(histories, &series, "training accuracy (fraction correct)", |e| e.accuracy);
+    Some(Figure {
+        title,
+        panels: vec![loss, accuracy],
+        legend: series,
+    })
+}
+
+/// One panel: a line per series of `value` against the epoch.
+fn curve_panel(histories: &[History], series: &[String], y_title: &str, value: fn(&Epoch) -> f64) -> Panel {
+    let lines: Vec<Line> = series
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let runs: Vec<&History> = histories.iter().filter(|h| &h.series == name).collect();
+            let points = mean_curve(&runs, value);
+            Line {
+                series: i,
+                marker_every: points.len().div_ceil(MARKERS_PER_LINE).max(1),
+                points,
+                spread: Spread::Band,
+            }
+        })
+        .collect();
+    let epochs: Vec<f64> = lines.iter().flat_map(|l| &l.points).map(|p| p.x).collect();
+    let extents: Vec<f64> = lines.iter().flat_map(|l| &l.points).flat_map(Point::extent).collect();
+    Panel {
+        x: data_axis("epoch", &epochs, true),
+        y: data_axis(y_title, &extents, false),
+        lines,
+    }
+}
+
+/// Per epoch, the mean and standard deviation of `value` over the runs that have it (finite).
+fn mean_curve(runs: &[&History], value: fn(&Epoch) -> f64) -> Vec<Point> {
+    let mut by_epoch: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for e in runs.iter().flat_map(|h| &h.epochs) {
+        let v = value(e);
+        if v.is_finite() {
+            by_epoch.entry(e.epoch).or_default().push(v);
+        }
+    }
+    by_epoch
+        .into_iter()
+        .filter_map(|(epoch, values)| {
+            let cell = Cell::of(&values)?;
+            Point::checked(epoch as f64, cell.mean, cell.std)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(series: &str, values: &[(f64, f64)]) -> History {
+        History {
+            series: series.into(),
+            epochs: values
+                .iter()
+                .enumerate()
+                .map(|(i, (loss, accuracy))| Epoch {
+                    epoch: i + 1,
+                    loss: *loss,
+                    accuracy: *accuracy,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn epochs_csv_is_read_by_column_name_and_bad_rows_are_left_out() {
+        let text = "epoch,loss,accuracy,lr\n1,2.5,0.1,0.01\n2,x,0.2,0.01\n3,NaN,0.3\n";
+        let e = parse_epochs(text);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].epoch, e[0].loss, e[0].accuracy), (1, 2.5, 0.1));
+        assert!(e[1].loss.is_nan(), "NaN reads; the figure leaves it out");
+        assert!(parse_epochs("").is_empty());
+        assert!(parse_epochs("epoch,lr\n1,0.1\n").is_empty());
+    }
+
+    #[test]
+    fn a_line_per_series_with_the_mean_over_seeds_and_its_band() {
+        let h = [
+            run("supervised", &[(2.0, 0.1), (1.0, 0.3)]),
+            run("supervised", &[(3.0, 0.2), (1.0, 0.5)]),
+            run("Jigsaw++", &[(4.0, 0.0)]),
+        ];
+        let f = curves_figure("quick", &h).unwrap();
+        assert_eq!(f.legend, ["supervised", "Jigsaw++"]);
+        assert_eq!(f.title, "quick: training curves (mean over seeds, band ± std)");
+        let (loss, acc) = (&f.panels[0], &f.panels[1]);
+        assert_eq!(
+            (loss.x.title.as_str(), loss.y.title.as_str()),
+            ("epoch", "training loss (cross-entropy)")
+        );
+        assert_eq!(acc.y.title, "training accuracy (fraction correct)");
+        let p = &loss.lines[0].points;
+        assert_eq!((p[0].x, p[0].y, p[1].y, p[1].spread), (1.0, 2.5, 1.0, 0.0));
+        assert!((p[0].spread - 0.5f64.sqrt()).abs() < 1e-12, "sample std of 2 and 3");
+        assert_eq!(acc.lines[1].points.len(), 1, "a single epoch is one point");
+        assert_eq!(loss.x.ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    }
+
+    #[test]
+    fn no_histories_no_figure_and_nan_epochs_are_left_out() {
+        assert_eq!(curves_figure("e", &[]), None);
+        let f = curves_figure("e", &[run("t", &[(f64::NAN, 0.5), (1.0, f64::INFINITY)])]).unwrap();
+        assert_eq!(f.title, "e: training curves");
+        assert_eq!(f.panels[0].lines[0].points.len(), 1);
+        assert_eq!(f.panels[1].lines[0].points.len(), 1);
+        let many: Vec<(f64, f64)> = (0..100).map(|i| (1.0 / (i + 1) as f64, 0.5)).collect();
+        let f = curves_figure("e", &[run("t", &many)]).unwrap();
+        assert_eq!(f.panels[0].lines[0].marker_every, 9);
+    }
+}
