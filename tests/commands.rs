@@ -289,3 +289,61 @@ fn a_subset_dataset_is_a_fixed_seeded_sample_of_another() {
         .fails(2)
         .stderr_has("split `a` takes images 81..201 of split `train`, which has 200");
 }
+
+#[cfg(unix)]
+#[test]
+fn results_and_entries_are_readable_by_others_under_umask_022() {
+    // Under umask 022, results files are 0644 and store entries 0755 folders of 0644
+    // files, as with any tool a colleague on a shared machine reads after.
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("exp.toml", SMALL);
+    let bin = env!("CARGO_BIN_EXE_ktlab");
+    let out = Command::new("sh")
+        .current_dir(p.path(""))
+        .args([
+            "-c",
+            &format!("umask 022 && '{bin}' --store store --results results run exp.toml -q"),
+        ])
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |rel: &str| std::fs::metadata(p.path(rel)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("results/small/results.csv"), 0o644);
+    assert_eq!(mode("results/small/results.md"), 0o644);
+    let entry = p.entries().into_iter().find(|e| e.starts_with("kmeans/")).unwrap();
+    assert_eq!(mode(&format!("store/{entry}")), 0o755, "{entry}");
+    assert_eq!(mode(&format!("store/{entry}/manifest.json")), 0o644, "{entry}");
+    assert_eq!(mode(&format!("store/{entry}/centroids.npy")), 0o644, "{entry}");
+}
+
+#[test]
+fn two_experiment_files_with_one_name_do_not_overwrite_each_others_results() {
+    // The results folder keeps a copy of the file that wrote it; another existing file of
+    // the same name is refused before anything runs (exit 2, both named), the same file
+    // runs again, and once the first file is gone its name is free.
+    let p = Project::new();
+    p.write("datasets.toml", TINY_DATASETS);
+    p.write("a.toml", SMALL);
+    p.write("b.toml", &SMALL.replace("k = 3", "k = 4"));
+    p.ktlab(&["run", "a.toml", "-q"]).ok();
+    let copy = p.read("results/small/experiment.toml");
+    assert!(
+        copy.starts_with("# ktlab: results of ") && copy.contains("a.toml\n") && copy.ends_with(SMALL),
+        "{copy}"
+    );
+    let csv = p.read("results/small/results.csv");
+    let before = p.entries();
+    let r = p.ktlab(&["run", "b.toml"]).fails(2);
+    r.stderr_has("b.toml").stderr_has("a.toml").stderr_has("both named `small`");
+    assert_eq!(p.entries(), before, "the refused run computed something");
+    assert_eq!(p.read("results/small/results.csv"), csv);
+    p.ktlab(&["report", "b.toml"]).fails(2).stderr_has("both named `small`");
+    p.ktlab(&["run", "a.toml", "-q"]).ok();
+    p.ktlab(&["run", "b.toml", "-q", "--results", "elsewhere"]).ok();
+    std::fs::remove_file(p.path("a.toml")).unwrap();
+    p.ktlab(&["run", "b.toml", "-q"]).ok();
+    assert!(p.read("results/small/experiment.toml").contains("b.toml\n"));
+}

@@ -239,6 +239,7 @@ fn provenance_traces_every_cell_to_its_instances() {
     p.ktlab(&["explain", "exp.toml", "--cell", "cluster_quality"])
         .fails(2)
         .stderr_has("TABLE:ROW:COLUMN");
+}
 
 /// Small splits: two seeds of a short training run and k-NN probes at every layer.
 const LAYERED_DATASETS: &str = r#"

@@ -9,6 +9,7 @@ use crate::Error;
 
 pub fn report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -> Result<ExitCode, Error> {
     let plan = session.load_plan(exp, PlanOptions::for_executor(executor))?.plan;
+    session.check_results_owner(&plan)?;
     let missing: Vec<String> = plan
         .instances
         .iter()

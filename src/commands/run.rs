@@ -16,6 +16,7 @@ use crate::Error;
 /// `ktlab run FILE`: every missing instance in this process, in dependency order.
 pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Result<ExitCode, Error> {
     let plan = session.load_plan(exp, PlanOptions::for_executor(ExecutorKind::Local))?.plan;
+    session.check_results_owner(&plan)?;
     check_stage_names(&plan, &sel.force, "--force")?;
     check_stage_names(&plan, &sel.only, "--only")?;
     session.announce_store();
@@ -43,6 +44,7 @@ fn poll_interval() -> Duration {
 pub fn run_slurm(session: &Session, exp: &ExperimentArgs, sel: &Selection, args: &BatchArgs) -> Result<ExitCode, Error> {
     let loaded = session.load_plan(exp, PlanOptions::for_executor(ExecutorKind::Slurm))?;
     let (plan, datasets) = (&loaded.plan, &loaded.datasets);
+    session.check_results_owner(plan)?;
     check_stage_names(plan, &sel.force, "--force")?;
     check_stage_names(plan, &sel.only, "--only")?;
     for (flag, v) in [("--partition", &args.partition), ("--account", &args.account), ("--qos", &args.qos)] {

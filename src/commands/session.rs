@@ -189,9 +189,25 @@ impl Session {
         }
     }
 
+    /// Refuses a plan whose results folder another experiment file of the same name
+    /// wrote (exit 2, naming both).
+    pub fn check_results_owner(&self, plan: &Plan) -> Result<(), Error> {
+        match crate::report::results_owner_conflict(plan, &self.results) {
+            Some(other) => Err(Error::Usage(format!(
+                "{} and {} are both named `{}`: their results would overwrite each other in {}; rename one, or pass --results DIR",
+                plan.file.display(),
+                other.display(),
+                plan.experiment,
+                self.results.join(&plan.experiment).display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the result tables, their plots and the training curves from the store and
     /// shows the tables (unless quiet).
     pub fn write_tables(&self, plan: &Plan) -> Result<PathBuf, Error> {
+        self.check_results_owner(plan)?;
         let rows = crate::report::collect_rows(plan, &self.store);
         let (dir, md) = crate::report::write_results(plan, &rows, &self.results).map_err(|source| Error::Io {
             what: format!("writing results under {}", self.results.display()),

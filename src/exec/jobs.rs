@@ -51,9 +51,6 @@ impl JobBook {
     /// Writes the record atomically (temp file + rename).
     pub fn put(&self, key: &Key, rec: &JobRecord) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        std::fs::write(tmp.path(), serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?)?;
-        tmp.persist(self.path(key)).map_err(|e| e.error)?;
-        Ok(())
+        crate::store::write_atomic(&self.path(key), &serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?)
     }
 }

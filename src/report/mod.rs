@@ -20,7 +20,7 @@ pub use curves::{collect_histories, History};
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
 pub use provenance::{find_cell, instance as instance_provenance, provenance};
-pub use results::{collect_rows, write_results, ResultRow};
+pub use results::{collect_rows, results_owner_conflict, write_results, ResultRow};
 pub use table::{default_tables, table_specs, tables, Cell, Table};
 pub use write::{write_tables, write_training_curves, WrittenTable};
 

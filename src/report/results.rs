@@ -48,10 +48,38 @@ pub fn collect_rows(plan: &Plan, store: &Store) -> Vec<ResultRow> {
     rows
 }
 
-/// Writes results.csv and results.md; returns the folder and the Markdown table.
+/// The first line of the copy of the experiment file kept in its results folder.
+const COPIED_FROM: &str = "# ktlab: results of ";
+
+/// Another experiment file that wrote `results_root/<name>/`: one that still exists, is
+/// not `plan.file` and has the same name. Two files with one name would otherwise
+/// overwrite each other's results without a word.
+pub fn results_owner_conflict(plan: &Plan, results_root: &Path) -> Option<PathBuf> {
+    let copy = std::fs::read_to_string(results_root.join(&plan.experiment).join("experiment.toml")).ok()?;
+    let owner = PathBuf::from(copy.lines().next()?.strip_prefix(COPIED_FROM)?);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let still_that_experiment = std::fs::read_to_string(&owner).is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with("name") && l.contains(&format!("\"{}\"", plan.experiment)))
+    });
+    (owner.exists() && !same(&owner, &plan.file) && still_that_experiment).then_some(owner)
+}
+
+/// Writes results.csv and results.md, and a copy of the experiment file; returns the
+/// folder and the Markdown table.
 pub fn write_results(plan: &Plan, rows: &[ResultRow], results_root: &Path) -> std::io::Result<(PathBuf, String)> {
     let dir = results_root.join(&plan.experiment);
     std::fs::create_dir_all(&dir)?;
+    if let Ok(text) = std::fs::read_to_string(&plan.file) {
+        let source = std::path::absolute(&plan.file).unwrap_or_else(|_| plan.file.clone());
+        write_atomic(
+            &dir.join("experiment.toml"),
+            format!("{COPIED_FROM}{}\n{text}", source.display()).as_bytes(),
+        )?;
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["variant".to_string()];
     header.extend(plan.swept_keys.iter().cloned());
@@ -132,10 +160,4 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
     out
 }
 
-pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(tmp.path(), bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub(super) use crate::store::write_atomic;

@@ -50,6 +50,11 @@ pub fn table_figure(spec: &TableSpec, plan: &Plan, rows: &[ResultRow]) -> Option
         ..spec.clone()
     };
     let table = Table::build(&turned, plan, rows);
+    // A metric without layers (pretext accuracy, NMI) in a layer table: one point per row
+    // above "-" says nothing a plot should.
+    if axes.x == Axis::Layer && !table.columns.is_empty() && table.columns.iter().all(|c| c == "-") {
+        return None;
+    }
     let (mut x, positions) = match &axes.x {
         Axis::Key(key) if axes.numeric => swept_x(plan, key, &table),
         _ => layer_x(&table),
@@ -196,6 +201,20 @@ mod tests {
             ..quality.clone()
         };
         assert_eq!(plot_axes(&flat, &plan), None);
+    }
+
+    #[test]
+    fn a_layer_table_of_a_metric_without_layers_has_no_plot() {
+        let (plan, rows) = fixture();
+        let quality = spec(&plan, "cluster_quality");
+        let by_layer = TableSpec {
+            rows: Axis::Stage,
+            columns: Axis::Layer,
+            ..quality
+        };
+        assert!(rows.iter().any(|r| r.metric == by_layer.metric && r.layer.is_empty()));
+        assert!(table_figure(&by_layer, &plan, &rows).is_none(), "only `-` on x");
+        assert!(table_figure(&by_layer, &plan, &[]).is_some(), "no results yet: the placeholder");
     }
 
     #[test]

@@ -143,11 +143,7 @@ impl Store {
     pub fn pending(&self, key: &Key) -> Result<PendingEntry, StoreError> {
         let tmp = self.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{}.", key.hex()))
-            .tempdir_in(&tmp)
-            .map_err(io_err(&tmp))?
-            .keep();
+        let dir = super::new_folder(&tmp, &format!("{}.", key.hex())).map_err(io_err(&tmp))?;
         Ok(PendingEntry { dir, published: false })
     }
 

@@ -1,5 +1,6 @@
 //! The content-addressed store: `<store>/<kind>/<key>/` entries with a manifest,
 //! published atomically under a per-key lock.
+mod atomic;
 mod entry;
 mod gc;
 mod key;
@@ -9,6 +10,7 @@ mod paths;
 mod pins;
 mod records;
 
+pub use atomic::{new_folder, write_atomic};
 pub use entry::{sha256_file, EntryState, KindName, PendingEntry, Store, StoreError, MANIFEST_DIGEST};
 pub use gc::{gc, GcReport};
 pub use key::{canonical_json, Key};

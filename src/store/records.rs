@@ -34,9 +34,6 @@ impl Records {
         let path = store.records_path(experiment);
         let dir = path.parent().unwrap_or(&store.root);
         std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::fs::write(tmp.path(), serde_json::to_vec_pretty(self).unwrap_or_default())?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        super::write_atomic(&path, &serde_json::to_vec_pretty(self).unwrap_or_default())
     }
 }
