@@ -1,5 +1,6 @@
 //! Model store entries (`model.safetensors` + `model.json`) and reading pooled layer
 //! activations from them, shared by `features`, `linear-probe` and `train`'s `init`.
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -54,21 +55,12 @@ fn backbone_variable_names(config: &NetConfig) -> Result<Vec<String>, StageError
     Ok(vs.variables().into_keys().collect())
 }
 
-/// Copies into `vs` every variable of the model stored in `dir` that has the same name
-/// and shape (a Jigsaw network's backbone and those of its fully connected layers that
-/// match, a classifier's backbone and head); every backbone variable of `config` must be
-/// among them. Returns (copied, variables of `vs`). A curriculum's next step starts so:
-/// Jigsaw with more permutations from a Jigsaw model with fewer.
-pub fn init_matching(vs: &nn::VarStore, config: &NetConfig, dir: &Path) -> Result<(usize, usize), StageError> {
-    let path = dir.join("model.safetensors");
-    let theirs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&path)
-        .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?
-        .into_iter()
-        .collect();
-    let ours = vs.variables();
-    for name in backbone_variable_names(config)? {
-        let Some(d) = ours.get(&name) else { continue };
-        match theirs.get(&name) {
+/// Every backbone variable `names` of this network (`ours`) must be in the init model
+/// (`theirs`) with the same shape.
+fn check_backbone(names: &[String], theirs: &HashMap<String, Tensor>, ours: &HashMap<String, Tensor>) -> Result<(), StageError> {
+    for name in names {
+        let Some(d) = ours.get(name) else { continue };
+        match theirs.get(name) {
             Some(t) if t.size() == d.size() => {}
             Some(t) => {
                 return Err(StageError::Input(format!(
@@ -84,6 +76,22 @@ pub fn init_matching(vs: &nn::VarStore, config: &NetConfig, dir: &Path) -> Resul
             }
         }
     }
+    Ok(())
+}
+
+/// Copies into `vs` every variable of the model stored in `dir` that has the same name
+/// and shape (a Jigsaw network's backbone and those of its fully connected layers that
+/// match, a classifier's backbone and head); every backbone variable of `config` must be
+/// among them. Returns (copied, variables of `vs`). A curriculum's next step starts so:
+/// Jigsaw with more permutations from a Jigsaw model with fewer.
+pub fn init_matching(vs: &nn::VarStore, config: &NetConfig, dir: &Path) -> Result<(usize, usize), StageError> {
+    let path = dir.join("model.safetensors");
+    let theirs: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+        .map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?
+        .into_iter()
+        .collect();
+    let ours = vs.variables();
+    check_backbone(&backbone_variable_names(config)?, &theirs, &ours)?;
     let total = ours.len();
     let mut copied = 0;
     tch::no_grad(|| -> Result<(), StageError> {
@@ -163,24 +171,7 @@ impl LoadedModel {
         let names = backbone_variable_names(&self.meta.config)?;
         let src = other.vs.variables();
         let dst = self.vs.variables();
-        for name in &names {
-            let Some(d) = dst.get(name) else { continue };
-            match src.get(name) {
-                Some(s) if s.size() == d.size() => {}
-                Some(s) => {
-                    return Err(StageError::Input(format!(
-                        "the init model's `{name}` has shape {:?}, this network's {:?}: the backbones differ",
-                        s.size(),
-                        d.size()
-                    )))
-                }
-                None => {
-                    return Err(StageError::Input(format!(
-                        "the init model lacks the backbone variable `{name}`: the backbones differ"
-                    )))
-                }
-            }
-        }
+        check_backbone(&names, &src, &dst)?;
         let head: Vec<&String> = dst.keys().filter(|n| !names.contains(*n)).collect();
         let take_head = head_if_same_classes
             && self.meta.classes > 0
