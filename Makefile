@@ -45,7 +45,7 @@ demo: build
 	$(BIN) run experiments/quickstart.toml
 
 # The CIFAR-10 reproduction (experiments/cifar10/, README "Results on CIFAR-10"): needs
-# CIFAR-10 where experiments/cifar10/datasets.toml says; about 2.5 hours on 2 cores.
+# CIFAR-10 where experiments/cifar10/datasets.toml says (compute: README, "Results on CIFAR-10").
 cifar10: build
 	scripts/cifar10.sh
 
