@@ -151,10 +151,16 @@ fn without_tables_a_default_table_per_metric_is_written() {
 fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
     let p = Project::new();
     p.write("exp.toml", &SEEDED.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"));
-    // With part of the results, the table and its plot are written with what there is.
-    p.ktlab(&["run", "exp.toml", "--only", "feat"]).ok();
-    assert!(p.read("results/seeded/cluster_quality.md").contains("No results yet."));
-    assert!(svg_has_text(&p.read("results/seeded/cluster_quality.svg"), "No results yet"));
+    // With part of the results, no table, plot or provenance is written (and it says so).
+    let partial = p.ktlab(&["run", "exp.toml", "--only", "feat"]).ok();
+    assert!(
+        partial.stdout.contains("tables and plots not written: 12 of 13 stage instances"),
+        "{}",
+        partial.stdout
+    );
+    for f in ["cluster_quality.md", "cluster_quality.svg", "provenance.json"] {
+        assert!(!p.path(&format!("results/seeded/{f}")).exists(), "{f}");
+    }
     p.ktlab(&["run", "exp.toml"]).ok();
     let entries = p.entries();
     let files = [
@@ -179,6 +185,17 @@ fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
         assert!(&read(f) == before, "{f} differs after report");
     }
     assert_eq!(p.entries(), entries, "report created or removed store entries");
+    // A later partial run (one stage forced, another's entry gone) leaves them as they are.
+    let gone = entries.iter().find(|e| e.starts_with("cluster-metrics/")).unwrap();
+    std::fs::remove_dir_all(p.path(&format!("store/{gone}"))).unwrap();
+    p.ktlab(&["run", "exp.toml", "--only", "feat", "--force", "feat"]).ok();
+    for (f, before) in files.iter().zip(&written) {
+        if !f.starts_with("results.") {
+            assert!(&read(f) == before, "{f} changed after a partial run");
+        }
+    }
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    assert_eq!(p.entries(), entries);
 
     // An absent instance is named, and nothing is computed.
     let gone = entries.iter().find(|e| e.starts_with("kmeans/")).unwrap();

@@ -213,15 +213,33 @@ impl Session {
             what: format!("writing results under {}", self.results.display()),
             source,
         })?;
-        let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
-            what: format!("writing tables under {}", dir.display()),
-            source,
-        })?;
-        let histories = crate::report::collect_histories(plan, &self.store);
-        let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(|source| Error::Io {
-            what: format!("writing the training curves under {}", dir.display()),
-            source,
-        })?;
+        // Tables, plots and provenance only from complete results: a run with `--only` or
+        // a failed stage leaves those of an earlier complete run as they are.
+        let missing = plan
+            .instances
+            .iter()
+            .filter(|i| !matches!(self.store.state(i.kind, &i.key, false), EntryState::Valid(_)))
+            .count();
+        let (written, curves) = if missing == 0 {
+            let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
+                what: format!("writing tables under {}", dir.display()),
+                source,
+            })?;
+            let histories = crate::report::collect_histories(plan, &self.store);
+            let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(|source| Error::Io {
+                what: format!("writing the training curves under {}", dir.display()),
+                source,
+            })?;
+            (written, curves)
+        } else {
+            if !self.reporter.is_quiet() {
+                println!(
+                    "tables and plots not written: {missing} of {} stage instances are not in the store (those of a complete run stay as they were)",
+                    plan.instances.len()
+                );
+            }
+            (Vec::new(), Vec::new())
+        };
         if !self.reporter.is_quiet() {
             println!("{md}");
             for t in &written {
