@@ -39,10 +39,12 @@ pub fn explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Op
 /// `explain --cell TABLE:ROW:COLUMN`: the instances behind one table cell, each with its
 /// key input. Rows may hold `:` (labels do); table names and columns do not.
 pub fn explain_cell(session: &Session, exp: &ExperimentArgs, cell: &str) -> Result<ExitCode, Error> {
-    let (Some((table, rest)), true) = (cell.split_once(':'), cell.matches(':').count() >= 2) else {
+    let parsed = cell
+        .split_once(':')
+        .and_then(|(table, rest)| rest.rsplit_once(':').map(|(row, column)| (table, row, column)));
+    let Some((table, row, column)) = parsed else {
         return Err(Error::Usage(format!("--cell `{cell}`: expected TABLE:ROW:COLUMN")));
     };
-    let (row, column) = rest.rsplit_once(':').unwrap_or((rest, ""));
     let plan = session.load_plan(exp, PlanOptions::default())?.plan;
     let rows = crate::report::collect_rows(&plan, &session.store);
     let tables = crate::report::tables(&plan, &rows);

@@ -4,18 +4,12 @@ use std::process::ExitCode;
 
 use super::session::{PlanOptions, Session};
 use crate::cli::{ExecutorKind, ExperimentArgs};
-use crate::store::EntryState;
 use crate::Error;
 
 pub fn report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -> Result<ExitCode, Error> {
     let plan = session.load_plan(exp, PlanOptions::for_executor(executor))?.plan;
     session.check_results_owner(&plan)?;
-    let missing: Vec<String> = plan
-        .instances
-        .iter()
-        .filter(|inst| !matches!(session.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
-        .map(|inst| inst.label())
-        .collect();
+    let missing: Vec<String> = session.missing_instances(&plan).iter().map(|inst| inst.label()).collect();
     if !missing.is_empty() {
         return Err(Error::Other(format!(
             "{} stage instance(s) of {} are not in the store: {} (see `ktlab status {}`)",

@@ -189,6 +189,14 @@ impl Session {
         }
     }
 
+    /// The plan's instances the store has no valid entry for.
+    pub fn missing_instances<'p>(&self, plan: &'p Plan) -> Vec<&'p crate::plan::StageInstance> {
+        plan.instances
+            .iter()
+            .filter(|i| !matches!(self.store.state(i.kind, &i.key, false), EntryState::Valid(_)))
+            .collect()
+    }
+
     /// Refuses a plan whose results folder another experiment file of the same name
     /// wrote (exit 2, naming both).
     pub fn check_results_owner(&self, plan: &Plan) -> Result<(), Error> {
@@ -215,11 +223,7 @@ impl Session {
         })?;
         // Tables, plots and provenance only from complete results: a run with `--only` or
         // a failed stage leaves those of an earlier complete run as they are.
-        let missing = plan
-            .instances
-            .iter()
-            .filter(|i| !matches!(self.store.state(i.kind, &i.key, false), EntryState::Valid(_)))
-            .count();
+        let missing = self.missing_instances(plan).len();
         let (written, curves) = if missing == 0 {
             let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
                 what: format!("writing tables under {}", dir.display()),

@@ -75,6 +75,8 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
     // Subsets name another dataset of the file, declared before or after them: resolved
     // once every other dataset is known.
     let mut subsets = Vec::new();
+    // Every name in the file's order, for the final map.
+    let mut order: Vec<String> = Vec::new();
     for (name, (kspan, node)) in table {
         crate::config::experiment::check_name(name).map_err(|m| node.error_at(kspan.start, name, m, None))?;
         let Value::Table(t) = &node.value else {
@@ -140,12 +142,8 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
                     }
                 }
                 subsets.push((name.clone(), rest.clone(), raw));
-                // A placeholder keeps the file's order; replaced below.
-                DatasetFormat::Synthetic {
-                    image_size: 0,
-                    seed: 0,
-                    splits: IndexMap::new(),
-                }
+                order.push(name.clone());
+                continue;
             }
             "image-folder" | "cifar10-binary" => {
                 let raw: RootRaw = rest.decode(name)?;
@@ -164,6 +162,7 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
                 ));
             }
         };
+        order.push(name.clone());
         specs.insert(
             name.clone(),
             DatasetSpec {
@@ -173,20 +172,23 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
         );
     }
     let subset_names: std::collections::HashSet<String> = subsets.iter().map(|(name, _, _)| name.clone()).collect();
+    let mut resolved: IndexMap<String, DatasetSpec> = IndexMap::new();
     for (name, node, raw) in subsets {
         let of_node = node.lookup("of").unwrap_or(&node);
         let of_key = format!("{name}.of");
+        if raw.of == name {
+            return Err(of_node.error(&of_key, "a subset cannot be drawn from itself"));
+        }
+        if subset_names.contains(&raw.of) {
+            return Err(of_node.error(
+                &of_key,
+                format!("`{}` is a subset itself: draw from the dataset it is drawn from", raw.of),
+            ));
+        }
         let parent = match specs.get(&raw.of) {
-            Some(_) if raw.of == name => return Err(of_node.error(&of_key, "a subset cannot be drawn from itself")),
-            Some(_) if subset_names.contains(&raw.of) => {
-                return Err(of_node.error(
-                    &of_key,
-                    format!("`{}` is a subset itself: draw from the dataset it is drawn from", raw.of),
-                ));
-            }
             Some(spec) => spec.clone(),
             None => {
-                let hint = did_you_mean(&raw.of, specs.keys().map(String::as_str));
+                let hint = did_you_mean(&raw.of, order.iter().map(String::as_str));
                 return Err(of_node.error_hint(&of_key, format!("no dataset named `{}` in this file", raw.of), hint));
             }
         };
@@ -201,12 +203,20 @@ pub fn load_datasets_based(path: &Path, base: Option<&Path>) -> Result<Datasets,
                 }
             }
         }
-        specs[&name].format = DatasetFormat::Subset {
+        let format = DatasetFormat::Subset {
             of: Box::new(parent),
             seed: raw.seed,
             splits: raw.splits,
         };
+        resolved.insert(name.clone(), DatasetSpec { name, format });
     }
+    let specs = order
+        .into_iter()
+        .filter_map(|name| {
+            let spec = specs.get(&name).cloned().or_else(|| resolved.shift_remove(&name))?;
+            Some((name, spec))
+        })
+        .collect();
     Ok(Datasets {
         file: Some(path.to_path_buf()),
         specs,
