@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::data::{Cache, FingerprintMode};
+
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -47,9 +49,36 @@ pub struct ExperimentArgs {
     /// Override any key, e.g. --set stages.clusters.k=8
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Fingerprint datasets by hashing file contents instead of size and mtime
+    #[command(flatten)]
+    pub fingerprint: FingerprintArgs,
+}
+
+/// How datasets are identified in keys.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct FingerprintArgs {
+    /// Dataset identity in keys: `contents` (SHA-256 of every file, cached by path, size
+    /// and modification time: the same keys on every copy of the data) or `metadata`
+    /// (size and modification time only: no file is read, keys differ between copies)
+    #[arg(long = "fingerprint", value_name = "MODE", default_value = "contents", value_parser = parse_fingerprint_mode)]
+    pub mode: FingerprintMode,
+    /// Hash every dataset file again instead of trusting the cache of content hashes
     #[arg(long)]
     pub verify_data: bool,
+}
+
+impl FingerprintArgs {
+    /// The content-hash cache as these options use it.
+    pub fn cache(self, dir: &std::path::Path) -> Cache<'_> {
+        if self.verify_data {
+            Cache::Refresh(dir)
+        } else {
+            Cache::Use(dir)
+        }
+    }
+}
+
+fn parse_fingerprint_mode(s: &str) -> Result<FingerprintMode, String> {
+    FingerprintMode::from_name(s).ok_or_else(|| format!("`{s}` is not a fingerprint mode (contents, metadata)"))
 }
 
 /// Where stages run.
@@ -162,9 +191,8 @@ pub enum Command {
         /// Also decode every image and report the ones that fail
         #[arg(long)]
         check: bool,
-        /// Fingerprint by hashing file contents
-        #[arg(long)]
-        verify_data: bool,
+        #[command(flatten)]
+        fingerprint: FingerprintArgs,
     },
     /// Write a Jigsaw permutation set in the official `permutations_<N>.bin` layout
     Perms {

@@ -170,3 +170,59 @@ fn gc_removes_only_unreferenced_entries() {
     assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
     p.ktlab(&["plan", "keep.toml"]).ok();
 }
+
+/// Two copies of one image folder, written at different times in different places, plan
+/// to the same keys (contents are the default identity); `--fingerprint metadata` keys
+/// them apart, and a changed byte changes the key.
+#[test]
+fn dataset_keys_follow_contents_not_location_or_time() {
+    let write_copy = |p: &Project, mtime: std::time::SystemTime| {
+        for (class, shade) in [("a", 10u8), ("b", 200)] {
+            for i in 0..2u8 {
+                let rel = format!("mine/train/{class}/{i}.png");
+                let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([shade + i, x as u8, y as u8]));
+                let path = p.path(&rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                img.save(&path).unwrap();
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(mtime)
+                    .unwrap();
+            }
+        }
+        p.write(
+            "datasets.toml",
+            &format!("{}\n[mine]\nformat = \"image-folder\"\nroot = \"mine\"\n", crate::common::DATASETS),
+        );
+        p.write(
+            "exp.toml",
+            "name = \"data\"\n[stages.f]\nkind = \"features\"\nmodel = \"pixels\"\ndata = \"mine:train\"\n",
+        );
+    };
+    let key = |p: &Project, args: &[&str]| -> String {
+        let out = p.ktlab(&[&["plan", "exp.toml"][..], args].concat()).ok().stdout;
+        let row = out.lines().find(|l| l.contains(" features ")).unwrap_or_else(|| panic!("{out}"));
+        row.split_whitespace().nth(3).unwrap().to_string()
+    };
+    let epoch = std::time::UNIX_EPOCH;
+    let (a, b) = (Project::new(), Project::new());
+    write_copy(&a, epoch + std::time::Duration::from_secs(1_000_000));
+    write_copy(&b, epoch + std::time::Duration::from_secs(2_000_000));
+    assert_eq!(key(&a, &[]), key(&b, &[]));
+    assert_eq!(key(&a, &["--verify-data"]), key(&b, &[]));
+    assert_ne!(key(&a, &["--fingerprint", "metadata"]), key(&b, &["--fingerprint", "metadata"]));
+    assert_ne!(key(&a, &["--fingerprint", "metadata"]), key(&a, &[]));
+    // A rewritten file (new bytes, same size, new time) is hashed again.
+    let before = key(&b, &[]);
+    let path = b.path("mine/train/a/0.png");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_ne!(key(&b, &[]), before);
+    b.ktlab(&["plan", "exp.toml", "--fingerprint", "sizes"])
+        .fails(2)
+        .stderr_has("not a fingerprint mode");
+}

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use ktlab::config::{expand_experiment, load_datasets, Override, SourceFile};
+use ktlab::data::{Cache, FingerprintMode};
 use ktlab::plan::{build_plan, PlanEnv};
 
 const DATASETS: &str = "[shapes]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { unlabeled = 2000, train = 1000, test = 1000 }\n\n[tiny]\nformat = \"synthetic\"\nsplits = { train = 10 }\n";
@@ -24,7 +25,11 @@ fn plan_text(text: &str) -> Result<usize, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let variants = expand_experiment(SourceFile::inline("fuzz.toml", experiment.to_string()), &overrides).map_err(|e| e.to_string())?;
-    let mut env = PlanEnv::new(&datasets, false, Path::new("/nonexistent/ktlab-fuzz"));
+    let mut env = PlanEnv::new(
+        &datasets,
+        FingerprintMode::Contents,
+        Cache::Use(Path::new("/nonexistent/ktlab-fuzz")),
+    );
     build_plan(variants, &mut env).map(|p| p.instances.len()).map_err(|e| e.to_string())
 }
 

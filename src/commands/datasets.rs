@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use super::session::Session;
-use crate::data::{fingerprint, open_split, DatasetFormat, FingerprintMode};
+use crate::cli::FingerprintArgs;
+use crate::data::{fingerprint_with, open_split, DatasetFormat};
 use crate::Error;
 
-pub fn datasets(session: &Session, check: bool, verify_data: bool) -> Result<ExitCode, Error> {
+pub fn datasets(session: &Session, check: bool, how: FingerprintArgs) -> Result<ExitCode, Error> {
     let datasets = session.datasets_for(None)?;
     let Some(file) = &datasets.file else {
         return Err(Error::Usage(
@@ -14,12 +15,8 @@ pub fn datasets(session: &Session, check: bool, verify_data: bool) -> Result<Exi
         ));
     };
     println!("datasets from {}", file.display());
-    let mode = if verify_data {
-        FingerprintMode::Contents
-    } else {
-        FingerprintMode::Metadata
-    };
-    let cache = session.store.fingerprints_dir();
+    let cache_dir = session.store.fingerprints_dir();
+    let cache = how.cache(&cache_dir);
     let mut bad = 0usize;
     for (name, spec) in &datasets.specs {
         let location = match &spec.format {
@@ -37,7 +34,7 @@ pub fn datasets(session: &Session, check: bool, verify_data: bool) -> Result<Exi
                     continue;
                 }
             };
-            let fp = fingerprint(spec, &split, mode, Some(&cache))?;
+            let fp = fingerprint_with(spec, &split, how.mode, cache)?;
             println!(
                 "  {split}: {} images, {} classes ({}), fingerprint {}",
                 source.len(),

@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             plan::explain(&session, &exp, stage.as_deref().unwrap_or_default(), variant.as_deref())
         }
         Command::Verify { exp, stage, variant } => verify::verify(&session, &exp, &stage, variant.as_deref()),
-        Command::Datasets { check, verify_data } => datasets::datasets(&session, check, verify_data),
+        Command::Datasets { check, fingerprint } => datasets::datasets(&session, check, fingerprint),
         Command::Gc { dry_run, yes, files } => gc::gc(&session, dry_run, yes, &files),
         Command::Perms {
             count,

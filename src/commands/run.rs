@@ -80,7 +80,7 @@ pub fn run_slurm(session: &Session, exp: &ExperimentArgs, sel: &Selection, args:
             experiment_file: absolute(&exp.file),
             datasets_base: datasets.file.as_deref().and_then(Path::parent).map(absolute),
             set: exp.set.clone(),
-            verify_data: exp.verify_data,
+            fingerprint: exp.fingerprint.mode,
             created: crate::exec::now(),
         };
         let root = store.submissions_dir(scheduler.name());

@@ -130,8 +130,8 @@ impl Session {
         let cache_dir = self.store.fingerprints_dir();
         let mut env = PlanEnv {
             datasets: &datasets,
-            verify_data: exp.verify_data,
-            cache_dir: &cache_dir,
+            mode: exp.fingerprint.mode,
+            cache: exp.fingerprint.cache(&cache_dir),
             fingerprints: HashMap::new(),
             allow_unavailable: options.allow_unavailable,
             unavailable: Vec::new(),
@@ -152,7 +152,10 @@ impl Session {
         let exp = ExperimentArgs {
             file: sub.experiment_path(),
             set: sub.info.set.clone(),
-            verify_data: sub.info.verify_data,
+            fingerprint: crate::cli::FingerprintArgs {
+                mode: sub.info.fingerprint,
+                verify_data: false,
+            },
         };
         let datasets = match sub.datasets_path() {
             Some(p) => load_datasets_based(&p, sub.info.datasets_base.as_deref())?,

@@ -8,10 +8,12 @@
 //!   changes on a mere `touch` or copy) or the SHA-256 of its bytes
 //!   ([`FingerprintMode::Contents`]: stable across copies).
 //!
-//! Content hashes can be cached in a directory, keyed by path, size and modification time
-//! (nanoseconds), so re-fingerprinting unchanged files costs one `stat` each. As with any
-//! such cache, a file rewritten with the same size and an identical timestamp is not
-//! noticed.
+//! Contents are the default identity everywhere (plans, runs, `ktlab datasets`): anyone
+//! with the same files computes the same keys. Content hashes are cached in a directory,
+//! keyed by path, size and modification time (nanoseconds), so re-fingerprinting
+//! unchanged files costs one `stat` each. As with any such cache, a file rewritten with
+//! the same size and an identical timestamp is not noticed: [`Cache::Refresh`] (the
+//! command line's `--verify-data`) hashes every file again and rewrites the cache.
 use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,12 +31,14 @@ use super::synthetic::SYNTHETIC_VERSION;
 use super::{DataError, DatasetFormat, DatasetSpec};
 
 /// What a file-based fingerprint reads of every file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FingerprintMode {
-    /// Size and modification time.
+    /// Size and modification time: no file is read, but a copy or a mere `touch`
+    /// changes it, so keys are not portable between machines.
     Metadata,
-    /// SHA-256 of the bytes.
+    /// SHA-256 of the bytes (cached): portable keys.
+    #[default]
     Contents,
 }
 
@@ -43,6 +47,33 @@ impl FingerprintMode {
         match self {
             FingerprintMode::Metadata => "metadata",
             FingerprintMode::Contents => "contents",
+        }
+    }
+
+    /// The mode a name on the command line means.
+    pub fn from_name(name: &str) -> Option<FingerprintMode> {
+        [FingerprintMode::Contents, FingerprintMode::Metadata]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// How [`FingerprintMode::Contents`] uses its cache of content hashes.
+#[derive(Clone, Copy, Debug)]
+pub enum Cache<'a> {
+    /// No cache: every file is hashed.
+    None,
+    /// Reuse the hashes of files whose size and modification time are unchanged.
+    Use(&'a Path),
+    /// Hash every file again and rewrite the cache with the results.
+    Refresh(&'a Path),
+}
+
+impl<'a> Cache<'a> {
+    fn dir(self) -> Option<&'a Path> {
+        match self {
+            Cache::None => None,
+            Cache::Use(dir) | Cache::Refresh(dir) => Some(dir),
         }
     }
 }
@@ -54,6 +85,11 @@ const CACHE_VERSION: u32 = 1;
 /// The hex SHA-256 fingerprint of one split. `cache_dir` (created if missing) caches
 /// content hashes; it is only used in [`FingerprintMode::Contents`].
 pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache_dir: Option<&Path>) -> Result<String, DataError> {
+    fingerprint_with(spec, split, mode, cache_dir.map_or(Cache::None, Cache::Use))
+}
+
+/// [`fingerprint`] with the cache used as `cache` says.
+pub fn fingerprint_with(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache: Cache) -> Result<String, DataError> {
     let mut h = Sha256::new();
     h.update(b"ktlab-dataset-fingerprint\0");
     h.update(FINGERPRINT_VERSION.to_le_bytes());
@@ -75,7 +111,7 @@ pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache
             // Opening it checks that the parent split is large enough, before anything runs.
             super::open_split(spec, split)?;
             h.update(super::SUBSET_VERSION.to_le_bytes());
-            field(&mut h, fingerprint(of, &part.split, mode, cache_dir)?.as_bytes());
+            field(&mut h, fingerprint_with(of, &part.split, mode, cache)?.as_bytes());
             h.update(seed.to_le_bytes());
             h.update((part.skip as u64).to_le_bytes());
             h.update((part.take as u64).to_le_bytes());
@@ -115,7 +151,7 @@ pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache
             }
         }
         FingerprintMode::Contents => {
-            let digests = content_hashes(spec.format.name(), split, &base, &files, &stats, cache_dir)?;
+            let digests = content_hashes(spec.format.name(), split, &base, &files, &stats, cache)?;
             for (rel, digest) in files.iter().zip(&digests) {
                 field(&mut h, rel.as_os_str().as_encoded_bytes());
                 h.update(digest);
@@ -258,12 +294,12 @@ fn content_hashes(
     base: &Path,
     files: &[PathBuf],
     stats: &[Stat],
-    cache_dir: Option<&Path>,
+    cache: Cache,
 ) -> Result<Vec<[u8; 32]>, DataError> {
-    let cache_file = cache_dir.map(|dir| cache_path(dir, format, base, split));
-    let cached = match &cache_file {
-        Some(path) => read_cache(path)?,
-        None => IndexMap::new(),
+    let cache_file = cache.dir().map(|dir| cache_path(dir, format, base, split));
+    let cached = match (&cache_file, cache) {
+        (Some(path), Cache::Use(_)) => read_cache(path)?,
+        _ => IndexMap::new(),
     };
     let lookup = |rel: &Path, stat: &Stat| -> Option<[u8; 32]> {
         let entry = cached.get(rel.to_str()?)?;

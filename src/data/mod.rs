@@ -10,7 +10,7 @@ mod subset;
 mod synthetic;
 
 pub use cifar_binary::Cifar10Binary;
-pub use fingerprint::{fingerprint, FingerprintMode};
+pub use fingerprint::{fingerprint, fingerprint_with, Cache, FingerprintMode};
 pub use image::{area_resample, resize_to, Image};
 pub use image_folder::{decode_file, list_split, ImageFolder, Listing};
 pub use npy::{read_npy, NpyDtype, NpyError, NpyHeader, NpyMatrix};

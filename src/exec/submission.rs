@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::data::FingerprintMode;
+
 /// A submission folder that cannot be written or read back.
 #[derive(Debug, Error)]
 pub enum SubmissionError {
@@ -46,9 +48,16 @@ pub struct SubmissionInfo {
     /// Where the datasets file's relative roots resolve (its original folder).
     pub datasets_base: Option<PathBuf>,
     pub set: Vec<String>,
-    pub verify_data: bool,
+    /// How the submitting plan fingerprinted datasets; its jobs plan the same way.
+    /// (Submissions written before contents became the default were metadata.)
+    #[serde(default = "metadata")]
+    pub fingerprint: FingerprintMode,
     /// Seconds since the Unix epoch.
     pub created: f64,
+}
+
+fn metadata() -> FingerprintMode {
+    FingerprintMode::Metadata
 }
 
 #[derive(Clone, Debug)]
@@ -170,7 +179,7 @@ mod tests {
             experiment_file: exp.clone(),
             datasets_base: None,
             set: vec!["seed=3".into()],
-            verify_data: false,
+            fingerprint: FingerprintMode::Contents,
             created: 1.0,
         };
         let script = |d: &Path| job_script(Path::new("/bin/ktlab"), Path::new("/st"), d, &["module load x".into()]);

@@ -1,7 +1,6 @@
 //! Builds the plan: validates every variant's stages, resolves references, orders the
 //! graph, and computes each instance's key; identical instances across variants merge.
 use std::collections::HashMap;
-use std::path::Path;
 
 use indexmap::IndexMap;
 use serde_json::json;
@@ -9,7 +8,7 @@ use serde_json::json;
 use super::error::Errors;
 use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
-use crate::data::{fingerprint, DatasetSpec, FingerprintMode};
+use crate::data::{fingerprint_with, Cache, DatasetSpec, FingerprintMode};
 use crate::device::{device_class, DeviceSpec};
 use crate::models::NetConfig;
 use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
@@ -18,9 +17,10 @@ use crate::store::Key;
 /// What planning needs besides the experiment: datasets and fingerprinting.
 pub struct PlanEnv<'a> {
     pub datasets: &'a Datasets,
-    pub verify_data: bool,
-    /// Where fingerprint caches live (`<store>/fingerprints`).
-    pub cache_dir: &'a Path,
+    /// What identifies a dataset's files in keys (contents by default).
+    pub mode: FingerprintMode,
+    /// The content-hash cache (`<store>/fingerprints`) and how to use it.
+    pub cache: Cache<'a>,
     /// (dataset, split) -> fingerprint, shared across plans of one process.
     pub fingerprints: HashMap<(String, String), String>,
     /// Plan even when a dataset cannot be read here (`ktlab plan` on a machine without
@@ -54,23 +54,15 @@ fn declared_device(spec: DeviceSpec, gpus: u32) -> tch::Device {
 
 impl<'a> PlanEnv<'a> {
     /// An environment that refuses unreadable datasets (as `run` needs).
-    pub fn new(datasets: &'a Datasets, verify_data: bool, cache_dir: &'a Path) -> PlanEnv<'a> {
+    pub fn new(datasets: &'a Datasets, mode: FingerprintMode, cache: Cache<'a>) -> PlanEnv<'a> {
         PlanEnv {
             datasets,
-            verify_data,
-            cache_dir,
+            mode,
+            cache,
             fingerprints: HashMap::new(),
             allow_unavailable: false,
             unavailable: Vec::new(),
             devices: DevicePolicy::default(),
-        }
-    }
-
-    fn mode(&self) -> FingerprintMode {
-        if self.verify_data {
-            FingerprintMode::Contents
-        } else {
-            FingerprintMode::Metadata
         }
     }
 
@@ -79,7 +71,7 @@ impl<'a> PlanEnv<'a> {
         if let Some(f) = self.fingerprints.get(&k) {
             return Ok(f.clone());
         }
-        let f = match fingerprint(spec, split, self.mode(), Some(self.cache_dir)) {
+        let f = match fingerprint_with(spec, split, self.mode, self.cache) {
             Ok(f) => f,
             Err(e) if self.allow_unavailable => {
                 self.unavailable.push(format!("{}:{split}: {e}", spec.name));
@@ -265,7 +257,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                                 spec,
                                 split,
                                 fingerprint: fp,
-                                mode: env.mode(),
+                                mode: env.mode,
                             },
                         );
                     }
