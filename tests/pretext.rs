@@ -83,7 +83,7 @@ fn contract_transfer_runs_unchanged() {
             .unwrap();
         assert!((0.0..=1.0).contains(&top1));
     }
-    assert_eq!(rows(&csv, "pretext_accuracy").len(), 1, "{csv}");
+    assert_eq!(rows(&csv, "pretext_heldout_accuracy").len(), 1, "{csv}");
     // The pretext entry holds the permutation set it trained with, in the official layout.
     let entry = p.entries().into_iter().find(|e| e.starts_with("pretext/")).unwrap();
     let perms = ktlab::pretext::permutations::PermutationSet::read_bin(&p.path(&format!("store/{entry}/permutations.bin"))).unwrap();
@@ -135,7 +135,7 @@ epochs = 5
     );
     p.ktlab(&["run", "exp.toml"]).ok();
     let csv = p.read("results/jpp/results.csv");
-    let acc: f64 = rows(&csv, "pretext_accuracy")[0].last().unwrap().parse().unwrap();
+    let acc: f64 = rows(&csv, "pretext_heldout_accuracy")[0].last().unwrap().parse().unwrap();
     eprintln!("jigsaw++ accuracy over 10 permutations: {acc:.3} (chance 0.100)");
     assert!(acc > 0.15, "accuracy {acc} is not clearly above chance 1/10");
     assert_eq!(rows(&csv, "top1").len(), 1, "{csv}");
@@ -171,7 +171,7 @@ epochs = 3
     let r = p.ktlab(&["run", "exp.toml"]).ok();
     assert!(r.stderr.contains("rotation accuracy"), "{}", r.stderr);
     let csv = p.read("results/rot/results.csv");
-    assert_eq!(rows(&csv, "pretext_accuracy").len(), 1, "{csv}");
+    assert_eq!(rows(&csv, "pretext_heldout_accuracy").len(), 1, "{csv}");
     assert_eq!(rows(&csv, "top1").len(), 1, "{csv}");
 }
 
@@ -218,7 +218,7 @@ lr = 0.001
     );
     p.ktlab(&["run", "exp.toml"]).ok();
     let csv = p.read("results/rotreal/results.csv");
-    let acc: f64 = rows(&csv, "pretext_accuracy")[0].last().unwrap().parse().unwrap();
+    let acc: f64 = rows(&csv, "pretext_heldout_accuracy")[0].last().unwrap().parse().unwrap();
     eprintln!("rotation accuracy on 600 CIFAR-10 images: {acc:.3} (chance 0.25)");
     assert!(acc > 0.4, "rotation accuracy {acc} (chance 0.25)");
 }
@@ -306,6 +306,11 @@ data = "shapes:unlabeled"
         ),
         ("task = \"jigsaw++\"", "task = \"jigsaw++\"\npermutations = 1", "expected 2..=10000"),
         ("task = \"jigsaw++\"", "task = \"jigsaw++\"\nmin_hamming = 10", "expected 1..=9"),
+        (
+            "task = \"jigsaw++\"",
+            "task = \"jigsaw++\"\nheld_out = 0.9",
+            "expected a share of the images in [0, 0.5]",
+        ),
         ("task = \"jigsaw++\"", "task = \"jigsaw++\"\ncrop = 99", "expected 3..=64"),
         (
             "task = \"jigsaw++\"",

@@ -20,7 +20,7 @@ use crate::pretext::permutations::PermutationSet;
 use crate::pretext::rotation::Rotation;
 use super::artefacts;
 use crate::train::batches::{Augment, ImageSet};
-use crate::train::trainer::train;
+use crate::train::trainer::{evaluate, train};
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
@@ -67,6 +67,7 @@ pub(crate) const OWN_KEYS: &[&str] = &[
     "crop_padding",
     "flip",
     "init",
+    "held_out",
 ];
 
 /// A pretext table as the file writes it; [`PretextFile::validate`] resolves every
@@ -92,9 +93,13 @@ struct PretextFile {
     crop_padding: Option<usize>,
     flip: Option<bool>,
     init: Option<String>,
+    held_out: Option<f64>,
     #[serde(flatten)]
     solver: SolverParams,
 }
+
+/// Share of the split's images set aside to measure the pretext task on.
+const HELD_OUT: f64 = 0.1;
 
 fn one() -> f64 {
     1.0
@@ -119,6 +124,9 @@ pub struct PretextParams {
     /// A model stage whose matching weights this network starts from (a curriculum:
     /// Jigsaw++ with 100 permutations from one with 10).
     pub init: Option<String>,
+    /// Share of the images (drawn by the seed) the network never trains on; the task's
+    /// accuracy on them is `pretext_heldout_accuracy` (0.1; 0: none, and no such metric).
+    pub held_out: f64,
 }
 
 /// The task and its own options.
@@ -198,6 +206,7 @@ struct PretextKey<'a> {
     solver: &'a SolverParams,
     #[serde(skip_serializing_if = "Option::is_none")]
     init: Option<&'a str>,
+    held_out: f64,
 }
 
 impl Serialize for PretextParams {
@@ -221,6 +230,7 @@ impl Serialize for PretextParams {
             flip: None,
             solver: &self.solver,
             init: self.init.as_deref(),
+            held_out: self.held_out,
         };
         match &self.task {
             Task::Jigsaw(j) => {
@@ -271,6 +281,10 @@ impl PretextFile {
             ));
         }
         self.solver.validate(table, prefix)?;
+        let held_out = self.held_out.unwrap_or(HELD_OUT);
+        if !(0.0..=0.5).contains(&held_out) {
+            return Err(err("held_out", format!("expected a share of the images in [0, 0.5], found {held_out}")));
+        }
         let arch = self.arch;
         let (image_size, task) = if self.task == PretextTask::Rotation {
             let size = self
@@ -299,6 +313,7 @@ impl PretextFile {
             task,
             solver: self.solver,
             init: self.init,
+            held_out,
         })
     }
 
@@ -438,10 +453,10 @@ impl PretextParams {
 
 impl Stage for PretextParams {
     const NAME: &'static str = "pretext";
-    /// 2 since `vgg16-small` lost its last max-pool.
-    const VERSION: u32 = 2;
+    /// 2 since `vgg16-small` lost its last max-pool; 3 since it holds images out.
+    const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
-    const METRICS: &'static [&'static str] = &["pretext_accuracy"];
+    const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
@@ -484,12 +499,22 @@ impl Stage for PretextParams {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
         let size = self.image_size;
-        let set = Arc::new(ImageSet::load(source.as_ref(), size, &|_, _| {})?);
+        let all = ImageSet::load(source.as_ref(), size, &|_, _| {})?;
+        let held = held_out_count(all.n, self.held_out);
+        let (set, aside) = all.hold_out(held, ctx.seed);
+        drop(all);
+        if set.n == 0 {
+            return Err(StageError::Input(format!("`{}` has no images left to train on", self.data)));
+        }
+        let (set, aside) = (Arc::new(set), Arc::new(aside));
         let images = set.n;
+        // Held-out samples are drawn from their own seed, the same for every epoch count.
+        let eval_seed = ctx.seed ^ 0x5052_4554_4558_5431;
+        let batch_size = self.solver.batch_size;
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let cfg = self.solver.config(ctx.seed);
         let mut reporter = EpochReporter::new(ctx, self.solver.epochs);
-        let (history, classes) = match &self.task {
+        let (history, classes, heldout) = match &self.task {
             Task::Jigsaw(j) => {
             let perms = PretextParams::permutation_set(&j.permutations, ctx.seed)?;
             perms
@@ -511,12 +536,16 @@ impl Stage for PretextParams {
                 max_replaced: j.max_replaced,
                 normalize: true,
             };
-            let maker = Jigsaw::new(set, &perms, jigsaw).map_err(StageError::Input)?;
+            let maker = Jigsaw::new(set, &perms, jigsaw.clone()).map_err(StageError::Input)?;
             reporter.accuracy_name = "permutation accuracy";
             reporter.chance = Some(1.0 / perms.len() as f64);
             let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
             let history = train(&mut vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
                 .map_err(|e| StageError::Failed(e.to_string()))?;
+            let heldout = (aside.n > 0)
+                .then(|| Jigsaw::new(aside.clone(), &perms, jigsaw).map(|m| evaluate(&forward, &m, batch_size, eval_seed, ctx.device)))
+                .transpose()
+                .map_err(StageError::Input)?;
             vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
             // Features are read on whole images at the pretext's image side.
             let meta = ModelMeta {
@@ -529,7 +558,7 @@ impl Stage for PretextParams {
                 per_image_norm: true,
             };
             artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
-            (history, perms.len())
+            (history, perms.len(), heldout)
             }
             Task::Rotation(r) => {
             let mut model = LoadedModel::new(
@@ -552,14 +581,23 @@ impl Stage for PretextParams {
                     flip: r.flip,
                 },
             };
+            // Held-out images as they are, at all four angles.
+            let heldout_maker = Rotation {
+                set: aside.clone(),
+                augment: Augment {
+                    crop_padding: 0,
+                    flip: false,
+                },
+            };
             reporter.accuracy_name = "rotation accuracy";
             reporter.chance = Some(0.25);
             let net = &model.net;
             let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
             let history = train(&mut model.vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
                 .map_err(|e| StageError::Failed(e.to_string()))?;
+            let heldout = (aside.n > 0).then(|| evaluate(&forward, &heldout_maker, batch_size, eval_seed, ctx.device));
             model.save(ctx.workdir)?;
-            (history, 4)
+            (history, 4, heldout)
             }
         };
         write_history(ctx, &history)?;
@@ -571,23 +609,41 @@ impl Stage for PretextParams {
             "final_loss": last.0,
             "final_accuracy": last.1,
             "epochs": history.len(),
+            "train_images": images,
+            "heldout_images": aside.n,
+            "heldout_accuracy": heldout,
         });
         artefacts::write_json(&ctx.path("pretext.json"), &summary)?;
+        let row = |metric: &str, value: f64| MetricRow {
+            layer: String::new(),
+            metric: metric.into(),
+            value,
+        };
+        let mut metrics = vec![row("pretext_train_accuracy", last.1)];
+        let mut measured = format!("training accuracy {:.3}", last.1);
+        if let Some(acc) = heldout {
+            metrics.insert(0, row("pretext_heldout_accuracy", acc));
+            measured = format!("held-out accuracy {acc:.3} on {} images, {measured}", aside.n);
+        }
         Ok(Outcome {
-            metrics: vec![MetricRow {
-                layer: String::new(),
-                metric: "pretext_accuracy".into(),
-                value: last.1,
-            }],
+            metrics,
             summary: format!(
-                "{} on {} images, {} epochs: accuracy {:.3} (chance {:.4}), loss {:.4}",
+                "{} on {} images, {} epochs: {measured} (chance {:.4}), loss {:.4}",
                 crate::config::Choice::name(self.task_name()),
                 images,
                 history.len(),
-                last.1,
                 1.0 / classes as f64,
                 last.0
             ),
         })
     }
+}
+
+/// Images set aside: `share` of `n`, at least one when the share is not zero and there
+/// are two images or more.
+fn held_out_count(n: usize, share: f64) -> usize {
+    if share <= 0.0 || n < 2 {
+        return 0;
+    }
+    ((n as f64 * share).round() as usize).clamp(1, n - 1)
 }

@@ -85,6 +85,36 @@ impl ImageSet {
         }
     }
 
+    /// Sets `held` images aside, drawn by `seed`: (the others in their order, the held-out
+    /// ones in their order). Pretext stages measure their task on the second.
+    pub fn hold_out(&self, held: usize, seed: u64) -> (ImageSet, ImageSet) {
+        let held = held.min(self.n);
+        let mut order: Vec<usize> = (0..self.n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4c44_4f55_5421));
+        let mut aside = order[..held].to_vec();
+        aside.sort_unstable();
+        let mut is_held = vec![false; self.n];
+        for &i in &aside {
+            is_held[i] = true;
+        }
+        let kept: Vec<usize> = (0..self.n).filter(|&i| !is_held[i]).collect();
+        (self.select(&kept), self.select(&aside))
+    }
+
+    /// The images `idx`, in that order.
+    fn select(&self, idx: &[usize]) -> ImageSet {
+        let per = 3 * self.size * self.size;
+        let mut pixels = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            pixels.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        ImageSet {
+            pixels,
+            n: idx.len(),
+            size: self.size,
+        }
+    }
+
     /// Images `idx` as a normalised float batch `[b, 3, s, s]`, without augmentation.
     pub fn batch(&self, idx: &[usize]) -> Tensor {
         let per = 3 * self.size * self.size;
@@ -199,4 +229,32 @@ pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usiz
 /// Labels as a tensor.
 pub fn labels_tensor(labels: &[i64]) -> Tensor {
     Tensor::from_slice(labels).to_kind(Kind::Int64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_out_images_are_disjoint_from_the_rest_and_fixed_by_the_seed() {
+        // Image i is filled with the value i, so every image says which it is.
+        let (n, size) = (50usize, 2usize);
+        let per = 3 * size * size;
+        let set = ImageSet {
+            pixels: (0..n).flat_map(|i| std::iter::repeat(i as u8).take(per)).collect(),
+            n,
+            size,
+        };
+        let ids = |s: &ImageSet| -> Vec<u8> { s.pixels.chunks(per).map(|c| c[0]).collect() };
+        let (kept, held) = set.hold_out(7, 3);
+        assert_eq!((kept.n, held.n), (43, 7));
+        let (k, h) = (ids(&kept), ids(&held));
+        assert!(k.windows(2).all(|w| w[0] < w[1]) && h.windows(2).all(|w| w[0] < w[1]));
+        let mut all: Vec<u8> = k.iter().chain(&h).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..n as u8).collect::<Vec<_>>());
+        assert_eq!(ids(&set.hold_out(7, 3).1), h);
+        assert_ne!(ids(&set.hold_out(7, 4).1), h);
+        assert_eq!(set.hold_out(0, 3).0.n, n);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
-use super::batches::{epoch_batches, SampleMaker};
+use super::batches::{assemble, epoch_batches, SampleMaker};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
 
@@ -122,6 +122,34 @@ pub fn train(
         observer.epoch(&stats);
     }
     Ok(history)
+}
+
+/// Top-1 accuracy of `forward` (in evaluation mode, no gradients) on every sample of
+/// `maker`, made from `seed` alone: the same samples for every model and every run.
+pub fn evaluate(
+    forward: &dyn Fn(&Tensor, bool) -> Tensor,
+    maker: &dyn SampleMaker,
+    batch_size: usize,
+    seed: u64,
+    device: tch::Device,
+) -> f64 {
+    let (mut correct, mut seen) = (0i64, 0i64);
+    tch::no_grad(|| {
+        let order: Vec<usize> = (0..maker.samples()).collect();
+        for (b, chunk) in order.chunks(batch_size.max(1)).enumerate() {
+            let batch = assemble(maker, chunk, seed, 0, b);
+            let y = batch.targets.to_device(device);
+            let logits = forward(&batch.inputs.to_device(device), false);
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&y)
+                .to_kind(Kind::Int64)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            seen += y.size()[0];
+        }
+    });
+    correct as f64 / seen.max(1) as f64
 }
 
 fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
