@@ -241,7 +241,7 @@ mod tests {
         let (n, size) = (50usize, 2usize);
         let per = 3 * size * size;
         let set = ImageSet {
-            pixels: (0..n).flat_map(|i| std::iter::repeat(i as u8).take(per)).collect(),
+            pixels: (0..n).flat_map(|i| std::iter::repeat_n(i as u8, per)).collect(),
             n,
             size,
         };
