@@ -99,7 +99,11 @@ pub fn expand_experiment(file: Arc<SourceFile>, overrides: &[Override]) -> Resul
     let sweep: Vec<_> = axes.iter().filter(|axis| !overrides.iter().any(|o| o.path == axis.path)).collect();
     // Refuse a product too large to plan before building it.
     let mut count: usize = 1;
-    for axis in &sweep {
+    for (i, axis) in sweep.iter().enumerate() {
+        // A zipped group is one dimension: count it at its first key.
+        if axis.zip.is_some() && sweep[..i].iter().any(|a| a.zip == axis.zip) {
+            continue;
+        }
         count = count.saturating_mul(axis.items.len());
         if count > MAX_VARIANTS {
             return Err(axis.values.error(
@@ -242,16 +246,19 @@ fn check_top_level(root: &Node) -> Result<(), ConfigError> {
 }
 
 /// One key of `[sweep]`: its dotted path, how to name it in messages, the array node and
-/// its values.
+/// its values; `zip` numbers the group of `[sweep.zip]` keys it varies together with.
 struct SweepAxis<'a> {
     path: String,
     label: String,
     values: &'a Node,
     items: &'a [Node],
+    zip: Option<usize>,
 }
 
 /// The axes of `[sweep]`, in the quoted form (`"stages.clusters.k" = [4, 16]`), the natural
-/// one (`stages.clusters.k = [4, 16]`, which TOML reads as nested tables) or a mix.
+/// one (`stages.clusters.k = [4, 16]`, which TOML reads as nested tables) or a mix. Keys
+/// of `[sweep.zip]` (or of each `[[sweep.zip]]` group) vary together: their arrays have
+/// one length and the i-th values go into one variant, crossed with the other axes.
 fn read_sweep(root: &Node) -> Result<Vec<SweepAxis<'_>>, ConfigError> {
     let Some((_, sweep)) = root.as_table().and_then(|t| t.get("sweep")) else {
         return Ok(Vec::new());
@@ -263,28 +270,92 @@ fn read_sweep(root: &Node) -> Result<Vec<SweepAxis<'_>>, ConfigError> {
         ));
     }
     let mut axes = Vec::new();
-    collect_axes(root, sweep, "", &mut axes)?;
+    collect_axes(root, sweep, "", None, &mut axes)?;
     Ok(axes)
 }
 
-/// Walks one table of `[sweep]` (`prefix` is its dotted path below `sweep`), adding an axis
-/// for every array; nested tables extend the path.
-fn collect_axes<'a>(root: &Node, table: &'a Node, prefix: &str, axes: &mut Vec<SweepAxis<'a>>) -> Result<(), ConfigError> {
+fn values(n: usize) -> String {
+    format!("{n} value{}", if n == 1 { "" } else { "s" })
+}
+
+/// `[sweep.zip]` (one group) or `[[sweep.zip]]` (several): each group's keys as axes that
+/// share a zip number, checked to have arrays of one length.
+fn collect_zip<'a>(root: &Node, zip: &'a Node, axes: &mut Vec<SweepAxis<'a>>) -> Result<(), ConfigError> {
+    let groups: Vec<(&'a Node, String)> = match &zip.value {
+        Value::Table(_) => vec![(zip, "sweep.zip".to_string())],
+        Value::Array(items) if !items.is_empty() && items.iter().all(|t| t.as_table().is_some()) => {
+            items.iter().enumerate().map(|(i, t)| (t, format!("sweep.zip[{i}]"))).collect()
+        }
+        _ => {
+            return Err(zip.error(
+                "sweep.zip",
+                format!(
+                    "expected a table of key path = [values] varying together ([sweep.zip] or [[sweep.zip]]), found {}",
+                    zip.type_name()
+                ),
+            ))
+        }
+    };
+    for (table, label) in groups {
+        let group = axes.iter().filter_map(|a| a.zip).max().map_or(0, |g| g + 1);
+        let first = axes.len();
+        collect_axes(root, table, "", Some((group, &label)), axes)?;
+        let members = &axes[first..];
+        let Some(lead) = members.first() else {
+            return Err(table.error(&label, "a zipped group needs at least two keys"));
+        };
+        if members.len() < 2 {
+            return Err(lead.values.error(
+                &lead.label,
+                "a zipped group needs at least two keys (a single key belongs in [sweep])",
+            ));
+        }
+        if let Some(other) = members.iter().find(|a| a.items.len() != lead.items.len()) {
+            return Err(other.values.error(
+                &other.label,
+                format!(
+                    "zipped keys vary together, so their arrays need one length: `{}` has {}, `{}` has {}",
+                    other.path,
+                    values(other.items.len()),
+                    lead.path,
+                    values(lead.items.len())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Walks one table of `[sweep]` (`prefix` is its dotted path below `sweep`, or below the
+/// zipped group `zip` names with its label), adding an axis for every array; nested
+/// tables extend the path.
+fn collect_axes<'a>(
+    root: &Node,
+    table: &'a Node,
+    prefix: &str,
+    zip: Option<(usize, &str)>,
+    axes: &mut Vec<SweepAxis<'a>>,
+) -> Result<(), ConfigError> {
     let Some(entries) = table.as_table() else {
         return Ok(());
     };
+    let under = zip.map_or("sweep", |(_, label)| label);
     for (key, (kspan, values)) in entries {
+        if prefix.is_empty() && zip.is_none() && key == "zip" {
+            collect_zip(root, values, axes)?;
+            continue;
+        }
         let (path, label) = if prefix.is_empty() {
-            (key.clone(), format!("sweep.\"{key}\""))
+            (key.clone(), format!("{under}.\"{key}\""))
         } else {
             let path = format!("{prefix}.{key}");
-            let label = format!("sweep.{path}");
+            let label = format!("{under}.{path}");
             (path, label)
         };
         let items = match &values.value {
             Value::Array(items) => items,
             Value::Table(t) if !t.is_empty() => {
-                collect_axes(root, values, &path, axes)?;
+                collect_axes(root, values, &path, zip, axes)?;
                 continue;
             }
             Value::Table(_) => {
@@ -308,6 +379,7 @@ fn collect_axes<'a>(root: &Node, table: &'a Node, prefix: &str, axes: &mut Vec<S
             label,
             values,
             items,
+            zip: zip.map(|(group, _)| group),
         });
     }
     Ok(())
@@ -335,14 +407,24 @@ fn check_sweep_target(root: &Node, path: &str, node: &Node, offset: usize, key: 
     }
 }
 
+/// Every combination of the axes' values; the axes of one zipped group form one dimension
+/// (their i-th values together), placed where the group's first key is.
 fn cartesian<'a, 'b>(axes: &[&'b SweepAxis<'a>]) -> Vec<Vec<(&'b SweepAxis<'a>, &'a Node)>> {
-    let mut out: Vec<Vec<(&'b SweepAxis<'a>, &'a Node)>> = vec![Vec::new()];
+    let mut dimensions: Vec<Vec<&'b SweepAxis<'a>>> = Vec::new();
     for axis in axes {
+        let group = axis.zip.and_then(|z| dimensions.iter_mut().find(|d| d[0].zip == Some(z)));
+        match group {
+            Some(dimension) => dimension.push(axis),
+            None => dimensions.push(vec![axis]),
+        }
+    }
+    let mut out: Vec<Vec<(&'b SweepAxis<'a>, &'a Node)>> = vec![Vec::new()];
+    for dimension in &dimensions {
         let mut next = Vec::new();
         for prefix in &out {
-            for v in axis.items {
+            for i in 0..dimension[0].items.len() {
                 let mut c = prefix.clone();
-                c.push((*axis, v));
+                c.extend(dimension.iter().map(|axis| (*axis, &axis.items[i])));
                 next.push(c);
             }
         }
@@ -659,6 +741,55 @@ mod tests {
         assert_eq!(
             err,
             "e.toml:10:1: `sweep.\"stages.clusters.k\"`: `stages.clusters.k` is swept twice"
+        );
+    }
+
+    #[test]
+    fn zipped_keys_vary_together_crossed_with_the_other_axes() {
+        let base = format!("{BASE}iterations = 5\n\n[stages.other]\nkind = \"kmeans\"\nfeatures = \"feat\"\nk = 2\n");
+        let text =
+            format!("{base}\n[sweep]\nseed = [1, 2]\n\n[sweep.zip]\n\"stages.clusters.k\" = [4, 16, 64]\nstages.other.k = [3, 5, 7]\n");
+        let variants = expand(&text, &[]).expect("expands");
+        let names: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "seed=1,stages.clusters.k=4,stages.other.k=3",
+                "seed=1,stages.clusters.k=16,stages.other.k=5",
+                "seed=1,stages.clusters.k=64,stages.other.k=7",
+                "seed=2,stages.clusters.k=4,stages.other.k=3",
+                "seed=2,stages.clusters.k=16,stages.other.k=5",
+                "seed=2,stages.clusters.k=64,stages.other.k=7",
+            ]
+        );
+        let other_k = |v: &RawExperiment| v.stages["other"].table.lookup("k").unwrap().display();
+        assert_eq!((k_of(&variants[4]), other_k(&variants[4])), ("16".to_string(), "5".to_string()));
+        // Two groups are two dimensions.
+        let text = format!(
+            "{base}\n[[sweep.zip]]\n\"stages.clusters.k\" = [4, 16]\n\"stages.other.k\" = [3, 5]\n\n[[sweep.zip]]\n\"stages.clusters.iterations\" = [1, 2, 3]\n\"stages.other.iterations\" = [4, 5, 6]\n"
+        );
+        assert_eq!(expand(&text, &[]).expect("expands").len(), 6);
+        // A --set on one zipped key fixes that key; its partners still vary.
+        let text = format!("{base}\n[sweep.zip]\n\"stages.clusters.k\" = [4, 16]\n\"stages.other.k\" = [3, 5]\n");
+        let variants = expand(&text, &["stages.other.k=9"]).expect("expands");
+        assert_eq!(variants.iter().map(|v| v.variant.as_str()).collect::<Vec<_>>(), ["k=4", "k=16"]);
+        assert!(variants.iter().all(|v| other_k(v) == "9"));
+    }
+
+    #[test]
+    fn zipped_groups_need_two_keys_of_one_length() {
+        let base = format!("{BASE}\n[stages.other]\nkind = \"kmeans\"\nk = 2\n");
+        let err = |tail: &str| expand(&format!("{base}{tail}"), &[]).unwrap_err().to_string();
+        assert_eq!(
+            err("\n[sweep.zip]\n\"stages.clusters.k\" = [4, 16]\n\"stages.other.k\" = [3]\n"),
+            "e.toml:14:20: `sweep.zip.\"stages.other.k\"`: zipped keys vary together, so their arrays need one length: `stages.other.k` has 1 value, `stages.clusters.k` has 2 values"
+        );
+        assert!(err("\n[sweep.zip]\n\"stages.clusters.k\" = [4, 16]\n").contains("a zipped group needs at least two keys"));
+        assert!(err("\n[sweep]\nzip = 3\n").contains("`sweep.zip`: expected a table of key path = [values] varying together"));
+        assert!(err("\n[sweep.zip]\n\"stages.clustrs.k\" = [4]\n\"stages.other.k\" = [3]\n").contains("no stage named `clustrs`"));
+        assert!(
+            err("\n[sweep]\n\"stages.other.k\" = [1]\n[sweep.zip]\n\"stages.clusters.k\" = [4]\n\"stages.other.k\" = [3]\n")
+                .contains("`stages.other.k` is swept twice")
         );
     }
 
