@@ -82,7 +82,7 @@ kind = "finetune"
 model = "random"
 train = "shapes:train"
 test = "shapes:test"
-epochs = 4
+epochs = 12
 
 [stages.few]
 kind = "finetune"
@@ -93,10 +93,10 @@ labels_per_class = 10
 epochs = 4
 "#;
 
-/// At this scale (a quarter-width AlexNet, 1000 images, 4 epochs on two CPU cores) a
-/// finetune from random weights does not beat the frozen conv5 probe (0.18 vs 0.21 top-1
-/// seen): what is asserted is that the rows exist, the whole-split finetune is above
-/// chance, and each trains for its epochs.
+/// Fine-tuning the whole network from random weights (a quarter-width AlexNet, 1000
+/// images, 12 epochs) beats the frozen linear probe on conv5 of the same weights (0.365
+/// against 0.213 measured; with 4 epochs it did not: 0.18 against 0.21). With 10 labels per
+/// class (80 images, 4 epochs) only the rows and their range are checked.
 #[test]
 fn finetune_reports_whole_network_rows_above_chance() {
     let p = Project::new();
@@ -122,6 +122,10 @@ fn finetune_reports_whole_network_rows_above_chance() {
     assert!(value("few", "", "top5") >= few, "{csv}");
     // Eight balanced classes: chance is 1/8.
     assert!(tuned > 0.125 && tuned <= 1.0, "{csv}");
+    assert!(
+        tuned > probe + 0.05,
+        "finetune {tuned} does not beat the frozen conv5 probe {probe}\n{csv}"
+    );
     assert!((0.0..=1.0).contains(&few), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
     let histories: Vec<String> = p
@@ -131,7 +135,7 @@ fn finetune_reports_whole_network_rows_above_chance() {
         .map(|e| p.read(&format!("store/{e}/epochs.csv")))
         .collect();
     assert_eq!(histories.len(), 2);
-    for h in histories {
-        assert_eq!(h.lines().count(), 1 + 4, "{h}");
-    }
+    let mut epochs: Vec<usize> = histories.iter().map(|h| h.lines().count() - 1).collect();
+    epochs.sort_unstable();
+    assert_eq!(epochs, [4, 12], "{histories:?}");
 }
