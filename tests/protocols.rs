@@ -139,3 +139,123 @@ fn finetune_reports_whole_network_rows_above_chance() {
     epochs.sort_unstable();
     assert_eq!(epochs, [4, 12], "{histories:?}");
 }
+
+const NPY_FEATURES: &str = r#"
+name = "external"
+seed = 3
+
+[stages.feat]
+kind = "features"
+model = "npy"
+path = "feats.npy"
+data = "shapes:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 8
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+
+[stages.quality]
+kind = "cluster-metrics"
+labels = "labels"
+truth = "shapes:train"
+"#;
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Features computed elsewhere enter the graph: `model = "npy"` reads a float32 or float16
+/// matrix, one row per image; its contents enter the key, its path does not.
+#[test]
+fn external_npy_features_are_clustered_like_any_other() {
+    let p = Project::new();
+    let (n, d) = (1000usize, 6usize);
+    // Row i: its class-like pattern plus a little index-dependent noise.
+    let values: Vec<f32> = (0..n * d).map(|j| ((j / d) % 8) as f32 + 0.01 * ((j * 7919) % 13) as f32).collect();
+    crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&values));
+    p.write("exp.toml", NPY_FEATURES);
+    let key = |p: &Project| -> String {
+        let out = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+        let row = out.lines().find(|l| l.contains(" features ")).unwrap_or_else(|| panic!("{out}"));
+        row.split_whitespace().nth(3).unwrap().to_string()
+    };
+    let first = key(&p);
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("1000 x 6 features of shapes:train from"), "{}", r.stderr);
+    let entry = p.entries().into_iter().find(|e| e.starts_with("features/")).unwrap();
+    let stored = ktlab::data::NpyMatrix::open(&p.path(&format!("store/{entry}/features.npy"))).unwrap();
+    assert_eq!((stored.rows(), stored.cols()), (n, d));
+    assert!(stored
+        .to_tensor()
+        .unwrap()
+        .equal(&tch::Tensor::from_slice(&values).reshape([n as i64, d as i64])));
+    assert!(p.path(&format!("store/{entry}/labels.npy")).is_file());
+    let csv = p.read("results/external/results.csv");
+    assert!(csv.lines().any(|l| l.contains(",quality,,nmi,")), "{csv}");
+    // Moved: the same key; float16 of the same values: another key.
+    std::fs::rename(p.path("feats.npy"), p.path("moved.npy")).unwrap();
+    p.write("exp.toml", &NPY_FEATURES.replace("feats.npy", "moved.npy"));
+    assert_eq!(key(&p), first);
+    let mut halves = vec![0u8; n * d * 2];
+    tch::Tensor::from_slice(&values)
+        .to_kind(tch::Kind::Half)
+        .copy_data_u8(&mut halves, n * d);
+    crate::common::write_npy(&p.path("moved.npy"), "<f2", &[n, d], &halves);
+    assert_ne!(key(&p), first);
+    p.ktlab(&["run", "exp.toml"]).ok();
+}
+
+/// Bad external features exit 2 naming the file: wrong element type, wrong shape, a
+/// truncated file, a NaN row, a row count that is not the split's.
+#[test]
+fn bad_external_features_are_input_errors_naming_the_file() {
+    let (n, d) = (1000usize, 4usize);
+    let good = f32_bytes(&vec![1.0f32; n * d]);
+    let mut nan = vec![1.0f32; n * d];
+    nan[17 * d + 2] = f32::NAN;
+    type Write = Box<dyn Fn(&std::path::Path)>;
+    let cases: Vec<(&str, Write, &str)> = vec![
+        (
+            "int64",
+            Box::new(|f| crate::common::write_npy(f, "<i8", &[n, d], &vec![0u8; n * d * 8])),
+            "element type `<i8` is not supported",
+        ),
+        (
+            "1-D",
+            Box::new(move |f| crate::common::write_npy(f, "<f4", &[n * d], &f32_bytes(&vec![1.0; n * d]))),
+            "is not 2-D",
+        ),
+        (
+            "truncated",
+            Box::new(|f| crate::common::write_npy(f, "<f4", &[n, d], &[0u8; 100])),
+            "truncated",
+        ),
+        (
+            "nan",
+            Box::new(move |f| crate::common::write_npy(f, "<f4", &[n, d], &f32_bytes(&nan))),
+            "row 17 holds a non-finite value",
+        ),
+        (
+            "rows",
+            Box::new(|f| crate::common::write_npy(f, "<f4", &[n - 1, d], &vec![0u8; (n - 1) * d * 4])),
+            "999 rows, but `shapes:train` has 1000 images",
+        ),
+        ("missing", Box::new(|_| {}), "feats.npy"),
+    ];
+    assert_eq!(good.len(), n * d * 4);
+    for (name, write, message) in cases {
+        let p = Project::new();
+        write(&p.path("feats.npy"));
+        p.write("exp.toml", NPY_FEATURES);
+        let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+        assert!(r.stderr.contains("feats.npy"), "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{name}: expected `{message}` in\n{}", r.stderr);
+        assert!(p.entries().is_empty(), "{name}: {:?}", p.entries());
+    }
+}

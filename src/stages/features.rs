@@ -1,5 +1,6 @@
 //! `features`: a float32 matrix, one row per image of a dataset split, from a
-//! handcrafted descriptor (HOG, raw pixels).
+//! handcrafted descriptor (HOG, raw pixels), a model stage's layer, or a `.npy` matrix
+//! computed elsewhere (`model = "npy"`: another framework's features enter the graph).
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use super::artefacts;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
-const MODELS: &[&str] = &["hog", "pixels"];
+const MODELS: &[&str] = &["hog", "pixels", "npy"];
 
 /// A features table as the file writes it; [`FeaturesFile::validate`] resolves it into
 /// [`FeaturesParams`]. Serialized (defaults filled in) it is the keyed form.
@@ -42,6 +43,13 @@ struct FeaturesFile {
     /// Model stages: target size of the average-pooled layer output (see `models::pool`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
+    /// npy: the matrix file, relative to the experiment file. Not part of the key (its
+    /// contents are, as `npy_sha256`), so moving the file keeps the key.
+    #[serde(default, skip_serializing)]
+    pub path: Option<String>,
+    /// npy, keyed form only: the SHA-256 of the file.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub npy_sha256: Option<String>,
 }
 
 /// A validated features stage.
@@ -65,6 +73,9 @@ pub enum Extractor {
     /// A model stage's `layer`, average-pooled to about `pooled_dim` values (0: the
     /// default of `models::pool`).
     Layer { stage: String, layer: String, pooled_dim: usize },
+    /// `model = "npy"`: a float32 or float16 `[rows, dim]` matrix from a file, one row per
+    /// image of `data` in dataset order; checked (and hashed) when planned.
+    Npy { path: std::path::PathBuf, sha256: String },
 }
 
 impl Serialize for FeaturesParams {
@@ -79,6 +90,8 @@ impl Serialize for FeaturesParams {
             size: None,
             layer: None,
             pooled_dim: None,
+            path: None,
+            npy_sha256: None,
         };
         match &self.extractor {
             Extractor::Hog(h) => {
@@ -93,6 +106,10 @@ impl Serialize for FeaturesParams {
                 file.model = stage.clone();
                 file.layer = Some(layer.clone());
                 file.pooled_dim = Some(*pooled_dim);
+            }
+            Extractor::Npy { sha256, .. } => {
+                file.model = "npy".into();
+                file.npy_sha256 = Some(sha256.clone());
             }
         }
         file.serialize(s)
@@ -128,6 +145,26 @@ impl FeaturesFile {
                         return Err(err(key, format!("expected {lo}..={hi}, found {v}")));
                     }
                 }
+            }
+            "npy" => {
+                for key in ["cell", "block", "bins", "size", "image_size"] {
+                    if table.lookup(key).is_some() {
+                        return Err(err(key, format!("`{key}` does not apply to model = \"npy\" (the file holds the features)")));
+                    }
+                }
+                let Some(file) = &self.path else {
+                    return Err(table.error(prefix, "missing required key `path` (the .npy matrix of model = \"npy\")"));
+                };
+                let node = at("path");
+                let base = node.file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                let path = base.join(file);
+                let matrix = crate::data::NpyMatrix::open(&path).map_err(|e| err("path", e.to_string()))?;
+                if matrix.rows() == 0 || matrix.cols() == 0 {
+                    return Err(err("path", format!("{}: the matrix is empty ({} x {})", path.display(), matrix.rows(), matrix.cols())));
+                }
+                let sha256 = sha256_file(&path).map_err(|e| err("path", format!("{}: {e}", path.display())))?;
+                self.npy_sha256 = Some(sha256);
+                self.path = Some(path.to_string_lossy().into_owned());
             }
             "pixels" => {
                 for key in ["cell", "block", "bins"] {
@@ -185,7 +222,15 @@ impl FeaturesFile {
                 return Err(err("image_size", format!("expected 8..=1024, found {s}")));
             }
         }
+        if self.model != "npy" && self.path.is_some() {
+            return Err(err("path", format!("`path` applies to model = \"npy\", not to model = \"{}\"", self.model)));
+        }
+        let npy = self.path.take().zip(self.npy_sha256.take());
         let extractor = match (self.model.as_str(), self.cell, self.block, self.bins, self.size, self.layer) {
+            ("npy", ..) => match npy {
+                Some((path, sha256)) => Extractor::Npy { path: path.into(), sha256 },
+                None => return Err(table.error(prefix, "internal: npy features not resolved")),
+            },
             ("hog", Some(cell), Some(block), Some(bins), _, _) => Extractor::Hog(hog::HogParams { cell, block, bins }),
             ("pixels", _, _, _, Some(size), _) => Extractor::Pixels { size },
             (_, _, _, _, _, Some(layer)) => Extractor::Layer {
@@ -204,7 +249,7 @@ impl FeaturesFile {
 }
 
 impl FeaturesParams {
-    /// HOG or raw pixels, as opposed to a model stage's layer.
+    /// HOG, raw pixels or a file's matrix, as opposed to a model stage's layer.
     pub fn is_handcrafted(&self) -> bool {
         !matches!(self.extractor, Extractor::Layer { .. })
     }
@@ -214,8 +259,47 @@ impl FeaturesParams {
         match &self.extractor {
             Extractor::Hog(h) => hog::hog(img, h),
             Extractor::Pixels { size } => pixels::pixels(img, *size),
-            Extractor::Layer { .. } => Vec::new(),
+            Extractor::Layer { .. } | Extractor::Npy { .. } => Vec::new(),
         }
+    }
+
+    /// Features from a `.npy` file: checked against the split (one row per image) and
+    /// for non-finite values, written as float32.
+    fn run_npy(&self, ctx: &RunCtx, path: &std::path::Path, sha256: &str) -> Result<Outcome, StageError> {
+        let (spec, split) = ctx.data_input("data")?;
+        let source = open_split(spec, split)?;
+        if sha256_file(path).map_err(StageError::io(path))? != sha256 {
+            return Err(StageError::Input(format!("{} changed since the experiment was planned; run again", path.display())));
+        }
+        let matrix = crate::data::NpyMatrix::open(path).map_err(|e| StageError::Input(e.to_string()))?;
+        let (n, dim) = (matrix.rows(), matrix.cols());
+        if n != source.len() {
+            return Err(StageError::Input(format!(
+                "{}: {n} rows, but `{}:{split}` has {} images (one row per image, in dataset order)",
+                path.display(),
+                spec.name,
+                source.len()
+            )));
+        }
+        let x = matrix.to_tensor().map_err(|e| StageError::Input(e.to_string()))?;
+        let bad = x.isfinite().all_dim(1, false).logical_not().nonzero();
+        if bad.size()[0] > 0 {
+            let bad = bad.int64_value(&[0, 0]);
+            return Err(StageError::Input(format!(
+                "{}: row {bad} holds a non-finite value (NaN or infinity)",
+                path.display()
+            )));
+        }
+        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        write_labels(ctx, source.as_ref())?;
+        artefacts::write_json(
+            &ctx.path("index.json"),
+            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "source": path, "sha256": sha256 }),
+        )?;
+        Ok(Outcome {
+            metrics: Vec::new(),
+            summary: format!("{n} x {dim} features of {}:{split} from {}", spec.name, path.display()),
+        })
     }
 
     /// Features of a model stage: one layer, average-pooled to a fixed size.
@@ -261,8 +345,17 @@ impl Extractor {
             Extractor::Hog(_) => "hog",
             Extractor::Pixels { .. } => "pixels",
             Extractor::Layer { layer, .. } => layer,
+            Extractor::Npy { .. } => "npy",
         }
     }
+}
+
+/// The hex SHA-256 of a file's bytes.
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }
 
 /// The true labels beside the features (`labels.npy`, int64), when the split has them.
@@ -316,7 +409,7 @@ impl Stage for FeaturesParams {
                 }),
                 ..Networks::NONE
             },
-            Extractor::Hog(_) | Extractor::Pixels { .. } => Networks::NONE,
+            Extractor::Hog(_) | Extractor::Pixels { .. } | Extractor::Npy { .. } => Networks::NONE,
         }
     }
     fn rows(&self) -> Rows<'_> {
@@ -328,6 +421,9 @@ impl Stage for FeaturesParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         if !self.is_handcrafted() {
             return self.run_model(ctx);
+        }
+        if let Extractor::Npy { path, sha256 } = &self.extractor {
+            return self.run_npy(ctx, path, sha256);
         }
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
