@@ -219,7 +219,7 @@ fn bad_external_features_are_input_errors_naming_the_file() {
     let good = f32_bytes(&vec![1.0f32; n * d]);
     let mut nan = vec![1.0f32; n * d];
     nan[17 * d + 2] = f32::NAN;
-    type Write = Box<dyn Fn(&std::path::Path)>;
+    type Write<'a> = Box<dyn Fn(&std::path::Path) + 'a>;
     let cases: Vec<(&str, Write, &str)> = vec![
         (
             "int64",
