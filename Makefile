@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo cifar10 test bench bench-kmeans clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 test bench bench-kmeans bench-overhead clippy fmt clean soak fuzz
 
 all: build
 
@@ -63,6 +63,12 @@ bench: $(SETUP)
 	done
 	@$(CARGO) bench --quiet --bench pretext_batches -- --batch 64 --threads 2 --steps 10 2>/dev/null | grep samples/s
 	$(MAKE) --no-print-directory bench-kmeans
+	$(MAKE) --no-print-directory bench-overhead
+
+# Runner overhead (start-up, planning, a cached re-run, fingerprinting CIFAR-10); writes the
+# runner-overhead section of docs/BENCHMARKS.md.
+bench-overhead: build
+	$(VENV)/bin/python scripts/bench_overhead.py
 
 # k-means against faiss-cpu and scikit-learn (same data, same initial centroids, same
 # threads, alternating runs); writes the k-means section of docs/BENCHMARKS.md.
