@@ -90,6 +90,12 @@ pub fn fingerprint(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache
 
 /// [`fingerprint`] with the cache used as `cache` says.
 pub fn fingerprint_with(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache: Cache) -> Result<String, DataError> {
+    Ok(fingerprint_counted(spec, split, mode, cache)?.0)
+}
+
+/// The fingerprint and, where the fingerprint listed them anyway, the number of images
+/// (so that a subset checks its range without listing its parent a second time).
+fn fingerprint_counted(spec: &DatasetSpec, split: &str, mode: FingerprintMode, cache: Cache) -> Result<(String, Option<usize>), DataError> {
     let mut h = Sha256::new();
     h.update(b"ktlab-dataset-fingerprint\0");
     h.update(FINGERPRINT_VERSION.to_le_bytes());
@@ -103,19 +109,24 @@ pub fn fingerprint_with(spec: &DatasetSpec, split: &str, mode: FingerprintMode, 
             h.update(seed.to_le_bytes());
             field(&mut h, split.as_bytes());
             h.update((len as u64).to_le_bytes());
-            return Ok(hex::encode(h.finalize()));
+            return Ok((hex::encode(h.finalize()), Some(len)));
         }
         DatasetFormat::Subset { of, seed, splits } => {
             // The parent split's fingerprint (same mode) and which of its images.
             let part = super::source::subset_split(&spec.name, splits, split)?;
-            // Opening it checks that the parent split is large enough, before anything runs.
-            super::open_split(spec, split)?;
+            let (parent, count) = fingerprint_counted(of, &part.split, mode, cache)?;
+            // The parent split must be large enough, before anything runs.
+            let parent_len = match count {
+                Some(n) => n,
+                None => super::open_split(of, &part.split)?.len(),
+            };
+            super::subset::subset_indices(&spec.name, split, parent_len, *seed, part)?;
             h.update(super::SUBSET_VERSION.to_le_bytes());
-            field(&mut h, fingerprint_with(of, &part.split, mode, cache)?.as_bytes());
+            field(&mut h, parent.as_bytes());
             h.update(seed.to_le_bytes());
             h.update((part.skip as u64).to_le_bytes());
             h.update((part.take as u64).to_le_bytes());
-            return Ok(hex::encode(h.finalize()));
+            return Ok((hex::encode(h.finalize()), Some(part.take)));
         }
         DatasetFormat::ImageFolder { root } => {
             let listing = list_split(&spec.name, root, split)?;
@@ -158,7 +169,9 @@ pub fn fingerprint_with(spec: &DatasetSpec, split: &str, mode: FingerprintMode, 
             }
         }
     }
-    Ok(hex::encode(h.finalize()))
+    // An image folder's files are its images; binary batches hold many images per file.
+    let count = matches!(spec.format, DatasetFormat::ImageFolder { .. }).then_some(files.len());
+    Ok((hex::encode(h.finalize()), count))
 }
 
 /// Hashes a length-prefixed byte string, so that consecutive fields cannot run together.
