@@ -159,6 +159,10 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         exp: ExperimentArgs,
+        /// Check a results folder's provenance.json: every stage instance it names must
+        /// be planned with the same key here (exit 1 naming those that are not)
+        #[arg(long, value_name = "PROVENANCE.json")]
+        check_provenance: Option<PathBuf>,
     },
     /// Show everything that went into one stage's key
     Explain {

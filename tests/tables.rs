@@ -256,6 +256,54 @@ fn provenance_traces_every_cell_to_its_instances() {
     p.ktlab(&["explain", "exp.toml", "--cell", "cluster_quality"])
         .fails(2)
         .stderr_has("TABLE:ROW:COLUMN");
+
+    // A copy of the project elsewhere (a colleague's clone: another folder, an empty store)
+    // plans every instance of the committed provenance.json with the same key; another
+    // parameter does not, and the check says which.
+    let q = Project::new();
+    q.write("exp.toml", SEEDED);
+    std::fs::create_dir_all(q.path("committed")).unwrap();
+    std::fs::copy(p.path("results/seeded/provenance.json"), q.path("committed/provenance.json")).unwrap();
+    let r = q
+        .ktlab(&["plan", "exp.toml", "--check-provenance", "committed/provenance.json"])
+        .ok();
+    let total = instances_in(&doc);
+    assert!(
+        r.stdout
+            .contains(&format!("{total} of {total} stage instances planned with the same key")),
+        "{}",
+        r.stdout
+    );
+    let r = q
+        .ktlab(&[
+            "plan",
+            "exp.toml",
+            "--check-provenance",
+            "committed/provenance.json",
+            "--set",
+            "stages.clusters.iterations=3",
+        ])
+        .fails(1);
+    assert!(r.stdout.contains(&format!("0 of {total} stage instances")), "{}", r.stdout);
+    assert!(r.stdout.contains("quality [k=4,seed=0]: cluster-metrics"), "{}", r.stdout);
+    q.ktlab(&["plan", "exp.toml", "--check-provenance", "exp.toml"])
+        .fails(2)
+        .stderr_has("exp.toml: not JSON");
+}
+
+/// The distinct instances a provenance.json names.
+fn instances_in(doc: &serde_json::Value) -> usize {
+    let mut keys: Vec<&str> = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .flat_map(|c| c["instances"].as_array().unwrap())
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len()
 }
 
 /// Small splits: two seeds of a short training run and k-NN probes at every layer.

@@ -29,7 +29,7 @@ fn anchor(command: &Command) -> Option<&Path> {
         Command::Run { exp, .. }
         | Command::Status { exp, .. }
         | Command::Report { exp, .. }
-        | Command::Plan { exp }
+        | Command::Plan { exp, .. }
         | Command::Explain { exp, .. }
         | Command::Verify { exp, .. } => Some(&exp.file),
         Command::Gc { files, .. } => files.first().map(PathBuf::as_path),
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Status { exp, executor } => status::status(&session, &exp, executor),
         Command::Report { exp, executor } => report::report(&session, &exp, executor),
         Command::ExecStage { submission, key, force } => exec_stage::exec_stage(&session, &submission, &key, force),
-        Command::Plan { exp } => plan::plan(&session, &exp),
+        Command::Plan { exp, check_provenance } => plan::plan(&session, &exp, check_provenance.as_deref()),
         Command::Explain { exp, cell: Some(cell), .. } => plan::explain_cell(&session, &exp, &cell),
         Command::Explain { exp, stage, variant, .. } => {
             plan::explain(&session, &exp, stage.as_deref().unwrap_or_default(), variant.as_deref())

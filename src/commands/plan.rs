@@ -1,5 +1,6 @@
 //! `ktlab plan` (every instance with its key and whether it is cached or why it runs)
 //! and `ktlab explain` (everything that went into one key).
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::session::{instance_of, PlanOptions, Session};
@@ -8,7 +9,7 @@ use crate::plan::{render_explain, render_plan, state_of, InstanceState};
 use crate::store::Records;
 use crate::Error;
 
-pub fn plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> {
+pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) -> Result<ExitCode, Error> {
     let options = PlanOptions {
         allow_unavailable: true,
         ..Default::default()
@@ -25,7 +26,54 @@ pub fn plan(session: &Session, exp: &ExperimentArgs) -> Result<ExitCode, Error> 
             println!("  {u}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    match provenance {
+        Some(path) => check_provenance(plan, path),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Compares the instances a provenance.json names with this plan's keys: the committed
+/// results were computed from exactly these instances when every key is planned here.
+fn check_provenance(plan: &crate::plan::Plan, path: &Path) -> Result<ExitCode, Error> {
+    let bad = |message: String| Error::Usage(format!("{}: {message}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let tables = json["tables"]
+        .as_array()
+        .ok_or_else(|| bad("no `tables` list: not a ktlab provenance.json".into()))?;
+    // kind/key -> (variant, stage) of its first use, each instance once.
+    let mut named: indexmap::IndexMap<String, String> = indexmap::IndexMap::new();
+    for cell in tables.iter().flat_map(|t| t["cells"].as_array().into_iter().flatten()) {
+        for inst in cell["instances"].as_array().into_iter().flatten() {
+            let (Some(kind), Some(key)) = (inst["kind"].as_str(), inst["key"].as_str()) else {
+                return Err(bad("an instance without `kind` and `key`".into()));
+            };
+            let used = &inst["uses"][0];
+            let at = format!(
+                "{} [{}]",
+                used["stage"].as_str().unwrap_or("?"),
+                used["variant"].as_str().unwrap_or("?")
+            );
+            named.entry(format!("{kind}/{key}")).or_insert(at);
+        }
+    }
+    let planned: std::collections::HashSet<String> = plan.instances.iter().map(|i| format!("{}/{}", i.kind, i.key)).collect();
+    let differing: Vec<(&String, &String)> = named.iter().filter(|(k, _)| !planned.contains(*k)).collect();
+    println!(
+        "\nprovenance {}: {} of {} stage instances planned with the same key",
+        path.display(),
+        named.len() - differing.len(),
+        named.len()
+    );
+    if differing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("not planned here (other data, parameters or ktlab version):");
+    for (key, at) in &differing {
+        let (kind, full) = key.split_once('/').unwrap_or(("", key.as_str()));
+        println!("  {at}: {kind} {}", &full[..full.len().min(12)]);
+    }
+    Ok(ExitCode::from(1))
 }
 
 pub fn explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Option<&str>) -> Result<ExitCode, Error> {
