@@ -31,6 +31,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def write_section(out, name, section):
+    """Replaces the part of `out` between `<!-- name:begin -->` and `<!-- name:end -->`
+    with `section` (appended, with its markers, when absent)."""
+    out = Path(out)
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -287,17 +303,7 @@ def write_markdown(out, results, args):
                     rel = (med[impl]["inertia"] - med[faiss_key]["inertia"]) / med[faiss_key]["inertia"]
                     notes.append(f"- {n:,} x {d}, K = {k:,}: {impl} final inertia vs faiss: {rel * 100:+.3f} %.")
     lines += [""] + notes + [""]
-    section = "\n".join(lines)
-    begin, end = f"<!-- {args.section}:begin -->", f"<!-- {args.section}:end -->"
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_section(out, args.section, "\n".join(lines))
     print(f"wrote {out}")
 
 

@@ -6,7 +6,8 @@ Each case is a whole `ktlab` process, run `--rounds` times in turn with the othe
 resident memory (from wait4's rusage). Cases:
 
 - `ktlab --version`: start-up of a command that computes nothing;
-- `ktlab plan` of the two-variant contract experiment and of a 1,000-variant sweep of it;
+- `ktlab plan` of the quickstart (2 variants x 2 seeds) and of the quickstart swept over 500
+  cluster counts x 2 seeds (1,000 variants);
 - a fully cached re-run of the quickstart (its store filled first if it is empty);
 - `ktlab datasets` on CIFAR-10 (../shared/datasets/cifar10, 60,000 files): the content
   fingerprint from an empty hash cache once (cold), then on re-runs (warm), beside
@@ -28,41 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_kmeans import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-
-CONTRACT = """name = "overhead"
-seed = 7
-
-[stages.feat]
-kind = "features"
-model = "hog"
-data = "shapes:train"
-
-[stages.clusters]
-kind = "kmeans"
-features = "feat"
-k = 16
-
-[stages.labels]
-kind = "assign"
-centroids = "clusters"
-features = "feat"
-
-[stages.quality]
-kind = "cluster-metrics"
-labels = "labels"
-truth = "shapes:train"
-
-[sweep]
-"stages.clusters.k" = {values}
-"""
-
-DATASETS = """[shapes]
-format = "synthetic"
-image_size = 32
-seed = 0
-splits = { train = 1000, test = 1000 }
-"""
 
 
 def timed(cmd, cwd, env):
@@ -101,9 +70,12 @@ def main():
     ktlab = str(Path(args.bin).resolve())
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     work = Path(tempfile.mkdtemp(prefix="ktlab-overhead-"))
-    (work / "datasets.toml").write_text(DATASETS)
-    (work / "two.toml").write_text(CONTRACT.format(values="[4, 16]"))
-    (work / "thousand.toml").write_text(CONTRACT.format(values=str(list(range(2, 1002)))))
+    quickstart = ROOT / "experiments" / "quickstart.toml"
+    swept = quickstart.read_text().replace('"stages.kt_clusters.k" = [16, 64]', f'"stages.kt_clusters.k" = {list(range(2, 502))}')
+    if swept == quickstart.read_text():
+        sys.exit(f"{quickstart}: no `\"stages.kt_clusters.k\" = [16, 64]` sweep to widen")
+    shutil.copy(ROOT / "datasets.toml", work / "datasets.toml")
+    (work / "thousand.toml").write_text(swept)
     g = ["--store", str(work / "store"), "--results", str(work / "results")]
 
     # The quickstart, in its own store, computed once so that re-runs are fully cached.
@@ -115,8 +87,8 @@ def main():
 
     cases = [
         ("`ktlab --version`", [ktlab, "--version"], work),
-        ("`ktlab plan` of the 2-variant contract", [ktlab, *g, "plan", "two.toml"], work),
-        ("`ktlab plan` of a 1,000-variant sweep (4,000 stage instances)", [ktlab, *g, "plan", "thousand.toml"], work),
+        ("`ktlab plan` of the quickstart (4 variants, 44 instances)", [ktlab, *g, "plan", str(quickstart)], work),
+        ("`ktlab plan` of the quickstart over 500 k x 2 seeds (1,000 variants)", [ktlab, *g, "plan", "thousand.toml"], work),
         ("fully cached re-run of the quickstart (`ktlab run`, 44 instances)", qs, ROOT),
     ]
     cifar = Path(args.cifar)
@@ -160,16 +132,7 @@ def main():
         lines.append(f"| CIFAR-10 fingerprint, contents, empty hash cache (once; files in the page cache) | {cold:.3f} | | {cold_rss:.0f} |")
     lines += ["", f"Filling the quickstart's store (one full run, not a median): {fill:.1f} s.", ""]
     section = "\n".join(lines)
-    out = Path(args.out)
-    begin, end = "<!-- runner-overhead:begin -->", "<!-- runner-overhead:end -->"
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(text)
+    write_section(args.out, "runner-overhead", section)
     print(section)
     shutil.rmtree(work, ignore_errors=True)
 

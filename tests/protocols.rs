@@ -140,31 +140,12 @@ fn finetune_reports_whole_network_rows_above_chance() {
     assert_eq!(epochs, [4, 12], "{histories:?}");
 }
 
-const NPY_FEATURES: &str = r#"
-name = "external"
-seed = 3
-
-[stages.feat]
-kind = "features"
-model = "npy"
-path = "feats.npy"
-data = "shapes:train"
-
-[stages.clusters]
-kind = "kmeans"
-features = "feat"
-k = 8
-
-[stages.labels]
-kind = "assign"
-centroids = "clusters"
-features = "feat"
-
-[stages.quality]
-kind = "cluster-metrics"
-labels = "labels"
-truth = "shapes:train"
-"#;
+/// The contract experiment with its HOG features replaced by a matrix from a file.
+fn npy_features() -> String {
+    crate::common::CONTRACT_HOG
+        .replace("name = \"contract-hog\"", "name = \"external\"")
+        .replace("model = \"hog\"", "model = \"npy\"\npath = \"feats.npy\"")
+}
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -179,7 +160,7 @@ fn external_npy_features_are_clustered_like_any_other() {
     // Row i: its class-like pattern plus a little index-dependent noise.
     let values: Vec<f32> = (0..n * d).map(|j| ((j / d) % 8) as f32 + 0.01 * ((j * 7919) % 13) as f32).collect();
     crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&values));
-    p.write("exp.toml", NPY_FEATURES);
+    p.write("exp.toml", &npy_features());
     let key = |p: &Project| -> String {
         let out = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
         let row = out.lines().find(|l| l.contains(" features ")).unwrap_or_else(|| panic!("{out}"));
@@ -200,7 +181,7 @@ fn external_npy_features_are_clustered_like_any_other() {
     assert!(csv.lines().any(|l| l.contains(",quality,,nmi,")), "{csv}");
     // Moved: the same key; float16 of the same values: another key.
     std::fs::rename(p.path("feats.npy"), p.path("moved.npy")).unwrap();
-    p.write("exp.toml", &NPY_FEATURES.replace("feats.npy", "moved.npy"));
+    p.write("exp.toml", &npy_features().replace("feats.npy", "moved.npy"));
     assert_eq!(key(&p), first);
     let mut halves = vec![0u8; n * d * 2];
     tch::Tensor::from_slice(&values)
@@ -252,7 +233,7 @@ fn bad_external_features_are_input_errors_naming_the_file() {
     for (name, write, message) in cases {
         let p = Project::new();
         write(&p.path("feats.npy"));
-        p.write("exp.toml", NPY_FEATURES);
+        p.write("exp.toml", &npy_features());
         let r = p.ktlab(&["run", "exp.toml"]).fails(2);
         assert!(r.stderr.contains("feats.npy"), "{name}: {}", r.stderr);
         assert!(r.stderr.contains(message), "{name}: expected `{message}` in\n{}", r.stderr);

@@ -97,12 +97,7 @@ pub fn train(
             opt.step(lr);
             let n = y.size()[0];
             loss_sum += loss.double_value(&[]) * n as f64;
-            correct += logits
-                .argmax(1, false)
-                .eq_tensor(&y)
-                .to_kind(Kind::Int64)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
+            correct += correct_count(&logits, &y);
             seen += n;
             observer.batch(epoch, b + 1, batches_per_epoch);
         }
@@ -140,16 +135,21 @@ pub fn evaluate(
             let batch = assemble(maker, chunk, seed, 0, b);
             let y = batch.targets.to_device(device);
             let logits = forward(&batch.inputs.to_device(device), false);
-            correct += logits
-                .argmax(1, false)
-                .eq_tensor(&y)
-                .to_kind(Kind::Int64)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
+            correct += correct_count(&logits, &y);
             seen += y.size()[0];
         }
     });
     correct as f64 / seen.max(1) as f64
+}
+
+/// How many rows of `logits` have their largest value at the target class.
+fn correct_count(logits: &Tensor, targets: &Tensor) -> i64 {
+    logits
+        .argmax(1, false)
+        .eq_tensor(targets)
+        .to_kind(Kind::Int64)
+        .sum(Kind::Int64)
+        .int64_value(&[])
 }
 
 fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
