@@ -218,6 +218,13 @@ fn provenance_traces_every_cell_to_its_instances() {
     p.ktlab(&["run", "exp.toml", "-q"]).ok();
     let doc: serde_json::Value = serde_json::from_str(&p.read("results/seeded/provenance.json")).unwrap();
     assert_eq!(doc["experiment"], "seeded");
+    // When the last instance finished, to the second (UTC), from the store's manifests.
+    let computed = doc["computed"].as_str().expect("a `computed` date");
+    assert!(
+        computed.len() == 20 && computed.ends_with('Z') && computed.as_bytes()[10] == b'T',
+        "{computed}"
+    );
+    assert!(computed >= "2026-01-01T00:00:00Z", "{computed}");
     let table = &doc["tables"][0];
     assert_eq!(table["name"], "cluster_quality");
     let cell = table["cells"]
@@ -390,10 +397,30 @@ fn layer_tables_and_training_curves_are_plotted_and_rebuilt_by_report() {
     for f in files {
         std::fs::remove_file(p.path(&format!("results/layered/{f}"))).unwrap();
     }
+    // Every training instance's epochs.csv, collected under curves/ (one per seed here).
+    assert!(run.stdout.contains("(2 epochs.csv files)"), "{}", run.stdout);
+    let stored: Vec<Vec<u8>> = p
+        .entries()
+        .iter()
+        .filter(|e| e.starts_with("train/"))
+        .map(|e| std::fs::read(p.path(&format!("store/{e}/epochs.csv"))).unwrap())
+        .collect();
+    assert_eq!(stored.len(), 2);
+    let collected: Vec<Vec<u8>> = ["supervised@seed=0.csv", "supervised@seed=1.csv"]
+        .iter()
+        .map(|f| std::fs::read(p.path(&format!("results/layered/curves/{f}"))).unwrap())
+        .collect();
+    assert!(stored.iter().all(|s| collected.contains(s)) && collected[0] != collected[1]);
+    p.write("results/layered/curves/gone.csv", "epoch,loss\n");
     p.ktlab(&["report", "exp.toml"]).ok();
     for (f, before) in files.iter().zip(&written) {
         assert!(&read_png_or_text(&p, f) == before, "{f} differs after report");
     }
+    assert!(!p.path("results/layered/curves/gone.csv").exists(), "a stale curve file is left");
+    assert_eq!(
+        std::fs::read(p.path("results/layered/curves/supervised@seed=1.csv")).unwrap(),
+        collected[1]
+    );
 }
 
 /// A plot file's bytes; a PNG checked as [`read_png`] does.

@@ -227,17 +227,21 @@ impl Session {
         // Tables, plots and provenance only from complete results: a run with `--only` or
         // a failed stage leaves those of an earlier complete run as they are.
         let missing = self.missing_instances(plan).len();
-        let (written, curves) = if missing == 0 {
-            let written = crate::report::write_tables(plan, &rows, &dir).map_err(|source| Error::Io {
+        let (written, curves, epochs) = if missing == 0 {
+            let computed = crate::report::computed_at(plan, &self.store);
+            let written = crate::report::write_tables(plan, &rows, &dir, computed.as_deref()).map_err(|source| Error::Io {
                 what: format!("writing tables under {}", dir.display()),
                 source,
             })?;
             let histories = crate::report::collect_histories(plan, &self.store);
-            let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(|source| Error::Io {
+            let io = |source| Error::Io {
                 what: format!("writing the training curves under {}", dir.display()),
                 source,
-            })?;
-            (written, curves)
+            };
+            let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(io)?;
+            let files = crate::report::curve_files(plan, &self.store);
+            let epochs = crate::report::write_curve_files(&files, &dir).map_err(io)?;
+            (written, curves, epochs.len())
         } else {
             if !self.reporter.is_quiet() {
                 println!(
@@ -245,7 +249,7 @@ impl Session {
                     plan.instances.len()
                 );
             }
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), 0)
         };
         if !self.reporter.is_quiet() {
             println!("{md}");
@@ -260,6 +264,12 @@ impl Session {
             if !curves.is_empty() {
                 let files: Vec<String> = curves.iter().map(|f| f.display().to_string()).collect();
                 println!("plot {}: {}", crate::plan::TRAINING_CURVES, files.join(", "));
+            }
+            if epochs > 0 {
+                println!(
+                    "curves: {} ({epochs} epochs.csv files)",
+                    dir.join(crate::report::CURVES_DIR).display()
+                );
             }
         }
         Ok(dir)

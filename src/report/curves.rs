@@ -66,6 +66,48 @@ pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
     out
 }
 
+/// The `epochs.csv` of every training instance of the plan that has one in the store, as
+/// `(file name, bytes)`: `<stage>.csv` for an instance every variant shares,
+/// `<stage>@<variant>.csv` otherwise (characters other than letters, digits and `.=,+-_`
+/// become `_`), in plan order.
+pub fn curve_files(plan: &Plan, store: &Store) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for inst in &plan.instances {
+        let EntryState::Valid(manifest) = store.state(inst.kind, &inst.key, false) else {
+            continue;
+        };
+        if !manifest.artefacts.contains_key(HISTORY_FILE) {
+            continue;
+        }
+        let path = store.entry_dir(inst.kind, &inst.key).join(HISTORY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                continue;
+            }
+        };
+        let (variant, stage) = &inst.uses[0];
+        let name = if inst.uses.len() == plan.variants.len() || variant == "default" {
+            stage.clone()
+        } else {
+            format!("{stage}@{variant}")
+        };
+        let name: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.=,+-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        out.push((format!("{name}.csv"), bytes));
+    }
+    out
+}
+
 /// The epochs of an instance whose valid entry lists an `epochs.csv`.
 fn read_history(store: &Store, inst: &StageInstance) -> Option<Vec<Epoch>> {
     let EntryState::Valid(manifest) = store.state(inst.kind, &inst.key, false) else {

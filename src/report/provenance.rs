@@ -6,14 +6,34 @@ use serde_json::{json, Value};
 
 use super::Table;
 use crate::plan::{ktlab_version, libtorch_version, Plan};
+use crate::store::{EntryState, Store};
 
-/// The provenance document of an experiment's tables.
-pub fn provenance(plan: &Plan, tables: &[Table]) -> Value {
+/// When the last of the plan's instances in the store finished (its manifest's start plus
+/// its seconds), as an RFC 3339 UTC time to the second: the date of a results folder, the
+/// same every time the folder is rebuilt from the same store.
+pub fn computed_at(plan: &Plan, store: &Store) -> Option<String> {
+    let last = plan
+        .instances
+        .iter()
+        .filter_map(|i| match store.state(i.kind, &i.key, false) {
+            EntryState::Valid(m) => m.started.parse::<f64>().ok().map(|s| s + m.seconds),
+            _ => None,
+        })
+        .filter(|t| t.is_finite())
+        .fold(None, |a: Option<f64>, t| Some(a.map_or(t, |a| a.max(t))))?;
+    let at = time::OffsetDateTime::from_unix_timestamp(last.floor() as i64).ok()?;
+    at.format(&time::format_description::well_known::Rfc3339).ok()
+}
+
+/// The provenance document of an experiment's tables; `computed` is when the last of
+/// the plan's instances finished.
+pub fn provenance(plan: &Plan, tables: &[Table], computed: Option<&str>) -> Value {
     json!({
         "experiment": plan.experiment,
         "file": plan.file.file_name().map(|f| f.to_string_lossy().into_owned()),
         "ktlab": ktlab_version(),
         "libtorch": libtorch_version(),
+        "computed": computed,
         "tables": tables.iter().map(|t| table_provenance(plan, t)).collect::<Vec<_>>(),
     })
 }

@@ -19,13 +19,14 @@ pub struct WrittenTable {
     pub markdown: String,
 }
 
-/// Writes the experiment's tables and their plots into `dir` (its results folder).
-pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Result<Vec<WrittenTable>> {
+/// Writes the experiment's tables and their plots into `dir` (its results folder);
+/// `computed` is when the last of its instances finished (RFC 3339), for provenance.json.
+pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path, computed: Option<&str>) -> std::io::Result<Vec<WrittenTable>> {
     let mut out = Vec::new();
     let specs = table_specs(plan, rows);
     let tables: Vec<Table> = specs.iter().map(|s| Table::build(s, plan, rows)).collect();
     if !tables.is_empty() {
-        let provenance = serde_json::to_string_pretty(&super::provenance(plan, &tables)).map_err(std::io::Error::other)?;
+        let provenance = serde_json::to_string_pretty(&super::provenance(plan, &tables, computed)).map_err(std::io::Error::other)?;
         write_atomic(&dir.join("provenance.json"), format!("{provenance}\n").as_bytes())?;
     }
     for (spec, t) in specs.iter().zip(&tables) {
@@ -58,6 +59,33 @@ pub fn write_training_curves(plan: &Plan, histories: &[History], dir: &Path) -> 
         None => Ok(Vec::new()),
     }
 }
+
+/// Writes each `(file name, bytes)` of [`super::curves::curve_files`] into `dir/curves/`
+/// and removes the other `.csv` files there (curves of stages the experiment no longer
+/// has); returns the files written.
+pub fn write_curve_files(files: &[(String, Vec<u8>)], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let curves = dir.join(CURVES_DIR);
+    if files.is_empty() && !curves.exists() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(&curves)?;
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = curves.join(name);
+        write_atomic(&path, bytes)?;
+        written.push(path);
+    }
+    for entry in std::fs::read_dir(&curves)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "csv") && !written.contains(&path) {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(written)
+}
+
+/// The folder of a results folder that holds every training stage's `epochs.csv`.
+pub const CURVES_DIR: &str = "curves";
 
 /// `<name>.svg` and `<name>.png` of `fig`.
 fn write_plot(fig: &Figure, dir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {

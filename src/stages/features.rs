@@ -11,6 +11,7 @@ use crate::models::{hog, pixels};
 use super::artefacts;
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::store::sha256_file;
 
 const MODELS: &[&str] = &["hog", "pixels", "npy"];
 
@@ -350,13 +351,6 @@ impl Extractor {
     }
 }
 
-/// The hex SHA-256 of a file's bytes.
-fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
-    Ok(hex::encode(h.finalize()))
-}
 
 /// The true labels beside the features (`labels.npy`, int64), when the split has them.
 fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
