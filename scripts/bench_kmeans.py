@@ -31,6 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def load_note(load):
+    """What the 1-minute load average before the runs says about the machine."""
+    if load is None:
+        return "The load before the runs was not recorded."
+    cpus = os.cpu_count() or 1
+    if load > 0.3 * cpus:
+        return (f"**The machine was busy** (1-minute load average {load:.2f} on {cpus} CPUs before the runs):"
+                " absolute times are noisy.")
+    return f"The machine was otherwise idle (1-minute load average {load:.2f} on {cpus} CPUs before the runs)."
+
+
 def write_section(out, name, section):
     """Replaces the part of `out` between `<!-- name:begin -->` and `<!-- name:end -->`
     with `section` (appended, with its markers, when absent)."""
@@ -178,9 +189,11 @@ def main():
     args = ap.parse_args()
     if args.peer:
         return peer(args)
+    args.load = None
     if args.from_json:
         write_markdown(Path(args.out), json.loads(Path(args.from_json).read_text()), args)
         return None
+    args.load = os.getloadavg()[0]
 
     if args.bench_bin:
         bench = Path(args.bench_bin)
@@ -236,9 +249,8 @@ def write_markdown(out, results, args):
     lines = [
         f"## {args.title}",
         "",
-        f"Machine: {machine()}. **The machine was shared** with other jobs while this ran (absolute",
-        "times are noisy): runs alternate between the implementations and the table shows medians",
-        f"of {args.rounds} rounds each; compare the ratios.",
+        f"Machine: {machine()}. {load_note(args.load)} Runs alternate between the implementations",
+        f"and the table shows medians of {args.rounds} rounds each; compare the ratios.",
         "",
         "Reproduce: `cargo build --release --bench kmeans`, then",
         f"`python scripts/bench_kmeans.py --sizes {args.sizes} --iterations {args.iterations} --threads {args.threads}"
