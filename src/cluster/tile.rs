@@ -25,6 +25,8 @@ use super::error::ClusterError;
 const TILE_BYTES: usize = 1 << 25;
 /// Fewer rows than this and the matrix product loses efficiency.
 const MIN_TILE_ROWS: usize = 64;
+/// Rows read at a time when finding the largest absolute value of the data.
+const AMAX_ROWS: usize = 65_536;
 /// Rows of the tile scanned by one task.
 const SCAN_ROWS: usize = 16;
 
@@ -234,7 +236,18 @@ pub(crate) fn nearest_cpu(
 
     // Scores cannot overflow f32 (so the fast finite scan is exact) when
     // d · max|c| · (2 max|x| + max|c|) stays far below f32::MAX.
-    let amax = |t: &Tensor| -> Result<f64, ClusterError> { Ok(t.f_abs()?.f_max()?.f_double_value(&[])?) };
+    // (By blocks of rows: no temporary as large as `x`, which may be a mapped file.)
+    let amax = |t: &Tensor| -> Result<f64, ClusterError> {
+        let rows = t.size()[0];
+        let mut m = 0f64;
+        let mut s = 0;
+        while s < rows {
+            let len = (AMAX_ROWS as i64).min(rows - s);
+            m = m.max(t.f_narrow(0, s, len)?.f_abs()?.f_max()?.f_double_value(&[])?);
+            s += len;
+        }
+        Ok(m)
+    };
     let d = x.size()[1] as f64;
     let cmax = amax(&centroids)?;
     let finite = d * cmax * (2.0 * amax(x)? + cmax) < 1e36;
