@@ -37,26 +37,7 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) 
 fn check_provenance(plan: &crate::plan::Plan, path: &Path) -> Result<ExitCode, Error> {
     let bad = |message: String| Error::Usage(format!("{}: {message}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let tables = json["tables"]
-        .as_array()
-        .ok_or_else(|| bad("no `tables` list: not a ktlab provenance.json".into()))?;
-    // kind/key -> (variant, stage) of its first use, each instance once.
-    let mut named: indexmap::IndexMap<String, String> = indexmap::IndexMap::new();
-    for cell in tables.iter().flat_map(|t| t["cells"].as_array().into_iter().flatten()) {
-        for inst in cell["instances"].as_array().into_iter().flatten() {
-            let (Some(kind), Some(key)) = (inst["kind"].as_str(), inst["key"].as_str()) else {
-                return Err(bad("an instance without `kind` and `key`".into()));
-            };
-            let used = &inst["uses"][0];
-            let at = format!(
-                "{} [{}]",
-                used["stage"].as_str().unwrap_or("?"),
-                used["variant"].as_str().unwrap_or("?")
-            );
-            named.entry(format!("{kind}/{key}")).or_insert(at);
-        }
-    }
+    let named = crate::report::provenance_instances(&text).map_err(bad)?;
     let planned: std::collections::HashSet<String> = plan.instances.iter().map(|i| format!("{}/{}", i.kind, i.key)).collect();
     let differing: Vec<(&String, &String)> = named.iter().filter(|(k, _)| !planned.contains(*k)).collect();
     println!(

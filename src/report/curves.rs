@@ -68,41 +68,21 @@ pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
 
 /// The `epochs.csv` of every training instance of the plan that has one in the store, as
 /// `(file name, bytes)`: `<stage>.csv` for an instance every variant shares,
-/// `<stage>@<variant>.csv` otherwise (characters other than letters, digits and `.=,+-_`
-/// become `_`), in plan order.
+/// `<stage>@<variant>.csv` otherwise, in plan order.
 pub fn curve_files(plan: &Plan, store: &Store) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for inst in &plan.instances {
-        let EntryState::Valid(manifest) = store.state(inst.kind, &inst.key, false) else {
+        let Some(bytes) = history_bytes(store, inst) else {
             continue;
         };
-        if !manifest.artefacts.contains_key(HISTORY_FILE) {
-            continue;
-        }
-        let path = store.entry_dir(inst.kind, &inst.key).join(HISTORY_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::warn!("cannot read {}: {e}", path.display());
-                continue;
-            }
-        };
+        // Stage names are checked names and variant names are sanitised when expanded, so
+        // both are safe in a file name as they are.
         let (variant, stage) = &inst.uses[0];
         let name = if inst.uses.len() == plan.variants.len() || variant == "default" {
             stage.clone()
         } else {
             format!("{stage}@{variant}")
         };
-        let name: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "@.=,+-_".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         out.push((format!("{name}.csv"), bytes));
     }
     out
@@ -110,6 +90,11 @@ pub fn curve_files(plan: &Plan, store: &Store) -> Vec<(String, Vec<u8>)> {
 
 /// The epochs of an instance whose valid entry lists an `epochs.csv`.
 fn read_history(store: &Store, inst: &StageInstance) -> Option<Vec<Epoch>> {
+    history_bytes(store, inst).map(|bytes| parse_epochs(&String::from_utf8_lossy(&bytes)))
+}
+
+/// The bytes of an instance's `epochs.csv`, when its valid entry lists one.
+fn history_bytes(store: &Store, inst: &StageInstance) -> Option<Vec<u8>> {
     let EntryState::Valid(manifest) = store.state(inst.kind, &inst.key, false) else {
         return None;
     };
@@ -117,13 +102,9 @@ fn read_history(store: &Store, inst: &StageInstance) -> Option<Vec<Epoch>> {
         return None;
     }
     let path = store.entry_dir(inst.kind, &inst.key).join(HISTORY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(parse_epochs(&text)),
-        Err(e) => {
-            tracing::warn!("cannot read {}: {e}", path.display());
-            None
-        }
-    }
+    std::fs::read(&path)
+        .map_err(|e| tracing::warn!("cannot read {}: {e}", path.display()))
+        .ok()
 }
 
 /// The rows of an `epochs.csv` (columns found by name; rows that do not read are left out).

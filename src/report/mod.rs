@@ -19,7 +19,7 @@ pub use csv_table::table_csv;
 pub use curves::{collect_histories, curve_files, History};
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
-pub use provenance::{computed_at, find_cell, instance as instance_provenance, provenance};
+pub use provenance::{computed_at, find_cell, instance as instance_provenance, provenance, provenance_instances};
 pub use results::{collect_rows, results_owner_conflict, write_results, ResultRow};
 pub use table::{default_tables, table_specs, tables, Cell, Table};
 pub use write::{write_curve_files, write_tables, write_training_curves, WrittenTable, CURVES_DIR};

@@ -25,6 +25,31 @@ pub fn computed_at(plan: &Plan, store: &Store) -> Option<String> {
     at.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
+/// The instances a provenance.json names, each once: `kind/key` -> `stage [variant]` of
+/// its first use, in the file's order.
+pub fn provenance_instances(text: &str) -> Result<indexmap::IndexMap<String, String>, String> {
+    let json: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let tables = json["tables"]
+        .as_array()
+        .ok_or_else(|| "no `tables` list: not a ktlab provenance.json".to_string())?;
+    let mut named = indexmap::IndexMap::new();
+    for cell in tables.iter().flat_map(|t| t["cells"].as_array().into_iter().flatten()) {
+        for inst in cell["instances"].as_array().into_iter().flatten() {
+            let (Some(kind), Some(key)) = (inst["kind"].as_str(), inst["key"].as_str()) else {
+                return Err("an instance without `kind` and `key`".into());
+            };
+            let used = &inst["uses"][0];
+            let at = format!(
+                "{} [{}]",
+                used["stage"].as_str().unwrap_or("?"),
+                used["variant"].as_str().unwrap_or("?")
+            );
+            named.entry(format!("{kind}/{key}")).or_insert(at);
+        }
+    }
+    Ok(named)
+}
+
 /// The provenance document of an experiment's tables; `computed` is when the last of
 /// the plan's instances finished.
 pub fn provenance(plan: &Plan, tables: &[Table], computed: Option<&str>) -> Value {

@@ -292,15 +292,12 @@ impl FeaturesParams {
             )));
         }
         artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
-        write_labels(ctx, source.as_ref())?;
-        artefacts::write_json(
-            &ctx.path("index.json"),
-            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "source": path, "sha256": sha256 }),
-        )?;
-        Ok(Outcome {
-            metrics: Vec::new(),
-            summary: format!("{n} x {dim} features of {}:{split} from {}", spec.name, path.display()),
-        })
+        finish(
+            ctx,
+            source.as_ref(),
+            serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "source": path, "sha256": sha256 }),
+            format!("{n} x {dim} features of {}:{split} from {}", spec.name, path.display()),
+        )
     }
 
     /// Features of a model stage: one layer, average-pooled to a fixed size.
@@ -317,15 +314,12 @@ impl FeaturesParams {
         let x = out.remove(0);
         let (n, d) = x.size2()?;
         artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
-        write_labels(ctx, source.as_ref())?;
-        artefacts::write_json(
-            &ctx.path("index.json"),
-            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
-        )?;
-        Ok(Outcome {
-            metrics: Vec::new(),
-            summary: format!("{n} x {d} {layer} features of {}:{split}", spec.name),
-        })
+        finish(
+            ctx,
+            source.as_ref(),
+            serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": d, "layer": layer }),
+            format!("{n} x {d} {layer} features of {}:{split}", spec.name),
+        )
     }
 
     fn prepare(&self, img: Image, what: &str) -> Result<Image, StageError> {
@@ -352,13 +346,18 @@ impl Extractor {
 }
 
 
-/// The true labels beside the features (`labels.npy`, int64), when the split has them.
-fn write_labels(ctx: &RunCtx, source: &dyn crate::data::Source) -> Result<(), StageError> {
+/// What every extractor writes beside `features.npy`: the true labels (`labels.npy`,
+/// int64) when the split has them, and `index.json`; the outcome with its summary.
+fn finish(ctx: &RunCtx, source: &dyn crate::data::Source, index: serde_json::Value, summary: String) -> Result<Outcome, StageError> {
     let labels: Option<Vec<i64>> = (0..source.len()).map(|i| source.label(i).map(|l| l as i64)).collect();
-    match labels {
-        Some(l) => artefacts::write_tensor(&ctx.path("labels.npy"), &tch::Tensor::from_slice(&l)),
-        None => Ok(()),
+    if let Some(l) = labels {
+        artefacts::write_tensor(&ctx.path("labels.npy"), &tch::Tensor::from_slice(&l))?;
     }
+    artefacts::write_json(&ctx.path("index.json"), &index)?;
+    Ok(Outcome {
+        metrics: Vec::new(),
+        summary,
+    })
 }
 
 impl Stage for FeaturesParams {
@@ -464,14 +463,11 @@ impl Stage for FeaturesParams {
             )));
         }
         artefacts::write_matrix(&ctx.path("features.npy"), &rows, n, dim)?;
-        write_labels(ctx, source.as_ref())?;
-        artefacts::write_json(
-            &ctx.path("index.json"),
-            &serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
-        )?;
-        Ok(Outcome {
-            metrics: Vec::new(),
-            summary: format!("{n} x {dim} {} features of {}:{split}", self.extractor.name(), spec.name),
-        })
+        finish(
+            ctx,
+            source.as_ref(),
+            serde_json::json!({ "dataset": spec.name, "split": split, "count": n, "dim": dim, "image_width": w, "image_height": h }),
+            format!("{n} x {dim} {} features of {}:{split}", self.extractor.name(), spec.name),
+        )
     }
 }
