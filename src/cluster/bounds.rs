@@ -19,10 +19,10 @@
 //! plain assignment.
 
 use rayon::prelude::*;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::error::ClusterError;
-use super::tile::{nearest_cpu, Groups, TileAssignment};
+use super::tile::{abs_max, f32_view, nearest_cpu, score_gamma, sq_dist, Groups, TileAssignment};
 
 /// Centroids per group (Ding et al. use `k / 10` groups).
 const GROUP_SIZE: usize = 10;
@@ -44,26 +44,26 @@ pub(crate) struct Bounds {
     centroids: Tensor,
     /// Relative rounding margin.
     gamma: f64,
+    /// Largest absolute value of the points.
+    x_amax: f64,
     block_rows: usize,
     /// Points re-assigned in the last step (for statistics).
     pub last_reassigned: usize,
 }
 
-/// Exact squared distances `||x_i - c_{labels_i}||²` with the same libtorch
-/// ops as the assignment kernel, in blocks of `block_rows`.
-fn exact_all(x: &Tensor, centroids: &Tensor, labels: &Tensor, block_rows: usize) -> Result<Tensor, ClusterError> {
-    let n = x.size()[0];
-    let out = Tensor::f_empty([n], (Kind::Float, Device::Cpu))?;
-    let mut s = 0i64;
-    while s < n {
-        let len = (block_rows as i64).min(n - s);
-        let xb = x.f_narrow(0, s, len)?;
-        let diff = xb.f_sub(&centroids.f_index_select(0, &labels.f_narrow(0, s, len)?)?)?;
-        let d = diff.f_mul(&diff)?.f_sum_dim_intlist(1, false, Kind::Float)?;
-        out.f_narrow(0, s, len)?.f_copy_(&d)?;
-        s += len;
-    }
-    Ok(out)
+/// Exact squared distances `||x_i - c_{labels_i}||²` as the assignment
+/// kernel computes them ([`sq_dist`]), rows in parallel.
+fn exact_all(x: &Tensor, centroids: &Tensor, labels: &[i64]) -> Result<Vec<f32>, ClusterError> {
+    let d = x.size()[1] as usize;
+    let (xv, cv) = (f32_view(x)?, f32_view(centroids)?);
+    Ok(labels
+        .par_iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let l = l as usize;
+            sq_dist(&xv[i * d..(i + 1) * d], &cv[l * d..(l + 1) * d])
+        })
+        .collect())
 }
 
 /// Largest row norm of `c` (`[k, d]`), in f64.
@@ -95,6 +95,7 @@ impl Bounds {
         let (n, d) = (size[0] as usize, size[1] as usize);
         let k = centroids.size()[0] as usize;
         let groups = Groups::new(k, k.div_ceil(GROUP_SIZE).min(MAX_GROUPS));
+        let x_amax = abs_max(x)?;
         // ||x_i|| in f64, block by block (no f64 copy of the whole matrix).
         let mut x_norm = Vec::with_capacity(n);
         let mut s = 0usize;
@@ -113,24 +114,24 @@ impl Bounds {
             upper: vec![f64::INFINITY; n],
             x_norm,
             centroids: centroids.f_detach_copy()?,
-            gamma: 4.0 * (d as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0,
+            gamma: score_gamma(d),
+            x_amax,
             block_rows,
             last_reassigned: n,
         };
         let all: Vec<usize> = (0..n).collect();
-        let r = nearest_cpu(x, centroids, block_rows, Some(groups))?;
+        let r = nearest_cpu(x, x_amax, centroids, block_rows, Some(groups))?;
         b.absorb(&all, &r, max_norm(centroids)?)?;
-        Ok((b, r.labels, r.dists))
+        let (labels, dists) = r.tensors()?;
+        Ok((b, labels, dists))
     }
 
     /// Stores labels and lower bounds for the rows `rows` of a kernel result.
     fn absorb(&mut self, rows: &[usize], r: &TileAssignment, r_max: f64) -> Result<(), ClusterError> {
         let g = self.groups.count;
-        let labels = Vec::<i64>::try_from(&r.labels)?;
-        let dists = Vec::<f32>::try_from(&r.dists)?;
         for (local, &i) in rows.iter().enumerate() {
-            self.labels[i] = labels[local];
-            self.upper[i] = (f64::from(dists[local]) * (1.0 + self.gamma)).sqrt();
+            self.labels[i] = r.labels[local];
+            self.upper[i] = (f64::from(r.dists[local]) * (1.0 + self.gamma)).sqrt();
             let xn = self.x_norm[i];
             let xsq = xn * xn;
             let err = self.gamma * (xn + r_max).powi(2);
@@ -197,38 +198,35 @@ impl Bounds {
         if loose * 2 > n {
             // Most points need a new search anyway: one full step.
             let all: Vec<usize> = (0..n).collect();
-            let r = nearest_cpu(x, &centroids, self.block_rows, Some(self.groups))?;
+            let r = nearest_cpu(x, self.x_amax, &centroids, self.block_rows, Some(self.groups))?;
             self.absorb(&all, &r, r_max)?;
             self.last_reassigned = n;
-            return Ok((r.labels, r.dists));
+            return r.tensors();
         }
 
         // Exact distance of every point to its own (moved) centroid: the
         // inertia needs it, and it is the tightest upper bound.
-        let labels_t = Tensor::f_from_slice(&self.labels)?;
-        let mut dists = exact_all(x, &centroids, &labels_t, self.block_rows)?;
-        let dist_v = Vec::<f32>::try_from(&dists)?;
+        let mut dists = exact_all(x, &centroids, &self.labels)?;
         let rows: Vec<usize> = (0..n)
             .filter(|&i| {
-                let u = (f64::from(dist_v[i]) * (1.0 + gamma)).sqrt();
+                let u = (f64::from(dists[i]) * (1.0 + gamma)).sqrt();
                 unsettled(i, u, lmin[i])
             })
             .collect();
-        for (i, &d) in dist_v.iter().enumerate() {
+        for (i, &d) in dists.iter().enumerate() {
             self.upper[i] = (f64::from(d) * (1.0 + gamma)).sqrt();
         }
         self.last_reassigned = rows.len();
-        let labels_t = if rows.is_empty() {
-            labels_t
-        } else {
+        if !rows.is_empty() {
             let idx = Tensor::f_from_slice(&rows.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let xs = x.f_index_select(0, &idx)?;
-            let r = nearest_cpu(&xs, &centroids, self.block_rows, Some(self.groups))?;
+            let r = nearest_cpu(&xs, self.x_amax, &centroids, self.block_rows, Some(self.groups))?;
             self.absorb(&rows, &r, r_max)?;
-            let _ = dists.f_index_copy_(0, &idx, &r.dists)?;
-            Tensor::f_from_slice(&self.labels)?
-        };
-        Ok((labels_t, dists))
+            for (local, &i) in rows.iter().enumerate() {
+                dists[i] = r.dists[local];
+            }
+        }
+        Ok((Tensor::f_from_slice(&self.labels)?, Tensor::f_from_slice(&dists)?))
     }
 }
 
@@ -238,6 +236,7 @@ mod tests {
     use crate::cluster::kmeans::{lloyd_with, KMeansAlgorithm, LloydOptions};
     use crate::cluster::testutil::{blobs, random_matrix, tensor_from_rows};
     use proptest::prelude::*;
+    use tch::Device;
 
     fn both(x: &Tensor, init: &Tensor, iterations: usize, block_rows: usize) {
         let run = |algorithm| {

@@ -17,6 +17,7 @@ use super::assign::{check_finite, check_matrix, nearest_unchecked};
 use super::bounds::Bounds;
 use super::error::ClusterError;
 use super::preprocess::Preprocess;
+use super::tile::{abs_max, f32_view, nearest_cpu};
 
 /// Default rows per distance block: a `4096 x k` f32 score matrix (16 MiB for
 /// `k = 1000`) is small on any device.
@@ -365,7 +366,8 @@ pub fn lloyd_with(x: &Tensor, init_centroids: &Tensor, opts: &LloydOptions) -> R
 
 /// The assignment step of [`run_lloyd`]: plain, or with carried bounds.
 enum Assigner {
-    Plain(usize),
+    /// Rows per block, and on the CPU the largest absolute value of the points.
+    Plain(usize, Option<f64>),
     Bounded(Box<Bounds>),
 }
 
@@ -382,20 +384,22 @@ impl Assigner {
             return Ok((Assigner::Bounded(Box::new(b)), labels, dists));
         }
         let (labels, dists) = nearest_unchecked(x, centroids, block_rows)?;
-        Ok((Assigner::Plain(block_rows), labels, dists))
+        let x_amax = if x.device() == Device::Cpu { Some(abs_max(x)?) } else { None };
+        Ok((Assigner::Plain(block_rows, x_amax), labels, dists))
     }
 
     /// Points whose distances the last step computed (all of them unless bounded).
     fn reassigned(&self) -> Option<usize> {
         match self {
-            Assigner::Plain(_) => None,
+            Assigner::Plain(..) => None,
             Assigner::Bounded(b) => Some(b.last_reassigned),
         }
     }
 
     fn assign(&mut self, x: &Tensor, centroids: &Tensor) -> Result<(Tensor, Tensor), ClusterError> {
         match self {
-            Assigner::Plain(block_rows) => nearest_unchecked(x, centroids, *block_rows),
+            Assigner::Plain(block_rows, Some(x_amax)) => nearest_cpu(x, *x_amax, centroids, *block_rows, None)?.tensors(),
+            Assigner::Plain(block_rows, None) => nearest_unchecked(x, centroids, *block_rows),
             Assigner::Bounded(b) => b.step(x, centroids),
         }
     }
@@ -492,15 +496,20 @@ fn update_centroids(x: &Tensor, labels: &Tensor, k: usize, block_rows: usize) ->
     let device = x.device();
     let size = x.size();
     let (n, d) = (size[0] as usize, size[1]);
-    let mut sums = Tensor::f_zeros([k as i64, d], (Kind::Double, device))?;
-    let mut start = 0usize;
-    while start < n {
-        let len = block_rows.min(n - start) as i64;
-        let xb = x.f_narrow(0, start as i64, len)?.f_to_kind(Kind::Double)?;
-        let lb = labels.f_narrow(0, start as i64, len)?;
-        let _ = sums.f_index_add_(0, &lb, &xb)?;
-        start += len as usize;
-    }
+    let sums = if device == Device::Cpu {
+        cluster_sums_cpu(x, labels, k)?
+    } else {
+        let mut sums = Tensor::f_zeros([k as i64, d], (Kind::Double, device))?;
+        let mut start = 0usize;
+        while start < n {
+            let len = block_rows.min(n - start) as i64;
+            let xb = x.f_narrow(0, start as i64, len)?.f_to_kind(Kind::Double)?;
+            let lb = labels.f_narrow(0, start as i64, len)?;
+            let _ = sums.f_index_add_(0, &lb, &xb)?;
+            start += len as usize;
+        }
+        sums
+    };
     let counts_t = labels.f_bincount(None::<Tensor>, k as i64)?;
     let denom = counts_t.f_clamp_min(1)?.f_to_kind(Kind::Double)?.f_unsqueeze(1)?;
     let centroids = sums.f_div(&denom)?;
@@ -546,6 +555,52 @@ fn update_centroids(x: &Tensor, labels: &Tensor, k: usize, block_rows: usize) ->
         reseeds += 1;
     }
     Ok((centroids.f_to_kind(Kind::Float)?, reseeds))
+}
+
+/// Columns summed by one task of [`cluster_sums_cpu`] (one cache line of f32).
+const SUM_COLUMNS: usize = 16;
+
+/// Per-cluster sums of the rows of `x` (`[n, d]` contiguous f32 CPU, a
+/// mapped file is fine) as a `[k, d]` f64 tensor: each value added in row
+/// order in f64, as a sequential `index_add_` of the rows converted to f64
+/// does, so the result is the same bit for bit and does not depend on the
+/// number of threads; the parallelism is over blocks of columns, and
+/// nothing of the size of `x` is allocated.
+fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, ClusterError> {
+    use rayon::prelude::*;
+    let d = x.size()[1] as usize;
+    let xv = f32_view(x)?;
+    let labels = Vec::<i64>::try_from(labels)?;
+    let blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(SUM_COLUMNS))
+        .into_par_iter()
+        .map(|b| {
+            let c0 = b * SUM_COLUMNS;
+            let w = SUM_COLUMNS.min(d - c0);
+            let mut acc = vec![0f64; k * w];
+            for (row, &l) in xv.chunks_exact(d).zip(&labels) {
+                let (dst, src) = (&mut acc[l as usize * w..(l as usize + 1) * w], &row[c0..c0 + w]);
+                if let (Ok(dst), Ok(src)) = (<&mut [f64; SUM_COLUMNS]>::try_from(&mut *dst), <&[f32; SUM_COLUMNS]>::try_from(src)) {
+                    // A full block: fixed width, unrolled.
+                    for (a, &v) in dst.iter_mut().zip(src) {
+                        *a += f64::from(v);
+                    }
+                } else {
+                    for (a, &v) in dst.iter_mut().zip(src) {
+                        *a += f64::from(v);
+                    }
+                }
+            }
+            (c0, acc)
+        })
+        .collect();
+    let mut sums = vec![0f64; k * d];
+    for (c0, acc) in blocks {
+        let w = acc.len() / k.max(1);
+        for (j, src) in acc.chunks_exact(w.max(1)).enumerate().take(k) {
+            sums[j * d + c0..j * d + c0 + w].copy_from_slice(src);
+        }
+    }
+    Ok(Tensor::f_from_slice(&sums)?.f_view([k as i64, d as i64])?)
 }
 
 /// `k` distinct rows of `x` chosen uniformly.
@@ -739,6 +794,19 @@ mod tests {
         assert_eq!(labels[4], 2);
         assert_monotone(&r.inertia_history);
         assert!(r.inertia < r.inertia_history[0]);
+    }
+
+    /// The CPU sums are those of a sequential f64 `index_add_`, bit for bit.
+    #[test]
+    fn cpu_cluster_sums_equal_index_add() {
+        use crate::cluster::testutil::random_matrix;
+        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513)] {
+            let x = tensor_from_rows(&random_matrix(n, d, (n * d) as u64), Device::Cpu);
+            let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % k) as i64).collect();
+            let labels = Tensor::from_slice(&labels);
+            let want = Tensor::zeros([k as i64, d as i64], (Kind::Double, Device::Cpu)).index_add(0, &labels, &x.to_kind(Kind::Double));
+            assert!(cluster_sums_cpu(&x, &labels, k).unwrap().equal(&want), "n={n} d={d} k={k}");
+        }
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! The CPU assignment kernel: a tile of `||c||² - 2 x·cᵀ` scores from one
-//! matrix product into a reused buffer, then one fused pass over the tile
-//! that finds the two best centroids of every row (and, for the bounded
-//! algorithm, the best score of every centroid group).
+//! The CPU assignment kernel: a tile of `x·(-2cᵀ)` products from one matrix
+//! product into a reused buffer, then one fused pass over the tile. Per row
+//! it finds the smallest expanded score `||c_j||² - 2 x·c_j` (the squared
+//! distance less `||x||²`), takes as candidates every centroid whose score is
+//! within the rounding margin of that minimum (usually one), re-scores the
+//! candidates exactly as `||x - c||²` and keeps the closest (lowest index on
+//! ties). For the bounded algorithm it also keeps the best score of every
+//! centroid group.
 //!
-//! It computes exactly what the portable libtorch path in `assign` computes:
-//! the same `addmm` per row, the same lowest-index tie rule of `min`, and the
-//! same exact re-scoring of the two candidates with the same libtorch ops, so
-//! labels and distances are bit-identical; only the order of the work (tile
-//! size, no full `min`/`scatter`/`min` sweeps over a 16 MiB score matrix,
-//! no per-block allocations) changes.
+//! The margin is [`score_gamma`]`(d) · 2 (||x|| + max ||c||)²`, above the
+//! worst-case f32 error of the difference of two expanded scores, so a
+//! centroid outside it cannot be closer than the best-scored one and the
+//! label is that of the exact nearest centroid among all `k`, up to the
+//! rounding of the exact distances ([`sq_dist`]: f32 differences and squares
+//! in 16 lanes, the lanes added in f64). Nothing else runs per tile: the
+//! matrix product and one parallel pass. Scores that could overflow f32
+//! (data near `1e18`) take a slower path with the same rule.
 
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
@@ -16,8 +22,9 @@ use tch::{Device, Kind, Tensor};
 use super::error::ClusterError;
 
 /// Bytes of score tile to aim for. Large, so that the per-tile work outside
-/// the matrix product (about 20 small libtorch calls of the exact re-scoring,
-/// and the hand-off between MKL's threads and rayon's) is paid rarely: on the
+/// the matrix product (the hand-off between MKL's threads and rayon's; until
+/// kmeans stage version 2 also about 20 small libtorch calls of the exact
+/// re-scoring) is paid rarely: on the
 /// 2-core benchmark machine, idle, 50,000 x 256 points and K = 1,000 took
 /// 0.405 s per iteration with 1 MiB tiles (262 rows, sized for L2), 0.243 s
 /// with 8 MiB and 0.220 s with 32 MiB (the 4,096-row block), with identical
@@ -25,8 +32,6 @@ use super::error::ClusterError;
 const TILE_BYTES: usize = 1 << 25;
 /// Fewer rows than this and the matrix product loses efficiency.
 const MIN_TILE_ROWS: usize = 64;
-/// Rows read at a time when finding the largest absolute value of the data.
-const AMAX_ROWS: usize = 65_536;
 /// Rows of the tile scanned by one task.
 const SCAN_ROWS: usize = 16;
 
@@ -56,24 +61,29 @@ impl Groups {
 
 /// Output of [`nearest_cpu`].
 pub(crate) struct TileAssignment {
-    /// `[n]` i64 labels.
-    pub labels: Tensor,
-    /// `[n]` f32 exact squared distances to the label's centroid.
-    pub dists: Tensor,
+    /// `[n]` labels.
+    pub labels: Vec<i64>,
+    /// `[n]` exact squared distances to the label's centroid ([`sq_dist`]).
+    pub dists: Vec<f32>,
     /// With groups: `n x groups.count` row-major best score (`||c||² - 2 x·c`,
-    /// without `||x||²`) per group over the centroids other than the best
-    /// scored one. Rows whose label is not the best scored centroid (the exact
-    /// re-scoring preferred the runner-up) hold `-inf`, a bound that never
-    /// lets the row be skipped.
+    /// without `||x||²`) per group over the centroids other than the row's
+    /// label.
     pub group_scores: Vec<f32>,
 }
 
+impl TileAssignment {
+    /// Labels and distances as `[n]` i64 and f32 CPU tensors.
+    pub(crate) fn tensors(&self) -> Result<(Tensor, Tensor), ClusterError> {
+        Ok((Tensor::f_from_slice(&self.labels)?, Tensor::f_from_slice(&self.dists)?))
+    }
+}
+
 /// Read-only view of a contiguous CPU f32 tensor.
-fn f32_view(t: &Tensor) -> Result<&[f32], ClusterError> {
+pub(crate) fn f32_view(t: &Tensor) -> Result<&[f32], ClusterError> {
     let n = t.numel();
     if t.device() != Device::Cpu || t.f_kind()? != Kind::Float || !t.is_contiguous() {
         return Err(ClusterError::Torch(tch::TchError::Kind(
-            "score tile must be a contiguous CPU f32 tensor".into(),
+            "the CPU assignment kernel needs contiguous CPU f32 tensors".into(),
         )));
     }
     if n == 0 {
@@ -85,117 +95,149 @@ fn f32_view(t: &Tensor) -> Result<&[f32], ClusterError> {
     Ok(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, n) })
 }
 
-/// Lanes of the vectorised top-2 scan.
+/// Lanes of the vectorised row passes.
 const LANES: usize = 16;
 
-/// Best and second best index of one row of finite scores (lowest index on
-/// ties, as libtorch's `min`): `(i1, i2)`; `i2 == i1` when `k == 1`.
+/// Relative error bound of an expanded f32 score in `d` dimensions: the
+/// difference of two scores of a row is within `2 γ (||x|| + max ||c||)²` of
+/// the difference of the true squared distances. `γ = 4 (d + 8) 2⁻²⁴`,
+/// several times the worst case of a `d`-term f32 dot product and the
+/// additions around it. The bounded algorithm's bounds use it too.
+pub(crate) fn score_gamma(d: usize) -> f64 {
+    4.0 * (d as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0
+}
+
+/// Largest absolute value of a contiguous CPU f32 tensor, in parallel
+/// chunks of its memory (no temporary; a mapped file is fine).
+pub(crate) fn abs_max(t: &Tensor) -> Result<f64, ClusterError> {
+    let v = f32_view(t)?;
+    Ok(f64::from(
+        v.par_chunks(1 << 16)
+            .map(|c| c.iter().fold(0f32, |m, &x| m.max(x.abs())))
+            .reduce(|| 0f32, f32::max),
+    ))
+}
+
+/// `min_j (p[j] + q[j])` (the smallest score of a row).
 #[inline]
-fn top2(row: &[f32]) -> (usize, usize) {
-    if row.len() < 2 * LANES {
-        return top2_scalar(row);
-    }
+fn row_min(p: &[f32], q: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") {
+        if p.len() >= LANES && std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { top2_avx2(row) };
+            return unsafe { row_min_avx2(p, q) };
         }
     }
-    top2_lanes(row)
+    row_min_lanes(p, q)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn top2_avx2(row: &[f32]) -> (usize, usize) {
-    top2_lanes(row)
+fn row_min_avx2(p: &[f32], q: &[f32]) -> f32 {
+    row_min_lanes(p, q)
 }
 
-/// `top2` over `LANES` independent lanes (element `j` goes to lane
-/// `j % LANES`; branch-free selects, so the compiler vectorises it), then
-/// the exact top two of the lanes' top twos and the remainder, compared as
-/// `(score, index)` pairs, which is the lowest-index rule.
 #[inline(always)]
-fn top2_lanes(row: &[f32]) -> (usize, usize) {
-    let mut b1 = [f32::INFINITY; LANES];
-    let mut b2 = [f32::INFINITY; LANES];
-    let mut i1 = [0u32; LANES];
-    let mut i2 = [0u32; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        let base = (c * LANES) as u32;
+fn row_min_lanes(p: &[f32], q: &[f32]) -> f32 {
+    let mut m = [f32::INFINITY; LANES];
+    let (pc, qc) = (p.chunks_exact(LANES), q.chunks_exact(LANES));
+    let (pr, qr) = (pc.remainder(), qc.remainder());
+    for (a, b) in pc.zip(qc) {
         for l in 0..LANES {
-            let v = chunk[l];
-            let j = base + l as u32;
-            let lt1 = v < b1[l];
-            let lt2 = v < b2[l];
-            b2[l] = if lt1 {
-                b1[l]
-            } else if lt2 {
-                v
-            } else {
-                b2[l]
-            };
-            i2[l] = if lt1 {
-                i1[l]
-            } else if lt2 {
-                j
-            } else {
-                i2[l]
-            };
-            b1[l] = if lt1 { v } else { b1[l] };
-            i1[l] = if lt1 { j } else { i1[l] };
+            let v = a[l] + b[l];
+            m[l] = if v < m[l] { v } else { m[l] };
         }
     }
-    let before = |a: (f32, usize), b: (f32, usize)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
-    let mut best = (f32::INFINITY, usize::MAX);
-    let mut second = (f32::INFINITY, usize::MAX);
-    let offer = |c: (f32, usize), best: &mut (f32, usize), second: &mut (f32, usize)| {
-        if before(c, *best) {
-            *second = *best;
-            *best = c;
-        } else if before(c, *second) {
-            *second = c;
-        }
-    };
-    for l in 0..LANES {
-        offer((b1[l], i1[l] as usize), &mut best, &mut second);
-        offer((b2[l], i2[l] as usize), &mut best, &mut second);
+    let mut best = m.iter().copied().fold(f32::INFINITY, f32::min);
+    for (a, b) in pr.iter().zip(qr) {
+        best = best.min(a + b);
     }
-    let start = row.len() - rest.len();
-    for (j, &v) in rest.iter().enumerate() {
-        offer((v, start + j), &mut best, &mut second);
-    }
-    if !best.0.is_finite() || !second.0.is_finite() {
-        return top2_nan_aware(row);
-    }
-    (best.1, second.1)
+    best
 }
 
-/// The scalar form of `top2`, for short rows.
-fn top2_scalar(row: &[f32]) -> (usize, usize) {
-    let (mut b1, mut i1) = (f32::INFINITY, 0usize);
-    let (mut b2, mut i2) = (f32::INFINITY, usize::MAX);
-    for (j, &v) in row.iter().enumerate() {
-        if v < b2 {
-            if v < b1 {
-                (b2, i2) = (b1, i1);
-                (b1, i1) = (v, j);
-            } else {
-                (b2, i2) = (v, j);
+/// Pushes onto `out` every `j` with `p[j] + q[j] <= thr`, in index order;
+/// blocks of `LANES` with no such entry are passed over in one vector test.
+#[inline]
+fn indices_within(p: &[f32], q: &[f32], thr: f32, out: &mut Vec<u32>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { indices_within_avx2(p, q, thr, out) };
+        }
+    }
+    indices_within_lanes(p, q, thr, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn indices_within_avx2(p: &[f32], q: &[f32], thr: f32, out: &mut Vec<u32>) {
+    indices_within_lanes(p, q, thr, out)
+}
+
+#[inline(always)]
+fn indices_within_lanes(p: &[f32], q: &[f32], thr: f32, out: &mut Vec<u32>) {
+    let (pc, qc) = (p.chunks_exact(LANES), q.chunks_exact(LANES));
+    let tail = p.len() - pc.remainder().len();
+    for (c, (a, b)) in pc.zip(qc).enumerate() {
+        let mut any = false;
+        for l in 0..LANES {
+            any |= a[l] + b[l] <= thr;
+        }
+        if any {
+            for l in 0..LANES {
+                if a[l] + b[l] <= thr {
+                    out.push((c * LANES + l) as u32);
+                }
             }
         }
     }
-    if i2 == usize::MAX || !b1.is_finite() || !b2.is_finite() {
-        // Infinite scores or k == 1: the general rule.
-        return top2_nan_aware(row);
+    for j in tail..p.len() {
+        if p[j] + q[j] <= thr {
+            out.push(j as u32);
+        }
     }
-    (i1, i2)
 }
 
-/// `top2` for any scores, with libtorch's NaN propagation: a NaN is smaller
-/// than anything (used when scores may overflow).
+/// `||x||²`: squares in f32 over 16 lanes, the lanes added in f64.
+#[inline]
+pub(crate) fn sq_norm(x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x.len() >= LANES && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { sq_norm_avx2(x) };
+        }
+    }
+    sq_norm_lanes(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sq_norm_avx2(x: &[f32]) -> f32 {
+    sq_norm_lanes(x)
+}
+
+#[inline(always)]
+fn sq_norm_lanes(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let xs = x.chunks_exact(LANES);
+    let rest = xs.remainder();
+    for a in xs {
+        for l in 0..LANES {
+            acc[l] += a[l] * a[l];
+        }
+    }
+    let mut sum: f64 = acc.iter().map(|&v| f64::from(v)).sum();
+    for &a in rest {
+        sum += f64::from(a) * f64::from(a);
+    }
+    sum as f32
+}
+
+/// Best and second best index of a row of scores with libtorch's NaN rule
+/// (a NaN is smaller than anything; lowest index on ties); `(i1, i1)` when
+/// the row has one entry. The rule of the overflow path.
 fn top2_nan_aware(row: &[f32]) -> (usize, usize) {
     let less = |a: f32, b: f32| a.is_nan() && !b.is_nan() || a < b;
     let mut i1 = 0usize;
@@ -213,136 +255,250 @@ fn top2_nan_aware(row: &[f32]) -> (usize, usize) {
     (i1, if i2 == usize::MAX { i1 } else { i2 })
 }
 
-/// Nearest centroid of every row of `x` (`[n, d]` f32 CPU, contiguous) among
-/// `centroids` (`[k, d]` f32 CPU), `n >= 1`, `k >= 1`, finite values. Works in
-/// tiles of at most `block_rows` rows. With `groups`, also returns the best
-/// score per centroid group (see [`TileAssignment::group_scores`]).
+/// `||x - c||²` for two rows of equal length: differences and squares in
+/// f32 over 16 independent lanes (vectorised), the lanes and the remainder
+/// added in f64. Its rounding error is far below the gap the expanded scores
+/// can resolve; it is what the CPU path reports as a distance and what the
+/// inertia sums.
+#[inline]
+pub(crate) fn sq_dist(x: &[f32], c: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x.len() >= LANES && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { sq_dist_avx2(x, c) };
+        }
+    }
+    sq_dist_lanes(x, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sq_dist_avx2(x: &[f32], c: &[f32]) -> f32 {
+    sq_dist_lanes(x, c)
+}
+
+#[inline(always)]
+fn sq_dist_lanes(x: &[f32], c: &[f32]) -> f32 {
+    debug_assert_eq!(x.len(), c.len());
+    let mut acc = [0f32; LANES];
+    let xs = x.chunks_exact(LANES);
+    let cs = c.chunks_exact(LANES);
+    let (xr, cr) = (xs.remainder(), cs.remainder());
+    for (a, b) in xs.zip(cs) {
+        for l in 0..LANES {
+            let t = a[l] - b[l];
+            acc[l] += t * t;
+        }
+    }
+    let mut sum: f64 = acc.iter().map(|&v| f64::from(v)).sum();
+    for (a, b) in xr.iter().zip(cr) {
+        let t = f64::from(a - b);
+        sum += t * t;
+    }
+    sum as f32
+}
+
+/// Nearest centroid of every row of `x` (`[n, d]` f32 CPU, contiguous; a
+/// memory-mapped file is fine) among `centroids` (`[k, d]` f32 CPU),
+/// `n >= 1`, `k >= 1`, finite values; `x_amax` is [`abs_max`] of `x` (or a
+/// larger value: callers clustering the same points keep it). Works in tiles
+/// of at most `block_rows` rows. With `groups`, also returns the best score
+/// per centroid group (see [`TileAssignment::group_scores`]).
 pub(crate) fn nearest_cpu(
     x: &Tensor,
+    x_amax: f64,
     centroids: &Tensor,
     block_rows: usize,
     groups: Option<Groups>,
 ) -> Result<TileAssignment, ClusterError> {
     let n = x.size()[0] as usize;
+    let d = x.size()[1] as usize;
     let k = centroids.size()[0] as usize;
     let centroids = centroids.f_contiguous()?;
-    // ||c||² as a [k] row that broadcasts over the tile, and -2 cᵀ as [d, k].
-    let c_sq = centroids.f_mul(&centroids)?.f_sum_dim_intlist(1, false, Kind::Float)?;
+    // -2 cᵀ as [d, k]; ||c||² in Rust, added in the pass over the tile.
     let neg2_ct = centroids.f_tr()?.f_mul_scalar(-2.0)?.f_contiguous()?;
-    let exact = |xb: &Tensor, idx: &Tensor| -> Result<Tensor, ClusterError> {
-        let diff = xb.f_sub(&centroids.f_index_select(0, idx)?)?;
-        Ok(diff.f_mul(&diff)?.f_sum_dim_intlist(1, false, Kind::Float)?)
-    };
-
-    // Scores cannot overflow f32 (so the fast finite scan is exact) when
+    let cv = f32_view(&centroids)?;
+    let c_sq: Vec<f32> = cv.chunks_exact(d).map(sq_norm).collect();
+    let r_max = c_sq.iter().fold(0f32, |m, &v| m.max(v)).sqrt();
+    // Scores cannot overflow f32 (so the fast pass is exact) when
     // d · max|c| · (2 max|x| + max|c|) stays far below f32::MAX.
-    // (By blocks of rows: no temporary as large as `x`, which may be a mapped file.)
-    let amax = |t: &Tensor| -> Result<f64, ClusterError> {
-        let rows = t.size()[0];
-        let mut m = 0f64;
-        let mut s = 0;
-        while s < rows {
-            let len = (AMAX_ROWS as i64).min(rows - s);
-            m = m.max(t.f_narrow(0, s, len)?.f_abs()?.f_max()?.f_double_value(&[])?);
-            s += len;
-        }
-        Ok(m)
+    let cmax = abs_max(&centroids)?;
+    let pass = Pass {
+        c: cv,
+        c_sq: &c_sq,
+        k,
+        d,
+        groups,
+        finite: d as f64 * cmax * (2.0 * x_amax + cmax) < 1e36,
+        gamma2: 2.0 * score_gamma(d),
+        r_max: f64::from(r_max),
     };
-    let d = x.size()[1] as f64;
-    let cmax = amax(&centroids)?;
-    let finite = d * cmax * (2.0 * amax(x)? + cmax) < 1e36;
     let rows = tile_rows(k, block_rows);
     let tile = Tensor::f_empty([rows as i64, k as i64], (Kind::Float, Device::Cpu))?;
-    let labels = Tensor::f_empty([n as i64], (Kind::Int64, Device::Cpu))?;
-    let dists = Tensor::f_empty([n as i64], (Kind::Float, Device::Cpu))?;
     let g = groups.map_or(0, |g| g.count);
-    let mut group_scores = vec![0f32; if groups.is_some() { n * g } else { 0 }];
-    let mut i1 = vec![0i64; rows];
-    let mut i2 = vec![0i64; rows];
+    let mut out = TileAssignment {
+        labels: vec![0; n],
+        dists: vec![0.0; n],
+        group_scores: vec![0f32; if groups.is_some() { n * g } else { 0 }],
+    };
+    let xv = f32_view(x)?;
 
     let mut start = 0usize;
     while start < n {
         let len = rows.min(n - start);
         let xb = x.f_narrow(0, start as i64, len as i64)?;
-        let scores = tile.f_narrow(0, 0, len as i64)?;
-        // scores[i, j] = ||c_j||² - 2 x_i·c_j  (= ||x_i - c_j||² - ||x_i||²)
-        let _ = c_sq.f_addmm_out(&scores, &xb, &neg2_ct)?;
-        let view = f32_view(&scores)?;
-        let gs = &mut group_scores[start * g..(start + len) * g];
-        scan(view, k, groups, finite, &mut i1[..len], &mut i2[..len], gs);
-
-        let t1 = Tensor::f_from_slice(&i1[..len])?;
-        let d1 = exact(&xb, &t1)?;
-        let (lab, dist) = if k == 1 {
-            (t1, d1)
-        } else {
-            let t2 = Tensor::f_from_slice(&i2[..len])?;
-            let d2 = exact(&xb, &t2)?;
-            // Second candidate wins if strictly closer, or equally close
-            // with a lower index.
-            let take2 = d2
-                .f_lt_tensor(&d1)?
-                .f_logical_or(&d2.f_eq_tensor(&d1)?.f_logical_and(&t2.f_lt_tensor(&t1)?)?)?;
-            if groups.is_some() {
-                let flags = Vec::<bool>::try_from(&take2)?;
-                for (r, _) in flags.iter().enumerate().filter(|(_, &f)| f) {
-                    gs[r * g..(r + 1) * g].fill(f32::NEG_INFINITY);
-                }
-            }
-            (t2.f_where_self(&take2, &t1)?, d2.f_where_self(&take2, &d1)?)
+        let products = tile.f_narrow(0, 0, len as i64)?;
+        // products[i, j] = -2 x_i·c_j
+        let _ = xb.f_mm_out(&products, &neg2_ct)?;
+        let span = start..start + len;
+        let tile_out = Rows {
+            x: &xv[span.start * d..span.end * d],
+            labels: &mut out.labels[span.clone()],
+            dists: &mut out.dists[span.clone()],
+            group_scores: &mut out.group_scores[span.start * g..span.end * g],
         };
-        labels.f_narrow(0, start as i64, len as i64)?.f_copy_(&lab)?;
-        dists.f_narrow(0, start as i64, len as i64)?.f_copy_(&dist)?;
+        pass.run(f32_view(&products)?, tile_out);
         start += len;
     }
-    Ok(TileAssignment {
-        labels,
-        dists,
-        group_scores,
-    })
+    Ok(out)
 }
 
-/// First row, best and second indices, and group scores of one scan task.
-type ScanTask<'a> = (usize, &'a mut [i64], &'a mut [i64], &'a mut [f32]);
+/// One tile's (or one task's) rows: their points and where their results go.
+struct Rows<'a> {
+    x: &'a [f32],
+    labels: &'a mut [i64],
+    dists: &'a mut [f32],
+    group_scores: &'a mut [f32],
+}
 
-/// The fused pass over one tile of `len` rows: best two indices per row and,
-/// with groups, the best score per group excluding the row's best index.
-fn scan(view: &[f32], k: usize, groups: Option<Groups>, finite: bool, i1: &mut [i64], i2: &mut [i64], gs: &mut [f32]) {
-    let g = groups.map_or(0, |g| g.count);
-    let len = i1.len();
-    // One task per SCAN_ROWS rows; each task writes its own disjoint slices.
-    let mut tasks: Vec<ScanTask> = Vec::with_capacity(len.div_ceil(SCAN_ROWS));
-    let mut gs_rest = gs;
-    for (c, (a, b)) in i1.chunks_mut(SCAN_ROWS).zip(i2.chunks_mut(SCAN_ROWS)).enumerate() {
-        let (head, tail) = std::mem::take(&mut gs_rest).split_at_mut(a.len() * g);
-        gs_rest = tail;
-        tasks.push((c * SCAN_ROWS, a, b, head));
+impl<'a> Rows<'a> {
+    /// Splits off the first `len` rows.
+    fn split(self, len: usize, d: usize, g: usize) -> (Rows<'a>, Rows<'a>) {
+        let (x1, x2) = self.x.split_at(len * d);
+        let (l1, l2) = self.labels.split_at_mut(len);
+        let (d1, d2) = self.dists.split_at_mut(len);
+        let (g1, g2) = self.group_scores.split_at_mut(len * g);
+        (
+            Rows {
+                x: x1,
+                labels: l1,
+                dists: d1,
+                group_scores: g1,
+            },
+            Rows {
+                x: x2,
+                labels: l2,
+                dists: d2,
+                group_scores: g2,
+            },
+        )
     }
-    tasks.into_par_iter().for_each(|(first, a, b, s)| {
-        for r in 0..a.len() {
-            let row = &view[(first + r) * k..(first + r + 1) * k];
-            let (best, second) = if finite { top2(row) } else { top2_nan_aware(row) };
-            a[r] = best as i64;
-            b[r] = second as i64;
-            if let Some(groups) = groups {
-                group_mins(row, groups, best, &mut s[r * g..(r + 1) * g]);
+}
+
+/// What the pass over a tile needs besides the tile.
+struct Pass<'a> {
+    /// `[k, d]` centroids, row-major.
+    c: &'a [f32],
+    /// `||c_j||²`.
+    c_sq: &'a [f32],
+    k: usize,
+    d: usize,
+    groups: Option<Groups>,
+    /// Whether no score can overflow (the fast path).
+    finite: bool,
+    /// `2 γ`: the margin is `2 γ (||x|| + r_max)²`.
+    gamma2: f64,
+    /// `max_j ||c_j||`.
+    r_max: f64,
+}
+
+impl Pass<'_> {
+    fn centroid(&self, j: usize) -> &[f32] {
+        &self.c[j * self.d..(j + 1) * self.d]
+    }
+
+    /// The rows of one tile, `SCAN_ROWS` per task; each task writes its
+    /// own disjoint slices.
+    fn run(&self, products: &[f32], rows: Rows) {
+        let (k, d) = (self.k, self.d);
+        let g = self.groups.map_or(0, |g| g.count);
+        let mut tasks: Vec<(usize, Rows)> = Vec::with_capacity(rows.labels.len().div_ceil(SCAN_ROWS));
+        let mut rest = rows;
+        let mut first = 0;
+        while !rest.labels.is_empty() {
+            let len = SCAN_ROWS.min(rest.labels.len());
+            let (head, tail) = rest.split(len, d, g);
+            tasks.push((first, head));
+            rest = tail;
+            first += len;
+        }
+        tasks.into_par_iter().for_each(|(first, t)| {
+            let mut scores = Vec::new();
+            let mut candidates = Vec::new();
+            for r in 0..t.labels.len() {
+                let p = &products[(first + r) * k..(first + r + 1) * k];
+                let x = &t.x[r * d..(r + 1) * d];
+                let (label, dist) = if self.finite {
+                    self.nearest(p, x, &mut candidates)
+                } else {
+                    self.nearest_overflowing(p, x, &mut scores)
+                };
+                t.labels[r] = label as i64;
+                t.dists[r] = dist;
+                if let Some(groups) = self.groups {
+                    self.group_mins(p, groups, label, &mut t.group_scores[r * g..(r + 1) * g]);
+                }
+            }
+        });
+    }
+
+    /// The exact nearest of the candidates within the margin of the best
+    /// score: `(label, exact squared distance)`.
+    #[inline]
+    fn nearest(&self, p: &[f32], x: &[f32], candidates: &mut Vec<u32>) -> (usize, f32) {
+        let m = row_min(p, self.c_sq);
+        let x_norm = f64::from(sq_norm(x)).sqrt();
+        let margin = self.gamma2 * (x_norm * (1.0 + 1e-4) + self.r_max).powi(2);
+        let thr = (f64::from(m) + margin) as f32;
+        candidates.clear();
+        indices_within(p, self.c_sq, thr, candidates);
+        let mut best = (usize::MAX, f32::INFINITY);
+        for &j in candidates.iter() {
+            let e = sq_dist(x, self.centroid(j as usize));
+            if best.0 == usize::MAX || e < best.1 {
+                best = (j as usize, e);
             }
         }
-    });
-}
-
-/// Best score per group of one row, skipping centroid `best`.
-fn group_mins(row: &[f32], groups: Groups, best: usize, out: &mut [f32]) {
-    for (o, chunk) in out.iter_mut().zip(row.chunks(groups.size)) {
-        *o = chunk.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+        best
     }
-    let q = best / groups.size;
-    let base = q * groups.size;
-    out[q] = row[base..(base + groups.size).min(row.len())]
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| base + j != best)
-        .fold(f32::INFINITY, |m, (_, &v)| m.min(v));
+
+    /// The rule of the portable path for rows whose scores may overflow:
+    /// the two best scores (NaN first), re-scored exactly.
+    fn nearest_overflowing(&self, p: &[f32], x: &[f32], scores: &mut Vec<f32>) -> (usize, f32) {
+        scores.clear();
+        scores.extend(p.iter().zip(self.c_sq).map(|(a, b)| a + b));
+        let (i1, i2) = top2_nan_aware(scores);
+        let d1 = sq_dist(x, self.centroid(i1));
+        let d2 = sq_dist(x, self.centroid(i2));
+        if d2 < d1 || (d2 == d1 && i2 < i1) {
+            (i2, d2)
+        } else {
+            (i1, d1)
+        }
+    }
+
+    /// Best score per group of one row, skipping the row's own centroid.
+    fn group_mins(&self, p: &[f32], groups: Groups, own: usize, out: &mut [f32]) {
+        let size = groups.size;
+        for (q, o) in out.iter_mut().enumerate() {
+            let lo = q * size;
+            let hi = (lo + size).min(self.k);
+            *o = (lo..hi)
+                .filter(|&j| j != own)
+                .fold(f32::INFINITY, |m, j| m.min(p[j] + self.c_sq[j]));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -350,32 +506,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn top2_follows_lowest_index_on_ties() {
-        assert_eq!(top2(&[3.0, 1.0, 1.0, 0.5]), (3, 1));
-        assert_eq!(top2(&[1.0, 1.0, 1.0]), (0, 1));
-        assert_eq!(top2(&[2.0]), (0, 0));
-        assert_eq!(top2(&[0.0, f32::INFINITY, f32::INFINITY]), (0, 1));
-        // The lane-wise scan agrees with the scalar one, ties included.
+    fn row_passes_agree_with_plain_loops() {
         let mut rng = 12345u64;
-        for len in [32usize, 33, 47, 100, 1000, 2001] {
-            for _ in 0..50 {
-                let row: Vec<f32> = (0..len)
-                    .map(|_| {
-                        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        ((rng >> 40) % 64) as f32 // many exact ties
-                    })
-                    .collect();
-                assert_eq!(top2_lanes(&row), top2_scalar(&row), "len {len}");
-                assert_eq!(top2(&row), top2_scalar(&row), "len {len}");
+        let mut next = || {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((rng >> 40) % 64) as f32 - 20.0 // many exact ties
+        };
+        for len in [1usize, 15, 16, 17, 33, 100, 1000, 2001] {
+            for _ in 0..20 {
+                let p: Vec<f32> = (0..len).map(|_| next()).collect();
+                let q: Vec<f32> = (0..len).map(|_| next()).collect();
+                let plain = p.iter().zip(&q).map(|(a, b)| a + b).fold(f32::INFINITY, f32::min);
+                assert_eq!(row_min(&p, &q), plain, "len {len}");
+                let thr = plain + 3.0;
+                let mut got = Vec::new();
+                indices_within(&p, &q, thr, &mut got);
+                let want: Vec<u32> = (0..len as u32).filter(|&j| p[j as usize] + q[j as usize] <= thr).collect();
+                assert_eq!(got, want, "len {len}");
+                let x: Vec<f32> = (0..len).map(|_| next()).collect();
+                let exact: f64 = x.iter().zip(&p).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum();
+                assert_eq!(sq_dist(&x, &p), exact as f32, "len {len}"); // small integers: exact
+                let norm: f64 = x.iter().map(|a| f64::from(*a).powi(2)).sum();
+                assert_eq!(sq_norm(&x), norm as f32, "len {len}");
             }
         }
         assert_eq!(top2_nan_aware(&[f32::NAN, 1.0, 0.0]), (0, 2));
         assert_eq!(top2_nan_aware(&[3.0, 1.0, 1.0, 0.5]), (3, 1));
+        assert_eq!(top2_nan_aware(&[2.0]), (0, 0));
+        let t = Tensor::from_slice(&[1.0f32, -7.5, 3.0]);
+        assert_eq!(abs_max(&t).unwrap(), 7.5);
     }
 
-    /// The kernel and the portable libtorch sequence agree bit for bit.
+    /// The kernel's label is the exact nearest centroid of all `k`, up to
+    /// the rounding of the exact distances; the portable libtorch sequence
+    /// agrees with it but for near ties.
     #[test]
-    fn kernel_matches_portable_path_exactly() {
+    fn kernel_finds_the_exact_nearest_centroid() {
         use crate::cluster::assign::nearest_torch;
         use crate::cluster::testutil::{random_matrix, tensor_from_rows};
         for (n, k, d, block) in [
@@ -384,28 +550,64 @@ mod tests {
             (700, 300, 17, 4096),
             (1000, 5000, 8, 333),
             (257, 64, 64, 64),
+            (300, 40, 300, 128),
         ] {
             let x = tensor_from_rows(&random_matrix(n, d, n as u64), Device::Cpu);
             let c = tensor_from_rows(&random_matrix(k, d, k as u64 + 1), Device::Cpu);
-            let r = nearest_cpu(&x, &c, block, Some(Groups::new(k, 7))).unwrap();
-            let (l, dist) = nearest_torch(&x, &c, block).unwrap();
-            assert!(r.labels.equal(&l), "labels n={n} k={k} d={d}");
-            assert!(r.dists.equal(&dist), "distances n={n} k={k} d={d}");
-            // Group scores: the best score per group over the non-best centroids.
             let g = Groups::new(k, 7);
-            let scores =
-                Vec::<Vec<f32>>::try_from(&(c.square().sum_dim_intlist(1, false, Kind::Float).unsqueeze(0) - x.mm(&c.tr()) * 2.0)).unwrap();
-            for (i, row) in scores.iter().enumerate().take(20) {
-                let best = top2(row).0;
-                for q in 0..g.count {
-                    let want = (q * g.size..((q + 1) * g.size).min(k))
-                        .filter(|&j| j != best)
-                        .map(|j| row[j])
-                        .fold(f32::INFINITY, f32::min);
-                    let got = r.group_scores[i * g.count + q];
+            let r = nearest_cpu(&x, abs_max(&x).unwrap(), &c, block, Some(g)).unwrap();
+            let (l, dist) = nearest_torch(&x, &c, block).unwrap();
+            let (l, dist) = (Vec::<i64>::try_from(&l).unwrap(), Vec::<f32>::try_from(&dist).unwrap());
+            let xs = Vec::<Vec<f32>>::try_from(&x).unwrap();
+            let cs = Vec::<Vec<f32>>::try_from(&c).unwrap();
+            let exact =
+                |i: usize, j: usize| -> f64 { xs[i].iter().zip(&cs[j]).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum() };
+            for i in 0..n {
+                let label = r.labels[i] as usize;
+                let want = exact(i, label);
+                let nearest = (0..k).map(|j| exact(i, j)).fold(f64::INFINITY, f64::min);
+                assert!(
+                    want <= nearest * (1.0 + 1e-6) + 1e-30,
+                    "row {i}: {want} vs nearest {nearest} (n={n} k={k} d={d})"
+                );
+                assert!(
+                    (f64::from(r.dists[i]) - want).abs() <= 1e-6 * want.max(1e-30),
+                    "row {i}: {} vs {want}",
+                    r.dists[i]
+                );
+                if r.labels[i] == l[i] {
                     assert!(
-                        got == f32::NEG_INFINITY || got == want || (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "row {i} group {q}: {got} vs {want}"
+                        (r.dists[i] - dist[i]).abs() <= 1e-5 * dist[i].max(1e-30),
+                        "row {i}: {} vs {}",
+                        r.dists[i],
+                        dist[i]
+                    );
+                } else {
+                    assert!(
+                        (exact(i, l[i] as usize) - want).abs() <= 1e-5 * want,
+                        "row {i}: label {} vs {}",
+                        r.labels[i],
+                        l[i]
+                    );
+                }
+                // Group scores: the best score per group over the centroids but the label.
+                for q in 0..g.count {
+                    let lo = q * g.size;
+                    let want = (lo..(lo + g.size).min(k))
+                        .filter(|&j| j != label)
+                        .map(|j| exact(i, j) - xs[i].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>())
+                        .fold(f64::INFINITY, f64::min);
+                    let got = f64::from(r.group_scores[i * g.count + q]);
+                    // Within the error bound the bounded algorithm relies on.
+                    let x_norm = xs[i].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+                    let r_max = cs
+                        .iter()
+                        .map(|c| c.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt())
+                        .fold(0.0, f64::max);
+                    let bound = score_gamma(d) * (x_norm + r_max).powi(2);
+                    assert!(
+                        got == want || (got - want).abs() <= bound,
+                        "row {i} group {q}: {got} vs {want} (bound {bound})"
                     );
                 }
             }

@@ -20,7 +20,7 @@ pub struct AssignParams {
 
 impl Stage for AssignParams {
     const NAME: &'static str = "assign";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Labels;
     const METRICS: &'static [&'static str] = &[];
 

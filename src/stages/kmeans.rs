@@ -62,7 +62,7 @@ impl KmeansParams {
 
 impl Stage for KmeansParams {
     const NAME: &'static str = "kmeans";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Centroids;
     const METRICS: &'static [&'static str] = &[];
 
