@@ -48,7 +48,17 @@ impl Pca {
         }
         check_finite(x, "PCA input")?;
         let device = x.device();
-        let mean = x.f_mean_dim(0, false, Kind::Double)?; // [d] f64
+        // The mean in f64, by blocks: `mean_dim` with an f64 result would
+        // convert all of `x` to f64 first (twice its size in memory).
+        let mut sum = Tensor::f_zeros([d as i64], (Kind::Double, device))?;
+        let mut start = 0usize;
+        while start < n {
+            let len = PCA_BLOCK_ROWS.min(n - start);
+            let xb = x.f_narrow(0, start as i64, len as i64)?.f_to_kind(Kind::Double)?;
+            sum = sum.f_add(&xb.f_sum_dim_intlist(0, false, Kind::Double)?)?;
+            start += len;
+        }
+        let mean = sum.f_div_scalar(n as f64)?; // [d] f64
 
         let mut cov = Tensor::f_zeros([d as i64, d as i64], (Kind::Double, device))?;
         let mut start = 0usize;

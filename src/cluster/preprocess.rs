@@ -21,6 +21,8 @@ pub const L2_NORMALIZE_FILE: &str = "l2_normalize.npy";
 /// Rows whose norm is below this are divided by it instead of their norm
 /// (DeepCluster would produce NaN for an all-zero row; we keep it zero).
 const L2_MIN_NORM: f64 = 1e-12;
+/// Rows per block when computing the row norms.
+const L2_BLOCK_ROWS: usize = 65_536;
 
 /// Preprocessing pipeline: `x -> pca(x) -> x / ||x||` (each step optional).
 #[derive(Debug)]
@@ -64,19 +66,37 @@ impl Preprocess {
     pub fn apply(&self, x: &Tensor) -> Result<Tensor, ClusterError> {
         let _no_grad = tch::no_grad_guard();
         check_matrix(x, "preprocess input")?;
-        let y = match &self.pca {
-            Some(pca) => pca.apply(x)?,
-            None => x.shallow_clone(),
+        let (y, owned) = match &self.pca {
+            Some(pca) => (pca.apply(x)?, true),
+            None => (x.shallow_clone(), false),
         };
         if !self.l2_normalize {
             return Ok(y);
         }
-        let norms = y
-            .f_mul(&y)?
-            .f_sum_dim_intlist(1, true, Kind::Float)?
-            .f_sqrt()?
-            .f_clamp_min(L2_MIN_NORM)?;
-        Ok(y.f_div(&norms)?)
+        // Row norms by blocks (no temporary of the size of `y`), then one
+        // division: in place when `y` is the PCA output, else into a copy.
+        let n = y.size()[0];
+        let mut parts = Vec::with_capacity((n as usize).div_ceil(L2_BLOCK_ROWS));
+        let mut start = 0i64;
+        while start < n {
+            let len = (L2_BLOCK_ROWS as i64).min(n - start);
+            let yb = y.f_narrow(0, start, len)?;
+            parts.push(yb.f_mul(&yb)?.f_sum_dim_intlist(1, true, Kind::Float)?);
+            start += len;
+        }
+        let norms = if parts.is_empty() {
+            Tensor::f_zeros([0, 1], (Kind::Float, y.device()))?
+        } else {
+            Tensor::f_cat(&parts, 0)?
+        };
+        let norms = norms.f_sqrt()?.f_clamp_min(L2_MIN_NORM)?;
+        if owned {
+            let mut y = y;
+            let _ = y.f_div_(&norms)?;
+            Ok(y)
+        } else {
+            Ok(y.f_div(&norms)?)
+        }
     }
 
     /// The state as named tensors (on CPU): `pca_mean`, `pca_projection` (only

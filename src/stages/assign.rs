@@ -65,9 +65,7 @@ impl Stage for AssignParams {
             .to_kind(Kind::Float)
             .to_device(ctx.device);
         let pre = Preprocess::load(cdir).map_err(|e| StageError::Failed(format!("{}: {e}", cdir.display())))?;
-        let x = artefacts::read_tensor(&fdir.join("features.npy"))?
-            .to_kind(Kind::Float)
-            .to_device(ctx.device);
+        let x = artefacts::read_matrix(&fdir.join("features.npy"), ctx.device)?;
         let (n, d) = x.size2()?;
         let expected = match &pre.pca {
             Some(p) => p.mean.size()[0],

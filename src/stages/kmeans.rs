@@ -1,6 +1,5 @@
 //! `kmeans`: clusters the rows of a features stage on the configured device.
 use serde::{Deserialize, Serialize};
-use tch::Kind;
 
 use super::{Outcome, RunCtx, StageError};
 use crate::cluster::{self, KMeansInit};
@@ -94,9 +93,7 @@ impl Stage for KmeansParams {
     }
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("features")?;
-        let x = artefacts::read_tensor(&dir.join("features.npy"))?
-            .to_kind(Kind::Float)
-            .to_device(ctx.device);
+        let x = artefacts::read_matrix(&dir.join("features.npy"), ctx.device)?;
         let (n, d) = x.size2().map_err(StageError::Torch)?;
         let params = cluster::KMeansParams {
             k: self.k,
