@@ -192,6 +192,67 @@ fn external_npy_features_are_clustered_like_any_other() {
     p.ktlab(&["run", "exp.toml"]).ok();
 }
 
+/// Features are written a block of rows at a time (here 1,000 rows of 2,100 values: two
+/// blocks of the copy) with the same values; `dtype = "float16"` stores them as float16
+/// (half the bytes, another key), and k-means reads them as float32.
+#[test]
+fn features_stream_to_disk_and_store_float16_on_request() {
+    let p = Project::new();
+    let (n, d) = (1000usize, 2100usize);
+    let values: Vec<f32> = (0..n * d)
+        .map(|j| ((j / d) % 8) as f32 + 0.001 * ((j * 7919) % 1013) as f32)
+        .collect();
+    crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&values));
+    p.write("exp.toml", &npy_features());
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let stored = |p: &Project| {
+        let entry = p.entries().into_iter().filter(|e| e.starts_with("features/")).collect::<Vec<_>>();
+        entry.iter().map(|e| p.path(&format!("store/{e}/features.npy"))).collect::<Vec<_>>()
+    };
+    let x = tch::Tensor::from_slice(&values).reshape([n as i64, d as i64]);
+    let f32_file = stored(&p).remove(0);
+    let m = ktlab::data::NpyMatrix::open(&f32_file).unwrap();
+    assert_eq!(m.dtype(), ktlab::data::NpyDtype::F32);
+    assert!(m.to_tensor().unwrap().equal(&x));
+
+    p.write(
+        "exp.toml",
+        &npy_features().replace("path = \"feats.npy\"", "path = \"feats.npy\"\ndtype = \"float16\""),
+    );
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("1000 x 2100 features"), "{}", r.stderr);
+    let files = stored(&p);
+    assert_eq!(files.len(), 2, "float16 is another entry");
+    let half_file = files.into_iter().find(|f| f != &f32_file).unwrap();
+    let h = ktlab::data::NpyMatrix::open(&half_file).unwrap();
+    assert_eq!(h.dtype(), ktlab::data::NpyDtype::F16);
+    let len = |f: &std::path::Path| std::fs::metadata(f).unwrap().len();
+    assert_eq!(len(&f32_file) - len(&half_file), (n * d * 2) as u64);
+    assert!(h.to_tensor().unwrap().equal(&x.to_kind(tch::Kind::Half).to_kind(tch::Kind::Float)));
+    assert!(p.read("results/external/results.csv").lines().any(|l| l.contains(",quality,,nmi,")));
+
+    // A value float16 cannot hold, and an unknown type: input errors naming them.
+    let mut big = values.clone();
+    big[5 * d + 3] = 1e6;
+    crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&big));
+    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    assert!(
+        r.stderr.contains("feats.npy: row 5 value 1000000 is beyond float16's range"),
+        "{}",
+        r.stderr
+    );
+    p.write(
+        "exp.toml",
+        &npy_features().replace("path = \"feats.npy\"", "path = \"feats.npy\"\ndtype = \"int8\""),
+    );
+    let r = p.ktlab(&["plan", "exp.toml"]).fails(2);
+    assert!(
+        r.stderr.contains("dtype") && r.stderr.contains("expected \"float32\" or \"float16\", found \"int8\""),
+        "{}",
+        r.stderr
+    );
+}
+
 /// Bad external features exit 2 naming the file: wrong element type, wrong shape, a
 /// truncated file, a NaN row, a row count that is not the split's.
 #[test]

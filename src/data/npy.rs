@@ -1,12 +1,14 @@
-//! NumPy `.npy` files as users have them: a strict header parser, and
+//! NumPy `.npy` files as users have them: a strict header parser,
 //! `NpyMatrix`, a memory-mapped 2-D float32/float16 matrix that yields row
-//! blocks as float32 tensors, so a matrix larger than memory can be streamed.
+//! blocks as float32 tensors, so a matrix larger than memory can be streamed,
+//! and `NpyWriter`, which writes one block of rows at a time.
 //!
 //! Supported: format versions 1.0-3.0, C order, little-endian `f4`, `f2`,
 //! `f8`, `i4`, `i8`, `u1`, `i1`, `b1`. Every malformed file is an error
 //! naming it, never a panic.
 
 use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
@@ -115,6 +117,8 @@ pub enum NpyError {
         end: usize,
         rows: usize,
     },
+    #[error("{}: {written} rows written, the header promises {rows}", path.display())]
+    RowCount { path: PathBuf, written: usize, rows: usize },
     #[error("{}: {source}", path.display())]
     Torch {
         path: PathBuf,
@@ -376,6 +380,103 @@ impl NpyMatrix {
     }
 }
 
+/// Writes a 2-D float32 or float16 `[rows, cols]` `.npy` block by block, so
+/// that no more than a block need be in memory. The header is the one
+/// `tch`'s `write_npy` writes (format 1.0, the same dictionary text and
+/// padding), so a matrix written either way has the same bytes.
+#[derive(Debug)]
+pub struct NpyWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    dtype: NpyDtype,
+    rows: usize,
+    cols: usize,
+    written: usize,
+}
+
+impl NpyWriter {
+    /// Creates `path` (replacing it) for a `[rows, cols]` matrix of `dtype`
+    /// (`F32` or `F16`) and writes the header.
+    pub fn create(path: &Path, rows: usize, cols: usize, dtype: NpyDtype) -> Result<NpyWriter, NpyError> {
+        if !matches!(dtype, NpyDtype::F32 | NpyDtype::F16) {
+            return Err(NpyError::Dtype {
+                path: path.to_path_buf(),
+                descr: dtype.descr().to_string(),
+                expected: "float32 (<f4) or float16 (<f2)",
+            });
+        }
+        let io = |source| NpyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+        let mut header = format!(
+            "{{'descr': '{}', 'fortran_order': False, 'shape': ({rows},{cols},), }}",
+            dtype.descr()
+        );
+        let pad = 16 - (MAGIC.len() + 5 + header.len()) % 16;
+        header.extend(std::iter::repeat_n(' ', pad % 16));
+        header.push('\n');
+        out.write_all(MAGIC).map_err(io)?;
+        out.write_all(&[1, 0]).map_err(io)?;
+        out.write_all(&(header.len() as u16).to_le_bytes()).map_err(io)?;
+        out.write_all(header.as_bytes()).map_err(io)?;
+        Ok(NpyWriter {
+            path: path.to_path_buf(),
+            out,
+            dtype,
+            rows,
+            cols,
+            written: 0,
+        })
+    }
+
+    /// Appends whole rows (`values.len()` a multiple of `cols`), converted to
+    /// the file's element type (float16: rounded to nearest).
+    pub fn write_rows(&mut self, values: &[f32]) -> Result<(), NpyError> {
+        let n = if self.cols == 0 { 0 } else { values.len() / self.cols };
+        if n * self.cols != values.len() || self.written + n > self.rows {
+            return Err(NpyError::RowCount {
+                path: self.path.clone(),
+                written: self.written + values.len().div_ceil(self.cols.max(1)),
+                rows: self.rows,
+            });
+        }
+        let io = |source| NpyError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut buf = Vec::with_capacity(values.len() * self.dtype.size());
+        match self.dtype {
+            NpyDtype::F16 => values
+                .iter()
+                .for_each(|v| buf.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
+            _ => values.iter().for_each(|v| buf.extend_from_slice(&v.to_le_bytes())),
+        }
+        self.out.write_all(&buf).map_err(io)?;
+        self.written += n;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Flushes the file; an error unless every promised row was written.
+    pub fn finish(mut self) -> Result<(), NpyError> {
+        if self.written != self.rows {
+            return Err(NpyError::RowCount {
+                path: self.path,
+                written: self.written,
+                rows: self.rows,
+            });
+        }
+        let path = self.path.clone();
+        self.out.flush().map_err(|source| NpyError::Io { path, source })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +519,45 @@ mod tests {
         // Copy-on-write: writing to the tensor leaves the file alone.
         let _ = mapped.get(0).fill_(7.0);
         assert!(NpyMatrix::open(&p).unwrap().to_tensor().unwrap().equal(&x));
+    }
+
+    #[test]
+    fn writer_writes_what_tch_writes_block_by_block() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rows, cols) in [(1usize, 1usize), (7, 3), (2000, 2048), (5, 100_000), (0, 4)] {
+            let x = Tensor::randn([rows as i64, cols as i64], (Kind::Float, tch::Device::Cpu));
+            for (dtype, kind) in [(NpyDtype::F32, Kind::Float), (NpyDtype::F16, Kind::Half)] {
+                let want = dir.path().join("tch.npy");
+                x.to_kind(kind).write_npy(&want).unwrap();
+                let got = dir.path().join("ours.npy");
+                let mut w = NpyWriter::create(&got, rows, cols, dtype).unwrap();
+                let values = Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap();
+                for block in values.chunks(3 * cols.max(1)) {
+                    w.write_rows(block).unwrap();
+                }
+                assert_eq!(w.written(), rows);
+                w.finish().unwrap();
+                assert!(
+                    std::fs::read(&want).unwrap() == std::fs::read(&got).unwrap(),
+                    "{rows} x {cols} {dtype:?}"
+                );
+            }
+        }
+        // Too few or too many rows, a partial row, an element type it does not write.
+        let p = dir.path().join("short.npy");
+        let mut w = NpyWriter::create(&p, 2, 3, NpyDtype::F32).unwrap();
+        w.write_rows(&[0.0; 3]).unwrap();
+        assert!(w.write_rows(&[0.0; 2]).is_err());
+        assert_eq!(
+            w.finish().unwrap_err().to_string(),
+            format!("{}: 1 rows written, the header promises 2", p.display())
+        );
+        let mut w = NpyWriter::create(&p, 1, 3, NpyDtype::F32).unwrap();
+        assert!(w.write_rows(&[0.0; 6]).is_err());
+        assert!(NpyWriter::create(&p, 1, 3, NpyDtype::I64)
+            .unwrap_err()
+            .to_string()
+            .contains("element type `<i8`"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{did_you_mean, ConfigError, Node};
-use crate::data::{open_split, Image};
+use crate::data::{open_split, Image, NpyDtype, NpyWriter};
 use crate::models::{hog, pixels};
 use super::artefacts;
 use super::params::{data_ref, MODEL};
@@ -51,6 +51,10 @@ struct FeaturesFile {
     /// npy, keyed form only: the SHA-256 of the file.
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub npy_sha256: Option<String>,
+    /// Element type of `features.npy`: `float32` (the default, not in the key) or
+    /// `float16` (half the disk and memory traffic; consumers compute in float32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 /// A validated features stage.
@@ -61,6 +65,8 @@ pub struct FeaturesParams {
     /// Resize every image to this square size first (required when sizes differ).
     pub image_size: Option<usize>,
     pub extractor: Extractor,
+    /// Element type of `features.npy` (`F32` or `F16`).
+    pub dtype: NpyDtype,
 }
 
 /// What computes the rows.
@@ -93,6 +99,7 @@ impl Serialize for FeaturesParams {
             pooled_dim: None,
             path: None,
             npy_sha256: None,
+            dtype: (self.dtype == NpyDtype::F16).then(|| "float16".to_string()),
         };
         match &self.extractor {
             Extractor::Hog(h) => {
@@ -226,6 +233,11 @@ impl FeaturesFile {
         if self.model != "npy" && self.path.is_some() {
             return Err(err("path", format!("`path` applies to model = \"npy\", not to model = \"{}\"", self.model)));
         }
+        let dtype = match self.dtype.as_deref() {
+            None | Some("float32") => NpyDtype::F32,
+            Some("float16") => NpyDtype::F16,
+            Some(other) => return Err(err("dtype", format!("expected \"float32\" or \"float16\", found \"{other}\""))),
+        };
         let npy = self.path.take().zip(self.npy_sha256.take());
         let extractor = match (self.model.as_str(), self.cell, self.block, self.bins, self.size, self.layer) {
             ("npy", ..) => match npy {
@@ -245,6 +257,7 @@ impl FeaturesFile {
             data: self.data,
             image_size: self.image_size,
             extractor,
+            dtype,
         })
     }
 }
@@ -282,16 +295,21 @@ impl FeaturesParams {
                 source.len()
             )));
         }
-        let x = matrix.to_tensor().map_err(|e| StageError::Input(e.to_string()))?;
-        let bad = x.isfinite().all_dim(1, false).logical_not().nonzero();
-        if bad.size()[0] > 0 {
-            let bad = bad.int64_value(&[0, 0]);
-            return Err(StageError::Input(format!(
-                "{}: row {bad} holds a non-finite value (NaN or infinity)",
-                path.display()
-            )));
+        // Block by block: never more than a block of the file in memory.
+        let mut out = Writer::create(ctx, n, dim, self.dtype)?;
+        let block = rows_per_block(dim);
+        let mut start = 0;
+        while start < n {
+            let len = block.min(n - start);
+            let x = matrix.block(start, len).map_err(|e| StageError::Input(e.to_string()))?;
+            let rows = Vec::<f32>::try_from(&x.flatten(0, -1))?;
+            if let Some((row, what)) = out.check(&rows) {
+                return Err(StageError::Input(format!("{}: row {} {what}", path.display(), start + row)));
+            }
+            out.write(&rows)?;
+            start += len;
         }
-        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        out.finish()?;
         finish(
             ctx,
             source.as_ref(),
@@ -305,15 +323,43 @@ impl FeaturesParams {
         let (spec, split) = ctx.data_input("data")?;
         let model = super::model_io::LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let source = open_split(spec, split)?;
-        let set = crate::train::batches::ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
         let Extractor::Layer { layer, pooled_dim, .. } = &self.extractor else {
             return Err(StageError::Failed("internal: not a model stage's layer".into()));
         };
         let pooled = Some(*pooled_dim).filter(|&d| d > 0);
-        let mut out = model.extract(&set, &[layer.as_str()], pooled, ctx.progress)?;
-        let x = out.remove(0);
-        let (n, d) = x.size2()?;
-        artefacts::write_tensor(&ctx.path("features.npy"), &x)?;
+        let n = source.len();
+        if n == 0 {
+            return Err(StageError::Input(format!("dataset split `{}:{split}` has no images", spec.name)));
+        }
+        // A wave of images at a time (decoded, run through the model, written), so
+        // neither the images nor the features of the split are all in memory at once.
+        // Waves are whole extraction batches: the batches, and so the values, are
+        // those of one pass over the split.
+        let mut out: Option<Writer> = None;
+        let mut d = 0;
+        let mut start = 0;
+        while start < n {
+            let len = MODEL_WAVE.min(n - start);
+            let set = crate::train::batches::ImageSet::load_range(source.as_ref(), model.image_size(), start..start + len, &|_, _| {})?;
+            let progress = |done: u64, _: u64| (ctx.progress)(start as u64 + done, n as u64);
+            let x = model.extract(&set, &[layer.as_str()], pooled, &progress)?.remove(0);
+            let rows = Vec::<f32>::try_from(&x.flatten(0, -1))?;
+            let w = match &mut out {
+                Some(w) => w,
+                None => {
+                    d = x.size2()?.1 as usize;
+                    out.insert(Writer::create(ctx, n, d, self.dtype)?)
+                }
+            };
+            if let Some((row, what)) = w.check(&rows) {
+                return Err(StageError::Failed(format!("{layer} features of {}: {what}", source.describe(start + row))));
+            }
+            w.write(&rows)?;
+            start += len;
+        }
+        if let Some(w) = out {
+            w.finish()?;
+        }
         finish(
             ctx,
             source.as_ref(),
@@ -345,6 +391,51 @@ impl Extractor {
     }
 }
 
+
+/// Images per wave of a model stage's features (a multiple of the extraction batch).
+const MODEL_WAVE: usize = 4096;
+/// Bytes of float32 rows to hold at a time when writing or copying features.
+const BLOCK_BYTES: usize = 8 << 20;
+
+/// Rows of `dim` values per block of [`BLOCK_BYTES`] (at least one).
+fn rows_per_block(dim: usize) -> usize {
+    (BLOCK_BYTES / (4 * dim.max(1))).max(1)
+}
+
+/// `features.npy` of a run, written a block of rows at a time.
+struct Writer {
+    out: NpyWriter,
+    dim: usize,
+    dtype: NpyDtype,
+}
+
+impl Writer {
+    fn create(ctx: &RunCtx, n: usize, dim: usize, dtype: NpyDtype) -> Result<Writer, StageError> {
+        let out = NpyWriter::create(&ctx.path("features.npy"), n, dim, dtype).map_err(|e| StageError::Failed(e.to_string()))?;
+        Ok(Writer { out, dim, dtype })
+    }
+
+    /// The first row of `rows` that cannot be stored, with what is wrong with it: a
+    /// non-finite value, or one beyond float16's range when storing float16.
+    fn check(&self, rows: &[f32]) -> Option<(usize, String)> {
+        let limit = if self.dtype == NpyDtype::F16 { f32::from(half::f16::MAX) } else { f32::MAX };
+        let i = rows.iter().position(|v| !v.is_finite() || v.abs() > limit)?;
+        let what = if rows[i].is_finite() {
+            format!("value {} is beyond float16's range (set dtype = \"float32\")", rows[i])
+        } else {
+            "holds a non-finite value (NaN or infinity)".to_string()
+        };
+        Some((i / self.dim.max(1), what))
+    }
+
+    fn write(&mut self, rows: &[f32]) -> Result<(), StageError> {
+        self.out.write_rows(rows).map_err(|e| StageError::Failed(e.to_string()))
+    }
+
+    fn finish(self) -> Result<(), StageError> {
+        self.out.finish().map_err(|e| StageError::Failed(e.to_string()))
+    }
+}
 
 /// What every extractor writes beside `features.npy`: the true labels (`labels.npy`,
 /// int64) when the split has them, and `index.json`; the outcome with its summary.
@@ -432,37 +523,44 @@ impl Stage for FeaturesParams {
                 .map_err(|m| StageError::Input(format!("{}: {m}", source.describe(0))))?;
         }
         let dim = self.describe_one(&first).len();
-        let mut rows = vec![0f32; n * dim];
+        let mut out = Writer::create(ctx, n, dim, self.dtype)?;
         let done = std::sync::atomic::AtomicU64::new(0);
         let chunk = 256;
-        rows.par_chunks_mut(chunk * dim)
-            .enumerate()
-            .try_for_each(|(c, out)| -> Result<(), StageError> {
-                for (j, row) in out.chunks_mut(dim).enumerate() {
-                    let i = c * chunk + j;
-                    let img = self.prepare(source.load(i)?, &source.describe(i))?;
-                    if (img.width, img.height) != (w, h) {
-                        return Err(StageError::Input(format!(
-                            "{}: image is {}x{}, but {} is {w}x{h}; set `image_size` to resize all images",
-                            source.describe(i),
-                            img.width,
-                            img.height,
-                            source.describe(0)
-                        )));
+        // A wave of rows at a time: described in parallel, checked, written.
+        let wave = rows_per_block(dim).div_ceil(chunk) * chunk;
+        let mut buf = vec![0f32; wave.min(n) * dim];
+        let mut start = 0;
+        while start < n {
+            let len = wave.min(n - start);
+            let rows = &mut buf[..len * dim];
+            rows.par_chunks_mut(chunk * dim)
+                .enumerate()
+                .try_for_each(|(c, out)| -> Result<(), StageError> {
+                    for (j, row) in out.chunks_mut(dim).enumerate() {
+                        let i = start + c * chunk + j;
+                        let img = self.prepare(source.load(i)?, &source.describe(i))?;
+                        if (img.width, img.height) != (w, h) {
+                            return Err(StageError::Input(format!(
+                                "{}: image is {}x{}, but {} is {w}x{h}; set `image_size` to resize all images",
+                                source.describe(i),
+                                img.width,
+                                img.height,
+                                source.describe(0)
+                            )));
+                        }
+                        row.copy_from_slice(&self.describe_one(&img));
                     }
-                    row.copy_from_slice(&self.describe_one(&img));
-                }
-                let d = done.fetch_add(out.len() as u64 / dim as u64, std::sync::atomic::Ordering::Relaxed);
-                (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
-                Ok(())
-            })?;
-        if let Some(bad) = rows.iter().position(|v| !v.is_finite()) {
-            return Err(StageError::Failed(format!(
-                "non-finite feature value for {}",
-                source.describe(bad / dim)
-            )));
+                    let d = done.fetch_add(out.len() as u64 / dim as u64, std::sync::atomic::Ordering::Relaxed);
+                    (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
+                    Ok(())
+                })?;
+            if let Some((row, what)) = out.check(rows) {
+                return Err(StageError::Failed(format!("feature {what} for {}", source.describe(start + row))));
+            }
+            out.write(rows)?;
+            start += len;
         }
-        artefacts::write_matrix(&ctx.path("features.npy"), &rows, n, dim)?;
+        out.finish()?;
         finish(
             ctx,
             source.as_ref(),

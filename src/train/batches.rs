@@ -24,7 +24,18 @@ pub struct ImageSet {
 impl ImageSet {
     /// Decodes every image of `source` (in parallel), resized to `size` if needed.
     pub fn load(source: &dyn Source, size: usize, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ImageSet, DataError> {
-        let n = source.len();
+        ImageSet::load_range(source, size, 0..source.len(), progress)
+    }
+
+    /// [`ImageSet::load`] of the images `range` of `source` only (image `range.start`
+    /// becomes image 0), for callers that go through a split a part at a time.
+    pub fn load_range(
+        source: &dyn Source,
+        size: usize,
+        range: std::ops::Range<usize>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<ImageSet, DataError> {
+        let (first, n) = (range.start, range.len());
         let per = 3 * size * size;
         let mut pixels = vec![0u8; n * per];
         let done = std::sync::atomic::AtomicU64::new(0);
@@ -33,7 +44,7 @@ impl ImageSet {
             .enumerate()
             .try_for_each(|(c, out)| -> Result<(), DataError> {
                 for (j, dst) in out.chunks_mut(per).enumerate() {
-                    let i = c * 64 + j;
+                    let i = first + c * 64 + j;
                     let img = source.load(i)?;
                     let img = if img.width != size || img.height != size {
                         resize_to(&img, size)
