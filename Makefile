@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo cifar10 test bench bench-kmeans bench-overhead clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 test bench bench-train bench-kmeans bench-overhead clippy fmt clean soak fuzz
 
 all: build
 
@@ -53,17 +53,19 @@ test: $(SETUP)
 	$(CARGO) build --release
 	$(CARGO) test --release -- --test-threads=2
 
-# Speed figures, each measured side by side with its peer in one run (see benches/).
-BENCH_ARGS ?= --batch 128 --width 0.5 --threads 2 --steps 20
+# Speed figures, each measured side by side with its peer in one run (see benches/ and scripts/).
 bench: $(SETUP)
-	$(CARGO) build --release --bench train_step --bench pretext_batches
-	@for i in 1 2; do \
-	  $(CARGO) bench --quiet --bench train_step -- $(BENCH_ARGS) 2>/dev/null | grep images/s; \
-	  $(VENV)/bin/python benches/train_step.py $(BENCH_ARGS); \
-	done
-	@$(CARGO) bench --quiet --bench pretext_batches -- --batch 64 --threads 2 --steps 10 2>/dev/null | grep samples/s
+	$(MAKE) --no-print-directory bench-train
 	$(MAKE) --no-print-directory bench-kmeans
 	$(MAKE) --no-print-directory bench-overhead
+
+# Training steps of alexnet-small and vgg16-small in ktlab and in PyTorch, alternating, and
+# the Jigsaw++ batch assembly against its consumer; writes the training section of
+# docs/BENCHMARKS.md.
+TRAIN_BENCH_ARGS ?= --rounds 3 --threads 2 --batch 128 --steps 20
+bench-train: $(SETUP)
+	$(CARGO) build --release --bench train_step --bench pretext_batches
+	$(VENV)/bin/python scripts/bench_train.py $(TRAIN_BENCH_ARGS)
 
 # Runner overhead (start-up, planning, a cached re-run, fingerprinting CIFAR-10); writes the
 # runner-overhead section of docs/BENCHMARKS.md.

@@ -1,6 +1,10 @@
-//! Images per second of an `alexnet-small` training step in ktlab (forward, backward and
-//! the SGD update, on random data), to set beside `train_step.py` (PyTorch) at the same
-//! batch size and thread count. Run both with `make bench`.
+//! Images per second of an `alexnet-small` or `vgg16-small` training step in ktlab
+//! (forward, backward and the SGD update, on random 32 px data), to set beside
+//! `train_step.py` (PyTorch) at the same batch size and thread count.
+//! `scripts/bench_train.py` (`make bench-train`) runs both in turn.
+//!
+//! `cargo bench --bench train_step -- [--arch alexnet-small] [--batch 128] [--width 0.5]
+//! [--threads 2] [--steps 20]`
 use std::time::Instant;
 
 use ktlab::models::{Arch, NetConfig, Network};
@@ -17,6 +21,20 @@ fn arg(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arch_name = args
+        .iter()
+        .position(|a| a == "--arch")
+        .and_then(|i| args.get(i + 1))
+        .map_or("alexnet-small", |s| s.as_str());
+    let arch = match arch_name {
+        "alexnet-small" => Arch::AlexnetSmall,
+        "vgg16-small" => Arch::Vgg16Small,
+        other => {
+            eprintln!("--arch: expected alexnet-small or vgg16-small, found {other}");
+            std::process::exit(2);
+        }
+    };
     let batch = arg("--batch", 128.0) as i64;
     let width = arg("--width", 0.5);
     let threads = arg("--threads", 2.0) as i32;
@@ -25,7 +43,7 @@ fn main() {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = NetConfig {
-        arch: Arch::AlexnetSmall,
+        arch,
         width,
         batch_norm: true,
         in_channels: 3,
@@ -33,6 +51,7 @@ fn main() {
     };
     let net = Network::classifier(&vs.root(), &cfg, 10).expect("model");
     let params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let count: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
     let config = OptimizerConfig {
         kind: OptimizerKind::Sgd,
         momentum: 0.9,
@@ -61,7 +80,7 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "ktlab   alexnet-small width {width} batch {batch} threads {threads}: {:.1} images/s ({steps} steps in {secs:.2}s)",
+        "ktlab   {arch_name} width {width} batch {batch} threads {threads}: {:.1} images/s ({steps} steps in {secs:.2}s, {count} parameters)",
         (batch as usize * steps) as f64 / secs
     );
 }
