@@ -559,25 +559,29 @@ fn update_centroids(x: &Tensor, labels: &Tensor, k: usize, block_rows: usize) ->
 
 /// Columns summed by one task of [`cluster_sums_cpu`] (one cache line of f32).
 const SUM_COLUMNS: usize = 16;
+/// Rows of a chunk of [`cluster_sums_cpu`] (each chunk is read once by all tasks).
+const SUM_ROWS: usize = 8192;
 
 /// Per-cluster sums of the rows of `x` (`[n, d]` contiguous f32 CPU, a
 /// mapped file is fine) as a `[k, d]` f64 tensor: each value added in row
 /// order in f64, as a sequential `index_add_` of the rows converted to f64
 /// does, so the result is the same bit for bit and does not depend on the
-/// number of threads; the parallelism is over blocks of columns, and
-/// nothing of the size of `x` is allocated.
+/// number of threads; the parallelism is over blocks of columns within
+/// chunks of rows, so `x` is read once, and nothing of its size is allocated.
 fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, ClusterError> {
     use rayon::prelude::*;
     let d = x.size()[1] as usize;
     let xv = f32_view(x)?;
     let labels = Vec::<i64>::try_from(labels)?;
-    let blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(SUM_COLUMNS))
-        .into_par_iter()
-        .map(|b| {
-            let c0 = b * SUM_COLUMNS;
-            let w = SUM_COLUMNS.min(d - c0);
-            let mut acc = vec![0f64; k * w];
-            for (row, &l) in xv.chunks_exact(d).zip(&labels) {
+    // One accumulator per block of columns; the rows go by in chunks (each read from
+    // memory, or from a mapped file, once), every block adding its columns of a chunk.
+    let mut blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(SUM_COLUMNS))
+        .map(|b| (b * SUM_COLUMNS, vec![0f64; k * SUM_COLUMNS.min(d - b * SUM_COLUMNS)]))
+        .collect();
+    for (rows, labels) in xv.chunks(SUM_ROWS * d.max(1)).zip(labels.chunks(SUM_ROWS)) {
+        blocks.par_iter_mut().for_each(|(c0, acc)| {
+            let (c0, w) = (*c0, acc.len() / k.max(1));
+            for (row, &l) in rows.chunks_exact(d).zip(labels) {
                 let (dst, src) = (&mut acc[l as usize * w..(l as usize + 1) * w], &row[c0..c0 + w]);
                 if let (Ok(dst), Ok(src)) = (<&mut [f64; SUM_COLUMNS]>::try_from(&mut *dst), <&[f32; SUM_COLUMNS]>::try_from(src)) {
                     // A full block: fixed width, unrolled.
@@ -590,9 +594,8 @@ fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, Clu
                     }
                 }
             }
-            (c0, acc)
-        })
-        .collect();
+        });
+    }
     let mut sums = vec![0f64; k * d];
     for (c0, acc) in blocks {
         let w = acc.len() / k.max(1);
@@ -800,7 +803,7 @@ mod tests {
     #[test]
     fn cpu_cluster_sums_equal_index_add() {
         use crate::cluster::testutil::random_matrix;
-        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513)] {
+        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513), (20_000, 19, 11)] {
             let x = tensor_from_rows(&random_matrix(n, d, (n * d) as u64), Device::Cpu);
             let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % k) as i64).collect();
             let labels = Tensor::from_slice(&labels);
