@@ -91,9 +91,7 @@ fn main() {
             let loss = net
                 .forward(&b.inputs, true)
                 .cross_entropy_loss::<Tensor>(&b.targets, None, Reduction::Mean, -100, 0.0);
-            opt.zero_grad();
-            loss.backward();
-            opt.step(0.01);
+            opt.backward_step(&loss, 0.01);
         };
         step(0);
         let t = Instant::now();

@@ -67,9 +67,7 @@ fn main() {
         let loss = net
             .forward(&x, true)
             .cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
-        opt.zero_grad();
-        loss.backward();
-        opt.step(0.01);
+        opt.backward_step(&loss, 0.01);
     };
     for _ in 0..3 {
         step();

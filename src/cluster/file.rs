@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 use super::error::ClusterError;
-use super::kmeans::{kmeans_with, KMeansAlgorithm, KMeansParams, KMeansResult};
+use super::kmeans::{kmeans_observed, KMeansAlgorithm, KMeansParams, KMeansResult};
 use crate::data::NpyMatrix;
 
 /// File names written by [`run_kmeans_file`] (besides the preprocessing
@@ -35,13 +35,15 @@ pub struct KMeansFileSummary {
 /// f32), `assignments.npy` (`[n]` i64), `inertia.csv` (`iteration,inertia`,
 /// row 0 for the initial centroids) and the preprocessing files. The same
 /// files and values as the `kmeans` stage for the same matrix and parameters.
-/// Errors about the data name `input`.
+/// Errors about the data name `input`. `progress(done, total)` follows the centroid
+/// updates (see [`kmeans_observed`]).
 pub fn run_kmeans_file(
     input: &Path,
     params: &KMeansParams,
     algorithm: KMeansAlgorithm,
     device: Device,
     out_dir: &Path,
+    progress: &dyn Fn(u64, u64),
 ) -> Result<KMeansFileSummary, ClusterError> {
     let named = |source: ClusterError| ClusterError::Input {
         path: input.to_path_buf(),
@@ -55,7 +57,7 @@ pub fn run_kmeans_file(
     } else {
         matrix.to_tensor()?.f_to(device)?
     };
-    let result = kmeans_with(&x, params, algorithm).map_err(named)?;
+    let result = kmeans_observed(&x, params, algorithm, progress).map_err(named)?;
     let io = |path: &Path, source| ClusterError::Io {
         path: path.to_path_buf(),
         source,
@@ -106,7 +108,7 @@ mod tests {
             ..KMeansParams::new(4)
         };
         let out = dir.path().join("out");
-        let s = run_kmeans_file(&input, &p, KMeansAlgorithm::Bounded, Device::Cpu, &out).unwrap();
+        let s = run_kmeans_file(&input, &p, KMeansAlgorithm::Bounded, Device::Cpu, &out, &|_, _| {}).unwrap();
         assert_eq!((s.points, s.dim), (300, 6));
         let direct = kmeans(&x, &p).unwrap();
         let c = Tensor::read_npy(out.join(CENTROIDS_FILE)).unwrap();
@@ -119,7 +121,7 @@ mod tests {
         // float16 input is computed in float32: same as clustering the rounded values.
         let half = dir.path().join("h.npy");
         x.to_kind(Kind::Half).write_npy(&half).unwrap();
-        let s = run_kmeans_file(&half, &p, KMeansAlgorithm::Lloyd, Device::Cpu, &dir.path().join("h")).unwrap();
+        let s = run_kmeans_file(&half, &p, KMeansAlgorithm::Lloyd, Device::Cpu, &dir.path().join("h"), &|_, _| {}).unwrap();
         let rounded = kmeans(&x.to_kind(Kind::Half).to_kind(Kind::Float), &p).unwrap();
         assert!(s.result.centroids.equal(&rounded.centroids));
     }
@@ -131,16 +133,40 @@ mod tests {
         let x = Tensor::ones([10, 3], (Kind::Float, Device::Cpu));
         let _ = x.get(4).get(1).fill_(f64::NAN);
         x.write_npy(&nan).unwrap();
-        let e = run_kmeans_file(&nan, &KMeansParams::new(2), KMeansAlgorithm::Lloyd, Device::Cpu, dir.path()).unwrap_err();
+        let e = run_kmeans_file(
+            &nan,
+            &KMeansParams::new(2),
+            KMeansAlgorithm::Lloyd,
+            Device::Cpu,
+            dir.path(),
+            &|_, _| {},
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("{}: points contains 1 non-finite values (NaN or infinity) out of 30", nan.display())
         );
         let ints = dir.path().join("ints.npy");
         Tensor::zeros([4, 2], (Kind::Int64, Device::Cpu)).write_npy(&ints).unwrap();
-        let e = run_kmeans_file(&ints, &KMeansParams::new(2), KMeansAlgorithm::Lloyd, Device::Cpu, dir.path()).unwrap_err();
+        let e = run_kmeans_file(
+            &ints,
+            &KMeansParams::new(2),
+            KMeansAlgorithm::Lloyd,
+            Device::Cpu,
+            dir.path(),
+            &|_, _| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with(&format!("{}: element type `<i8`", ints.display())), "{e}");
-        let big_k = run_kmeans_file(&nan, &KMeansParams::new(20), KMeansAlgorithm::Lloyd, Device::Cpu, dir.path()).unwrap_err();
+        let big_k = run_kmeans_file(
+            &nan,
+            &KMeansParams::new(20),
+            KMeansAlgorithm::Lloyd,
+            Device::Cpu,
+            dir.path(),
+            &|_, _| {},
+        )
+        .unwrap_err();
         assert!(big_k.to_string().contains("nan.npy: k = 20 is larger"), "{big_k}");
     }
 }

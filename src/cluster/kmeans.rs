@@ -227,6 +227,18 @@ pub fn kmeans(x: &Tensor, p: &KMeansParams) -> Result<KMeansResult, ClusterError
 /// [`kmeans`] with a chosen assignment algorithm (the result does not depend
 /// on it, only the time does).
 pub fn kmeans_with(x: &Tensor, p: &KMeansParams, algorithm: KMeansAlgorithm) -> Result<KMeansResult, ClusterError> {
+    kmeans_observed(x, p, algorithm, &|_, _| {})
+}
+
+/// [`kmeans_with`] that reports its progress: `progress(done, total)` after every
+/// centroid update, `total` being `restarts x iterations` (a run that converges early
+/// jumps to the end of its share; repair updates after the budget are not counted).
+pub fn kmeans_observed(
+    x: &Tensor,
+    p: &KMeansParams,
+    algorithm: KMeansAlgorithm,
+    progress: &dyn Fn(u64, u64),
+) -> Result<KMeansResult, ClusterError> {
     let _no_grad = tch::no_grad_guard();
     p.validate()?;
     let (n, d) = check_matrix(x, "points")?;
@@ -265,7 +277,11 @@ pub fn kmeans_with(x: &Tensor, p: &KMeansParams, algorithm: KMeansAlgorithm) -> 
             KMeansInit::KMeansPlusPlus => init_kmeanspp(&xp, p.k, p.block_rows, &mut rng)?,
             KMeansInit::Random => init_random(&xp, p.k, &mut rng)?,
         };
-        let run = run_lloyd(&xp, init, p.iterations, p.block_rows, algorithm)?;
+        let total = (p.restarts * p.iterations) as u64;
+        let done = (r * p.iterations) as u64;
+        let on_update = |i: usize| progress(done + (i.min(p.iterations)) as u64, total);
+        let run = run_lloyd(&xp, init, p.iterations, p.block_rows, algorithm, &on_update)?;
+        on_update(p.iterations);
         restart_inertias.push(run.inertia);
         if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
             best = Some(run);
@@ -361,6 +377,7 @@ pub fn lloyd_with(x: &Tensor, init_centroids: &Tensor, opts: &LloydOptions) -> R
         iterations,
         block_rows,
         algorithm,
+        &|_| {},
     )
 }
 
@@ -412,6 +429,7 @@ fn run_lloyd(
     iterations: usize,
     block_rows: usize,
     algorithm: KMeansAlgorithm,
+    on_update: &dyn Fn(usize),
 ) -> Result<LloydResult, ClusterError> {
     let k = init.size()[0] as usize;
     let mut centroids = init;
@@ -427,6 +445,7 @@ fn run_lloyd(
         reseeded += reseeds;
         iterations_run += 1;
         let (new_labels, new_dists) = assigner.assign(x, &new_centroids)?;
+        on_update(iterations_run);
         tracing::debug!(
             iteration = iterations_run,
             update_s = updated.as_secs_f64(),

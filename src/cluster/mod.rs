@@ -17,8 +17,8 @@ pub use assign::{labels_to_vec, nearest, nearest_portable};
 pub use error::ClusterError;
 pub use file::{run_kmeans_file, KMeansFileSummary, ASSIGNMENTS_FILE, CENTROIDS_FILE, INERTIA_FILE};
 pub use kmeans::{
-    kmeans, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansInit, KMeansParams, KMeansResult, LloydOptions, LloydResult,
-    DEFAULT_BLOCK_ROWS,
+    kmeans, kmeans_observed, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansInit, KMeansParams, KMeansResult, LloydOptions,
+    LloydResult, DEFAULT_BLOCK_ROWS,
 };
 pub use metrics::{accuracy, ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
 pub use pca::{Pca, PCA_WHITEN_EPS};

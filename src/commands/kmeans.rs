@@ -35,7 +35,15 @@ pub fn kmeans(args: &KmeansArgs) -> Result<ExitCode, Error> {
         ..KMeansParams::new(args.k)
     };
     let clock = Instant::now();
-    let summary = cluster::run_kmeans_file(&args.input, &params, algorithm, device, &args.out)?;
+    // One step per centroid update; drawn on stderr when it is a terminal.
+    let bar = indicatif::ProgressBar::new((params.restarts * params.iterations) as u64).with_style(
+        indicatif::ProgressStyle::with_template("k-means {bar:30} {pos}/{len} updates, {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |done: u64, _total: u64| bar.set_position(done);
+    let summary = cluster::run_kmeans_file(&args.input, &params, algorithm, device, &args.out, &progress);
+    bar.finish_and_clear();
+    let summary = summary?;
     let inertia = summary.result.inertia;
     println!(
         "k = {} on {} x {} ({}), {} iterations ({}), inertia {inertia:.6}, {:.2}s; wrote {}",

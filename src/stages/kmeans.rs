@@ -105,9 +105,8 @@ impl Stage for KmeansParams {
             seed: ctx.seed,
             block_rows: BLOCK_ROWS,
         };
-        (ctx.progress)(0, 1);
-        let r = cluster::kmeans(&x, &params).map_err(|e| StageError::Input(e.to_string()))?;
-        (ctx.progress)(1, 1);
+        let r = cluster::kmeans_observed(&x, &params, cluster::KMeansAlgorithm::default(), ctx.progress)
+            .map_err(|e| StageError::Input(e.to_string()))?;
         artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
         artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
         r.preprocess.save(ctx.workdir).map_err(|e| StageError::Failed(e.to_string()))?;

@@ -30,6 +30,8 @@ pub struct Optimizer {
     params: Vec<(String, Tensor)>,
     state: BTreeMap<String, Tensor>,
     step: i64,
+    /// Per parameter (in `params` order), buffers for intermediate products; not state.
+    scratch: Vec<Option<(Tensor, Tensor)>>,
 }
 
 impl Optimizer {
@@ -41,6 +43,7 @@ impl Optimizer {
             params,
             state: BTreeMap::new(),
             step: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -53,18 +56,44 @@ impl Optimizer {
         }
     }
 
-    /// One update with learning rate `lr`.
+    /// One update with learning rate `lr` from the gradients accumulated in the
+    /// parameters (after `zero_grad` and `backward`).
     pub fn step(&mut self, lr: f64) {
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        self.update(&grads, lr);
+    }
+
+    /// The gradients of `loss` and one update with them, like `zero_grad`, `backward`,
+    /// `step` but without accumulating into the parameters' gradients: autograd hands
+    /// the gradients over (as PyTorch does after `zero_grad(set_to_none=True)`), so no
+    /// gradient buffer is zero-filled and added to per step. The same values.
+    pub fn backward_step(&mut self, loss: &Tensor, lr: f64) {
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::run_backward(&[loss], &params, false, false);
+        self.update(&grads, lr);
+    }
+
+    /// One update with `grads` (in `params` order; undefined ones are skipped).
+    fn update(&mut self, grads: &[Tensor], lr: f64) {
         self.step += 1;
         let c = self.config.clone();
         tch::no_grad(|| {
-            for (name, p) in &mut self.params {
-                let g = p.grad();
+            for (i, ((name, p), g)) in self.params.iter_mut().zip(grads).enumerate() {
                 if !g.defined() {
                     continue;
                 }
+                // Two scratch tensors per parameter, kept between steps: the products
+                // below are written into them instead of fresh allocations (each a
+                // parameter-sized `malloc`, page faults and all). Same operations, same
+                // values as `g + p * wd` and `p - d * lr`.
+                if self.scratch.len() <= i {
+                    self.scratch.resize_with(i + 1, || None);
+                }
+                let (s1, s2) = self.scratch[i].get_or_insert_with(|| (p.zeros_like(), p.zeros_like()));
                 let mut d = if c.weight_decay != 0.0 {
-                    &g + &*p * c.weight_decay
+                    let _ = p.mul_scalar_out(s1, c.weight_decay);
+                    let _ = g.add_out(s2, s1);
+                    s2.shallow_clone()
                 } else {
                     g.shallow_clone()
                 };
@@ -85,7 +114,8 @@ impl Optimizer {
                             };
                             d = buf;
                         }
-                        let _ = p.g_sub_(&(d * lr));
+                        let _ = d.mul_scalar_out(s1, lr);
+                        let _ = p.g_sub_(s1);
                     }
                     OptimizerKind::Adam => {
                         let (mk, vk) = (format!("{name}.exp_avg"), format!("{name}.exp_avg_sq"));
@@ -121,5 +151,81 @@ impl Optimizer {
                 self.state.insert(name.to_string(), v.to_kind(Kind::Float).to_device(device));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused SGD step gives exactly what the plain formula gives: `d = g + p * wd`,
+    /// `buf = buf * m + d` (`d` the first time), `p = p - buf * lr`.
+    #[test]
+    fn sgd_step_equals_the_plain_formula_bit_for_bit() {
+        tch::manual_seed(7);
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        for numel in [1i64, 7, 1000, 4099, 65_537] {
+            let p = Tensor::randn([numel], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let mut reference = p.detach().copy();
+            let mut buf: Option<Tensor> = None;
+            let mut opt = Optimizer::new(config.clone(), vec![("w".into(), p.shallow_clone())]);
+            for step in 0..3 {
+                let lr = 0.05 / (step + 1) as f64;
+                opt.zero_grad();
+                let target = Tensor::randn([numel], (Kind::Float, tch::Device::Cpu));
+                (&p * &target).sin().sum(Kind::Float).backward();
+                let g = p.grad().detach().copy();
+                let d = &g + &reference * config.weight_decay;
+                let b = match buf.take() {
+                    Some(b) => b * config.momentum + &d,
+                    None => d.copy(),
+                };
+                reference = &reference - &b * lr;
+                buf = Some(b);
+                opt.step(lr);
+                assert!(p.detach().equal(&reference), "{numel} values, step {step}");
+            }
+        }
+    }
+
+    /// `backward_step` moves the weights exactly as `zero_grad`, `backward`, `step` do.
+    #[test]
+    fn backward_step_equals_backward_then_step() {
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        tch::manual_seed(3);
+        let w0 = Tensor::randn([64, 33], (Kind::Float, tch::Device::Cpu));
+        let x = Tensor::randn([100, 33], (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::randint(64, [100], (Kind::Int64, tch::Device::Cpu));
+        let run = |functional: bool| {
+            let w = w0.copy().set_requires_grad(true);
+            let unused = Tensor::zeros([3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let mut opt = Optimizer::new(config.clone(), vec![("w".into(), w.shallow_clone()), ("z".into(), unused)]);
+            for step in 0..4 {
+                let loss = x.matmul(&w.tr()).cross_entropy_for_logits(&y);
+                if functional {
+                    opt.backward_step(&loss, 0.1 / (step + 1) as f64);
+                } else {
+                    opt.zero_grad();
+                    loss.backward();
+                    opt.step(0.1 / (step + 1) as f64);
+                }
+            }
+            w.detach()
+        };
+        assert!(run(true).equal(&run(false)));
     }
 }

@@ -92,9 +92,7 @@ pub fn train(
             let y = batch.targets.to_device(device);
             let logits = forward(&x, true);
             let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
-            opt.zero_grad();
-            loss.backward();
-            opt.step(lr);
+            opt.backward_step(&loss, lr);
             let n = y.size()[0];
             loss_sum += loss.double_value(&[]) * n as f64;
             correct += correct_count(&logits, &y);
