@@ -71,6 +71,12 @@ def main():
     data = Path(a.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     path = data / f"x_{n}_{a.d}.npy"
+    for old in data.glob("x_*.npy"):
+        if old != path:
+            old.unlink()  # an earlier size: never keep two
+    free = os.statvfs(data).f_bavail * os.statvfs(data).f_frsize
+    if not path.exists() and free < n * a.d * 4 + (2 << 30):
+        sys.exit(f"{data}: {free / 2**30:.1f} GiB free, the matrix needs {n * a.d * 4 / 2**30:.1f} GiB and 2 GiB to spare")
     if not path.exists():
         t = time.perf_counter()
         write_matrix(path, n, a.d, a.k, 0)

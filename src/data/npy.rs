@@ -289,7 +289,9 @@ impl NpyMatrix {
         let file = File::open(path).map_err(io)?;
         // SAFETY: a private copy-on-write map; like numpy's memmap we accept
         // that a concurrent writer of the file could change the values we read.
-        let map = unsafe { MmapOptions::new().map_copy(&file) }.map_err(io)?;
+        // `MAP_NORESERVE`: no swap is reserved for pages we might copy, so a file
+        // larger than memory plus swap maps too (without it Linux refuses the map).
+        let map = unsafe { MmapOptions::new().no_reserve_swap().map_copy(&file) }.map_err(io)?;
         let header = NpyHeader::parse(&map, path)?;
         if !matches!(header.dtype, NpyDtype::F32 | NpyDtype::F16) {
             return Err(NpyError::Dtype {
@@ -434,7 +436,7 @@ impl NpyWriter {
     /// Appends whole rows (`values.len()` a multiple of `cols`), converted to
     /// the file's element type (float16: rounded to nearest).
     pub fn write_rows(&mut self, values: &[f32]) -> Result<(), NpyError> {
-        let n = if self.cols == 0 { 0 } else { values.len() / self.cols };
+        let n = values.len().checked_div(self.cols).unwrap_or(0);
         if n * self.cols != values.len() || self.written + n > self.rows {
             return Err(NpyError::RowCount {
                 path: self.path.clone(),

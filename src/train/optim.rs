@@ -67,9 +67,16 @@ impl Optimizer {
     /// `step` but without accumulating into the parameters' gradients: autograd hands
     /// the gradients over (as PyTorch does after `zero_grad(set_to_none=True)`), so no
     /// gradient buffer is zero-filled and added to per step. The same values.
+    /// Parameters that do not require gradients (frozen ones, BatchNorm's running
+    /// statistics) get none, as `backward` would leave them.
     pub fn backward_step(&mut self, loss: &Tensor, lr: f64) {
-        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-        let grads = Tensor::run_backward(&[loss], &params, false, false);
+        let trained: Vec<usize> = (0..self.params.len()).filter(|&i| self.params[i].1.requires_grad()).collect();
+        let inputs: Vec<&Tensor> = trained.iter().map(|&i| &self.params[i].1).collect();
+        let computed = Tensor::run_backward(&[loss], &inputs, false, false);
+        let mut grads: Vec<Tensor> = self.params.iter().map(|_| Tensor::new()).collect();
+        for (i, g) in trained.into_iter().zip(computed) {
+            grads[i] = g;
+        }
         self.update(&grads, lr);
     }
 
@@ -213,7 +220,9 @@ mod tests {
         let run = |functional: bool| {
             let w = w0.copy().set_requires_grad(true);
             let unused = Tensor::zeros([3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
-            let mut opt = Optimizer::new(config.clone(), vec![("w".into(), w.shallow_clone()), ("z".into(), unused)]);
+            let frozen = Tensor::ones([2], (Kind::Float, tch::Device::Cpu));
+            let named = vec![("w".into(), w.shallow_clone()), ("z".into(), unused), ("y".into(), frozen)];
+            let mut opt = Optimizer::new(config.clone(), named);
             for step in 0..4 {
                 let loss = x.matmul(&w.tr()).cross_entropy_for_logits(&y);
                 if functional {
