@@ -14,7 +14,7 @@ use ktlab::pretext::cfn::{ContextFree, JigsawHead};
 use ktlab::pretext::jigsaw::{Jigsaw, JigsawConfig};
 use ktlab::pretext::permutations::PermutationSet;
 use ktlab::train::batches::{assemble, epoch_order, ImageSet};
-use ktlab::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use ktlab::train::optim::{Optimizer, OptimizerConfig};
 use tch::{nn, Device, Reduction, Tensor};
 
 fn arg(name: &str, default: f64) -> f64 {
@@ -75,17 +75,7 @@ fn main() {
         };
         let net = ContextFree::new(&vs.root(), &net_cfg, &JigsawHead::for_config(&net_cfg, 701)).expect("network");
         let params: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        let mut opt = Optimizer::new(
-            OptimizerConfig {
-                kind: OptimizerKind::Sgd,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-            params,
-        );
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9, 5e-4), params);
         let mut step = |i: usize| {
             let b = &batches[i % batches.len()];
             let loss = net

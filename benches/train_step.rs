@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use ktlab::models::{Arch, NetConfig, Network};
-use ktlab::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use ktlab::train::optim::{Optimizer, OptimizerConfig};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 fn arg(name: &str, default: f64) -> f64 {
@@ -52,14 +52,7 @@ fn main() {
     let net = Network::classifier(&vs.root(), &cfg, 10).expect("model");
     let params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     let count: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
-    let config = OptimizerConfig {
-        kind: OptimizerKind::Sgd,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-    };
+    let config = OptimizerConfig::sgd(0.9, 5e-4);
     let mut opt = Optimizer::new(config, params);
     let x = Tensor::randn([batch, 3, 32, 32], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(10, [batch], (Kind::Int64, Device::Cpu));

@@ -129,44 +129,31 @@ mod tests {
     #[test]
     fn bad_inputs_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
+        let fails = |input: &Path, k: usize| {
+            run_kmeans_file(
+                input,
+                &KMeansParams::new(k),
+                KMeansAlgorithm::Lloyd,
+                Device::Cpu,
+                dir.path(),
+                &|_, _| {},
+            )
+            .unwrap_err()
+        };
         let nan = dir.path().join("nan.npy");
         let x = Tensor::ones([10, 3], (Kind::Float, Device::Cpu));
         let _ = x.get(4).get(1).fill_(f64::NAN);
         x.write_npy(&nan).unwrap();
-        let e = run_kmeans_file(
-            &nan,
-            &KMeansParams::new(2),
-            KMeansAlgorithm::Lloyd,
-            Device::Cpu,
-            dir.path(),
-            &|_, _| {},
-        )
-        .unwrap_err();
+        let e = fails(&nan, 2);
         assert_eq!(
             e.to_string(),
             format!("{}: points contains 1 non-finite values (NaN or infinity) out of 30", nan.display())
         );
         let ints = dir.path().join("ints.npy");
         Tensor::zeros([4, 2], (Kind::Int64, Device::Cpu)).write_npy(&ints).unwrap();
-        let e = run_kmeans_file(
-            &ints,
-            &KMeansParams::new(2),
-            KMeansAlgorithm::Lloyd,
-            Device::Cpu,
-            dir.path(),
-            &|_, _| {},
-        )
-        .unwrap_err();
+        let e = fails(&ints, 2);
         assert!(e.to_string().starts_with(&format!("{}: element type `<i8`", ints.display())), "{e}");
-        let big_k = run_kmeans_file(
-            &nan,
-            &KMeansParams::new(20),
-            KMeansAlgorithm::Lloyd,
-            Device::Cpu,
-            dir.path(),
-            &|_, _| {},
-        )
-        .unwrap_err();
+        let big_k = fails(&nan, 20);
         assert!(big_k.to_string().contains("nan.npy: k = 20 is larger"), "{big_k}");
     }
 }

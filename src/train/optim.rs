@@ -23,6 +23,20 @@ pub struct OptimizerConfig {
     pub eps: f64,
 }
 
+impl OptimizerConfig {
+    /// SGD with `momentum` and `weight_decay` (Adam's fields at PyTorch's defaults).
+    pub fn sgd(momentum: f64, weight_decay: f64) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            momentum,
+            weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
 /// SGD with momentum and (coupled) weight decay, as in PyTorch's `torch.optim.SGD`,
 /// or Adam as in `torch.optim.Adam`; state is a name -> tensor map.
 pub struct Optimizer {
@@ -170,14 +184,7 @@ mod tests {
     #[test]
     fn sgd_step_equals_the_plain_formula_bit_for_bit() {
         tch::manual_seed(7);
-        let config = OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        };
+        let config = OptimizerConfig::sgd(0.9, 5e-4);
         for numel in [1i64, 7, 1000, 4099, 65_537] {
             let p = Tensor::randn([numel], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
             let mut reference = p.detach().copy();
@@ -205,14 +212,7 @@ mod tests {
     /// `backward_step` moves the weights exactly as `zero_grad`, `backward`, `step` do.
     #[test]
     fn backward_step_equals_backward_then_step() {
-        let config = OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        };
+        let config = OptimizerConfig::sgd(0.9, 5e-4);
         tch::manual_seed(3);
         let w0 = Tensor::randn([64, 33], (Kind::Float, tch::Device::Cpu));
         let x = Tensor::randn([100, 33], (Kind::Float, tch::Device::Cpu));
