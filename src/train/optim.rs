@@ -103,6 +103,14 @@ impl Optimizer {
                 if !g.defined() {
                     continue;
                 }
+                // SGD with momentum on the CPU, from the second step on: one fused pass.
+                if c.kind == OptimizerKind::Sgd && c.momentum != 0.0 {
+                    if let Some(b) = self.state.get_mut(&format!("{name}.momentum")) {
+                        if sgd_fused(p, g, b, c.weight_decay, c.momentum, lr) {
+                            continue;
+                        }
+                    }
+                }
                 // Two scratch tensors per parameter, kept between steps: the products
                 // below are written into them instead of fresh allocations (each a
                 // parameter-sized `malloc`, page faults and all). Same operations, same
@@ -173,6 +181,48 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// Elements per task of [`sgd_fused`].
+const FUSED_CHUNK: usize = 1 << 15;
+
+/// The SGD-with-momentum update of one contiguous CPU f32 parameter in one parallel pass
+/// over `p`, `g` and the momentum buffer `b`: `d = g + p * wd` (without the product when
+/// `wd` is 0), `b = b * m + d`, `p = p - b * lr`, each product and sum rounded to f32
+/// on its own (no fused multiply-add), with the scalars in f32 as libtorch casts them:
+/// the values of the tensor operations it replaces (`mul`, `add`, `mul_`, `add_`, `sub_`),
+/// bit for bit. `false` (and nothing done) for other tensors (another device or type,
+/// not contiguous, sizes that differ).
+fn sgd_fused(p: &mut Tensor, g: &Tensor, b: &mut Tensor, wd: f64, m: f64, lr: f64) -> bool {
+    use rayon::prelude::*;
+    let n = p.numel();
+    let fits = |t: &Tensor| t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n;
+    if !(fits(p) && fits(g) && fits(b)) || n == 0 {
+        return false;
+    }
+    // SAFETY: three distinct contiguous CPU f32 tensors of `n` elements (a parameter,
+    // its gradient and its momentum buffer, which never share storage), alive and
+    // not resized for the duration of this function, under `no_grad`.
+    let (pv, gv, bv) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts_mut(b.data_ptr() as *mut f32, n),
+        )
+    };
+    let (wd, m, lr) = (wd as f32, m as f32, lr as f32);
+    let decay = wd != 0.0;
+    pv.par_chunks_mut(FUSED_CHUNK)
+        .zip(gv.par_chunks(FUSED_CHUNK))
+        .zip(bv.par_chunks_mut(FUSED_CHUNK))
+        .for_each(|((p, g), b)| {
+            for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
+                let d = if decay { g + *p * wd } else { g };
+                *b = *b * m + d;
+                *p -= *b * lr;
+            }
+        });
+    true
 }
 
 #[cfg(test)]
