@@ -42,6 +42,14 @@ def load_note(load):
     return f"The machine was otherwise idle (1-minute load average {load:.2f} on {cpus} CPUs before the runs)."
 
 
+def newest_bench(name):
+    """The newest bench binary `target/release/deps/<name>-*` (exits when there is none)."""
+    cands = [p for p in (ROOT / "target" / "release" / "deps").glob(f"{name}-*") if p.suffix == "" and os.access(p, os.X_OK)]
+    if not cands:
+        sys.exit(f"no bench binary {name}: run `cargo build --release --bench {name}` first")
+    return max(cands, key=lambda p: p.stat().st_mtime)
+
+
 def write_section(out, name, section):
     """Replaces the part of `out` between `<!-- name:begin -->` and `<!-- name:end -->`
     with `section` (appended, with its markers, when absent)."""
@@ -198,10 +206,7 @@ def main():
     if args.bench_bin:
         bench = Path(args.bench_bin)
     else:
-        cands = [p for p in (ROOT / "target" / "release" / "deps").glob("kmeans-*") if p.suffix == "" and os.access(p, os.X_OK)]
-        if not cands:
-            sys.exit("no k-means bench binary: run `cargo build --release --bench kmeans` first")
-        bench = max(cands, key=lambda p: p.stat().st_mtime)
+        bench = newest_bench("kmeans")
     env = dict(os.environ)
     t = str(args.threads)
     env.update(OMP_NUM_THREADS=t, MKL_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t, RAYON_NUM_THREADS=t)

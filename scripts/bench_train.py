@@ -24,19 +24,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_kmeans import write_section
+from bench_kmeans import newest_bench, write_section
 from bench_overhead import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHS = ["alexnet-small", "vgg16-small"]
-
-
-def newest(name):
-    """The newest bench binary `target/release/deps/<name>-*`."""
-    found = [p for p in (ROOT / "target" / "release" / "deps").glob(f"{name}-*") if p.is_file() and p.suffix == "" and p.stat().st_mode & 0o111]
-    if not found:
-        sys.exit(f"no bench binary {name}: run `cargo build --release --bench {name}` first")
-    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 def run(cmd):
@@ -63,7 +55,7 @@ def main():
     ap.add_argument("--pretext-batch", type=int, default=64)
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
-    train_bin, pretext_bin = newest("train_step"), newest("pretext_batches")
+    train_bin, pretext_bin = newest_bench("train_step"), newest_bench("pretext_batches")
     common = ["--batch", str(args.batch), "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
     rates = {(arch, impl): [] for arch in ARCHS for impl in ("ktlab", "pytorch")}
     params = {}

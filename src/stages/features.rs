@@ -303,10 +303,9 @@ impl FeaturesParams {
             let len = block.min(n - start);
             let x = matrix.block(start, len).map_err(|e| StageError::Input(e.to_string()))?;
             let rows = Vec::<f32>::try_from(&x.flatten(0, -1))?;
-            if let Some((row, what)) = out.check(&rows) {
-                return Err(StageError::Input(format!("{}: row {} {what}", path.display(), start + row)));
-            }
-            out.write(&rows)?;
+            out.write_checked(&rows, |row, what| {
+                StageError::Input(format!("{}: row {} {what}", path.display(), start + row))
+            })?;
             start += len;
         }
         out.finish()?;
@@ -351,10 +350,9 @@ impl FeaturesParams {
                     out.insert(Writer::create(ctx, n, d, self.dtype)?)
                 }
             };
-            if let Some((row, what)) = w.check(&rows) {
-                return Err(StageError::Failed(format!("{layer} features of {}: {what}", source.describe(start + row))));
-            }
-            w.write(&rows)?;
+            w.write_checked(&rows, |row, what| {
+                StageError::Failed(format!("{layer} features of {}: {what}", source.describe(start + row)))
+            })?;
             start += len;
         }
         if let Some(w) = out {
@@ -415,8 +413,16 @@ impl Writer {
         Ok(Writer { out, dim, dtype })
     }
 
-    /// The first row of `rows` that cannot be stored, with what is wrong with it: a
-    /// non-finite value, or one beyond float16's range when storing float16.
+    /// Appends `rows` unless one cannot be stored (a non-finite value, or one beyond
+    /// float16's range when storing float16): then the error `bad(row in rows, what)`.
+    fn write_checked(&mut self, rows: &[f32], bad: impl FnOnce(usize, String) -> StageError) -> Result<(), StageError> {
+        if let Some((row, what)) = self.check(rows) {
+            return Err(bad(row, what));
+        }
+        self.out.write_rows(rows).map_err(|e| StageError::Failed(e.to_string()))
+    }
+
+    /// The first row of `rows` that cannot be stored, with what is wrong with it.
     fn check(&self, rows: &[f32]) -> Option<(usize, String)> {
         let limit = if self.dtype == NpyDtype::F16 { f32::from(half::f16::MAX) } else { f32::MAX };
         let i = rows.iter().position(|v| !v.is_finite() || v.abs() > limit)?;
@@ -426,10 +432,6 @@ impl Writer {
             "holds a non-finite value (NaN or infinity)".to_string()
         };
         Some((i / self.dim.max(1), what))
-    }
-
-    fn write(&mut self, rows: &[f32]) -> Result<(), StageError> {
-        self.out.write_rows(rows).map_err(|e| StageError::Failed(e.to_string()))
     }
 
     fn finish(self) -> Result<(), StageError> {
@@ -554,10 +556,9 @@ impl Stage for FeaturesParams {
                     (ctx.progress)(d + (out.len() / dim) as u64, n as u64);
                     Ok(())
                 })?;
-            if let Some((row, what)) = out.check(rows) {
-                return Err(StageError::Failed(format!("feature {what} for {}", source.describe(start + row))));
-            }
-            out.write(rows)?;
+            out.write_checked(rows, |row, what| {
+                StageError::Failed(format!("feature {what} for {}", source.describe(start + row)))
+            })?;
             start += len;
         }
         out.finish()?;
