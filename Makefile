@@ -38,8 +38,12 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
+# Two binaries (ARCHITECTURE.md, "Two builds"): target/release/ktlab-engine (libtorch, every
+# command) and target/release/ktlab (cli/: no libtorch; hands the commands that compute to
+# the engine beside it). Separate invocations, so that the front end's features stay its own.
 build: $(SETUP)
 	$(CARGO) build --release
+	$(CARGO) build --release -p ktlab-cli
 
 demo: build
 	$(BIN) run experiments/quickstart.toml
@@ -49,9 +53,9 @@ demo: build
 cifar10: build
 	scripts/cifar10.sh
 
-test: $(SETUP)
-	$(CARGO) build --release
+test: build
 	$(CARGO) test --release -- --test-threads=2
+	$(CARGO) test --release -p ktlab-cli
 
 # Speed figures, each measured side by side with its peer in one run (see benches/ and scripts/).
 bench: $(SETUP)
@@ -93,6 +97,7 @@ fuzz: $(SETUP)
 
 clippy: $(SETUP)
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release -p ktlab-cli --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all

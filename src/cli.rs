@@ -155,6 +155,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print how many CUDA devices libtorch sees here (what the front end asks the engine)
+    #[command(hide = true)]
+    CudaDevices,
     /// Show every stage instance with its key and whether it is cached or why it will run
     Plan {
         #[command(flatten)]

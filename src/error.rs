@@ -1,9 +1,12 @@
 //! The errors that reach the command line: one variant per layer, each built from that
 //! layer's own error type by `From`, each knowing its exit code.
+#[cfg(feature = "torch")]
 use crate::cluster::ClusterError;
 use crate::config::ConfigError;
 use crate::data::DataError;
-use crate::exec::{BatchError, SchedulerError, SubmissionError, VerifyError};
+#[cfg(feature = "torch")]
+use crate::exec::VerifyError;
+use crate::exec::{BatchError, SchedulerError, SubmissionError};
 use crate::plan::PlanError;
 use crate::pretext::permutations::PermutationError;
 use crate::stages::StageError;
@@ -18,6 +21,7 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// `ktlab kmeans` on a file.
+    #[cfg(feature = "torch")]
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
@@ -46,6 +50,7 @@ pub enum Error {
         source: StageError,
     },
     /// Re-executing a stage for `verify` failed.
+    #[cfg(feature = "torch")]
     #[error("{label}")]
     Verify {
         label: String,
@@ -75,14 +80,18 @@ impl Error {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Settings(_) | Error::Usage(_) | Error::Submission(_) => 2,
             Error::Plan(e) => e.exit_code(),
+            #[cfg(feature = "torch")]
             Error::Cluster(ClusterError::Io { .. } | ClusterError::Torch(_)) => 1,
+            #[cfg(feature = "torch")]
             Error::Cluster(_) => 2,
             Error::Scheduler(e) | Error::Batch(BatchError::Scheduler(e)) | Error::Executor { source: e, .. } if e.is_unavailable() => 2,
-            Error::Stage { source, .. }
-            | Error::Verify {
+            Error::Stage { source, .. } if source.is_input_error() => 2,
+            #[cfg(feature = "torch")]
+            Error::Verify {
                 source: VerifyError::Stage(source),
                 ..
             } if source.is_input_error() => 2,
+            #[cfg(feature = "torch")]
             Error::Verify {
                 source: VerifyError::Unavailable(_),
                 ..
@@ -94,9 +103,10 @@ impl Error {
             | Error::Executor { .. }
             | Error::Batch(_)
             | Error::Stage { .. }
-            | Error::Verify { .. }
             | Error::Io { .. }
             | Error::Other(_) => 1,
+            #[cfg(feature = "torch")]
+            Error::Verify { .. } => 1,
         }
     }
 }

@@ -7,7 +7,9 @@ pub mod commands;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod engine;
 pub mod error;
+#[cfg(feature = "torch")]
 pub mod eval;
 pub mod exec;
 pub mod models;

@@ -131,7 +131,7 @@ fn settings_from_environment_and_options_after_the_subcommand() {
     let p = Project::new();
     p.write("exp.toml", CONTRACT_HOG);
     // KTLAB_STORE through figment; --results after the subcommand.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab-engine"))
         .current_dir(p.path(""))
         .env("KTLAB_STORE", "envstore")
         .env("OMP_WAIT_POLICY", "PASSIVE")
@@ -142,7 +142,7 @@ fn settings_from_environment_and_options_after_the_subcommand() {
     assert_eq!(crate::common::entries(&p.path("envstore")).len(), 1);
     assert!(p.path("out/contract-hog/results.csv").exists());
     // The command-line flag wins over the environment.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab-engine"))
         .current_dir(p.path(""))
         .env("KTLAB_STORE", "envstore")
         .args(["--store", "flagstore", "plan", "exp.toml"])

@@ -27,7 +27,7 @@ const TINY_DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nse
 
 /// ktlab with no store, results or datasets settings at all, run in `cwd`.
 fn bare(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ktlab"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ktlab-engine"))
         .current_dir(cwd)
         .env_remove("KTLAB_STORE")
         .env_remove("KTLAB_RESULTS")
@@ -152,7 +152,7 @@ fn on_a_terminal(p: &Project, args: &str, input: &str) -> Option<Run> {
     let cmd = format!(
         "cd '{}' && OMP_WAIT_POLICY=PASSIVE '{}' --store store --results results {args}",
         p.dir.path().display(),
-        env!("CARGO_BIN_EXE_ktlab")
+        env!("CARGO_BIN_EXE_ktlab-engine")
     );
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -299,7 +299,7 @@ fn results_and_entries_are_readable_by_others_under_umask_022() {
     let p = Project::new();
     p.write("datasets.toml", TINY_DATASETS);
     p.write("exp.toml", SMALL);
-    let bin = env!("CARGO_BIN_EXE_ktlab");
+    let bin = env!("CARGO_BIN_EXE_ktlab-engine");
     let out = Command::new("sh")
         .current_dir(p.path(""))
         .args([

@@ -17,27 +17,12 @@ use super::assign::{check_finite, check_matrix, nearest_unchecked};
 use super::bounds::Bounds;
 use super::error::ClusterError;
 use super::preprocess::Preprocess;
+use super::seeding::KMeansInit;
 use super::tile::{abs_max, f32_view, nearest_cpu};
 
 /// Default rows per distance block: a `4096 x k` f32 score matrix (16 MiB for
 /// `k = 1000`) is small on any device.
 pub const DEFAULT_BLOCK_ROWS: usize = 4096;
-
-/// How initial centroids are chosen (`kmeans++` or `random` in experiment files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub enum KMeansInit {
-    /// k-means++ (Arthur & Vassilvitskii 2007): each next centroid is a data
-    /// point drawn with probability proportional to its squared distance to
-    /// the nearest centroid chosen so far (one candidate per step, not the
-    /// "greedy" variant). Costs `k` passes over the data.
-    #[default]
-    #[serde(rename = "kmeans++")]
-    KMeansPlusPlus,
-    /// `k` distinct data points chosen uniformly at random (what faiss, and
-    /// hence DeepCluster, does).
-    #[serde(rename = "random")]
-    Random,
-}
 
 /// Parameters of [`kmeans`].
 #[derive(Debug, Clone, PartialEq)]

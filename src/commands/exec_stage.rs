@@ -37,7 +37,7 @@ pub fn exec_stage(session: &Session, submission: &Path, key: &str, force: bool) 
     let _pins = session
         .store
         .pin(std::iter::once(inst.key).chain(inst.deps().map(|j| plan.instances[j].key)))?;
-    if let tch::Device::Cuda(n) = inst.device {
+    if let crate::device::Device::Cuda(n) = inst.device {
         let count = crate::device::cuda_device_count();
         if n >= count {
             return Err(Error::Other(format!(

@@ -41,7 +41,7 @@ pub fn kmeans(args: &KmeansArgs) -> Result<ExitCode, Error> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let progress = |done: u64, _total: u64| bar.set_position(done);
-    let summary = cluster::run_kmeans_file(&args.input, &params, algorithm, device, &args.out, &progress);
+    let summary = cluster::run_kmeans_file(&args.input, &params, algorithm, device.into(), &args.out, &progress);
     bar.finish_and_clear();
     let summary = summary?;
     let inertia = summary.result.inertia;

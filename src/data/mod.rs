@@ -13,7 +13,9 @@ pub use cifar_binary::Cifar10Binary;
 pub use fingerprint::{fingerprint, fingerprint_with, Cache, FingerprintMode};
 pub use image::{area_resample, resize_to, Image};
 pub use image_folder::{decode_file, list_split, ImageFolder, Listing};
-pub use npy::{read_npy, NpyDtype, NpyError, NpyHeader, NpyMatrix, NpyWriter};
+#[cfg(feature = "torch")]
+pub use npy::read_npy;
+pub use npy::{NpyDtype, NpyError, NpyHeader, NpyMatrix, NpyWriter};
 pub use source::{open_split, splits_of, DataError, Source};
 pub use spec::{DatasetFormat, DatasetSpec, SubsetSplit};
 pub use subset::SUBSET_VERSION;

@@ -12,6 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 use thiserror::Error;
 
@@ -55,6 +56,7 @@ impl NpyDtype {
         }
     }
 
+    #[cfg(feature = "torch")]
     fn kind(self) -> Kind {
         match self {
             NpyDtype::F16 => Kind::Half,
@@ -119,6 +121,7 @@ pub enum NpyError {
     },
     #[error("{}: {written} rows written, the header promises {rows}", path.display())]
     RowCount { path: PathBuf, written: usize, rows: usize },
+    #[cfg(feature = "torch")]
     #[error("{}: {source}", path.display())]
     Torch {
         path: PathBuf,
@@ -251,6 +254,7 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
+#[cfg(feature = "torch")]
 /// Reads a whole `.npy` file into a CPU tensor of its own element type,
 /// checking header and length. `path` names the file in every error.
 pub fn read_npy(path: &Path) -> Result<(NpyHeader, Tensor), NpyError> {
@@ -273,7 +277,9 @@ pub fn read_npy(path: &Path) -> Result<(NpyHeader, Tensor), NpyError> {
 #[derive(Debug)]
 pub struct NpyMatrix {
     path: PathBuf,
-    /// A private copy-on-write mapping: writes through it never reach the file.
+    /// A private copy-on-write mapping: writes through it never reach the file (read as
+    /// tensors, so not by a build without libtorch).
+    #[cfg_attr(not(feature = "torch"), allow(dead_code))]
     map: MmapMut,
     header: NpyHeader,
 }
@@ -331,6 +337,7 @@ impl NpyMatrix {
         self.header.dtype
     }
 
+    #[cfg(feature = "torch")]
     /// Rows `start..start + len` as a `[len, cols]` float32 CPU tensor
     /// (float16 files are converted).
     pub fn block(&self, start: usize, len: usize) -> Result<Tensor, NpyError> {
@@ -355,11 +362,13 @@ impl NpyMatrix {
         }
     }
 
+    #[cfg(feature = "torch")]
     /// The whole matrix as a float32 tensor (a copy in memory).
     pub fn to_tensor(&self) -> Result<Tensor, NpyError> {
         self.block(0, self.rows())
     }
 
+    #[cfg(feature = "torch")]
     /// The whole matrix as a float32 CPU tensor without reading it into
     /// memory: a float32 file becomes a tensor over the mapping itself, which
     /// the OS pages in as it is read and may drop again under memory pressure

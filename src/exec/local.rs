@@ -2,9 +2,12 @@
 //! stage stops its dependents, the others go on.
 use std::collections::HashSet;
 
-use super::{run_instance, Event, InstanceOutcome, Reporter};
 use crate::plan::Plan;
-use crate::store::{EntryState, Store};
+#[cfg(feature = "torch")]
+use {
+    super::{run_instance, Event, InstanceOutcome, Reporter},
+    crate::store::{EntryState, Store},
+};
 
 /// Which instances to consider and which to recompute.
 #[derive(Clone, Debug, Default)]
@@ -24,11 +27,13 @@ pub struct RunSummary {
     pub skipped: Vec<String>,
 }
 
+#[cfg(feature = "torch")]
 pub struct LocalExecutor<'a> {
     pub store: &'a Store,
     pub reporter: &'a Reporter,
 }
 
+#[cfg(feature = "torch")]
 #[derive(Clone, Copy, PartialEq)]
 enum Status {
     Pending,
@@ -39,6 +44,7 @@ enum Status {
     Failed,
 }
 
+#[cfg(feature = "torch")]
 impl LocalExecutor<'_> {
     pub fn run(&self, plan: &Plan, sel: &Selection) -> RunSummary {
         let selected = selected_instances(plan, &sel.only);

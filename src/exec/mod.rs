@@ -4,16 +4,22 @@ mod events;
 mod jobs;
 mod local;
 mod reporter;
+#[cfg(feature = "torch")]
 mod runner;
 mod scheduler;
 mod slurm;
 mod submission;
+#[cfg(feature = "torch")]
 mod verify;
 
 pub use events::Event;
-pub use local::{LocalExecutor, RunSummary, Selection};
+#[cfg(feature = "torch")]
+pub use local::LocalExecutor;
+pub use local::{RunSummary, Selection};
 pub use reporter::Reporter;
+#[cfg(feature = "torch")]
 pub use runner::{run_instance, InstanceOutcome};
+#[cfg(feature = "torch")]
 pub use verify::{render_checks, verify_instance, ArtefactCheck, VerifyError};
 
 pub use batch::{describe_end, job_name, now, BatchError, BatchExecutor, BatchOptions, Standing, SubmitSummary};

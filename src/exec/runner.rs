@@ -155,14 +155,14 @@ pub(crate) fn execute(
     checkpoint_dir: &Path,
     events: &(dyn Fn(StageEvent) + Sync),
 ) -> Result<Executed, StageError> {
-    if let tch::Device::Cuda(n) = inst.device {
+    if let crate::device::Device::Cuda(n) = inst.device {
         crate::device::DeviceSpec::Cuda(n).resolve().map_err(StageError::Input)?;
     }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let clock = Instant::now();
     tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
     let ctx = RunCtx {
-        device: inst.device,
+        device: inst.device.into(),
         seed: inst.seed,
         workdir,
         inputs,

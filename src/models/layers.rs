@@ -5,7 +5,9 @@
 //! Architectures (`alexnet.rs`, `vgg.rs`, `resnet.rs`) only *describe* themselves as a
 //! [`Blueprint`]; shape inference, minimum-input computation, weight creation (with
 //! torchvision-compatible variable names) and execution all live here, once.
+#[cfg(feature = "torch")]
 use tch::nn::{self, Init};
+#[cfg(feature = "torch")]
 use tch::Tensor;
 
 use super::arch::NetConfig;
@@ -47,6 +49,7 @@ pub(crate) enum WeightInit {
     TorchDefault,
 }
 
+#[cfg(feature = "torch")]
 impl WeightInit {
     fn weight(self) -> Init {
         match self {
@@ -309,6 +312,7 @@ pub(crate) struct Blueprint {
     pub(crate) aliases: &'static [(&'static str, &'static str)],
 }
 
+#[cfg(feature = "torch")]
 /// ResNet basic block (torchvision `BasicBlock`, expansion 1).
 #[derive(Debug)]
 pub(crate) struct BasicBlock {
@@ -319,6 +323,7 @@ pub(crate) struct BasicBlock {
     downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
 }
 
+#[cfg(feature = "torch")]
 impl BasicBlock {
     fn new(p: &nn::Path, c_in: i64, out: i64, stride: i64) -> Self {
         let conv = |name: &str, c_in: i64, k: i64, s: i64, pad: i64| {
@@ -365,6 +370,7 @@ impl BasicBlock {
     }
 }
 
+#[cfg(feature = "torch")]
 /// BatchNorm2d initialised as PyTorch does (weight 1, bias 0, eps 1e-5, momentum 0.1).
 fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
@@ -375,6 +381,7 @@ fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, c, cfg)
 }
 
+#[cfg(feature = "torch")]
 /// A built, runnable step.
 #[derive(Debug)]
 pub(crate) enum Layer {
@@ -389,6 +396,7 @@ pub(crate) enum Layer {
     Block(Box<BasicBlock>),
 }
 
+#[cfg(feature = "torch")]
 impl Layer {
     pub(crate) fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
@@ -407,6 +415,7 @@ impl Layer {
     }
 }
 
+#[cfg(feature = "torch")]
 /// A named probe point of a [`Stack`].
 #[derive(Debug, Clone)]
 pub(crate) struct TapPoint {
@@ -417,6 +426,7 @@ pub(crate) struct TapPoint {
     pub(crate) shape: Shape,
 }
 
+#[cfg(feature = "torch")]
 /// A runnable layer sequence with its tap points.
 #[derive(Debug)]
 pub(crate) struct Stack {
@@ -424,11 +434,13 @@ pub(crate) struct Stack {
     pub(crate) taps: Vec<TapPoint>,
 }
 
+#[cfg(feature = "torch")]
 /// `vs / "a" / "b"` for the dotted path `"a.b"` (tch forbids dots inside one component).
 fn sub_path<'a>(vs: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
     dotted.split('.').fold(vs.clone(), |p, part| p / part)
 }
 
+#[cfg(feature = "torch")]
 impl Stack {
     /// Creates the weights of `specs` under `vs`. `input` is the per-sample input shape;
     /// returns `None` if the specs cannot process it (callers validate first).
@@ -502,11 +514,13 @@ impl Stack {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Number of runnable layers `specs` builds into (tap markers are not layers).
 pub(crate) fn layer_count(specs: &[Spec]) -> usize {
     specs.iter().filter(|s| !matches!(s, Spec::Tap(_))).count()
 }
 
+#[cfg(feature = "torch")]
 /// Runs `layers` in order; the identity for an empty slice.
 pub(crate) fn run(layers: &[Layer], x: &Tensor, train: bool) -> Tensor {
     let mut iter = layers.iter();

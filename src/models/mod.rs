@@ -11,6 +11,7 @@ pub mod hog;
 #[cfg(test)]
 mod import_graph;
 pub mod layers;
+#[cfg(feature = "torch")]
 pub mod net;
 pub mod pixels;
 pub mod resnet;
@@ -19,4 +20,5 @@ pub mod vgg;
 pub use arch::{default_image_size, Arch, NetConfig, PROBE_LAYERS};
 pub use blueprints::check_layer_name;
 pub use error::ModelError;
+#[cfg(feature = "torch")]
 pub use net::Network;

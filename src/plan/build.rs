@@ -9,7 +9,7 @@ use super::error::Errors;
 use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
 use crate::data::{fingerprint_with, Cache, DatasetSpec, FingerprintMode};
-use crate::device::{device_class, DeviceSpec};
+use crate::device::{Device, DeviceSpec};
 use crate::models::NetConfig;
 use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
 use crate::store::Key;
@@ -43,12 +43,12 @@ pub enum DevicePolicy {
     Declared,
 }
 
-fn declared_device(spec: DeviceSpec, gpus: u32) -> tch::Device {
+fn declared_device(spec: DeviceSpec, gpus: u32) -> Device {
     match spec {
-        DeviceSpec::Cpu => tch::Device::Cpu,
-        DeviceSpec::Cuda(n) => tch::Device::Cuda(n),
-        DeviceSpec::Auto if gpus > 0 => tch::Device::Cuda(0),
-        DeviceSpec::Auto => tch::Device::Cpu,
+        DeviceSpec::Cpu => Device::Cpu,
+        DeviceSpec::Cuda(n) => Device::Cuda(n),
+        DeviceSpec::Auto if gpus > 0 => Device::Cuda(0),
+        DeviceSpec::Auto => Device::Cpu,
     }
 }
 
@@ -125,7 +125,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         // An explicit CUDA device is kept even where CUDA is absent: the plan may be run
         // elsewhere (a Slurm GPU node); the runner checks the device before computing.
         let probed = match (env.devices, spec) {
-            (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(tch::Device::Cuda(n)),
+            (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(Device::Cuda(n)),
             (DevicePolicy::Probe, _) => Some(spec.resolve().map_err(|m| raw.device.error("device", m))?),
             (DevicePolicy::Declared, _) => None,
         };
@@ -272,7 +272,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 "libtorch": libtorch_version(),
             });
             if params.is_device_dependent() {
-                key_input["device"] = json!(device_class(device));
+                key_input["device"] = json!(device.class());
             }
             if params.is_stochastic() {
                 key_input["seed"] = json!(st.seed.as_ref().map_or(raw.seed, |(seed, _)| *seed));

@@ -29,7 +29,7 @@ pub struct StageInstance {
     pub inputs: IndexMap<String, PlannedInput>,
     pub key: Key,
     pub key_input: serde_json::Value,
-    pub device: tch::Device,
+    pub device: crate::device::Device,
     pub seed: u64,
     /// What a scheduler is asked for (of the first variant using it); not in the key.
     pub resources: crate::config::Resources,

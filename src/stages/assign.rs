@@ -1,12 +1,15 @@
 //! `assign`: the nearest centroid of a kmeans stage for every row of a features stage
 //! (of the same or another dataset): the pseudo-labels.
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::Kind;
 
+#[cfg(feature = "torch")]
 use super::kmeans::BLOCK_ROWS;
-use super::{Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
+use super::{artefacts, Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
 use crate::cluster::{self, Preprocess};
-use super::artefacts;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
 
@@ -58,6 +61,7 @@ impl Stage for AssignParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let cdir = ctx.stage_input("centroids")?;
         let fdir = ctx.stage_input("features")?;

@@ -3,10 +3,12 @@
 //! histogram.
 use serde::{Deserialize, Serialize};
 
-use super::{MetricRow, Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
+use super::{artefacts, MetricRow, Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
 use crate::cluster as metrics;
+#[cfg(feature = "torch")]
 use crate::data::open_split;
-use super::artefacts;
 use super::params::data_ref;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
@@ -65,6 +67,7 @@ impl Stage for ClusterMetricsParams {
         }
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("labels")?;
         let file = if dir.join("labels.npy").exists() {

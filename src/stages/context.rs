@@ -2,6 +2,7 @@
 //! and a way to report progress. Stages never see TOML and never write elsewhere.
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "torch")]
 use indexmap::IndexMap;
 
 use super::StageKind;
@@ -16,6 +17,7 @@ pub enum Input {
     Data { spec: DatasetSpec, split: String },
 }
 
+#[cfg(feature = "torch")]
 pub struct RunCtx<'a> {
     pub device: tch::Device,
     pub seed: u64,
@@ -31,6 +33,7 @@ pub struct RunCtx<'a> {
     pub checkpoint_dir: &'a Path,
 }
 
+#[cfg(feature = "torch")]
 impl RunCtx<'_> {
     pub fn stage_input(&self, key: &str) -> Result<&Path, StageError> {
         match self.inputs.get(key) {
@@ -100,6 +103,7 @@ pub enum StageError {
     Input(String),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[cfg(feature = "torch")]
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("{0}")]

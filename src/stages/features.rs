@@ -1,15 +1,20 @@
 //! `features`: a float32 matrix, one row per image of a dataset split, from a
 //! handcrafted descriptor (HOG, raw pixels), a model stage's layer, or a `.npy` matrix
 //! computed elsewhere (`model = "npy"`: another framework's features enter the graph).
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Outcome, RunCtx, StageError};
-use crate::config::{did_you_mean, ConfigError, Node};
-use crate::data::{open_split, Image, NpyDtype, NpyWriter};
-use crate::models::{hog, pixels};
-use super::artefacts;
 use super::params::{data_ref, MODEL};
+use crate::config::{did_you_mean, ConfigError, Node};
+use crate::data::NpyDtype;
+use crate::models::hog;
+#[cfg(feature = "torch")]
+use {
+    super::artefacts,
+    super::{Outcome, RunCtx, StageError},
+    crate::data::{open_split, Image, NpyWriter},
+    crate::models::pixels,
+    rayon::prelude::*,
+};
 use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::store::sha256_file;
 
@@ -267,7 +272,10 @@ impl FeaturesParams {
     pub fn is_handcrafted(&self) -> bool {
         !matches!(self.extractor, Extractor::Layer { .. })
     }
+}
 
+#[cfg(feature = "torch")]
+impl FeaturesParams {
     /// One image's descriptor (handcrafted extractors only).
     fn describe_one(&self, img: &Image) -> Vec<f32> {
         match &self.extractor {
@@ -377,6 +385,7 @@ impl FeaturesParams {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Extractor {
     /// `hog`, `pixels` or the layer's name, for summaries.
     pub fn name(&self) -> &str {
@@ -390,16 +399,20 @@ impl Extractor {
 }
 
 
+#[cfg(feature = "torch")]
 /// Images per wave of a model stage's features (a multiple of the extraction batch).
 const MODEL_WAVE: usize = 4096;
+#[cfg(feature = "torch")]
 /// Bytes of float32 rows to hold at a time when writing or copying features.
 const BLOCK_BYTES: usize = 8 << 20;
 
+#[cfg(feature = "torch")]
 /// Rows of `dim` values per block of [`BLOCK_BYTES`] (at least one).
 fn rows_per_block(dim: usize) -> usize {
     (BLOCK_BYTES / (4 * dim.max(1))).max(1)
 }
 
+#[cfg(feature = "torch")]
 /// `features.npy` of a run, written a block of rows at a time.
 struct Writer {
     out: NpyWriter,
@@ -407,6 +420,7 @@ struct Writer {
     dtype: NpyDtype,
 }
 
+#[cfg(feature = "torch")]
 impl Writer {
     fn create(ctx: &RunCtx, n: usize, dim: usize, dtype: NpyDtype) -> Result<Writer, StageError> {
         let out = NpyWriter::create(&ctx.path("features.npy"), n, dim, dtype).map_err(|e| StageError::Failed(e.to_string()))?;
@@ -439,6 +453,7 @@ impl Writer {
     }
 }
 
+#[cfg(feature = "torch")]
 /// What every extractor writes beside `features.npy`: the true labels (`labels.npy`,
 /// int64) when the split has them, and `index.json`; the outcome with its summary.
 fn finish(ctx: &RunCtx, source: &dyn crate::data::Source, index: serde_json::Value, summary: String) -> Result<Outcome, StageError> {
@@ -504,6 +519,7 @@ impl Stage for FeaturesParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         if !self.is_handcrafted() {
             return self.run_model(ctx);

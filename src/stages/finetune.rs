@@ -1,28 +1,32 @@
 //! `finetune`: the conv layers initialised from a model stage, the fully connected layers
 //! fresh, the whole network trained on a labeled split (optionally on a stratified part of
 //! its labels: the low-label regime) and scored top-1 (and top-5) on a test split.
-use std::sync::Arc;
-
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
 
-use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
 use super::probe_data;
-use super::probe_data::true_labels;
 use super::solver::SolverParams;
-use super::supervised::{train_classifier, Start};
-use super::{InputSpec, MetricRow, Networks, Outcome, OutputKind, ParamError, Rows, RunCtx, Stage, StageError, Upstream};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{struct_fields, ConfigError, Node};
-use crate::data::open_split;
 use crate::models::NetConfig;
-use crate::train::batches::{Augment, ImageSet};
+#[cfg(feature = "torch")]
+use {
+    super::model_io::{normalize_per_image, LoadedModel, ModelMeta},
+    super::probe_data::true_labels,
+    super::supervised::{train_classifier, Start},
+    super::{MetricRow, Outcome, RunCtx, StageError},
+    crate::data::open_split,
+    crate::train::batches::{Augment, ImageSet},
+    rand::seq::SliceRandom,
+    rand::SeedableRng,
+    rand_chacha::ChaCha8Rng,
+    std::sync::Arc,
+    tch::{Kind, Tensor},
+};
 
 /// The keys of [`FinetuneParams`] besides those of its flattened solver options.
 const OWN_KEYS: &[&str] = &["model", "train", "test", "label_fraction", "labels_per_class", "crop_padding", "flip"];
 
+#[cfg(feature = "torch")]
 /// Test images per forward pass.
 const EVAL_BATCH: usize = 256;
 
@@ -60,6 +64,7 @@ fn d_true() -> bool {
     true
 }
 
+#[cfg(feature = "torch")]
 /// Which labels of the train split are used.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LabelSubset {
@@ -68,6 +73,7 @@ pub enum LabelSubset {
     PerClass(usize),
 }
 
+#[cfg(feature = "torch")]
 /// The images (sorted indices) whose labels train: per class, the given fraction (rounded,
 /// at least one) or count of its images, drawn with `seed`. A count beyond a class's
 /// images is an error naming the class.
@@ -107,6 +113,7 @@ pub fn label_subset(labels: &[i64], classes: &[String], subset: LabelSubset, see
     Ok(chosen)
 }
 
+#[cfg(feature = "torch")]
 /// The images `idx` of `set`, in that order.
 fn subset_of(set: &ImageSet, idx: &[usize]) -> ImageSet {
     let per = 3 * set.size * set.size;
@@ -122,6 +129,7 @@ fn subset_of(set: &ImageSet, idx: &[usize]) -> ImageSet {
 }
 
 impl FinetuneParams {
+    #[cfg(feature = "torch")]
     fn subset(&self) -> LabelSubset {
         match (self.label_fraction, self.labels_per_class) {
             (Some(f), _) => LabelSubset::Fraction(f),
@@ -160,6 +168,7 @@ impl FinetuneParams {
         Ok(self)
     }
 
+    #[cfg(feature = "torch")]
     /// Top-1 (and top-5 with more than five classes) of `model` on `set` labeled `labels`.
     fn score(&self, model: &LoadedModel, set: &ImageSet, labels: &[i64]) -> Result<(f64, Option<f64>), StageError> {
         let device = model.vs.device();
@@ -223,6 +232,7 @@ impl Stage for FinetuneParams {
         self.network = upstream.network(&self.model);
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model_dir = ctx.stage_input("model")?;
         let from: ModelMeta = super::artefacts::read_json(&model_dir.join("model.json"))?;

@@ -1,8 +1,10 @@
 //! `init`: an architecture with seeded random weights (the "random" row of a table).
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "torch")]
 use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
+#[cfg(feature = "torch")]
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
@@ -72,6 +74,7 @@ impl Stage for InitParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let model = LoadedModel::new(

@@ -141,6 +141,7 @@ macro_rules! stage_kinds {
                 }
             }
 
+            #[cfg(feature = "torch")]
             pub fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
                 match self {
                     $(Params::$variant(p) => p.run(ctx),)+

@@ -1,10 +1,12 @@
 //! `kmeans`: clusters the rows of a features stage on the configured device.
 use serde::{Deserialize, Serialize};
 
-use super::{Outcome, RunCtx, StageError};
-use crate::cluster::{self, KMeansInit};
+#[cfg(feature = "torch")]
+use super::{artefacts, Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
+use crate::cluster;
+use crate::cluster::KMeansInit;
 use crate::config::{ConfigError, Node};
-use super::artefacts;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +37,7 @@ fn default_restarts() -> usize {
     1
 }
 
+#[cfg(feature = "torch")]
 /// Rows per block of the assignment step: bounds memory at block x k floats.
 pub const BLOCK_ROWS: usize = 4096;
 
@@ -91,6 +94,7 @@ impl Stage for KmeansParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("features")?;
         let x = artefacts::read_matrix(&dir.join("features.npy"), ctx.device)?;

@@ -3,11 +3,16 @@
 //! memory bank, the test split is scored top-1 (and top-5).
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
-use super::probe_data;
-use super::probe_data::{check_layers_and_splits, split_features};
-use super::{InputSpec, MetricRow, Networks, Outcome, OutputKind, ParamError, Rows, RunCtx, Stage, StageError, Upstream};
+use super::probe_data::{self, check_layers_and_splits};
+#[cfg(feature = "torch")]
+use super::probe_data::split_features;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
+#[cfg(feature = "torch")]
+use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
+#[cfg(feature = "torch")]
 use crate::eval::knn::{knn_classify, KnnConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -85,6 +90,7 @@ impl Stage for KnnProbeParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();

@@ -2,12 +2,16 @@
 //! pooled features of a labeled train split, scored top-1 (and top-5) on a test split.
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
+use super::probe_data::{self, check_layers_and_splits};
+#[cfg(feature = "torch")]
+use super::probe_data::split_features;
+#[cfg(feature = "torch")]
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use super::probe_data::{check_layers_and_splits, split_features};
+#[cfg(feature = "torch")]
 use crate::eval::linear_probe::{Probe, ProbeConfig};
-use super::probe_data;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -95,6 +99,7 @@ impl Stage for LinearProbeParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();

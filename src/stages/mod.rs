@@ -1,18 +1,24 @@
 //! Stage kinds: what each kind reads, its parameters, and how it runs. The list below is
 //! the one place that names every kind (see [`Stage`] and `kind.rs`).
+#[cfg(feature = "torch")]
 pub mod artefacts;
 mod context;
 mod kind;
+#[cfg(feature = "torch")]
 mod model_io;
 mod network_params;
 mod params;
 mod probe_data;
 mod solver;
 mod stage;
+#[cfg(feature = "torch")]
 mod supervised;
 
-pub use context::{EpochFigures, Input, MetricRow, Outcome, RunCtx, StageError};
+#[cfg(feature = "torch")]
+pub use context::RunCtx;
+pub use context::{EpochFigures, Input, MetricRow, Outcome, StageError};
 pub use kind::OutputKind;
+#[cfg(feature = "torch")]
 pub use model_io::{InitReport, LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::InputSpec;

@@ -2,25 +2,30 @@
 //! over the images of a dataset split. The entry is a model stage: `features` reads its
 //! backbone's layers on whole images, `train` may start from it, `linear-probe` scores it.
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::model_io::{init_matching, LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
-use super::solver::{write_history, EpochReporter, SolverParams};
-use super::{MetricRow, Outcome, RunCtx, StageError};
+use super::solver::SolverParams;
 use crate::config::{ConfigError, Node};
-use crate::data::open_split;
-use crate::models::{Arch, NetConfig};
-use crate::pretext::cfn::{ContextFree, JigsawHead};
-use crate::pretext::jigsaw::{Jigsaw, JigsawConfig};
+use crate::models::Arch;
 use crate::pretext::permutations::PermutationSet;
-use crate::pretext::rotation::Rotation;
-use super::artefacts;
-use crate::train::batches::{Augment, ImageSet};
-use crate::train::trainer::{evaluate, train};
+#[cfg(feature = "torch")]
+use {
+    super::artefacts,
+    super::model_io::{init_matching, LoadedModel, ModelMeta},
+    super::solver::{write_history, EpochReporter},
+    super::{MetricRow, Outcome, RunCtx, StageError},
+    crate::data::open_split,
+    crate::models::NetConfig,
+    crate::pretext::cfn::{ContextFree, JigsawHead},
+    crate::pretext::jigsaw::{Jigsaw, JigsawConfig},
+    crate::pretext::rotation::Rotation,
+    crate::train::batches::{Augment, ImageSet},
+    crate::train::trainer::{evaluate, train},
+    std::sync::Arc,
+};
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
@@ -432,6 +437,7 @@ impl PretextParams {
         net_params(self.arch, self.width, self.batch_norm, image_size)
     }
 
+    #[cfg(feature = "torch")]
     fn permutation_set(permutations: &Permutations, seed: u64) -> Result<PermutationSet, StageError> {
         match permutations {
             Permutations::File { path, sha256, .. } => {
@@ -495,6 +501,7 @@ impl Stage for PretextParams {
     fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
@@ -639,6 +646,7 @@ impl Stage for PretextParams {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Images set aside: `share` of `n`, at least one when the share is not zero and there
 /// are two images or more.
 fn held_out_count(n: usize, share: f64) -> usize {

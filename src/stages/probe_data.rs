@@ -1,13 +1,16 @@
 //! What the probes share: the checks of their layer list and splits, the true labels of a
 //! split, and a split's pooled features of a model's layers.
-use tch::Tensor;
-
-use super::model_io::LoadedModel;
 use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, Networks, RunCtx, StageError};
+use super::{InputSpec, LayerUse, Networks};
 use crate::config::{ConfigError, Node};
-use crate::data::{open_split, Source};
-use crate::train::batches::ImageSet;
+#[cfg(feature = "torch")]
+use {
+    super::model_io::LoadedModel,
+    super::{RunCtx, StageError},
+    crate::data::{open_split, Source},
+    crate::train::batches::ImageSet,
+    tch::Tensor,
+};
 
 /// The inputs of a stage that evaluates a model stage: the model, a labeled split to fit
 /// on and another to score on.
@@ -61,6 +64,7 @@ pub(super) fn check_layers_and_splits(layers: &[String], train: &str, test: &str
     Ok(())
 }
 
+#[cfg(feature = "torch")]
 /// The true label of every image of `source`; an unlabeled image is an input error.
 pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
     (0..source.len())
@@ -73,6 +77,7 @@ pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
         .collect()
 }
 
+#[cfg(feature = "torch")]
 /// A labeled split's pooled features of some layers.
 pub(super) struct SplitFeatures {
     /// One `[n, d]` CPU float tensor per layer.
@@ -82,6 +87,7 @@ pub(super) struct SplitFeatures {
     pub classes: i64,
 }
 
+#[cfg(feature = "torch")]
 /// The pooled features of `layers` of `model` for the split under the input `key`.
 pub(super) fn split_features(
     ctx: &RunCtx,

@@ -2,12 +2,16 @@
 //! learning-rate schedule), and the observer that reports epochs to the progress display.
 use serde::{Deserialize, Serialize};
 
-use super::artefacts;
-use super::{EpochFigures, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use crate::train::optim::{OptimizerConfig, OptimizerKind};
-use crate::train::schedule::Schedule;
-use crate::train::trainer::{EpochStats, TrainConfig, TrainObserver};
+use crate::train::kinds::OptimizerKind;
+#[cfg(feature = "torch")]
+use {
+    super::artefacts,
+    super::{EpochFigures, RunCtx, StageError},
+    crate::train::optim::OptimizerConfig,
+    crate::train::schedule::Schedule,
+    crate::train::trainer::{EpochStats, TrainConfig, TrainObserver},
+};
 
 crate::config::choice! {
     /// The learning-rate schedule by name (its step options are beside it).
@@ -99,6 +103,7 @@ impl SolverParams {
         Ok(())
     }
 
+    #[cfg(feature = "torch")]
     pub fn config(&self, seed: u64) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
@@ -125,6 +130,7 @@ impl SolverParams {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Reports batches to the progress bar and every epoch's figures as an epoch event.
 pub struct EpochReporter<'a> {
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
@@ -137,6 +143,7 @@ pub struct EpochReporter<'a> {
     pub chance: Option<f64>,
 }
 
+#[cfg(feature = "torch")]
 impl<'a> EpochReporter<'a> {
     pub fn new(ctx: &'a RunCtx, epochs: usize) -> EpochReporter<'a> {
         EpochReporter {
@@ -150,6 +157,7 @@ impl<'a> EpochReporter<'a> {
     }
 }
 
+#[cfg(feature = "torch")]
 impl TrainObserver for EpochReporter<'_> {
     fn resumed(&self, epoch: usize) {
         (self.note)(format!("resuming from the checkpoint of epoch {epoch}"));
@@ -171,6 +179,7 @@ impl TrainObserver for EpochReporter<'_> {
     }
 }
 
+#[cfg(feature = "torch")]
 /// `epochs.csv`: one row per epoch. No timings: an artefact depends only on the key
 /// input (timings are in the manifest and the log), so that `ktlab verify` finds
 /// training deterministic.

@@ -4,7 +4,9 @@
 //! dispatch from it, so a new kind is one file plus one line.
 use serde::Serialize;
 
-use super::{InputSpec, Outcome, OutputKind, RunCtx, StageError, StageKind};
+use super::{InputSpec, OutputKind, StageKind};
+#[cfg(feature = "torch")]
+use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 use crate::models::NetConfig;
 
@@ -37,6 +39,7 @@ pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
     /// reference is known to exist and to be of an accepted kind).
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError>;
     /// Computes the outputs into `ctx.workdir`.
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError>;
 }
 

@@ -1,19 +1,23 @@
 //! `train`: trains an architecture on the pseudo-labels of an `assign` stage (over the
 //! images it labeled) or on the true labels of a labeled split (`labels = "truth"`).
+#[cfg(feature = "torch")]
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::model_io::ModelMeta;
 use super::network_params::NetworkParams;
 use super::solver::SolverParams;
-use super::supervised::{train_classifier, Start};
-use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
-use crate::data::open_split;
-use super::artefacts;
-use crate::train::batches::{Augment, ImageSet};
-use crate::train::trainer::EpochStats;
+#[cfg(feature = "torch")]
+use {
+    super::artefacts,
+    super::model_io::ModelMeta,
+    super::supervised::{train_classifier, Start},
+    super::{Outcome, RunCtx, StageError},
+    crate::data::open_split,
+    crate::train::batches::{Augment, ImageSet},
+    crate::train::trainer::EpochStats,
+};
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
 use crate::config::struct_fields;
@@ -152,6 +156,7 @@ impl Stage for TrainParams {
         }
         Ok(())
     }
+    #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;

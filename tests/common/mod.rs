@@ -69,7 +69,7 @@ impl Project {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ktlab"));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ktlab-engine"));
         c.current_dir(self.dir.path());
         c.env_remove("KTLAB_STORE").env_remove("KTLAB_RESULTS").env_remove("KTLAB_DATASETS");
         c.args(["--store", "store", "--results", "results"]);
