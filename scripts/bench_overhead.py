@@ -13,6 +13,10 @@ resident memory (from wait4's rusage). Cases:
   fingerprint from an empty hash cache once (cold), then on re-runs (warm), beside
   `--fingerprint metadata` (sizes and times only).
 
+`ktlab` is the front end (no libtorch; it hands the commands that compute to `ktlab-engine`);
+the start-up and planning cases also run on `ktlab-engine` itself (libtorch loaded, as every
+command was before the split), in the same rounds.
+
 The section `runner-overhead` of docs/BENCHMARKS.md is replaced with the results.
 
     python scripts/bench_overhead.py [--rounds 5] [--bin target/release/ktlab]
@@ -68,6 +72,9 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
     ktlab = str(Path(args.bin).resolve())
+    engine = str(Path(ktlab).with_name("ktlab-engine"))
+    if not Path(engine).is_file():
+        sys.exit(f"{engine} is missing: `make build` builds both binaries")
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     work = Path(tempfile.mkdtemp(prefix="ktlab-overhead-"))
     quickstart = ROOT / "experiments" / "quickstart.toml"
@@ -85,12 +92,14 @@ def main():
     fill, _ = timed(qs, ROOT, env)
     print(f"  {fill:.1f} s", flush=True)
 
-    cases = [
-        ("`ktlab --version`", [ktlab, "--version"], work),
-        ("`ktlab plan` of the quickstart (4 variants, 44 instances)", [ktlab, *g, "plan", str(quickstart)], work),
-        ("`ktlab plan` of the quickstart over 500 k x 2 seeds (1,000 variants)", [ktlab, *g, "plan", "thousand.toml"], work),
-        ("fully cached re-run of the quickstart (`ktlab run`, 44 instances)", qs, ROOT),
-    ]
+    cases = []
+    for name, bin_ in [("ktlab", ktlab), ("ktlab-engine", engine)]:
+        cases += [
+            (f"`{name} --version`", [bin_, "--version"], work),
+            (f"`{name} plan` of the quickstart (4 variants, 44 instances)", [bin_, *g, "plan", str(quickstart)], work),
+            (f"`{name} plan` of the quickstart over 500 k x 2 seeds (1,000 variants)", [bin_, *g, "plan", "thousand.toml"], work),
+        ]
+    cases.append(("fully cached re-run of the quickstart (`ktlab run`, 44 instances)", qs, ROOT))
     cifar = Path(args.cifar)
     cold = None
     if (cifar / "train").is_dir():
@@ -118,7 +127,7 @@ def main():
         f"Machine: {machine()}. Each row is a whole `ktlab` process; the cases alternate, "
         f"{args.rounds} rounds, medians. Peak RSS from `wait4`.",
         "",
-        "Reproduce: `cargo build --release`, then `python scripts/bench_overhead.py "
+        "Reproduce: `make build`, then `python scripts/bench_overhead.py "
         f"--rounds {args.rounds}` (needs ../shared/datasets/cifar10 for the fingerprint rows).",
         "",
         "| case | wall s (median) | min .. max | peak RSS MiB |",

@@ -12,8 +12,9 @@
 #   SIZES=50000x256x1000 scripts/gpu-check.sh
 #   DEVICE=cpu QUICKSTART=0 SIZES=2000x16x10 scripts/gpu-check.sh   # a smoke test of the script
 #
-# Needs: target/release/ktlab (carried from the development machine), python3 with torch
-# 2.11 and numpy, an NVIDIA GPU.
+# Needs: target/release/ktlab and target/release/ktlab-engine beside it (carried from the
+# development machine; `ktlab` hands the commands that compute to the engine), python3 with
+# torch 2.11 and numpy, an NVIDIA GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${KTLAB:-target/release/ktlab}
@@ -35,6 +36,7 @@ echo "== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
 echo "$(nproc) CPU cores; torch $torch_version from $torch_lib"
 "$BIN" --version
+echo "CUDA devices seen by the engine: $("$BIN" cuda-devices)"
 
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 

@@ -6,55 +6,57 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use crate::Error;
-
 /// The engine's file name, next to the front end's.
 pub const ENGINE_NAME: &str = "ktlab-engine";
 
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("this command computes, and the engine that computes is missing: {} (build it with `make build`, or set KTLAB_ENGINE)", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot start {}", path.display())]
+    Start {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Where the engine is: `KTLAB_ENGINE` when set, else `ktlab-engine` beside this binary.
-pub fn engine_path() -> Result<PathBuf, Error> {
+pub fn engine_path() -> Result<PathBuf, EngineError> {
     if let Some(p) = std::env::var_os("KTLAB_ENGINE") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|source| Error::Io {
-        what: "cannot find the ktlab binary".into(),
+    let exe = std::env::current_exe().map_err(|source| EngineError::Start {
+        path: PathBuf::from(ENGINE_NAME),
         source,
     })?;
     Ok(exe.with_file_name(ENGINE_NAME))
 }
 
-fn engine() -> Result<Command, Error> {
+fn engine() -> Result<(PathBuf, Command), EngineError> {
     let path = engine_path()?;
     if !path.is_file() {
-        return Err(Error::Other(format!(
-            "this command computes, and the engine that computes is missing: {} (build it with `make build`, or set KTLAB_ENGINE)",
-            path.display()
-        )));
+        return Err(EngineError::Missing(path));
     }
-    Ok(Command::new(path))
+    let cmd = Command::new(&path);
+    Ok((path, cmd))
 }
 
 /// Runs this process's command line in the engine: on Unix the engine replaces this
 /// process (same arguments, environment, terminal, signals and exit code).
-pub fn hand_over() -> Result<ExitCode, Error> {
+pub fn hand_over() -> Result<ExitCode, EngineError> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let mut cmd = engine()?;
+    let (path, mut cmd) = engine()?;
     cmd.args(&args);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         let source = cmd.exec();
-        Err(Error::Io {
-            what: format!("cannot start {}", engine_path()?.display()),
-            source,
-        })
+        Err(EngineError::Start { path, source })
     }
     #[cfg(not(unix))]
     {
-        let status = cmd.status().map_err(|source| Error::Io {
-            what: "cannot start the engine".into(),
-            source,
-        })?;
+        let status = cmd.status().map_err(|source| EngineError::Start { path, source })?;
         Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
     }
 }
@@ -62,7 +64,8 @@ pub fn hand_over() -> Result<ExitCode, Error> {
 /// The number of CUDA devices libtorch offers, as the engine reports it (`None` when it
 /// cannot be asked).
 pub fn cuda_device_count() -> Option<usize> {
-    let out = engine().ok()?.arg("cuda-devices").output().ok()?;
+    let (_, mut cmd) = engine().ok()?;
+    let out = cmd.arg("cuda-devices").output().ok()?;
     if !out.status.success() {
         return None;
     }

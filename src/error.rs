@@ -67,6 +67,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The front end cannot hand a command that computes to the engine.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// Bad command-line usage or input detected outside a stage.
     #[error("{0}")]
     Usage(String),
@@ -104,6 +107,7 @@ impl Error {
             | Error::Batch(_)
             | Error::Stage { .. }
             | Error::Io { .. }
+            | Error::Engine(_)
             | Error::Other(_) => 1,
             #[cfg(feature = "torch")]
             Error::Verify { .. } => 1,

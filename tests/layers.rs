@@ -24,6 +24,7 @@ const RANKS: &[(&str, u8)] = &[
     ("config", 1),
     ("data", 0),
     ("device", 0),
+    ("engine", 0),
     ("chain", 0),
 ];
 

@@ -67,7 +67,7 @@ fn computes(command: &Command) -> bool {
 /// without libtorch, the commands that compute are handed to the engine.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     if !cfg!(feature = "torch") && computes(&cli.command) {
-        return crate::engine::hand_over();
+        return Ok(crate::engine::hand_over()?);
     }
     let session = Session::start(&cli.global, anchor(&cli.command))?;
     run_here(session, cli.command)
@@ -77,7 +77,7 @@ fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
     match command {
         #[cfg(not(feature = "torch"))]
         Command::Run { .. } | Command::Verify { .. } | Command::ExecStage { .. } | Command::Kmeans(_) | Command::CudaDevices => {
-            crate::engine::hand_over()
+            Ok(crate::engine::hand_over()?)
         }
         #[cfg(feature = "torch")]
         Command::Run { exp, force, only, batch } => {
