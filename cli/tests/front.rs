@@ -123,20 +123,18 @@ fn exit_codes_come_back_from_the_engine() {
 #[test]
 fn a_missing_engine_is_named() {
     let p = Project::new();
-    let o = Command::new(front())
-        .current_dir(p.0.path())
-        .env("KTLAB_ENGINE", p.0.path().join("no-engine"))
-        .args(["--store", "store", "run", "exp.toml"])
-        .output()
-        .unwrap();
+    let without_engine = |command: &str| {
+        Command::new(front())
+            .current_dir(p.0.path())
+            .env("KTLAB_ENGINE", p.0.path().join("no-engine"))
+            .args(["--store", "store", command, "exp.toml"])
+            .output()
+            .unwrap()
+    };
+    let o = without_engine("run");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no-engine"), "{}", text(&o));
     // Commands that compute nothing do not need it.
-    let o = Command::new(front())
-        .current_dir(p.0.path())
-        .env("KTLAB_ENGINE", p.0.path().join("no-engine"))
-        .args(["--store", "store", "plan", "exp.toml"])
-        .output()
-        .unwrap();
+    let o = without_engine("plan");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
