@@ -1033,11 +1033,11 @@ mod tests {
 
     #[test]
     fn cuda_matches_cpu() {
-        if !tch::Cuda::is_available() {
+        if crate::device::cuda_device_count() == 0 {
             eprintln!("skipping cuda_matches_cpu: CUDA not available");
             return;
         }
-        let device = Device::cuda_if_available();
+        let device = Device::Cuda(0);
         let (rows, ids) = blobs(2000, 16, 8, 10.0, 0.5, 5);
         let x = tensor_from_rows(&rows, Device::Cpu);
         let p = KMeansParams {

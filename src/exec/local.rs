@@ -51,6 +51,11 @@ impl LocalExecutor<'_> {
         let forced: HashSet<usize> = (0..plan.instances.len())
             .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s)))
             .collect();
+        // CUDA before anything computes: libtorch fixes whether it has CUDA at its first
+        // query of it, which a CPU instance's seeding makes.
+        if plan.instances.iter().any(|i| matches!(i.device, crate::device::Device::Cuda(_))) {
+            crate::device::cuda::load();
+        }
         let mut status = vec![Status::Pending; plan.instances.len()];
         let mut summary = RunSummary::default();
         for i in 0..plan.instances.len() {
