@@ -249,7 +249,11 @@ pub fn kmeans_observed(
 
     let preprocess = Preprocess::fit(x, p.pca, p.l2_normalize)?;
     let xp = preprocess.apply(x)?.f_contiguous()?;
-    check_finite(&xp, "preprocessed points")?;
+    // (Without preprocessing these are the points just checked: a second pass would read a
+    // memory-mapped matrix from disk again.)
+    if p.pca.is_some() || p.l2_normalize {
+        check_finite(&xp, "preprocessed points")?;
+    }
 
     let mut best: Option<LloydResult> = None;
     let mut restart_inertias = Vec::with_capacity(p.restarts);
