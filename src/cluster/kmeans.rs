@@ -565,8 +565,8 @@ fn update_centroids(x: &Tensor, labels: &Tensor, k: usize, block_rows: usize) ->
     Ok((centroids.f_to_kind(Kind::Float)?, reseeds))
 }
 
-/// Columns summed by one task of [`cluster_sums_cpu`] (one cache line of f32).
-const SUM_COLUMNS: usize = 16;
+/// Column blocks of [`cluster_sums_cpu`] are whole cache lines of f32.
+const SUM_ALIGN: usize = 16;
 /// Rows of a chunk of [`cluster_sums_cpu`] (each chunk is read once by all tasks).
 const SUM_ROWS: usize = 8192;
 
@@ -576,30 +576,28 @@ const SUM_ROWS: usize = 8192;
 /// does, so the result is the same bit for bit and does not depend on the
 /// number of threads; the parallelism is over blocks of columns within
 /// chunks of rows, so `x` is read once, and nothing of its size is allocated.
+/// One block per thread: each task reads a contiguous part of every row (a
+/// stream the prefetcher follows; blocks of one cache line each made every
+/// row a cache miss per block, measured 18 ms of 100 per iteration at
+/// 50,000 x 256).
 fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, ClusterError> {
     use rayon::prelude::*;
     let d = x.size()[1] as usize;
     let xv = f32_view(x)?;
     let labels = Vec::<i64>::try_from(labels)?;
+    let width = d.div_ceil(rayon::current_num_threads().max(1)).next_multiple_of(SUM_ALIGN).min(d.max(1));
     // One accumulator per block of columns; the rows go by in chunks (each read from
     // memory, or from a mapped file, once), every block adding its columns of a chunk.
-    let mut blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(SUM_COLUMNS))
-        .map(|b| (b * SUM_COLUMNS, vec![0f64; k * SUM_COLUMNS.min(d - b * SUM_COLUMNS)]))
+    let mut blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(width))
+        .map(|b| (b * width, vec![0f64; k * width.min(d - b * width)]))
         .collect();
     for (rows, labels) in xv.chunks(SUM_ROWS * d.max(1)).zip(labels.chunks(SUM_ROWS)) {
         blocks.par_iter_mut().for_each(|(c0, acc)| {
             let (c0, w) = (*c0, acc.len() / k.max(1));
             for (row, &l) in rows.chunks_exact(d).zip(labels) {
                 let (dst, src) = (&mut acc[l as usize * w..(l as usize + 1) * w], &row[c0..c0 + w]);
-                if let (Ok(dst), Ok(src)) = (<&mut [f64; SUM_COLUMNS]>::try_from(&mut *dst), <&[f32; SUM_COLUMNS]>::try_from(src)) {
-                    // A full block: fixed width, unrolled.
-                    for (a, &v) in dst.iter_mut().zip(src) {
-                        *a += f64::from(v);
-                    }
-                } else {
-                    for (a, &v) in dst.iter_mut().zip(src) {
-                        *a += f64::from(v);
-                    }
+                for (a, &v) in dst.iter_mut().zip(src) {
+                    *a += f64::from(v);
                 }
             }
         });
@@ -807,16 +805,27 @@ mod tests {
         assert!(r.inertia < r.inertia_history[0]);
     }
 
-    /// The CPU sums are those of a sequential f64 `index_add_`, bit for bit.
+    /// The CPU sums are those of a sequential f64 `index_add_`, bit for bit, whatever the
+    /// number of threads (which sets the column blocks).
     #[test]
     fn cpu_cluster_sums_equal_index_add() {
         use crate::cluster::testutil::random_matrix;
-        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513), (20_000, 19, 11)] {
-            let x = tensor_from_rows(&random_matrix(n, d, (n * d) as u64), Device::Cpu);
+        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513), (20_000, 19, 11), (9000, 256, 50), (700, 300, 9)] {
+            let rows = random_matrix(n, d, (n * d) as u64);
             let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % k) as i64).collect();
-            let labels = Tensor::from_slice(&labels);
-            let want = Tensor::zeros([k as i64, d as i64], (Kind::Double, Device::Cpu)).index_add(0, &labels, &x.to_kind(Kind::Double));
-            assert!(cluster_sums_cpu(&x, &labels, k).unwrap().equal(&want), "n={n} d={d} k={k}");
+            let x = tensor_from_rows(&rows, Device::Cpu);
+            let want = Tensor::zeros([k as i64, d as i64], (Kind::Double, Device::Cpu))
+                .index_add(0, &Tensor::from_slice(&labels), &x.to_kind(Kind::Double));
+            let want: Vec<u64> = Vec::<f64>::try_from(want.reshape([-1])).unwrap().iter().map(|v| v.to_bits()).collect();
+            for threads in [1, 2, 3, 7] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got: Vec<u64> = pool.install(|| {
+                    let x = tensor_from_rows(&rows, Device::Cpu);
+                    let sums = cluster_sums_cpu(&x, &Tensor::from_slice(&labels), k).unwrap();
+                    Vec::<f64>::try_from(sums.reshape([-1])).unwrap().iter().map(|v| v.to_bits()).collect()
+                });
+                assert!(got == want, "n={n} d={d} k={k}, {threads} threads");
+            }
         }
     }
 
