@@ -127,7 +127,7 @@ pub(crate) fn nearest_unchecked(x: &Tensor, centroids: &Tensor, block_rows: usiz
     }
     if device == Device::Cpu {
         let x = x.f_contiguous()?;
-        return nearest_cpu(&x, abs_max(&x)?, centroids, block_rows, None)?.tensors();
+        return nearest_cpu(&x, abs_max(&x)?, None, centroids, block_rows, None)?.tensors();
     }
     nearest_torch(x, centroids, block_rows)
 }

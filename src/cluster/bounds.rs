@@ -120,7 +120,7 @@ impl Bounds {
             last_reassigned: n,
         };
         let all: Vec<usize> = (0..n).collect();
-        let r = nearest_cpu(x, x_amax, centroids, block_rows, Some(groups))?;
+        let r = nearest_cpu(x, x_amax, None, centroids, block_rows, Some(groups))?;
         b.absorb(&all, &r, max_norm(centroids)?)?;
         let (labels, dists) = r.tensors()?;
         Ok((b, labels, dists))
@@ -198,7 +198,7 @@ impl Bounds {
         if loose * 2 > n {
             // Most points need a new search anyway: one full step.
             let all: Vec<usize> = (0..n).collect();
-            let r = nearest_cpu(x, self.x_amax, &centroids, self.block_rows, Some(self.groups))?;
+            let r = nearest_cpu(x, self.x_amax, None, &centroids, self.block_rows, Some(self.groups))?;
             self.absorb(&all, &r, r_max)?;
             self.last_reassigned = n;
             return r.tensors();
@@ -220,7 +220,7 @@ impl Bounds {
         if !rows.is_empty() {
             let idx = Tensor::f_from_slice(&rows.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let xs = x.f_index_select(0, &idx)?;
-            let r = nearest_cpu(&xs, self.x_amax, &centroids, self.block_rows, Some(self.groups))?;
+            let r = nearest_cpu(&xs, self.x_amax, None, &centroids, self.block_rows, Some(self.groups))?;
             self.absorb(&rows, &r, r_max)?;
             for (local, &i) in rows.iter().enumerate() {
                 dists[i] = r.dists[local];

@@ -18,7 +18,7 @@ use super::bounds::Bounds;
 use super::error::ClusterError;
 use super::preprocess::Preprocess;
 use super::seeding::KMeansInit;
-use super::tile::{abs_max, f32_view, nearest_cpu};
+use super::tile::{abs_max, f32_view, nearest_cpu, sq_norms};
 
 /// Default rows per distance block: a `4096 x k` f32 score matrix (16 MiB for
 /// `k = 1000`) is small on any device.
@@ -372,8 +372,9 @@ pub fn lloyd_with(x: &Tensor, init_centroids: &Tensor, opts: &LloydOptions) -> R
 
 /// The assignment step of [`run_lloyd`]: plain, or with carried bounds.
 enum Assigner {
-    /// Rows per block, and on the CPU the largest absolute value of the points.
-    Plain(usize, Option<f64>),
+    /// Rows per block, and on the CPU what the kernel needs of the points, taken once:
+    /// their largest absolute value and their squared norms.
+    Plain(usize, Option<(f64, Vec<f32>)>),
     Bounded(Box<Bounds>),
 }
 
@@ -390,8 +391,12 @@ impl Assigner {
             return Ok((Assigner::Bounded(Box::new(b)), labels, dists));
         }
         let (labels, dists) = nearest_unchecked(x, centroids, block_rows)?;
-        let x_amax = if x.device() == Device::Cpu { Some(abs_max(x)?) } else { None };
-        Ok((Assigner::Plain(block_rows, x_amax), labels, dists))
+        let stats = if x.device() == Device::Cpu {
+            Some((abs_max(x)?, sq_norms(x)?))
+        } else {
+            None
+        };
+        Ok((Assigner::Plain(block_rows, stats), labels, dists))
     }
 
     /// Points whose distances the last step computed (all of them unless bounded).
@@ -404,7 +409,9 @@ impl Assigner {
 
     fn assign(&mut self, x: &Tensor, centroids: &Tensor) -> Result<(Tensor, Tensor), ClusterError> {
         match self {
-            Assigner::Plain(block_rows, Some(x_amax)) => nearest_cpu(x, *x_amax, centroids, *block_rows, None)?.tensors(),
+            Assigner::Plain(block_rows, Some((x_amax, x_sq))) => {
+                nearest_cpu(x, *x_amax, Some(x_sq), centroids, *block_rows, None)?.tensors()
+            }
             Assigner::Plain(block_rows, None) => nearest_unchecked(x, centroids, *block_rows),
             Assigner::Bounded(b) => b.step(x, centroids),
         }
@@ -585,22 +592,19 @@ fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, Clu
     let d = x.size()[1] as usize;
     let xv = f32_view(x)?;
     let labels = Vec::<i64>::try_from(labels)?;
-    let width = d.div_ceil(rayon::current_num_threads().max(1)).next_multiple_of(SUM_ALIGN).min(d.max(1));
+    let width = d
+        .div_ceil(rayon::current_num_threads().max(1))
+        .next_multiple_of(SUM_ALIGN)
+        .min(d.max(1));
     // One accumulator per block of columns; the rows go by in chunks (each read from
     // memory, or from a mapped file, once), every block adding its columns of a chunk.
     let mut blocks: Vec<(usize, Vec<f64>)> = (0..d.div_ceil(width))
         .map(|b| (b * width, vec![0f64; k * width.min(d - b * width)]))
         .collect();
     for (rows, labels) in xv.chunks(SUM_ROWS * d.max(1)).zip(labels.chunks(SUM_ROWS)) {
-        blocks.par_iter_mut().for_each(|(c0, acc)| {
-            let (c0, w) = (*c0, acc.len() / k.max(1));
-            for (row, &l) in rows.chunks_exact(d).zip(labels) {
-                let (dst, src) = (&mut acc[l as usize * w..(l as usize + 1) * w], &row[c0..c0 + w]);
-                for (a, &v) in dst.iter_mut().zip(src) {
-                    *a += f64::from(v);
-                }
-            }
-        });
+        blocks
+            .par_iter_mut()
+            .for_each(|(c0, acc)| add_columns(rows, labels, d, *c0, acc, k));
     }
     let mut sums = vec![0f64; k * d];
     for (c0, acc) in blocks {
@@ -610,6 +614,37 @@ fn cluster_sums_cpu(x: &Tensor, labels: &Tensor, k: usize) -> Result<Tensor, Clu
         }
     }
     Ok(Tensor::f_from_slice(&sums)?.f_view([k as i64, d as i64])?)
+}
+
+/// Adds columns `c0..c0 + w` of every row of `rows` (`d` wide) to the row of `acc`
+/// (`[k, w]` f64) its label names, in row order: one add per value, so vector width
+/// does not change a bit.
+fn add_columns(rows: &[f32], labels: &[i64], d: usize, c0: usize, acc: &mut [f64], k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { add_columns_avx2(rows, labels, d, c0, acc, k) };
+        }
+    }
+    add_columns_plain(rows, labels, d, c0, acc, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_columns_avx2(rows: &[f32], labels: &[i64], d: usize, c0: usize, acc: &mut [f64], k: usize) {
+    add_columns_plain(rows, labels, d, c0, acc, k)
+}
+
+#[inline(always)]
+fn add_columns_plain(rows: &[f32], labels: &[i64], d: usize, c0: usize, acc: &mut [f64], k: usize) {
+    let w = acc.len() / k.max(1);
+    for (row, &l) in rows.chunks_exact(d).zip(labels) {
+        let (dst, src) = (&mut acc[l as usize * w..(l as usize + 1) * w], &row[c0..c0 + w]);
+        for (a, &v) in dst.iter_mut().zip(src) {
+            *a += f64::from(v);
+        }
+    }
 }
 
 /// `k` distinct rows of `x` chosen uniformly.
@@ -810,19 +845,38 @@ mod tests {
     #[test]
     fn cpu_cluster_sums_equal_index_add() {
         use crate::cluster::testutil::random_matrix;
-        for (n, d, k) in [(1, 1, 1), (300, 5, 7), (2000, 40, 30), (513, 17, 513), (20_000, 19, 11), (9000, 256, 50), (700, 300, 9)] {
+        for (n, d, k) in [
+            (1, 1, 1),
+            (300, 5, 7),
+            (2000, 40, 30),
+            (513, 17, 513),
+            (20_000, 19, 11),
+            (9000, 256, 50),
+            (700, 300, 9),
+        ] {
             let rows = random_matrix(n, d, (n * d) as u64);
             let labels: Vec<i64> = (0..n).map(|i| ((i * 7919) % k) as i64).collect();
             let x = tensor_from_rows(&rows, Device::Cpu);
-            let want = Tensor::zeros([k as i64, d as i64], (Kind::Double, Device::Cpu))
-                .index_add(0, &Tensor::from_slice(&labels), &x.to_kind(Kind::Double));
-            let want: Vec<u64> = Vec::<f64>::try_from(want.reshape([-1])).unwrap().iter().map(|v| v.to_bits()).collect();
+            let want = Tensor::zeros([k as i64, d as i64], (Kind::Double, Device::Cpu)).index_add(
+                0,
+                &Tensor::from_slice(&labels),
+                &x.to_kind(Kind::Double),
+            );
+            let want: Vec<u64> = Vec::<f64>::try_from(want.reshape([-1]))
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
             for threads in [1, 2, 3, 7] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 let got: Vec<u64> = pool.install(|| {
                     let x = tensor_from_rows(&rows, Device::Cpu);
                     let sums = cluster_sums_cpu(&x, &Tensor::from_slice(&labels), k).unwrap();
-                    Vec::<f64>::try_from(sums.reshape([-1])).unwrap().iter().map(|v| v.to_bits()).collect()
+                    Vec::<f64>::try_from(sums.reshape([-1]))
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect()
                 });
                 assert!(got == want, "n={n} d={d} k={k}, {threads} threads");
             }

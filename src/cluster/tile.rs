@@ -199,6 +199,13 @@ fn indices_within_lanes(p: &[f32], q: &[f32], thr: f32, out: &mut Vec<u32>) {
     }
 }
 
+/// [`sq_norm`] of every row of `x` (`[n, d]` f32 CPU contiguous), in parallel: what
+/// [`nearest_cpu`] takes per row, kept by callers that assign the same points again.
+pub(crate) fn sq_norms(x: &Tensor) -> Result<Vec<f32>, ClusterError> {
+    let d = x.size()[1] as usize;
+    Ok(f32_view(x)?.par_chunks(d.max(1)).map(sq_norm).collect())
+}
+
 /// `||x||²`: squares in f32 over 16 lanes, the lanes added in f64.
 #[inline]
 pub(crate) fn sq_norm(x: &[f32]) -> f32 {
@@ -302,12 +309,15 @@ fn sq_dist_lanes(x: &[f32], c: &[f32]) -> f32 {
 /// Nearest centroid of every row of `x` (`[n, d]` f32 CPU, contiguous; a
 /// memory-mapped file is fine) among `centroids` (`[k, d]` f32 CPU),
 /// `n >= 1`, `k >= 1`, finite values; `x_amax` is [`abs_max`] of `x` (or a
-/// larger value: callers clustering the same points keep it). Works in tiles
+/// larger value: callers clustering the same points keep it), `x_sq` its rows'
+/// [`sq_norms`] where the caller keeps them (else each is taken in the pass;
+/// the same values either way). Works in tiles
 /// of at most `block_rows` rows. With `groups`, also returns the best score
 /// per centroid group (see [`TileAssignment::group_scores`]).
 pub(crate) fn nearest_cpu(
     x: &Tensor,
     x_amax: f64,
+    x_sq: Option<&[f32]>,
     centroids: &Tensor,
     block_rows: usize,
     groups: Option<Groups>,
@@ -354,6 +364,7 @@ pub(crate) fn nearest_cpu(
         let span = start..start + len;
         let tile_out = Rows {
             x: &xv[span.start * d..span.end * d],
+            x_sq: x_sq.map(|s| &s[span.clone()]),
             labels: &mut out.labels[span.clone()],
             dists: &mut out.dists[span.clone()],
             group_scores: &mut out.group_scores[span.start * g..span.end * g],
@@ -367,6 +378,8 @@ pub(crate) fn nearest_cpu(
 /// One tile's (or one task's) rows: their points and where their results go.
 struct Rows<'a> {
     x: &'a [f32],
+    /// `||x||²` of the rows, where the caller keeps them.
+    x_sq: Option<&'a [f32]>,
     labels: &'a mut [i64],
     dists: &'a mut [f32],
     group_scores: &'a mut [f32],
@@ -376,18 +389,27 @@ impl<'a> Rows<'a> {
     /// Splits off the first `len` rows.
     fn split(self, len: usize, d: usize, g: usize) -> (Rows<'a>, Rows<'a>) {
         let (x1, x2) = self.x.split_at(len * d);
+        let (s1, s2) = match self.x_sq {
+            Some(s) => {
+                let (a, b) = s.split_at(len);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
         let (l1, l2) = self.labels.split_at_mut(len);
         let (d1, d2) = self.dists.split_at_mut(len);
         let (g1, g2) = self.group_scores.split_at_mut(len * g);
         (
             Rows {
                 x: x1,
+                x_sq: s1,
                 labels: l1,
                 dists: d1,
                 group_scores: g1,
             },
             Rows {
                 x: x2,
+                x_sq: s2,
                 labels: l2,
                 dists: d2,
                 group_scores: g2,
@@ -440,7 +462,8 @@ impl Pass<'_> {
                 let p = &products[(first + r) * k..(first + r + 1) * k];
                 let x = &t.x[r * d..(r + 1) * d];
                 let (label, dist) = if self.finite {
-                    self.nearest(p, x, &mut candidates)
+                    let x_sq = t.x_sq.map_or_else(|| sq_norm(x), |s| s[r]);
+                    self.nearest(p, x, x_sq, &mut candidates)
                 } else {
                     self.nearest_overflowing(p, x, &mut scores)
                 };
@@ -456,9 +479,9 @@ impl Pass<'_> {
     /// The exact nearest of the candidates within the margin of the best
     /// score: `(label, exact squared distance)`.
     #[inline]
-    fn nearest(&self, p: &[f32], x: &[f32], candidates: &mut Vec<u32>) -> (usize, f32) {
+    fn nearest(&self, p: &[f32], x: &[f32], x_sq: f32, candidates: &mut Vec<u32>) -> (usize, f32) {
         let m = row_min(p, self.c_sq);
-        let x_norm = f64::from(sq_norm(x)).sqrt();
+        let x_norm = f64::from(x_sq).sqrt();
         let margin = self.gamma2 * (x_norm * (1.0 + 1e-4) + self.r_max).powi(2);
         let thr = (f64::from(m) + margin) as f32;
         candidates.clear();
@@ -555,7 +578,13 @@ mod tests {
             let x = tensor_from_rows(&random_matrix(n, d, n as u64), Device::Cpu);
             let c = tensor_from_rows(&random_matrix(k, d, k as u64 + 1), Device::Cpu);
             let g = Groups::new(k, 7);
-            let r = nearest_cpu(&x, abs_max(&x).unwrap(), &c, block, Some(g)).unwrap();
+            let r = nearest_cpu(&x, abs_max(&x).unwrap(), None, &c, block, Some(g)).unwrap();
+            // The squared norms kept by the caller give the same result.
+            let kept = nearest_cpu(&x, abs_max(&x).unwrap(), Some(&sq_norms(&x).unwrap()), &c, block, Some(g)).unwrap();
+            assert_eq!(
+                (&kept.labels, &kept.dists, &kept.group_scores),
+                (&r.labels, &r.dists, &r.group_scores)
+            );
             let (l, dist) = nearest_torch(&x, &c, block).unwrap();
             let (l, dist) = (Vec::<i64>::try_from(&l).unwrap(), Vec::<f32>::try_from(&dist).unwrap());
             let xs = Vec::<Vec<f32>>::try_from(&x).unwrap();
