@@ -102,6 +102,11 @@ impl Optimizer {
                 if c.kind == OptimizerKind::Sgd && c.momentum != 0.0 {
                     if let Some(b) = self.state.get_mut(&format!("{name}.momentum")) {
                         if sgd_fused(p, g, b, c.weight_decay, c.momentum, lr) {
+                            // The fused pass needs no scratch: free the first step's
+                            // (two parameter-sized buffers).
+                            if let Some(s) = self.scratch.get_mut(i) {
+                                *s = None;
+                            }
                             continue;
                         }
                     }
