@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 
 use ktlab::config::{expand_experiment, load_datasets, Datasets, Override, SourceFile};
+use ktlab::data::{Cache, FingerprintMode};
 use ktlab::plan::{build_plan, PlanEnv};
 
 const DATASETS: &str = "[shapes]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { unlabeled = 2000, train = 1000, test = 1000 }\n\n[tiny]\nformat = \"synthetic\"\nsplits = { train = 10 }\n";
@@ -42,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     if variants.len() > 64 {
         return;
     }
-    let mut env = PlanEnv::new(datasets(), false, Path::new("/nonexistent/ktlab-fuzz"));
+    let mut env = PlanEnv::new(datasets(), FingerprintMode::Contents, Cache::Use(Path::new("/nonexistent/ktlab-fuzz")));
     if let Ok(plan) = build_plan(variants, &mut env) {
         let _ = ktlab::plan::render_explain(
             &plan,
