@@ -101,19 +101,12 @@ pub fn cuda_device_count() -> usize {
 pub mod cuda {
     use std::sync::OnceLock;
 
-    /// Whether the CUDA driver library loads here (without it CUDA cannot work; libtorch's
-    /// runtime loads the same `libcuda.so.1`).
-    pub fn driver_present() -> bool {
-        // SAFETY: loading the driver library runs its initialisers only; nothing is called.
-        unsafe { libloading::Library::new("libcuda.so.1") }.is_ok()
-    }
-
     /// Loads `libtorch_cuda.so` once, where there is a driver and libtorch has CUDA. Call it
     /// before libtorch is first asked about CUDA (`manual_seed` asks): libtorch keeps the
     /// answer of that first query.
     pub fn load() {
         static LOADED: OnceLock<bool> = OnceLock::new();
-        LOADED.get_or_init(|| cfg!(libtorch_cuda) && driver_present() && load_libtorch_cuda().is_ok());
+        LOADED.get_or_init(|| cfg!(libtorch_cuda) && super::driver_present() && load_libtorch_cuda().is_ok());
     }
 
     /// Loads `libtorch_cuda.so` from the folder of the `libtorch_cpu.so` this process runs
@@ -154,14 +147,17 @@ pub mod cuda {
 /// `libcuda.so.1`); with it, the engine is asked, so that both builds plan alike.
 #[cfg(not(feature = "torch"))]
 pub fn cuda_device_count() -> usize {
-    if !cfg!(libtorch_cuda) {
-        return 0;
-    }
-    // SAFETY: loading the driver library runs its initialisers only; nothing is called.
-    if unsafe { libloading::Library::new("libcuda.so.1") }.is_err() {
+    if !cfg!(libtorch_cuda) || !driver_present() {
         return 0;
     }
     crate::engine::cuda_device_count().unwrap_or(0)
+}
+
+/// Whether the CUDA driver library loads here (without it CUDA cannot work; libtorch's
+/// runtime loads the same `libcuda.so.1`).
+fn driver_present() -> bool {
+    // SAFETY: loading the driver library runs its initialisers only; nothing is called.
+    unsafe { libloading::Library::new("libcuda.so.1") }.is_ok()
 }
 
 #[cfg(all(test, feature = "torch"))]

@@ -390,13 +390,16 @@ impl Assigner {
             let (b, labels, dists) = Bounds::start(x, centroids, block_rows)?;
             return Ok((Assigner::Bounded(Box::new(b)), labels, dists));
         }
-        let (labels, dists) = nearest_unchecked(x, centroids, block_rows)?;
+        // On the CPU what the kernel needs of the points is taken once, before the first
+        // assignment too (`nearest_unchecked` would take `abs_max` again).
         let stats = if x.device() == Device::Cpu {
             Some((abs_max(x)?, sq_norms(x)?))
         } else {
             None
         };
-        Ok((Assigner::Plain(block_rows, stats), labels, dists))
+        let mut assigner = Assigner::Plain(block_rows, stats);
+        let (labels, dists) = assigner.assign(x, centroids)?;
+        Ok((assigner, labels, dists))
     }
 
     /// Points whose distances the last step computed (all of them unless bounded).

@@ -75,10 +75,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 
 fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
     match command {
-        #[cfg(not(feature = "torch"))]
-        Command::Run { .. } | Command::Verify { .. } | Command::ExecStage { .. } | Command::Kmeans(_) | Command::CudaDevices => {
-            Ok(crate::engine::hand_over()?)
-        }
         #[cfg(feature = "torch")]
         Command::Run { exp, force, only, batch } => {
             let sel = Selection { force, only };
@@ -113,5 +109,8 @@ fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
             println!("{}", crate::device::cuda_device_count());
             Ok(ExitCode::SUCCESS)
         }
+        // (Without libtorch, `run` has handed the commands `computes` names to the engine.)
+        #[cfg(not(feature = "torch"))]
+        _ => Ok(crate::engine::hand_over()?),
     }
 }
