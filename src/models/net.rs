@@ -383,6 +383,43 @@ mod tests {
         assert!(alexnet.resolve_layer("layer1").is_err());
     }
 
+    /// Every registered architecture (so a new one is covered without a new test), at both
+    /// ends of the width range, with and without BatchNorm, on random input at its smallest
+    /// valid size: finite logits in train and eval mode, and the named probe layers conv1..conv5
+    /// with finite values of the shape the blueprint announces.
+    #[test]
+    fn every_registered_architecture_runs_forward_with_finite_outputs() {
+        use super::super::arch::PROBE_LAYERS;
+        tch::manual_seed(0);
+        for arch in Arch::ALL {
+            for width in [0.25, 1.0] {
+                for batch_norm in [false, true] {
+                    let cfg = NetConfig {
+                        width,
+                        batch_norm,
+                        image_size: arch.min_image_size(),
+                        ..NetConfig::new(arch)
+                    };
+                    let vs = nn::VarStore::new(Device::Cpu);
+                    let net = Network::classifier(&vs.root(), &cfg, 7).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
+                    let x = Tensor::randn([2, 3, cfg.image_size, cfg.image_size], (tch::Kind::Float, Device::Cpu));
+                    for train in [true, false] {
+                        let logits = tch::no_grad(|| net.forward(&x, train));
+                        assert_eq!(logits.size(), [2, 7], "{cfg:?}");
+                        assert_eq!(logits.isfinite().all().int64_value(&[]), 1, "{cfg:?} train={train}: logits");
+                    }
+                    let taps = tch::no_grad(|| net.taps(&x, &PROBE_LAYERS, false)).expect("conv1..conv5 are named");
+                    for (tap, name) in taps.iter().zip(PROBE_LAYERS) {
+                        let mut want = vec![2];
+                        want.extend(net.tap_shape(name).expect("named"));
+                        assert_eq!(tap.size(), want, "{cfg:?} {name}");
+                        assert_eq!(tap.isfinite().all().int64_value(&[]), 1, "{cfg:?} {name}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn taps_of_nothing_run_nothing() {
         let cfg = NetConfig {
