@@ -25,7 +25,10 @@ fn normalised(key_input: &Value, upstream: &HashMap<String, String>) -> Value {
     if let Some(inputs) = v.get_mut("inputs").and_then(Value::as_object_mut) {
         for input in inputs.values_mut() {
             if let Some(key) = input.get("key").and_then(Value::as_str) {
-                let key = upstream.get(key).cloned().unwrap_or_else(|| panic!("upstream key {key} not planned before"));
+                let key = upstream
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("upstream key {key} not planned before"));
                 input["key"] = Value::from(key);
             }
         }
