@@ -8,8 +8,6 @@ pub mod arch;
 pub mod blueprints;
 pub mod error;
 pub mod hog;
-#[cfg(test)]
-mod import_graph;
 pub mod layers;
 #[cfg(feature = "torch")]
 pub mod net;
