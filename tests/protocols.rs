@@ -301,3 +301,54 @@ fn bad_external_features_are_input_errors_naming_the_file() {
         assert!(p.entries().is_empty(), "{name}: {:?}", p.entries());
     }
 }
+
+/// Finite features so large that squared distances overflow float32 (here 1.5e20 in two
+/// dimensions) gave "inertia inf" and 18 % of points off their nearest centroid with exit 0, in the
+/// stage and in `ktlab kmeans`: now an input error (exit 2) naming the file and the limit.
+#[test]
+fn kmeans_refuses_features_whose_distances_overflow_float32() {
+    let p = Project::new();
+    let (n, d) = (1000usize, 2usize);
+    let values: Vec<f32> = (0..n * d).map(|j| 3e20 * (((j * 7919) % 101) as f32 / 100.0 - 0.5)).collect();
+    crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&values));
+    p.write("exp.toml", &npy_features());
+    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    assert!(r.stderr.contains("features.npy"), "{}", r.stderr);
+    assert!(r.stderr.contains("would overflow float32"), "{}", r.stderr);
+    assert!(p.entries().iter().all(|e| !e.starts_with("kmeans/")), "{:?}", p.entries());
+    let r = p
+        .ktlab(&["kmeans", p.path("feats.npy").to_str().unwrap(), "--k", "4", "--out", "o"])
+        .fails(2);
+    assert!(
+        r.stderr.contains("feats.npy") && r.stderr.contains("would overflow float32"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("o").exists());
+}
+
+/// Fewer distinct points than `k` (160 identical rows, k = 4) left three clusters empty
+/// without a word: the command and the stage now warn, naming the empty clusters.
+#[test]
+fn kmeans_warns_about_empty_clusters() {
+    let p = Project::new();
+    crate::common::write_npy(&p.path("same.npy"), "<f4", &[160, 4], &f32_bytes(&[1.0f32; 640]));
+    let r = p
+        .ktlab(&[
+            "kmeans",
+            p.path("same.npy").to_str().unwrap(),
+            "--k",
+            "4",
+            "--iterations",
+            "20",
+            "--out",
+            "o",
+        ])
+        .ok();
+    assert!(r.stderr.contains("same.npy: 3 of 4 clusters are empty (1, 2, 3)"), "{}", r.stderr);
+    let (n, d) = (1000usize, 2usize);
+    crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&vec![0.5f32; n * d]));
+    p.write("exp.toml", &npy_features());
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stderr.contains("15 of 16 clusters are empty (1, 2, 3, 4,"), "{}", r.stderr);
+}

@@ -22,7 +22,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::error::ClusterError;
-use super::tile::{abs_max, nearest_cpu};
+use super::tile::{abs_max, abs_max_and_nan, nearest_cpu};
 
 /// Checks that `t` is a 2-D `f32` tensor and returns `(rows, cols)`.
 pub(crate) fn check_matrix(t: &Tensor, what: &'static str) -> Result<(usize, usize), ClusterError> {
@@ -52,20 +52,42 @@ pub(crate) fn ensure_float(t: &Tensor, what: &'static str) -> Result<(), Cluster
     Ok(())
 }
 
-/// Fails with [`ClusterError::NonFinite`] if `t` contains NaN or infinity.
+/// The largest magnitude a value of `[n, d]` points may have: beyond it a squared distance
+/// between two points (at most `4 d max²`), or a squared norm, could overflow float32, which
+/// gives infinite inertia and points on the wrong centroid without a word.
+pub(crate) fn magnitude_limit(d: usize) -> f64 {
+    (f64::from(f32::MAX) / (4.0 * d.max(1) as f64)).sqrt()
+}
+
+/// Fails with [`ClusterError::NonFinite`] if `t` contains NaN or infinity, and with
+/// [`ClusterError::Magnitude`] if its values are so large that squared distances between its
+/// rows would overflow float32 (see [`magnitude_limit`]). One pass over `t`.
 pub(crate) fn check_finite(t: &Tensor, what: &'static str) -> Result<(), ClusterError> {
-    // Fast path: one reduction. NaN/inf propagate into the sum, so a finite
-    // sum proves the tensor finite. Only otherwise (non-finite values, or an
-    // f32 overflow of the sum of huge finite values) count the bad values.
-    if t.f_sum(Kind::Float)?.f_double_value(&[])?.is_finite() {
+    if t.numel() == 0 {
         return Ok(());
     }
-    let bad = t.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
-    if bad > 0 {
+    let (amax, nan) = if t.device() == Device::Cpu && t.f_kind()? == Kind::Float && t.is_contiguous() {
+        abs_max_and_nan(t)?
+    } else {
+        let amax = t.f_abs()?.f_max()?.f_double_value(&[])?;
+        (amax, amax.is_nan())
+    };
+    if nan || !amax.is_finite() {
+        let bad = t.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
         return Err(ClusterError::NonFinite {
             what,
             count: bad as usize,
             total: t.numel(),
+        });
+    }
+    let d = t.size().last().map_or(1, |&d| d.max(1) as usize);
+    let limit = magnitude_limit(d);
+    if amax > limit {
+        return Err(ClusterError::Magnitude {
+            what,
+            max_abs: amax,
+            d,
+            limit,
         });
     }
     Ok(())

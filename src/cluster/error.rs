@@ -20,6 +20,17 @@ pub enum ClusterError {
     /// NaN or infinity in the input.
     #[error("{what} contains {count} non-finite values (NaN or infinity) out of {total}")]
     NonFinite { what: &'static str, count: usize, total: usize },
+    /// Values so large that squared distances would overflow float32.
+    #[error(
+        "{what}: values up to {max_abs:.3e} in magnitude; in {d} dimensions squared distances would overflow \
+         float32 (largest magnitude that fits: {limit:.3e}); scale the features down"
+    )]
+    Magnitude {
+        what: &'static str,
+        max_abs: f64,
+        d: usize,
+        limit: f64,
+    },
     /// PCA target dimension outside `1..=d`.
     #[error("pca = {pca} must be between 1 and the input dimension d = {d}")]
     InvalidPcaDims { pca: usize, d: usize },

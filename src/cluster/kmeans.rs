@@ -175,6 +175,26 @@ pub struct KMeansResult {
     pub iterations_run: usize,
     /// Whether the best restart stopped because assignments stopped changing.
     pub converged: bool,
+    /// Clusters no point is assigned to (there are fewer distinct points than `k`), in order.
+    pub empty_clusters: Vec<usize>,
+}
+
+impl KMeansResult {
+    /// "3 of 4 clusters are empty (1, 2, 3): fewer distinct points than k", or nothing.
+    pub fn empty_warning(&self, k: usize) -> Option<String> {
+        if self.empty_clusters.is_empty() {
+            return None;
+        }
+        let mut list: Vec<String> = self.empty_clusters.iter().take(20).map(usize::to_string).collect();
+        if self.empty_clusters.len() > 20 {
+            list.push("...".into());
+        }
+        Some(format!(
+            "{} of {k} clusters are empty ({}): the points have fewer distinct values than k",
+            self.empty_clusters.len(),
+            list.join(", ")
+        ))
+    }
 }
 
 /// Output of [`lloyd`].
@@ -277,6 +297,8 @@ pub fn kmeans_observed(
         }
     }
     let best = best.ok_or(ClusterError::ZeroRestarts)?;
+    let counts = Vec::<i64>::try_from(&best.assignments.f_bincount(None::<Tensor>, p.k as i64)?.f_to(Device::Cpu)?)?;
+    let empty_clusters = (0..p.k).filter(|&j| counts[j] == 0).collect();
     Ok(KMeansResult {
         centroids: best.centroids,
         preprocess,
@@ -287,6 +309,7 @@ pub fn kmeans_observed(
         reseeded: best.reseeded,
         iterations_run: best.iterations_run,
         converged: best.converged,
+        empty_clusters,
     })
 }
 
@@ -948,10 +971,44 @@ mod tests {
             kmeans(&bad, &KMeansParams::new(2)).unwrap_err().to_string(),
             "points contains 2 non-finite values (NaN or infinity) out of 30"
         );
+        // Finite values so large that squared distances overflow float32 (inertia `inf` and
+        // points on the wrong centroid before this check) are refused, naming the limit.
+        let huge = uniform_tensor(40, 2, 3) * 1e19;
+        let err = kmeans(&huge, &KMeansParams::new(4)).unwrap_err();
+        assert!(matches!(err, ClusterError::Magnitude { d: 2, .. }), "{err}");
+        assert!(err.to_string().contains("would overflow float32"), "{err}");
+        assert!(matches!(
+            lloyd(&huge, &huge.narrow(0, 0, 4), 5, 8),
+            Err(ClusterError::Magnitude { .. })
+        ));
         let f64_input = uniform_tensor(10, 3, 1).to_kind(Kind::Double);
         assert!(matches!(kmeans(&f64_input, &KMeansParams::new(2)), Err(ClusterError::Kind { .. })));
         let init = uniform_tensor(2, 4, 1);
         assert!(matches!(lloyd(&x, &init, 5, 8), Err(ClusterError::Shape { .. })));
+    }
+
+    /// Just below the magnitude limit every point ends on its nearest centroid (checked in
+    /// f64) and the inertia is finite and equals the sum of those distances.
+    #[test]
+    fn values_just_below_the_magnitude_limit_cluster_correctly() {
+        let d = 8usize;
+        let scale = 0.9 * super::super::assign::magnitude_limit(d);
+        let x = uniform_tensor(300, d, 11) * scale; // values in [0, 0.9 limit)
+        let r = kmeans(&x, &KMeansParams::new(5)).expect("below the limit");
+        assert!(r.inertia.is_finite(), "inertia {}", r.inertia);
+        let xd = x.to_kind(Kind::Double);
+        let cd = r.centroids.to_kind(Kind::Double);
+        let dist = (xd.unsqueeze(1) - cd.unsqueeze(0))
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist(2, false, Kind::Double);
+        let best = dist.argmin(1, false);
+        let own = dist.gather(1, &r.assignments.unsqueeze(1), false).squeeze_dim(1);
+        let min = dist.min_dim(1, false).0;
+        // Ties aside, the assigned centroid is the nearest one, to float32 rounding.
+        let worse = own.gt_tensor(&(&min * (1.0 + 1e-5))).sum(Kind::Int64).int64_value(&[]);
+        assert_eq!(worse, 0, "points not on their nearest centroid (argmin {best:?})");
+        let total = own.sum(Kind::Double).double_value(&[]);
+        assert!(((r.inertia - total) / total).abs() < 1e-4, "inertia {} vs {total}", r.inertia);
     }
 
     proptest! {

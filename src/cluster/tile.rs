@@ -118,6 +118,18 @@ pub(crate) fn abs_max(t: &Tensor) -> Result<f64, ClusterError> {
     ))
 }
 
+/// Largest absolute value of a contiguous CPU f32 tensor and whether it holds a NaN, in one
+/// parallel pass (no temporary; a mapped file is fine). An infinity shows as an infinite
+/// maximum.
+pub(crate) fn abs_max_and_nan(t: &Tensor) -> Result<(f64, bool), ClusterError> {
+    let v = f32_view(t)?;
+    let (m, nan) = v
+        .par_chunks(1 << 16)
+        .map(|c| c.iter().fold((0f32, false), |(m, nan), &x| (m.max(x.abs()), nan | x.is_nan())))
+        .reduce(|| (0f32, false), |a, b| (a.0.max(b.0), a.1 | b.1));
+    Ok((f64::from(m), nan))
+}
+
 /// `min_j (p[j] + q[j])` (the smallest score of a row).
 #[inline]
 fn row_min(p: &[f32], q: &[f32]) -> f32 {

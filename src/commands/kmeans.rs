@@ -45,6 +45,9 @@ pub fn kmeans(args: &KmeansArgs) -> Result<ExitCode, Error> {
     bar.finish_and_clear();
     let summary = summary?;
     let inertia = summary.result.inertia;
+    if let Some(warning) = summary.result.empty_warning(args.k) {
+        tracing::warn!("{}: {warning}", args.input.display());
+    }
     println!(
         "k = {} on {} x {} ({}), {} iterations ({}), inertia {inertia:.6}, {:.2}s; wrote {}",
         args.k,

@@ -97,7 +97,8 @@ impl Stage for KmeansParams {
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let dir = ctx.stage_input("features")?;
-        let x = artefacts::read_matrix(&dir.join("features.npy"), ctx.device)?;
+        let file = dir.join("features.npy");
+        let x = artefacts::read_matrix(&file, ctx.device)?;
         let (n, d) = x.size2().map_err(StageError::Torch)?;
         let params = cluster::KMeansParams {
             k: self.k,
@@ -110,7 +111,7 @@ impl Stage for KmeansParams {
             block_rows: BLOCK_ROWS,
         };
         let r = cluster::kmeans_observed(&x, &params, cluster::KMeansAlgorithm::default(), ctx.progress)
-            .map_err(|e| StageError::Input(e.to_string()))?;
+            .map_err(|e| StageError::Input(format!("{}: {e}", file.display())))?;
         artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
         artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
         r.preprocess.save(ctx.workdir).map_err(|e| StageError::Failed(e.to_string()))?;
@@ -128,9 +129,14 @@ impl Stage for KmeansParams {
                 "reseeded": r.reseeded, "iterations_run": r.iterations_run, "converged": r.converged,
             }),
         )?;
+        let mut summary = format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia);
+        if let Some(warning) = r.empty_warning(self.k) {
+            tracing::warn!("{}: {warning}", file.display());
+            summary.push_str(&format!("; {warning}"));
+        }
         Ok(Outcome {
             metrics: Vec::new(),
-            summary: format!("k = {} on {n} x {d}, inertia {:.4}", self.k, r.inertia),
+            summary,
         })
     }
 }
