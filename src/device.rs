@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn cuda_is_registered_by_loading_libtorch_cuda() {
         if !cfg!(libtorch_cuda) {
-            eprintln!("skipping: this libtorch has no CUDA");
+            crate::skip::skip("cuda_is_registered_by_loading_libtorch_cuda", "this libtorch has no CUDA");
             return;
         }
         let out = std::process::Command::new(std::env::current_exe().unwrap())

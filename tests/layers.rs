@@ -29,6 +29,7 @@ const RANKS: &[(&str, u8)] = &[
     ("device", 0),
     ("engine", 0),
     ("chain", 0),
+    ("skip", 0),
 ];
 
 fn rank(module: &str) -> Option<u8> {

@@ -179,7 +179,10 @@ epochs = 3
 fn rotation_learns_on_real_images() {
     let cifar = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cifar10/train");
     if !cifar.is_dir() {
-        eprintln!("skipped: {} is absent (CIFAR-10 in image-folder layout)", cifar.display());
+        ktlab::skip::skip(
+            "rotation_learns_on_real_images",
+            &format!("{} is absent (CIFAR-10 in image-folder layout)", cifar.display()),
+        );
         return;
     }
     // 60 images per class of the real CIFAR-10, which do have an upright orientation.

@@ -229,7 +229,7 @@ fn slurm_executor_on_a_real_cluster() {
     let c = match Cluster::start() {
         Ok(c) => c,
         Err(why) => {
-            eprintln!("skipped: Slurm executor tests: {why}");
+            ktlab::skip::skip("slurm_executor_on_a_real_cluster", &why);
             return;
         }
     };

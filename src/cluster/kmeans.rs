@@ -1161,7 +1161,7 @@ mod tests {
     #[test]
     fn cuda_matches_cpu() {
         if crate::device::cuda_device_count() == 0 {
-            eprintln!("skipping cuda_matches_cpu: CUDA not available");
+            crate::skip::skip_unavoidable("cuda_matches_cpu", "CUDA not available");
             return;
         }
         let device = Device::Cuda(0);

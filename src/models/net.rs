@@ -480,7 +480,7 @@ mod tests {
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/compare_torchvision.py");
         if !std::path::Path::new(python).exists() {
-            println!("skipped: {python} not found");
+            crate::skip::skip("full_size_weights_load_into_torchvision", &format!("{python} not found"));
             return;
         }
         let probe = std::process::Command::new(python)
@@ -489,14 +489,14 @@ mod tests {
         match probe {
             Ok(out) if out.status.success() => {}
             Ok(out) => {
-                println!(
-                    "skipped: torchvision/safetensors not importable: {}",
-                    String::from_utf8_lossy(&out.stderr)
+                crate::skip::skip(
+                    "full_size_weights_load_into_torchvision",
+                    &format!("torchvision/safetensors not importable: {}", String::from_utf8_lossy(&out.stderr)),
                 );
                 return;
             }
             Err(e) => {
-                println!("skipped: cannot run {python}: {e}");
+                crate::skip::skip("full_size_weights_load_into_torchvision", &format!("cannot run {python}: {e}"));
                 return;
             }
         }

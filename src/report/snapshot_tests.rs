@@ -186,7 +186,10 @@ fn latex_escapes_specials_and_arrows() {
 fn latex_compiles_with_pdflatex() {
     let found = std::process::Command::new("pdflatex").arg("--version").output();
     if !found.is_ok_and(|o| o.status.success()) {
-        println!("skipped: pdflatex is not installed");
+        crate::skip::skip(
+            "latex_compiles_with_pdflatex",
+            "pdflatex is not installed (texlive-latex-base, texlive-latex-recommended)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
