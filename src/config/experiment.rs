@@ -191,6 +191,16 @@ fn as_written(
     Ok(Some(Arc::new(read_variant(file, &tree, Vec::new())?)))
 }
 
+/// A seed as written (`seed`, `seeds = [...]`, `[stages.X] seed`): a non-negative integer.
+/// The one place that checks it.
+fn seed_value(n: &Node, key: &str) -> Result<u64, ConfigError> {
+    match n.value {
+        Value::Integer(i) if i >= 0 => Ok(i as u64),
+        Value::Integer(i) => Err(n.error(key, format!("expected a non-negative integer, found {i}"))),
+        _ => Err(n.error(key, format!("expected a non-negative integer, found {}", n.type_name()))),
+    }
+}
+
 /// `seeds = [0, 1, 2]`: the seed axis, each value a non-negative integer given once; `None`
 /// without it. Refused beside `seed` (or a sweep over `seed`).
 fn read_seeds(root: &Node, axes: &[SweepAxis<'_>]) -> Result<Option<Vec<Node>>, ConfigError> {
@@ -220,17 +230,13 @@ fn read_seeds(root: &Node, axes: &[SweepAxis<'_>]) -> Result<Option<Vec<Node>>, 
     if items.is_empty() {
         return Err(seeds.error("seeds", "expected at least one seed"));
     }
-    let mut seen: Vec<i64> = Vec::new();
+    let mut seen: Vec<u64> = Vec::new();
     for item in items {
-        match item.value {
-            Value::Integer(i) if i >= 0 => {
-                if seen.contains(&i) {
-                    return Err(item.error("seeds", format!("seed {i} is listed twice")));
-                }
-                seen.push(i);
-            }
-            _ => return Err(item.error("seeds", format!("expected a non-negative integer, found {}", item.display()))),
+        let i = seed_value(item, "seeds")?;
+        if seen.contains(&i) {
+            return Err(item.error("seeds", format!("seed {i} is listed twice")));
         }
+        seen.push(i);
     }
     Ok(Some(items.clone()))
 }
@@ -484,10 +490,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
     };
     let seed = match table.get("seed") {
         None => 0,
-        Some((_, n)) => match n.value {
-            Value::Integer(i) if i >= 0 => i as u64,
-            _ => return Err(n.error("seed", format!("expected a non-negative integer, found {}", n.display()))),
-        },
+        Some((_, n)) => seed_value(n, "seed")?,
     };
     let device = match table.get("device") {
         None => Node {
@@ -542,16 +545,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         }
         let seed = match seed {
             None => None,
-            Some(n) => match &n.value {
-                Value::Integer(v) if *v >= 0 => Some((*v as u64, n)),
-                Value::Integer(v) => return Err(n.error(&format!("{key}.seed"), format!("expected a non-negative integer, found {v}"))),
-                _ => {
-                    return Err(n.error(
-                        &format!("{key}.seed"),
-                        format!("expected a non-negative integer, found {}", n.type_name()),
-                    ))
-                }
-            },
+            Some(n) => Some((seed_value(&n, &format!("{key}.seed"))?, n)),
         };
         let label = match label {
             None => None,

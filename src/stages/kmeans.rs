@@ -111,7 +111,13 @@ impl Stage for KmeansParams {
             block_rows: BLOCK_ROWS,
         };
         let r = cluster::kmeans_observed(&x, &params, cluster::KMeansAlgorithm::default(), ctx.progress)
-            .map_err(|e| StageError::Input(format!("{}: {e}", file.display())))?;
+            .map_err(|e| match e {
+                // What the features hold: name the file.
+                cluster::ClusterError::NonFinite { .. } | cluster::ClusterError::Magnitude { .. } => {
+                    StageError::Input(format!("{}: {e}", file.display()))
+                }
+                e => StageError::Input(e.to_string()),
+            })?;
         artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
         artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
         r.preprocess.save(ctx.workdir).map_err(|e| StageError::Failed(e.to_string()))?;
