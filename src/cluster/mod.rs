@@ -35,7 +35,7 @@ pub use kmeans::{
     DEFAULT_BLOCK_ROWS,
 };
 #[cfg(feature = "torch")]
-pub use metrics::{accuracy, ari, cluster_sizes, contingency, nmi, purity, ClusterIndex, Contingency};
+pub use metrics::{accuracy, ami, ari, cluster_sizes, contingency, nmi, purity, size_balance, ClusterIndex, Contingency};
 #[cfg(feature = "torch")]
 pub use pca::{Pca, PCA_WHITEN_EPS};
 #[cfg(feature = "torch")]
