@@ -149,6 +149,65 @@ def peer(args):
     )
 
 
+# OpenBLAS kernels (its `OPENBLAS_CORETYPE` names) by what they need of the CPU, best first.
+OPENBLAS_BEST = [("avx512f", "SkylakeX"), ("avx2", "Haswell")]
+
+
+def cpu_flags():
+    try:
+        return set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return set()
+
+
+def best_openblas_kernel():
+    """The OpenBLAS kernel this CPU can run best (None: no better one than the default)."""
+    flags = cpu_flags()
+    return next((kernel for flag, kernel in OPENBLAS_BEST if flag in flags), None)
+
+
+def blas_of(peer, env):
+    """The BLAS libraries a peer's process loads and the kernel each selected, as
+    threadpoolctl reports them (OpenBLAS's `architecture`); for ktlab, libtorch's oneMKL as
+    it announces itself under `MKL_VERBOSE` (the bench binary links the same libtorch)."""
+    if peer == "ktlab":
+        code = "import torch; a = torch.ones(64, 64); a @ a"
+        out = subprocess.run([sys.executable, "-c", code], env={**env, "MKL_VERBOSE": "1"}, capture_output=True, text=True)
+        line = next((l for l in out.stdout.splitlines() if l.startswith("MKL_VERBOSE") and "Product build" in l), "")
+        isa = line.split(" for Intel(R) 64 architecture ", 1)[-1].split(" with support")[0].split(",")[0] if line else "unknown"
+        version = " ".join(line.split()[1:4]) if line else "libtorch's BLAS"
+        return [{"lib": version, "kernel": isa}]
+    module = {"faiss": "faiss", "sklearn": "sklearn.cluster"}[peer]
+    code = (
+        f"import json, threadpoolctl, {module}; "
+        "print(json.dumps([{'lib': i['internal_api'] + ' ' + str(i.get('version')), 'kernel': i.get('architecture')} "
+        "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        return [{"lib": "unknown", "kernel": None, "error": out.stderr[-300:]}]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best_env_for(peer, env):
+    """The environment that gives `peer` the best BLAS kernel this CPU supports, and what was
+    checked: OpenBLAS builds that do not recognise a current CPU fall back to a slow generic
+    kernel (OpenBLAS 0.3.15 in faiss-cpu reports "Prescott" on some avx512 machines); then
+    `OPENBLAS_CORETYPE` names the right one. `comparable` is False when the peer still runs a
+    kernel below the CPU's best (its ratio is then not a fair comparison)."""
+    best = best_openblas_kernel()
+    libs = blas_of(peer, env)
+    forced = False
+    openblas = [l for l in libs if str(l.get("lib", "")).startswith("openblas")]
+    if best and any(l.get("kernel") != best for l in openblas):
+        env = {**env, "OPENBLAS_CORETYPE": best}
+        libs = blas_of(peer, env)
+        openblas = [l for l in libs if str(l.get("lib", "")).startswith("openblas")]
+        forced = True
+    comparable = not best or all(l.get("kernel") == best for l in openblas)
+    return env, {"peer": peer, "libs": libs, "forced": forced, "comparable": comparable, "best": best}
+
+
 def run_one(cmd, env):
     """Runs `cmd`, returns (JSON lines it printed, whole wall seconds)."""
     t = time.perf_counter()
@@ -203,7 +262,9 @@ def main():
         return peer(args)
     args.load = None
     if args.from_json:
-        write_markdown(Path(args.out), json.loads(Path(args.from_json).read_text()), args)
+        saved = json.loads(Path(args.from_json).read_text())
+        args.blas = saved.get("blas", []) if isinstance(saved, dict) else []
+        write_markdown(Path(args.out), saved["results"] if isinstance(saved, dict) else saved, args)
         return None
     args.load = os.getloadavg()[0]
 
@@ -216,6 +277,11 @@ def main():
     env.update(OMP_NUM_THREADS=t, MKL_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t, RAYON_NUM_THREADS=t)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     peers = args.peers.split(",")
+    peer_env, args.blas = {}, []
+    for p in peers:
+        peer_env[p], info = best_env_for(p, env)
+        args.blas.append(info)
+        print(json.dumps({"blas": info}), flush=True)
     results = []
     for size in args.sizes.split(","):
         n, d, k = (int(v) for v in size.lower().split("x"))
@@ -238,15 +304,28 @@ def main():
                     cmd = [bench, "--input", px, "--init", pc, "--threads", t, "--iterations", str(args.iterations), "--algorithm", algorithm]
                 else:
                     cmd = [sys.executable, __file__, "--peer", p, "--input", px, "--init", pc, "--threads", t, "--iterations", str(args.iterations)]
-                rows, wall = run_one(cmd, env)
+                rows, wall = run_one(cmd, peer_env[p])
                 for r in rows:
                     r.update(base, round=rnd, wall_s=wall)
                     results.append(r)
                     print(json.dumps(r), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        Path(args.json).write_text(json.dumps({"blas": args.blas, "results": results}, indent=1))
     write_markdown(Path(args.out), results, args)
     return None
+
+
+def blas_lines(blas):
+    """One Markdown line per peer: its BLAS libraries and kernels, forced or not, comparable or not."""
+    if not blas:
+        return ["- not recorded (measurements saved before the check existed)"]
+    lines = []
+    for b in blas:
+        libs = "; ".join(f"{l.get('lib')}: {l.get('kernel') or '?'}" for l in b["libs"]) or "none found"
+        how = f" (set with `OPENBLAS_CORETYPE={b['best']}`)" if b.get("forced") else ""
+        verdict = "" if b.get("comparable", True) else f" **not comparable: below the CPU's best kernel {b['best']}**"
+        lines.append(f"- {b['peer']}: {libs}{how}{verdict}")
+    return lines
 
 
 def write_markdown(out, results, args):
@@ -280,6 +359,9 @@ def write_markdown(out, results, args):
         "alone is in the notes). The wall time is the whole process (start-up, loading the `.npy`,",
         "clustering). Final inertia: sum of squared distances of all points to the final centroids.",
         "",
+        "BLAS kernels (checked before the runs; each peer is given the best kernel this CPU supports):",
+        *blas_lines(getattr(args, "blas", [])),
+        "",
         "| N | D | K | implementation | s / iteration | wall s | peak RSS MiB | final inertia | ratio to faiss | ratio to floor |",
         "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -303,9 +385,12 @@ def write_markdown(out, results, args):
                 "rss": max(r.get("peak_rss_mb", 0.0) for r in xs),
             }
         faiss_key = next((i for i in impls if i.startswith("faiss")), None)
+        unfair = {b["peer"] for b in getattr(args, "blas", []) if not b.get("comparable", True)}
         for impl in impls:
             m = med[impl]
             rf = m["per"] / med[faiss_key]["per"] if faiss_key else None
+            if rf is not None and ({"faiss", impl.split("-")[0]} & unfair):
+                rf = None  # a peer on a slower BLAS kernel than the CPU allows: not comparable
             rfl = m["per"] / floor_s if floor_s else None
             lines.append(
                 f"| {n:,} | {d} | {k:,} | {impl} | {fmt(m['per'])} | {fmt(m['wall'], 2)} | {m['rss']:.0f} | {m['inertia']:.8g} | {fmt(rf, 2)} | {fmt(rfl, 2)} |"

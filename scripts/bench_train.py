@@ -18,13 +18,14 @@ The section `training-bench` of docs/BENCHMARKS.md is replaced with the results.
 """
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from bench_kmeans import newest_bench, write_section
+from bench_kmeans import blas_of, newest_bench, write_section
 from bench_overhead import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,9 @@ def main():
         "## Training speed: ktlab and PyTorch",
         "",
         f"Machine: {machine()}; libtorch {torch.__version__} under both (PyTorch from the project's venv, ktlab"
-        " linked to the same library). Each row is the median of "
+        " linked to the same library, so the same BLAS kernels: "
+        + "; ".join(f"{l['lib']}, {l['kernel']}" for l in blas_of("ktlab", dict(os.environ)))
+        + "). Each row is the median of "
         f"{args.rounds} alternating rounds (one process per measurement, 3 warm-up steps, then {args.steps} timed steps).",
         "",
         f"Reproduce: `make bench-train` (= `cargo build --release --bench train_step --bench pretext_batches`, then "
