@@ -57,6 +57,8 @@ cifar10: build
 # listed at the end; with KTLAB_REQUIRE_ALL=1 (CI) such a test fails instead.
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
 test: build
+	cargo fmt --all --check
+	cd fuzz && cargo fmt --check
 	@rm -f $(SKIP_LOG)
 	KTLAB_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --release -- --test-threads=2
 	KTLAB_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --release -p ktlab-cli
@@ -106,6 +108,7 @@ clippy: $(SETUP)
 
 fmt:
 	cargo fmt --all
+	cd fuzz && cargo fmt
 
 clean:
 	cargo clean

@@ -43,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
     if variants.len() > 64 {
         return;
     }
-    let mut env = PlanEnv::new(datasets(), FingerprintMode::Contents, Cache::Use(Path::new("/nonexistent/ktlab-fuzz")));
+    let mut env = PlanEnv::new(
+        datasets(),
+        FingerprintMode::Contents,
+        Cache::Use(Path::new("/nonexistent/ktlab-fuzz")),
+    );
     if let Ok(plan) = build_plan(variants, &mut env) {
         let _ = ktlab::plan::render_explain(
             &plan,

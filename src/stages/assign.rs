@@ -8,9 +8,9 @@ use tch::Kind;
 use super::kmeans::BLOCK_ROWS;
 #[cfg(feature = "torch")]
 use super::{artefacts, Outcome, RunCtx, StageError};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use crate::cluster::{self, Preprocess};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{ConfigError, Node};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

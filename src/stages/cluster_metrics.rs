@@ -3,15 +3,15 @@
 //! histogram.
 use serde::{Deserialize, Serialize};
 
+use super::params::data_ref;
 #[cfg(feature = "torch")]
 use super::{artefacts, MetricRow, Outcome, RunCtx, StageError};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use crate::cluster as metrics;
+use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use crate::data::open_split;
-use super::params::data_ref;
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::config::{ConfigError, Node};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterMetricsParams {
@@ -111,12 +111,7 @@ impl Stage for ClusterMetricsParams {
             metric: m.into(),
             value: v,
         };
-        let rows = vec![
-            row("nmi", nmi),
-            row("ari", ari),
-            row("purity", purity),
-            row("accuracy", accuracy),
-        ];
+        let rows = vec![row("nmi", nmi), row("ari", ari), row("purity", purity), row("accuracy", accuracy)];
         Ok(Outcome {
             summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}"),
             metrics: rows,

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "torch")]
 use super::model_io::{LoadedModel, ModelMeta};
 use super::network_params::NetworkParams;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use super::{Outcome, RunCtx, StageError};
-use crate::config::{ConfigError, Node};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::struct_fields;
+use crate::config::{ConfigError, Node};
 
 /// The keys of [`InitParams`] besides its flattened network options.
 const OWN_KEYS: &[&str] = &["classes"];
@@ -38,7 +38,6 @@ impl InitParams {
         }
         Ok(self)
     }
-
 }
 
 impl Stage for InitParams {

@@ -23,13 +23,14 @@ impl OutputKind {
     }
 }
 
-/// `stage_kinds! { Variant => module::ParamsType, ... }` declares each module, and
-/// generates `StageKind` (with `ALL`, `name`, `version`, `output`, `parse`) and `Params`
-/// (one variant per kind, decoding and dispatching every [`super::Stage`] method).
+/// `stage_kinds! { Variant => module::ParamsType, ... }` re-exports each kind's parameter
+/// type and generates `StageKind` (with `ALL`, `name`, `version`, `output`, `parse`) and
+/// `Params` (one variant per kind, decoding and dispatching every [`super::Stage`] method).
+/// The modules themselves are declared beside the list (`mod features;`), not by the macro,
+/// so that `cargo fmt` reaches their files.
 macro_rules! stage_kinds {
     ($($variant:ident => $module:ident::$params:ident,)+) => {
         $(
-            mod $module;
             pub use $module::$params;
         )+
 

@@ -3,11 +3,11 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "torch")]
 use super::{artefacts, Outcome, RunCtx, StageError};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use crate::cluster;
 use crate::cluster::KMeansInit;
 use crate::config::{ConfigError, Node};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KmeansParams {
@@ -59,7 +59,6 @@ impl KmeansParams {
         }
         Ok(self)
     }
-
 }
 
 impl Stage for KmeansParams {
@@ -110,14 +109,13 @@ impl Stage for KmeansParams {
             seed: ctx.seed,
             block_rows: BLOCK_ROWS,
         };
-        let r = cluster::kmeans_observed(&x, &params, cluster::KMeansAlgorithm::default(), ctx.progress)
-            .map_err(|e| match e {
-                // What the features hold: name the file.
-                cluster::ClusterError::NonFinite { .. } | cluster::ClusterError::Magnitude { .. } => {
-                    StageError::Input(format!("{}: {e}", file.display()))
-                }
-                e => StageError::Input(e.to_string()),
-            })?;
+        let r = cluster::kmeans_observed(&x, &params, cluster::KMeansAlgorithm::default(), ctx.progress).map_err(|e| match e {
+            // What the features hold: name the file.
+            cluster::ClusterError::NonFinite { .. } | cluster::ClusterError::Magnitude { .. } => {
+                StageError::Input(format!("{}: {e}", file.display()))
+            }
+            e => StageError::Input(e.to_string()),
+        })?;
         artefacts::write_tensor(&ctx.path("centroids.npy"), &r.centroids)?;
         artefacts::write_tensor(&ctx.path("assignments.npy"), &r.assignments)?;
         r.preprocess.save(ctx.workdir).map_err(|e| StageError::Failed(e.to_string()))?;

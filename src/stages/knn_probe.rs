@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
-use super::probe_data::{self, check_layers_and_splits};
 #[cfg(feature = "torch")]
 use super::probe_data::split_features;
+use super::probe_data::{self, check_layers_and_splits};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use super::{MetricRow, Outcome, RunCtx, StageError};
@@ -51,7 +51,10 @@ impl KnnProbeParams {
             return err("k", format!("expected 1..=100000 neighbours, found {}", self.k));
         }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return err("temperature", format!("expected a positive temperature, found {}", self.temperature));
+            return err(
+                "temperature",
+                format!("expected a positive temperature, found {}", self.temperature),
+            );
         }
         if self.pooled_dim == Some(0) {
             return err("pooled_dim", "expected a positive size".into());

@@ -27,6 +27,20 @@ pub use stage::{LayerUse, Networks, ParamError, Rows, Stage, Upstream};
 
 use crate::config::{ConfigError, Node};
 
+// Each kind: its file, declared here (so that `cargo fmt` reaches it), and one line in the
+// list below (a line without its module does not compile; a module without its line is dead
+// code, which clippy refuses).
+mod assign;
+mod cluster_metrics;
+mod features;
+mod finetune;
+mod init;
+mod kmeans;
+mod knn_probe;
+mod linear_probe;
+mod pretext;
+mod train;
+
 kind::stage_kinds! {
     Features => features::FeaturesParams,
     Kmeans => kmeans::KmeansParams,

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::network_params::NetworkParams;
+use super::params::{data_ref, MODEL};
 use super::solver::SolverParams;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
+use crate::config::struct_fields;
 use crate::config::{ConfigError, Node};
 use crate::models::Arch;
 use crate::pretext::permutations::PermutationSet;
@@ -26,9 +29,6 @@ use {
     crate::train::trainer::{evaluate, train},
     std::sync::Arc,
 };
-use super::params::{data_ref, MODEL};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::config::struct_fields;
 
 crate::config::choice! {
     /// A pretext task by its name in experiment files.
@@ -288,13 +288,14 @@ impl PretextFile {
         self.solver.validate(table, prefix)?;
         let held_out = self.held_out.unwrap_or(HELD_OUT);
         if !(0.0..=0.5).contains(&held_out) {
-            return Err(err("held_out", format!("expected a share of the images in [0, 0.5], found {held_out}")));
+            return Err(err(
+                "held_out",
+                format!("expected a share of the images in [0, 0.5], found {held_out}"),
+            ));
         }
         let arch = self.arch;
         let (image_size, task) = if self.task == PretextTask::Rotation {
-            let size = self
-                .image_size
-                .unwrap_or(crate::models::default_image_size(arch) as usize);
+            let size = self.image_size.unwrap_or(crate::models::default_image_size(arch) as usize);
             let pad = self.crop_padding.unwrap_or(if arch.is_small() { 4 } else { 0 });
             if pad > size / 2 {
                 return Err(err("crop_padding", format!("expected at most half the image size, found {pad}")));
@@ -523,88 +524,88 @@ impl Stage for PretextParams {
         let mut reporter = EpochReporter::new(ctx, self.solver.epochs);
         let (history, classes, heldout) = match &self.task {
             Task::Jigsaw(j) => {
-            let perms = PretextParams::permutation_set(&j.permutations, ctx.seed)?;
-            perms
-                .write_bin(&ctx.path("permutations.bin"))
-                .map_err(|e| StageError::Failed(e.to_string()))?;
-            let tile_cfg = self.net_params(j.tile_size).config();
-            let head = JigsawHead::for_config(&tile_cfg, perms.len());
-            let mut vs = tch::nn::VarStore::new(ctx.device);
-            let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
-            if self.init.is_some() {
-                let (copied, total) = init_matching(&vs, &tile_cfg, ctx.stage_input("init")?)?;
-                (ctx.note)(format!("initialised {copied} of {total} variables from the init model"));
-            }
-            let jigsaw = JigsawConfig {
-                crop: j.crop,
-                tile: j.tile_size,
-                channel_shift: j.channel_shift,
-                grayscale: j.grayscale,
-                max_replaced: j.max_replaced,
-                normalize: true,
-            };
-            let maker = Jigsaw::new(set, &perms, jigsaw.clone()).map_err(StageError::Input)?;
-            reporter.accuracy_name = "permutation accuracy";
-            reporter.chance = Some(1.0 / perms.len() as f64);
-            let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-            let history = train(&mut vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
-                .map_err(|e| StageError::Failed(e.to_string()))?;
-            let heldout = (aside.n > 0)
-                .then(|| Jigsaw::new(aside.clone(), &perms, jigsaw).map(|m| evaluate(&forward, &m, batch_size, eval_seed, ctx.device)))
-                .transpose()
-                .map_err(StageError::Input)?;
-            vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
-            // Features are read on whole images at the pretext's image side.
-            let meta = ModelMeta {
-                config: NetConfig {
-                    image_size: size as i64,
-                    ..tile_cfg
-                },
-                classes: 0,
-                jigsaw: Some(head),
-                per_image_norm: true,
-            };
-            artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
-            (history, perms.len(), heldout)
+                let perms = PretextParams::permutation_set(&j.permutations, ctx.seed)?;
+                perms
+                    .write_bin(&ctx.path("permutations.bin"))
+                    .map_err(|e| StageError::Failed(e.to_string()))?;
+                let tile_cfg = self.net_params(j.tile_size).config();
+                let head = JigsawHead::for_config(&tile_cfg, perms.len());
+                let mut vs = tch::nn::VarStore::new(ctx.device);
+                let net = ContextFree::new(&vs.root(), &tile_cfg, &head).map_err(|e| StageError::Input(e.to_string()))?;
+                if self.init.is_some() {
+                    let (copied, total) = init_matching(&vs, &tile_cfg, ctx.stage_input("init")?)?;
+                    (ctx.note)(format!("initialised {copied} of {total} variables from the init model"));
+                }
+                let jigsaw = JigsawConfig {
+                    crop: j.crop,
+                    tile: j.tile_size,
+                    channel_shift: j.channel_shift,
+                    grayscale: j.grayscale,
+                    max_replaced: j.max_replaced,
+                    normalize: true,
+                };
+                let maker = Jigsaw::new(set, &perms, jigsaw.clone()).map_err(StageError::Input)?;
+                reporter.accuracy_name = "permutation accuracy";
+                reporter.chance = Some(1.0 / perms.len() as f64);
+                let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
+                let history = train(&mut vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
+                    .map_err(|e| StageError::Failed(e.to_string()))?;
+                let heldout = (aside.n > 0)
+                    .then(|| Jigsaw::new(aside.clone(), &perms, jigsaw).map(|m| evaluate(&forward, &m, batch_size, eval_seed, ctx.device)))
+                    .transpose()
+                    .map_err(StageError::Input)?;
+                vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
+                // Features are read on whole images at the pretext's image side.
+                let meta = ModelMeta {
+                    config: NetConfig {
+                        image_size: size as i64,
+                        ..tile_cfg
+                    },
+                    classes: 0,
+                    jigsaw: Some(head),
+                    per_image_norm: true,
+                };
+                artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
+                (history, perms.len(), heldout)
             }
             Task::Rotation(r) => {
-            let mut model = LoadedModel::new(
-                ModelMeta {
-                    config: self.net_params(size).config(),
-                    classes: 4,
-                    jigsaw: None,
-                    per_image_norm: false,
-                },
-                ctx.device,
-            )?;
-            if self.init.is_some() {
-                let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
-                (ctx.note)(model.init_from(&other)?.to_string());
-            }
-            let maker = Rotation {
-                set,
-                augment: Augment {
-                    crop_padding: r.crop_padding,
-                    flip: r.flip,
-                },
-            };
-            // Held-out images as they are, at all four angles.
-            let heldout_maker = Rotation {
-                set: aside.clone(),
-                augment: Augment {
-                    crop_padding: 0,
-                    flip: false,
-                },
-            };
-            reporter.accuracy_name = "rotation accuracy";
-            reporter.chance = Some(0.25);
-            let net = &model.net;
-            let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-            let history = train(&mut model.vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
-                .map_err(|e| StageError::Failed(e.to_string()))?;
-            let heldout = (aside.n > 0).then(|| evaluate(&forward, &heldout_maker, batch_size, eval_seed, ctx.device));
-            model.save(ctx.workdir)?;
-            (history, 4, heldout)
+                let mut model = LoadedModel::new(
+                    ModelMeta {
+                        config: self.net_params(size).config(),
+                        classes: 4,
+                        jigsaw: None,
+                        per_image_norm: false,
+                    },
+                    ctx.device,
+                )?;
+                if self.init.is_some() {
+                    let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
+                    (ctx.note)(model.init_from(&other)?.to_string());
+                }
+                let maker = Rotation {
+                    set,
+                    augment: Augment {
+                        crop_padding: r.crop_padding,
+                        flip: r.flip,
+                    },
+                };
+                // Held-out images as they are, at all four angles.
+                let heldout_maker = Rotation {
+                    set: aside.clone(),
+                    augment: Augment {
+                        crop_padding: 0,
+                        flip: false,
+                    },
+                };
+                reporter.accuracy_name = "rotation accuracy";
+                reporter.chance = Some(0.25);
+                let net = &model.net;
+                let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
+                let history = train(&mut model.vs, &forward, Arc::new(maker), &cfg, ctx.checkpoint_dir, &reporter)
+                    .map_err(|e| StageError::Failed(e.to_string()))?;
+                let heldout = (aside.n > 0).then(|| evaluate(&forward, &heldout_maker, batch_size, eval_seed, ctx.device));
+                model.save(ctx.workdir)?;
+                (history, 4, heldout)
             }
         };
         write_history(ctx, &history)?;
