@@ -346,6 +346,8 @@ fn kmeans_warns_about_empty_clusters() {
         ])
         .ok();
     assert!(r.stderr.contains("same.npy: 3 of 4 clusters are empty (1, 2, 3)"), "{}", r.stderr);
+    // Warnings read as sentences, without the Rust module that logged them.
+    assert!(!r.stderr.contains("ktlab::"), "{}", r.stderr);
     let (n, d) = (1000usize, 2usize);
     crate::common::write_npy(&p.path("feats.npy"), "<f4", &[n, d], &f32_bytes(&vec![0.5f32; n * d]));
     p.write("exp.toml", &npy_features());

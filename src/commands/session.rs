@@ -342,7 +342,8 @@ fn init_logging(settings: &Settings, verbose: u8, quiet: bool) {
         .with_ansi(ansi);
     let _ = match settings.log_format {
         config::LogFormat::Json => builder.json().try_init(),
-        config::LogFormat::Text => builder.without_time().try_init(),
+        // A user reads "WARN what happened", not the Rust module that said it; `-vv` shows it.
+        config::LogFormat::Text => builder.without_time().with_target(verbose >= 2).try_init(),
     };
 }
 
