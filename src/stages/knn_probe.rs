@@ -33,6 +33,10 @@ pub struct KnnProbeParams {
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
+    /// Standardise each feature dimension with the memory bank's mean and standard deviation
+    /// before the cosine (keyed only when true, so that the default keeps earlier keys).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standardize: bool,
 }
 
 fn d_k() -> usize {
@@ -110,6 +114,7 @@ impl Stage for KnnProbeParams {
             k: self.k as i64,
             temperature: self.temperature,
             block_rows: None,
+            standardize: self.standardize,
         };
         let d = ctx.device;
         let (bank_labels, test_labels) = (bank.labels.to_device(d), test.labels.to_device(d));
