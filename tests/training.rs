@@ -232,3 +232,57 @@ epochs = 5
     let r = p.ktlab(&["run", "exp.toml", "--set", "stages.feat.layer=conv9"]).fails(2);
     r.stderr_has("unknown layer `conv9`");
 }
+
+/// The converged linear probe: `solver = "lbfgs"` has no seed left in its result (two probe
+/// seeds on the same features give the same numbers, where Adam's differ), and with a `val`
+/// split the weight decay is chosen per layer on it, recorded as the metric `weight_decay`.
+/// Choosing on the test split, or a grid without `val`, is refused at planning.
+#[test]
+fn converged_linear_probe_is_seed_free_and_chooses_weight_decay_on_val() {
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[shapes]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 600, val = 300, test = 300 }\n",
+    );
+    let probe = |name: &str, seed: u64, extra: &str| {
+        format!(
+            "[stages.{name}]\nkind = \"linear-probe\"\nseed = {seed}\nmodel = \"random\"\nlayers = [\"conv1\", \"conv3\"]\n\
+             train = \"shapes:train\"\ntest = \"shapes:test\"\n{extra}\n"
+        )
+    };
+    let lbfgs = "solver = \"lbfgs\"\nval = \"shapes:val\"\nweight_decays = [1e-4, 1e-2, 1.0]";
+    let exp = format!(
+        "name = \"probes\"\ndevice = \"cpu\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\n{}{}{}{}",
+        probe("lbfgs_a", 1, lbfgs),
+        probe("lbfgs_b", 2, lbfgs),
+        probe("adam_a", 1, "epochs = 3"),
+        probe("adam_b", 2, "epochs = 3"),
+    );
+    p.write("exp.toml", &exp);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let m = metrics(&p.read("results/probes/results.csv"));
+    let get = |s: &str, l: &str, k: &str| m[&(s.to_string(), l.to_string(), k.to_string())];
+    for layer in ["conv1", "conv3"] {
+        assert_eq!(get("lbfgs_a", layer, "top1"), get("lbfgs_b", layer, "top1"), "{layer}");
+        let wd = get("lbfgs_a", layer, "weight_decay");
+        assert!([1e-4, 1e-2, 1.0].contains(&wd), "{layer}: chosen {wd}");
+        assert!(!m.contains_key(&("adam_a".to_string(), layer.to_string(), "weight_decay".to_string())));
+    }
+    assert!(
+        ["conv1", "conv3"].iter().any(|l| get("adam_a", l, "top1") != get("adam_b", l, "top1")),
+        "Adam's probe depends on its seed: {m:?}"
+    );
+
+    for (extra, needle) in [
+        ("solver = \"lbfgs\"\nval = \"shapes:test\"", "the weight decay would be chosen on the test split"),
+        ("weight_decays = [1e-3]", "`weight_decays` are chosen among on a `val` split"),
+        ("max_iterations = 10", "`max_iterations` applies to solver = \"lbfgs\""),
+        ("solver = \"lbfgz\"", "unknown probe solver `lbfgz`, expected one of `adam`, `lbfgs`"),
+    ] {
+        p.write(
+            "bad.toml",
+            &format!("name = \"bad\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\n{}", probe("p", 0, extra)),
+        );
+        p.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has(needle);
+    }
+}

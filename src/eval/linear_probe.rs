@@ -257,6 +257,16 @@ impl Probe {
         (Probe { mean, std, weight, bias }, report)
     }
 
+    /// The same probe (its tensors are never modified after fitting).
+    pub fn clone_probe(&self) -> Probe {
+        Probe {
+            mean: self.mean.shallow_clone(),
+            std: self.std.shallow_clone(),
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+        }
+    }
+
     pub fn logits(&self, x: &Tensor) -> Tensor {
         ((x - &self.mean) / &self.std).matmul(&self.weight.tr()) + &self.bias
     }

@@ -1,5 +1,8 @@
 //! `linear-probe`: for each listed layer, a multinomial logistic regression on frozen,
 //! pooled features of a labeled train split, scored top-1 (and top-5) on a test split.
+//! `solver = "lbfgs"` solves the convex problem to convergence (no seed left in the result);
+//! with a labeled `val` split, the weight decay is chosen per layer among `weight_decays` by
+//! top-1 on `val` (never on `test`) and recorded as the metric `weight_decay`.
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "torch")]
@@ -12,7 +15,7 @@ use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
-use crate::eval::linear_probe::{Probe, ProbeConfig};
+use crate::eval::linear_probe::{LbfgsConfig, Probe, ProbeConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {
@@ -34,7 +37,47 @@ pub struct LinearProbeParams {
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
+    /// `adam` (mini-batch, `epochs`, `lr`, `batch_size`) or `lbfgs` (full batch, to
+    /// convergence). Keyed only when not `adam`, so that earlier keys stay.
+    #[serde(default, skip_serializing_if = "ProbeSolver::is_adam")]
+    pub solver: ProbeSolver,
+    /// `lbfgs`: iterations at most, and the gradient norm that counts as converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// A labeled `dataset:split`, disjoint from `test`, on which the weight decay is chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<String>,
+    /// With `val`: the weight decays tried (default 1e-6 .. 1e-1, one per decade).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decays: Option<Vec<f64>>,
 }
+
+crate::config::choice! {
+    /// How the probe's logistic regression is fitted.
+    pub enum ProbeSolver("probe solver") {
+        Adam = "adam",
+        Lbfgs = "lbfgs",
+    }
+}
+
+impl Default for ProbeSolver {
+    fn default() -> Self {
+        ProbeSolver::Adam
+    }
+}
+
+impl ProbeSolver {
+    fn is_adam(&self) -> bool {
+        *self == ProbeSolver::Adam
+    }
+}
+
+/// The weight decays tried on `val` when the file lists none: one per decade.
+const DEFAULT_WEIGHT_DECAYS: [f64; 6] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+const D_MAX_ITERATIONS: u64 = 1000;
+const D_TOLERANCE: f64 = 1e-6;
 
 fn d_epochs() -> usize {
     30
@@ -66,7 +109,98 @@ impl LinearProbeParams {
         if self.pooled_dim == Some(0) {
             return err("pooled_dim", "expected a positive size".into());
         }
+        if self.solver == ProbeSolver::Adam {
+            for key in ["max_iterations", "tolerance"] {
+                if table.lookup(key).is_some() {
+                    return err(key, format!("`{key}` applies to solver = \"lbfgs\" (adam runs `epochs`)"));
+                }
+            }
+        } else {
+            let mut s = self;
+            if s.max_iterations == Some(0) || s.max_iterations.is_some_and(|m| m > 1_000_000) {
+                return err("max_iterations", format!("expected 1..=1000000, found {}", s.max_iterations.unwrap_or(0)));
+            }
+            if s.tolerance.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+                return err("tolerance", format!("expected a positive tolerance, found {}", s.tolerance.unwrap_or(0.0)));
+            }
+            // Keyed with every default filled in, like the rest of the file's keys.
+            s.max_iterations.get_or_insert(D_MAX_ITERATIONS);
+            s.tolerance.get_or_insert(D_TOLERANCE);
+            return s.validate_val(table, prefix);
+        }
+        self.validate_val(table, prefix)
+    }
+
+    fn validate_val(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+        let at = |key: &str| table.lookup(key).unwrap_or(table);
+        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return err("weight_decay", format!("expected a non-negative weight decay, found {}", self.weight_decay));
+        }
+        match &self.val {
+            None => {
+                if self.weight_decays.is_some() {
+                    return err("weight_decays", "`weight_decays` are chosen among on a `val` split: give one".into());
+                }
+            }
+            Some(val) => {
+                if !val.contains(':') {
+                    return err("val", format!("expected a labeled `dataset:split`, found `{val}`"));
+                }
+                if *val == self.test {
+                    return err(
+                        "val",
+                        format!("the weight decay would be chosen on the test split (`{val}`): give a validation split"),
+                    );
+                }
+                if *val == self.train {
+                    return err("val", format!("the weight decay would be chosen on the split it is fitted on (`{val}`)"));
+                }
+                if table.lookup("weight_decay").is_some() {
+                    return err("weight_decay", "with `val` the weight decay is chosen among `weight_decays`".into());
+                }
+                let grid = self.weight_decays.get_or_insert_with(|| DEFAULT_WEIGHT_DECAYS.to_vec());
+                if grid.is_empty() || grid.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                    return err("weight_decays", "expected a non-empty list of non-negative weight decays".into());
+                }
+            }
+        }
         Ok(self)
+    }
+}
+
+#[cfg(feature = "torch")]
+impl LinearProbeParams {
+    /// One probe with weight decay `wd`, by the stage's solver (`start`: a warm start for
+    /// L-BFGS).
+    fn fit(&self, x: &tch::Tensor, y: &tch::Tensor, classes: i64, wd: f64, seed: u64, start: Option<&Probe>) -> Probe {
+        match self.solver {
+            ProbeSolver::Adam => {
+                let cfg = ProbeConfig {
+                    epochs: self.epochs,
+                    lr: self.lr,
+                    weight_decay: wd,
+                    batch_size: self.batch_size,
+                };
+                Probe::fit(x, y, classes, &cfg, seed)
+            }
+            ProbeSolver::Lbfgs => {
+                let cfg = LbfgsConfig {
+                    max_iterations: self.max_iterations.unwrap_or(D_MAX_ITERATIONS),
+                    tolerance: self.tolerance.unwrap_or(D_TOLERANCE),
+                    ..LbfgsConfig::new(wd)
+                };
+                let (probe, report) = Probe::fit_lbfgs(x, y, classes, &cfg, start);
+                if !report.converged {
+                    tracing::warn!(
+                        "linear probe: L-BFGS stopped after {} iterations without converging (loss {:.6}); raise `max_iterations`",
+                        report.iterations,
+                        report.loss
+                    );
+                }
+                probe
+            }
+        }
     }
 }
 
@@ -75,7 +209,7 @@ impl Stage for LinearProbeParams {
     /// 2 since `vgg16-small` lost its last max-pool.
     const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Metrics;
-    const METRICS: &'static [&'static str] = &["top1", "top5"];
+    const METRICS: &'static [&'static str] = &["top1", "top5", "weight_decay"];
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)
@@ -88,7 +222,11 @@ impl Stage for LinearProbeParams {
         true
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        probe_data::model_and_splits(&self.model, &self.train, &self.test)
+        let mut inputs = probe_data::model_and_splits(&self.model, &self.train, &self.test);
+        if let Some(val) = &self.val {
+            inputs.push(super::params::data_ref("val", val));
+        }
+        inputs
     }
     fn networks(&self) -> Networks<'_> {
         probe_data::reads_layers(&self.model, &self.layers)
@@ -107,23 +245,41 @@ impl Stage for LinearProbeParams {
         let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
         let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
         let (xs_test, y_test) = (test.xs, test.labels);
-        let cfg = ProbeConfig {
-            epochs: self.epochs,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            batch_size: self.batch_size,
+        let val = match &self.val {
+            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim)?),
+            None => None,
         };
+        let d = ctx.device;
         let mut rows = Vec::new();
         let mut summary = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            let d = ctx.device;
-            let probe = Probe::fit(
-                &xs_train[i].to_device(d),
-                &y_train.to_device(d),
-                classes,
-                &cfg,
-                ctx.seed.wrapping_add(i as u64),
-            );
+            let (x, y) = (xs_train[i].to_device(d), y_train.to_device(d));
+            let seed = ctx.seed.wrapping_add(i as u64);
+            let (probe, chosen) = match &val {
+                None => (self.fit(&x, &y, classes, self.weight_decay, seed, None), None),
+                Some(v) => {
+                    let (xv, yv) = (v.xs[i].to_device(d), v.labels.to_device(d));
+                    // From the strongest regularisation to the weakest, each fit starting from
+                    // the previous one (L-BFGS; Adam starts afresh); the best top-1 on `val`
+                    // wins, the stronger decay on a tie.
+                    let mut grid = self.weight_decays.clone().unwrap_or_default();
+                    grid.sort_by(|a, b| b.total_cmp(a));
+                    let mut best: Option<(f64, f64, Probe)> = None;
+                    let mut previous: Option<Probe> = None;
+                    for wd in grid {
+                        let probe = self.fit(&x, &y, classes, wd, seed, previous.as_ref());
+                        let top1 = probe.score(&xv, &yv).top1;
+                        if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
+                            best = Some((top1, wd, probe.clone_probe()));
+                        }
+                        previous = Some(probe);
+                    }
+                    let Some((_, wd, probe)) = best else {
+                        return Err(StageError::Failed("internal: an empty weight-decay grid".into()));
+                    };
+                    (probe, Some(wd))
+                }
+            };
             let s = probe.score(&xs_test[i].to_device(d), &y_test.to_device(d));
             rows.push(MetricRow {
                 layer: layer.clone(),
@@ -137,7 +293,16 @@ impl Stage for LinearProbeParams {
                     value: t5,
                 });
             }
-            summary.push(format!("{layer} {:.3}", s.top1));
+            if let Some(wd) = chosen {
+                rows.push(MetricRow {
+                    layer: layer.clone(),
+                    metric: "weight_decay".into(),
+                    value: wd,
+                });
+                summary.push(format!("{layer} {:.3} (wd {wd:e})", s.top1));
+            } else {
+                summary.push(format!("{layer} {:.3}", s.top1));
+            }
         }
         Ok(Outcome {
             metrics: rows,
