@@ -354,3 +354,38 @@ fn kmeans_warns_about_empty_clusters() {
     let r = p.ktlab(&["run", "exp.toml"]).ok();
     assert!(r.stderr.contains("15 of 16 clusters are empty (1, 2, 3, 4,"), "{}", r.stderr);
 }
+
+/// `image_size` on the features of a model stage and on the probes reads the images at that
+/// size instead of the model's own (a model trained at 64 px probed at 32 px like the rest of
+/// a table). The features stage used to key the value and ignore it: now the features differ,
+/// under a key of their own; a size the network cannot read is refused at planning.
+#[test]
+fn image_size_overrides_the_models_own_for_features_and_probes() {
+    let p = Project::new();
+    let exp = |name: &str, size: &str| {
+        format!(
+            "name = \"{name}\"\ndevice = \"cpu\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+             [stages.f]\nkind = \"features\"\nmodel = \"random\"\nlayer = \"conv3\"\ndata = \"shapes:test\"\n{size}\n\
+             [stages.probe]\nkind = \"knn-probe\"\nmodel = \"random\"\nlayers = [\"conv3\"]\ntrain = \"shapes:train\"\n\
+             test = \"shapes:test\"\n{size}\n"
+        )
+    };
+    p.write("native.toml", &exp("native", ""));
+    p.write("resized.toml", &exp("resized", "image_size = 64"));
+    p.ktlab(&["run", "native.toml"]).ok();
+    p.ktlab(&["run", "resized.toml"]).ok();
+    let features: Vec<String> = p.entries().into_iter().filter(|e| e.starts_with("features/")).collect();
+    assert_eq!(features.len(), 2, "{features:?}");
+    let read = |e: &str| {
+        ktlab::data::NpyMatrix::open(&p.path(&format!("store/{e}/features.npy")))
+            .unwrap()
+            .to_tensor()
+            .unwrap()
+    };
+    let (a, b) = (read(&features[0]), read(&features[1]));
+    assert!(a.size() != b.size() || !a.equal(&b), "features at 32 and 64 px are the same");
+    assert_eq!(p.entries().iter().filter(|e| e.starts_with("knn-probe/")).count(), 2);
+    p.write("tiny.toml", &exp("tiny", "image_size = 8"));
+    let r = p.ktlab(&["plan", "tiny.toml"]).fails(2);
+    r.stderr_has("the model's network cannot read 8 px images");
+}

@@ -269,19 +269,30 @@ fn converged_linear_probe_is_seed_free_and_chooses_weight_decay_on_val() {
         assert!(!m.contains_key(&("adam_a".to_string(), layer.to_string(), "weight_decay".to_string())));
     }
     assert!(
-        ["conv1", "conv3"].iter().any(|l| get("adam_a", l, "top1") != get("adam_b", l, "top1")),
+        ["conv1", "conv3"]
+            .iter()
+            .any(|l| get("adam_a", l, "top1") != get("adam_b", l, "top1")),
         "Adam's probe depends on its seed: {m:?}"
     );
 
     for (extra, needle) in [
-        ("solver = \"lbfgs\"\nval = \"shapes:test\"", "the weight decay would be chosen on the test split"),
+        (
+            "solver = \"lbfgs\"\nval = \"shapes:test\"",
+            "the weight decay would be chosen on the test split",
+        ),
         ("weight_decays = [1e-3]", "`weight_decays` are chosen among on a `val` split"),
         ("max_iterations = 10", "`max_iterations` applies to solver = \"lbfgs\""),
-        ("solver = \"lbfgz\"", "unknown probe solver `lbfgz`, expected one of `adam`, `lbfgs`"),
+        (
+            "solver = \"lbfgz\"",
+            "unknown probe solver `lbfgz`, expected one of `adam`, `lbfgs`",
+        ),
     ] {
         p.write(
             "bad.toml",
-            &format!("name = \"bad\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\n{}", probe("p", 0, extra)),
+            &format!(
+                "name = \"bad\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\n{}",
+                probe("p", 0, extra)
+            ),
         );
         p.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has(needle);
     }

@@ -60,6 +60,12 @@ struct FeaturesFile {
     /// `float16` (half the disk and memory traffic; consumers compute in float32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtype: Option<String>,
+    /// Keyed form only: a model stage's `image_size`. Versions before it took effect keyed
+    /// the value as `image_size` but read the images at the model's own size; keying it
+    /// under another name keeps their (wrong) entries from being reused, while stages that
+    /// do not set it keep their keys.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<usize>,
 }
 
 /// A validated features stage.
@@ -105,6 +111,7 @@ impl Serialize for FeaturesParams {
             path: None,
             npy_sha256: None,
             dtype: (self.dtype == NpyDtype::F16).then(|| "float16".to_string()),
+            input_size: None,
         };
         match &self.extractor {
             Extractor::Hog(h) => {
@@ -119,6 +126,7 @@ impl Serialize for FeaturesParams {
                 file.model = stage.clone();
                 file.layer = Some(layer.clone());
                 file.pooled_dim = Some(*pooled_dim);
+                file.input_size = file.image_size.take();
             }
             Extractor::Npy { sha256, .. } => {
                 file.model = "npy".into();
@@ -359,7 +367,8 @@ impl FeaturesParams {
         let mut start = 0;
         while start < n {
             let len = MODEL_WAVE.min(n - start);
-            let set = crate::train::batches::ImageSet::load_range(source.as_ref(), model.image_size(), start..start + len, &|_, _| {})?;
+            let size = self.image_size.unwrap_or(model.image_size());
+            let set = crate::train::batches::ImageSet::load_range(source.as_ref(), size, start..start + len, &|_, _| {})?;
             let progress = |done: u64, _: u64| (ctx.progress)(start as u64 + done, n as u64);
             let x = model.extract(&set, &[layer.as_str()], pooled, &progress)?.remove(0);
             let rows = Vec::<f32>::try_from(&x.flatten(0, -1))?;
@@ -531,8 +540,11 @@ impl Stage for FeaturesParams {
     fn rows(&self) -> Rows<'_> {
         Rows::Data(&self.data)
     }
-    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
-        Ok(())
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        match &self.extractor {
+            Extractor::Layer { stage, .. } => super::probe_data::check_image_size_fits(self.image_size, upstream.network(stage)),
+            _ => Ok(()),
+        }
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {

@@ -37,6 +37,9 @@ pub struct KnnProbeParams {
     /// before the cosine (keyed only when true, so that the default keeps earlier keys).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub standardize: bool,
+    /// Read the images at this size instead of the model's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
 }
 
 fn d_k() -> usize {
@@ -51,6 +54,7 @@ impl KnnProbeParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
+        probe_data::check_image_size(self.image_size, table, prefix)?;
         if self.k == 0 || self.k > 100_000 {
             return err("k", format!("expected 1..=100000 neighbours, found {}", self.k));
         }
@@ -94,15 +98,15 @@ impl Stage for KnnProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
-    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
-        Ok(())
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        probe_data::check_image_size_fits(self.image_size, upstream.network(&self.model))
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
+        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
         let n_bank = bank.labels.size()[0];
         if self.k as i64 > n_bank {
             return Err(StageError::Input(format!(

@@ -52,19 +52,18 @@ pub struct LinearProbeParams {
     /// With `val`: the weight decays tried (default 1e-6 .. 1e-1, one per decade).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decays: Option<Vec<f64>>,
+    /// Read the images at this size instead of the model's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
 }
 
 crate::config::choice! {
     /// How the probe's logistic regression is fitted.
+    #[derive(Default)]
     pub enum ProbeSolver("probe solver") {
+        #[default]
         Adam = "adam",
         Lbfgs = "lbfgs",
-    }
-}
-
-impl Default for ProbeSolver {
-    fn default() -> Self {
-        ProbeSolver::Adam
     }
 }
 
@@ -97,6 +96,7 @@ impl LinearProbeParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
+        probe_data::check_image_size(self.image_size, table, prefix)?;
         if self.epochs == 0 || self.epochs > 100_000 {
             return err("epochs", format!("expected 1..=100000, found {}", self.epochs));
         }
@@ -118,10 +118,16 @@ impl LinearProbeParams {
         } else {
             let mut s = self;
             if s.max_iterations == Some(0) || s.max_iterations.is_some_and(|m| m > 1_000_000) {
-                return err("max_iterations", format!("expected 1..=1000000, found {}", s.max_iterations.unwrap_or(0)));
+                return err(
+                    "max_iterations",
+                    format!("expected 1..=1000000, found {}", s.max_iterations.unwrap_or(0)),
+                );
             }
             if s.tolerance.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-                return err("tolerance", format!("expected a positive tolerance, found {}", s.tolerance.unwrap_or(0.0)));
+                return err(
+                    "tolerance",
+                    format!("expected a positive tolerance, found {}", s.tolerance.unwrap_or(0.0)),
+                );
             }
             // Keyed with every default filled in, like the rest of the file's keys.
             s.max_iterations.get_or_insert(D_MAX_ITERATIONS);
@@ -135,12 +141,18 @@ impl LinearProbeParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return err("weight_decay", format!("expected a non-negative weight decay, found {}", self.weight_decay));
+            return err(
+                "weight_decay",
+                format!("expected a non-negative weight decay, found {}", self.weight_decay),
+            );
         }
         match &self.val {
             None => {
                 if self.weight_decays.is_some() {
-                    return err("weight_decays", "`weight_decays` are chosen among on a `val` split: give one".into());
+                    return err(
+                        "weight_decays",
+                        "`weight_decays` are chosen among on a `val` split: give one".into(),
+                    );
                 }
             }
             Some(val) => {
@@ -154,7 +166,10 @@ impl LinearProbeParams {
                     );
                 }
                 if *val == self.train {
-                    return err("val", format!("the weight decay would be chosen on the split it is fitted on (`{val}`)"));
+                    return err(
+                        "val",
+                        format!("the weight decay would be chosen on the split it is fitted on (`{val}`)"),
+                    );
                 }
                 if table.lookup("weight_decay").is_some() {
                     return err("weight_decay", "with `val` the weight decay is chosen among `weight_decays`".into());
@@ -234,19 +249,19 @@ impl Stage for LinearProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
-    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
-        Ok(())
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        probe_data::check_image_size_fits(self.image_size, upstream.network(&self.model))
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
+        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
         let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
         let (xs_test, y_test) = (test.xs, test.labels);
         let val = match &self.val {
-            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim)?),
+            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim, self.image_size)?),
             None => None,
         };
         let d = ctx.device;

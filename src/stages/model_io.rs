@@ -212,7 +212,8 @@ impl LoadedModel {
         for l in layers {
             self.net.resolve_layer(l).map_err(|e| StageError::Input(e.to_string()))?;
         }
-        let target = pooled_dim.unwrap_or_else(|| default_pooled_dim(self.image_size()));
+        // The size the images are read at (the model's own, or a probe's `image_size`).
+        let target = pooled_dim.unwrap_or_else(|| default_pooled_dim(set.size));
         let device = self.vs.device();
         let mut parts: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
         let idx: Vec<usize> = (0..set.n).collect();

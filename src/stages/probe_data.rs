@@ -1,7 +1,7 @@
 //! What the probes share: the checks of their layer list and splits, the true labels of a
 //! split, and a split's pooled features of a model's layers.
 use super::params::{data_ref, MODEL};
-use super::{InputSpec, LayerUse, Networks};
+use super::{InputSpec, LayerUse, Networks, ParamError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
@@ -64,6 +64,32 @@ pub(super) fn check_layers_and_splits(layers: &[String], train: &str, test: &str
     Ok(())
 }
 
+/// `image_size` (read the images at this size instead of the model's own, e.g. to probe a
+/// model trained at 64 px at 32 px like the rest of a table): 8..=1024, at decode time.
+pub(super) fn check_image_size(image_size: Option<usize>, table: &Node, prefix: &str) -> Result<(), ConfigError> {
+    match image_size {
+        Some(s) if !(8..=1024).contains(&s) => {
+            let at = table.lookup("image_size").unwrap_or(table);
+            Err(at.error(&format!("{prefix}.image_size"), format!("expected 8..=1024, found {s}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `image_size` against the network of the model stage it reads (known at planning): the
+/// network must run at that size.
+pub(super) fn check_image_size_fits(image_size: Option<usize>, network: Option<crate::models::NetConfig>) -> Result<(), ParamError> {
+    let (Some(size), Some(net)) = (image_size, network) else {
+        return Ok(());
+    };
+    let at = crate::models::NetConfig {
+        image_size: size as i64,
+        ..net
+    };
+    at.validate()
+        .map_err(|e| ParamError::new("image_size", format!("the model's network cannot read {size} px images: {e}")))
+}
+
 #[cfg(feature = "torch")]
 /// The true label of every image of `source`; an unlabeled image is an input error.
 pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
@@ -95,11 +121,12 @@ pub(super) fn split_features(
     key: &str,
     layers: &[&str],
     pooled_dim: Option<usize>,
+    image_size: Option<usize>,
 ) -> Result<SplitFeatures, StageError> {
     let (spec, split) = ctx.data_input(key)?;
     let source = open_split(spec, split)?;
     let labels = true_labels(source.as_ref())?;
-    let set = ImageSet::load(source.as_ref(), model.image_size(), &|_, _| {})?;
+    let set = ImageSet::load(source.as_ref(), image_size.unwrap_or(model.image_size()), &|_, _| {})?;
     let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
     Ok(SplitFeatures {
         xs,
