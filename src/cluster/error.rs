@@ -37,6 +37,9 @@ pub enum ClusterError {
     /// `iterations == 0`.
     #[error("iterations must be at least 1 (got 0)")]
     ZeroIterations,
+    /// A count (`k`, `iterations`, `restarts`) outside its bounds (`cluster::check_counts`).
+    #[error("{key}: {message}")]
+    Param { key: &'static str, message: String },
     /// `restarts == 0`.
     #[error("restarts must be at least 1 (got 0)")]
     ZeroRestarts,

@@ -77,15 +77,8 @@ impl KMeansParams {
 
     /// Checks everything that does not depend on the data.
     fn validate(&self) -> Result<(), ClusterError> {
-        if self.k == 0 {
-            return Err(ClusterError::ZeroK);
-        }
-        if self.iterations == 0 {
-            return Err(ClusterError::ZeroIterations);
-        }
-        if self.restarts == 0 {
-            return Err(ClusterError::ZeroRestarts);
-        }
+        super::limits::check_counts(self.k, self.iterations, self.restarts)
+            .map_err(|(key, message)| ClusterError::Param { key, message })?;
         if self.block_rows == 0 {
             return Err(ClusterError::ZeroBlockRows);
         }
@@ -914,7 +907,7 @@ mod tests {
         let x = uniform_tensor(10, 3, 1);
         let msg = |p: KMeansParams| kmeans(&x, &p).unwrap_err().to_string();
         assert_eq!(msg(KMeansParams::new(20)), "k = 20 is larger than the number of points (10)");
-        assert_eq!(msg(KMeansParams::new(0)), "k must be at least 1 (got k = 0)");
+        assert_eq!(msg(KMeansParams::new(0)), "k: expected 1..=1000000 clusters, found 0");
         assert!(matches!(
             kmeans(
                 &x,
@@ -923,7 +916,7 @@ mod tests {
                     ..KMeansParams::new(2)
                 }
             ),
-            Err(ClusterError::ZeroIterations)
+            Err(ClusterError::Param { key: "iterations", .. })
         ));
         assert!(matches!(
             kmeans(
@@ -933,7 +926,7 @@ mod tests {
                     ..KMeansParams::new(2)
                 }
             ),
-            Err(ClusterError::ZeroRestarts)
+            Err(ClusterError::Param { key: "restarts", .. })
         ));
         assert!(matches!(
             kmeans(

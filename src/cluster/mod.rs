@@ -11,6 +11,7 @@ mod error;
 mod file;
 #[cfg(feature = "torch")]
 mod kmeans;
+mod limits;
 #[cfg(feature = "torch")]
 pub mod metrics; // also reachable as `cluster::metrics::*`
 #[cfg(feature = "torch")]
@@ -34,6 +35,7 @@ pub use kmeans::{
     kmeans, kmeans_observed, kmeans_with, lloyd, lloyd_with, KMeansAlgorithm, KMeansParams, KMeansResult, LloydOptions, LloydResult,
     DEFAULT_BLOCK_ROWS,
 };
+pub use limits::{check_counts, MAX_ITERATIONS, MAX_K, MAX_RESTARTS};
 #[cfg(feature = "torch")]
 pub use metrics::{accuracy, ami, ari, cluster_sizes, contingency, nmi, purity, size_balance, ClusterIndex, Contingency};
 #[cfg(feature = "torch")]

@@ -45,14 +45,8 @@ impl KmeansParams {
     pub(super) fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
-        if self.k == 0 || self.k > 1_000_000 {
-            return err("k", format!("expected 1..=1000000 clusters, found {}", self.k));
-        }
-        if self.iterations == 0 || self.iterations > 100_000 {
-            return err("iterations", format!("expected 1..=100000, found {}", self.iterations));
-        }
-        if self.restarts == 0 || self.restarts > 1000 {
-            return err("restarts", format!("expected 1..=1000, found {}", self.restarts));
+        if let Err((key, message)) = crate::cluster::check_counts(self.k, self.iterations, self.restarts) {
+            return err(key, message);
         }
         if self.pca == Some(0) {
             return err("pca", "expected a positive number of dimensions, found 0".into());
