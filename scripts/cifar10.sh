@@ -25,7 +25,9 @@ for f in "${files[@]}"; do
   end=$(date +%s%N)
   wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   {
-    echo "command: $cmd"
+    # The documented command (README), not this machine's paths.
+    echo "command: make cifar10 (scripts/cifar10.sh $f: ktlab run $f --results results)"
+    echo "ktlab: $($BIN --version)"
     echo "wall_seconds: $wall"
     echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
