@@ -432,3 +432,20 @@ fn read_png_or_text(p: &Project, file: &str) -> Vec<u8> {
         std::fs::read(p.path(&rel)).unwrap()
     }
 }
+
+/// A training stage without a label (a target, say) is named in the training curves by the
+/// label of the probe that reads it, not by its stage name.
+#[test]
+fn training_curves_name_unlabelled_stages_by_their_readers_label() {
+    let p = Project::new();
+    p.write("datasets.toml", LAYERED_DATASETS);
+    let exp = LAYERED.replace(
+        "label = \"supervised alexnet-small, a label long enough to need a wide legend\"\n",
+        "",
+    );
+    assert_ne!(exp, LAYERED);
+    p.write("exp.toml", &exp);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let curves = p.read("results/layered/training_curves.svg");
+    assert!(svg_has_text(&curves, "supervised (trained)"), "{curves}");
+}

@@ -33,14 +33,42 @@ pub struct Epoch {
     pub accuracy: f64,
 }
 
+/// The name of each stage's curve: its label; for a stage the file gives no label (a target
+/// trained on pseudo-labels, say), the label of the first labelled stage that reads it
+/// (the probe whose row it is), with "(trained)", rather than the stage's name.
+fn series_names(plan: &Plan) -> Vec<(String, String)> {
+    let given = |name: &str| plan.labels.get(name).is_some_and(|l| l != name);
+    plan.labels
+        .iter()
+        .map(|(stage, label)| {
+            if given(stage) {
+                return (stage.clone(), label.clone());
+            }
+            let reader = plan.variants.iter().find_map(|v| {
+                let &mine = v.stages.get(stage)?;
+                v.stages.iter().find_map(|(other, &j)| {
+                    let reads = plan.instances[j]
+                        .inputs
+                        .values()
+                        .any(|input| matches!(input, crate::plan::PlannedInput::Stage(i) if *i == mine));
+                    (reads && given(other)).then(|| plan.labels[other].clone())
+                })
+            });
+            let name = reader.map_or_else(|| label.clone(), |l| format!("{l} (trained)"));
+            (stage.clone(), name)
+        })
+        .collect()
+}
+
 /// The histories of every variant's stages that are in the store, each instance once per
 /// series: stages in file order, each in variant order.
 pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
     let split = split_stages(plan, &[]);
+    let named = series_names(plan);
     let mut read: HashMap<usize, Option<Vec<Epoch>>> = HashMap::new();
     let mut seen: HashSet<(String, usize)> = HashSet::new();
     let mut out = Vec::new();
-    for (stage, label) in &plan.labels {
+    for (stage, label) in &named {
         for v in &plan.variants {
             let Some(&i) = v.stages.get(stage) else {
                 continue;
