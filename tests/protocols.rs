@@ -389,3 +389,74 @@ fn image_size_overrides_the_models_own_for_features_and_probes() {
     let r = p.ktlab(&["plan", "tiny.toml"]).fails(2);
     r.stderr_has("the model's network cannot read 8 px images");
 }
+
+/// An image folder `root/<split>/<class>/*.png`: `per` 32 px images per class, each a solid
+/// colour of its class (so any network's features separate the classes) with a little
+/// brightness variation.
+fn write_colour_folder(p: &Project, root: &str, split: &str, classes: &[&str], per: usize) {
+    let colour = |class: &str| -> [u8; 3] {
+        match class {
+            "cat" => [220, 40, 40],
+            "dog" => [40, 200, 60],
+            "bird" => [40, 60, 220],
+            _ => [128, 128, 128],
+        }
+    };
+    for class in classes {
+        let dir = p.path(&format!("{root}/{split}/{class}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per {
+            let [r, g, b] = colour(class);
+            let shade = |c: u8| c.saturating_sub((i * 3) as u8);
+            let img = image::RgbImage::from_pixel(32, 32, image::Rgb([shade(r), shade(g), shade(b)]));
+            img.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+/// Labels of two splits are matched by class name wherever they meet (a probe's train and
+/// test, fine-tuning's): train {bird, cat, dog} against test {cat, dog} scored test `cat` as
+/// train class 0 (`bird`) before; now every image scores right. A test class the training
+/// split lacks is refused at planning (exit 2) naming both lists.
+#[test]
+fn labels_of_two_splits_are_matched_by_class_name() {
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[pets]\nformat = \"image-folder\"\nroot = \"pets\"\n\n[odd]\nformat = \"image-folder\"\nroot = \"odd\"\n",
+    );
+    write_colour_folder(&p, "pets", "train", &["bird", "cat", "dog"], 12);
+    write_colour_folder(&p, "pets", "test", &["cat", "dog"], 6);
+    let exp = |name: &str, train: &str, test: &str| {
+        format!(
+            "name = \"{name}\"\ndevice = \"cpu\"\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+             [stages.knn]\nkind = \"knn-probe\"\nmodel = \"random\"\nlayers = [\"conv1\"]\ntrain = \"{train}\"\ntest = \"{test}\"\nk = 3\n\
+             [stages.linear]\nkind = \"linear-probe\"\nmodel = \"random\"\nlayers = [\"conv1\"]\ntrain = \"{train}\"\n\
+             test = \"{test}\"\nsolver = \"lbfgs\"\n\
+             [stages.tuned]\nkind = \"finetune\"\nmodel = \"random\"\ntrain = \"{train}\"\ntest = \"{test}\"\nepochs = 3\nbatch_size = 8\n"
+        )
+    };
+    p.write("subset.toml", &exp("subset", "pets:train", "pets:test"));
+    p.ktlab(&["run", "subset.toml"]).ok();
+    let csv = p.read("results/subset/results.csv");
+    for stage in ["knn", "linear"] {
+        let row = csv
+            .lines()
+            .find(|l| l.contains(&format!(",{stage},")) && l.contains(",top1,"))
+            .unwrap_or_else(|| panic!("{csv}"));
+        let value: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
+        assert_eq!(value, 1.0, "{stage}: {row}");
+    }
+
+    // The test split has a class the training split lacks: refused at planning.
+    write_colour_folder(&p, "odd", "train", &["cat", "dog"], 4);
+    write_colour_folder(&p, "odd", "test", &["bird", "cat", "dog"], 4);
+    write_colour_folder(&p, "odd", "zoo", &["cat", "zebra"], 4);
+    p.write("wider.toml", &exp("wider", "odd:train", "odd:test"));
+    let r = p.ktlab(&["plan", "wider.toml"]).fails(2);
+    r.stderr_has("wider.toml:");
+    r.stderr_has("`test` split `odd:test` has classes that `train` split `odd:train` lacks (bird)");
+    r.stderr_has("`test` classes: [bird, cat, dog]; `train` classes: [cat, dog]");
+    p.write("other.toml", &exp("other", "odd:train", "odd:zoo"));
+    p.ktlab(&["plan", "other.toml"]).fails(2).stderr_has("lacks (zebra)");
+}
