@@ -475,6 +475,10 @@ impl Stage for FeaturesParams {
     const OUTPUT: OutputKind = OutputKind::Features;
     const METRICS: &'static [&'static str] = &[];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<FeaturesFile>(prefix)?.validate(table, prefix)
     }

@@ -464,6 +464,16 @@ impl Stage for PretextParams {
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
 
+    /// No images held out (`held_out = 0`): no held-out accuracy.
+    fn metrics(&self) -> Vec<&'static str> {
+        let held_out = self.held_out > 0.0;
+        Self::METRICS
+            .iter()
+            .copied()
+            .filter(|m| held_out || *m != "pretext_heldout_accuracy")
+            .collect()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
             .decode_flattened::<PretextFile>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?
