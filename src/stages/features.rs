@@ -168,9 +168,7 @@ impl FeaturesFile {
                 let Some(file) = &self.path else {
                     return Err(table.error(prefix, "missing required key `path` (the .npy matrix of model = \"npy\")"));
                 };
-                let node = at("path");
-                let base = node.file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                let path = base.join(file);
+                let path = table.resolve_path(file);
                 let matrix = crate::data::NpyMatrix::open(&path).map_err(|e| err("path", e.to_string()))?;
                 if matrix.rows() == 0 || matrix.cols() == 0 {
                     return Err(err("path", format!("{}: the matrix is empty ({} x {})", path.display(), matrix.rows(), matrix.cols())));
