@@ -303,16 +303,27 @@ epochs = 1
         .stderr_has("`stages.pretext.permutations_file`")
         .stderr_has("perms/p1.bin: holds 1 permutation; a jigsaw task needs at least 2");
     std::fs::create_dir_all(p.path("elsewhere")).unwrap();
-    plan("elsewhere", &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p1.bin"])
-        .fails(2)
-        .stderr_has("exp/perms/p1.bin: holds 1 permutation");
+    plan(
+        "elsewhere",
+        &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p1.bin"],
+    )
+    .fails(2)
+    .stderr_has("exp/perms/p1.bin: holds 1 permutation");
     // The file's own value and the same value by --set plan one key, from either folder.
     let key = |r: crate::common::Run| -> String {
-        let row = r.stdout.lines().find(|l| l.contains(" pretext ")).unwrap_or_else(|| panic!("{}", r.stdout));
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.contains(" pretext "))
+            .unwrap_or_else(|| panic!("{}", r.stdout));
         row.split_whitespace().nth(3).unwrap().to_string()
     };
     let own = key(plan("exp", &["exp.toml"]).ok());
-    let set = key(plan("elsewhere", &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p12.bin"]).ok());
+    let set = key(plan(
+        "elsewhere",
+        &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p12.bin"],
+    )
+    .ok());
     assert_eq!(own, set);
 }
 

@@ -215,7 +215,11 @@ fn a_path_given_with_set_resolves_like_the_files_own_from_any_folder() {
             c.args(["--set", s]);
         }
         let r = crate::common::Run::from(c.output().unwrap()).ok();
-        let row = r.stdout.lines().find(|l| l.contains(" features ")).unwrap_or_else(|| panic!("{}", r.stdout));
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.contains(" features "))
+            .unwrap_or_else(|| panic!("{}", r.stdout));
         row.split_whitespace().nth(3).unwrap().to_string()
     };
     let a = key("exp", "exp.toml", None);
@@ -223,16 +227,22 @@ fn a_path_given_with_set_resolves_like_the_files_own_from_any_folder() {
     assert_ne!(a, b, "two files, two keys");
     assert_eq!(key(".", "exp/exp.toml", None), a, "the file's own path from the project folder");
     assert_eq!(key("elsewhere/deeper", "../../exp/exp.toml", None), a);
-    for (cwd, file) in [("exp", "exp.toml"), (".", "exp/exp.toml"), ("elsewhere/deeper", "../../exp/exp.toml")] {
+    for (cwd, file) in [
+        ("exp", "exp.toml"),
+        (".", "exp/exp.toml"),
+        ("elsewhere/deeper", "../../exp/exp.toml"),
+    ] {
         assert_eq!(key(cwd, file, Some("stages.feat.path=data/b.npy")), b, "--set from {cwd}");
     }
     let abs = format!("stages.feat.path={}", p.path("exp/data/b.npy").display());
     assert_eq!(key("elsewhere", "../exp/exp.toml", Some(&abs)), b, "an absolute path stays");
     // A path that is not there is named as resolved, at the argument.
     let mut c = p.cmd();
-    c.current_dir(p.path("elsewhere")).args(["plan", "../exp/exp.toml", "--set", "stages.feat.path=data/c.npy"]);
+    c.current_dir(p.path("elsewhere"))
+        .args(["plan", "../exp/exp.toml", "--set", "stages.feat.path=data/c.npy"]);
     let r = crate::common::Run::from(c.output().unwrap()).fails(2);
-    r.stderr_has("--set `stages.feat.path=data/c.npy`").stderr_has("exp/data/c.npy: No such file");
+    r.stderr_has("--set `stages.feat.path=data/c.npy`")
+        .stderr_has("exp/data/c.npy: No such file");
 }
 
 /// Features are written a block of rows at a time (here 1,000 rows of 2,100 values: two

@@ -300,11 +300,9 @@ fn provenance_traces_every_cell_to_its_instances() {
         .stderr_has("exp.toml: not JSON");
     // Without the store, keys only; with it (in `p`), every recorded value too.
     let cells = 2;
-    assert!(
-        r_ok(&q, "committed/provenance.json").contains(&format!(
-            "recorded values: 0 of {cells} cells checked against the store; the other {cells} not checked"
-        ))
-    );
+    assert!(r_ok(&q, "committed/provenance.json").contains(&format!(
+        "recorded values: 0 of {cells} cells checked against the store; the other {cells} not checked"
+    )));
     p.write("committed/provenance.json", &p.read("results/seeded/provenance.json"));
     assert!(r_ok(&p, "committed/provenance.json").contains(&format!("recorded values: all {cells} cells checked against the store")));
     // What must fail (exit 2), each with its reason: edited, dropped or foreign content.
@@ -319,7 +317,11 @@ fn provenance_traces_every_cell_to_its_instances() {
             edit(&|d| d["experiment"] = "other".into()),
             "it is the provenance of experiment `other`, not of `seeded`",
         ),
-        ("no cells", edit(&|d| d["tables"] = serde_json::json!([])), "it has no cells: nothing to check"),
+        (
+            "no cells",
+            edit(&|d| d["tables"] = serde_json::json!([])),
+            "it has no cells: nothing to check",
+        ),
         (
             "no cells in its table",
             edit(&|d| d["tables"][0]["cells"] = serde_json::json!([])),
@@ -358,7 +360,10 @@ fn provenance_traces_every_cell_to_its_instances() {
         (
             "an edited key",
             edit(&|d| {
-                let k = d["tables"][0]["cells"][0]["instances"][0]["key"].as_str().unwrap().replace(|c: char| c != 'a', "a");
+                let k = d["tables"][0]["cells"][0]["instances"][0]["key"]
+                    .as_str()
+                    .unwrap()
+                    .replace(|c: char| c != 'a', "a");
                 d["tables"][0]["cells"][0]["instances"][0]["key"] = k.into();
             }),
             "not planned here: cluster-metrics aaaa",
@@ -373,7 +378,11 @@ fn provenance_traces_every_cell_to_its_instances() {
         p.write("committed/provenance.json", &text);
         let r = p.ktlab(&["plan", "exp.toml", "--check-provenance", "committed/provenance.json"]);
         assert_eq!(r.code, 2, "{what}: {}", r.stderr);
-        assert!(r.stderr.contains("does not match this plan") && r.stderr.contains(needle), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("does not match this plan") && r.stderr.contains(needle),
+            "{what}: {}",
+            r.stderr
+        );
     }
 }
 
@@ -591,7 +600,10 @@ fn a_caption_counts_the_seeds_most_cells_have_and_a_fixed_seed_row_says_n_1() {
     assert!(seeded.contains(" ± ") && !seeded.contains("(n="), "{md}");
     assert!(!md.contains("1 seeds"), "{md}");
     let tex = p.read("results/mixed/mixed.tex");
-    assert!(tex.contains("over 3 seeds (n where it differs)") && !tex.contains("1 seeds"), "{tex}");
+    assert!(
+        tex.contains("over 3 seeds (n where it differs)") && !tex.contains("1 seeds"),
+        "{tex}"
+    );
 }
 
 #[test]
@@ -614,7 +626,8 @@ fn a_stage_split_by_a_key_off_the_axes_keeps_one_row_per_value_under_one_label()
         "[stages.quality2]\nkind = \"cluster-metrics\"\nlabel = \"HOG → k-means\"\nlabels = \"labels\"\ntruth = \"shapes:train\"\n\n[[tables]]",
     );
     p.write("clash.toml", &clash);
-    p.ktlab(&["plan", "clash.toml"]).fails(2).stderr_has("clash.toml:").stderr_has(
-        "two stages of table `cluster_quality` share the label `HOG → k-means`: `quality` and `quality2`",
-    );
+    p.ktlab(&["plan", "clash.toml"])
+        .fails(2)
+        .stderr_has("clash.toml:")
+        .stderr_has("two stages of table `cluster_quality` share the label `HOG → k-means`: `quality` and `quality2`");
 }

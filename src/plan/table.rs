@@ -134,10 +134,7 @@ pub fn validate_tables(
         if t.stages.as_ref().is_some_and(|s| s.is_empty()) {
             errors.push(t.error("stages", "expected at least one stage (or no `stages` for all)", None));
         }
-        let candidates: Vec<(&String, &TableStage)> = stages
-            .iter()
-            .filter(|(n, _)| selected.is_empty() || selected.contains(n))
-            .collect();
+        let candidates: Vec<(&String, &TableStage)> = stages.iter().filter(|(n, _)| selected.is_empty() || selected.contains(n)).collect();
         // The stages whose values enter the table: those reporting its metric.
         let feeding: Vec<(&String, &TableStage)> = candidates
             .iter()
@@ -179,7 +176,11 @@ pub fn validate_tables(
                     } else {
                         ""
                     };
-                    errors.push(t.error("stages", format!("stage `{n}` does not report the metric `{}`{what}", t.metric), None));
+                    errors.push(t.error(
+                        "stages",
+                        format!("stage `{n}` does not report the metric `{}`{what}", t.metric),
+                        None,
+                    ));
                 }
             }
         }

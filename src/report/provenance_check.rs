@@ -50,10 +50,9 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
     match doc["experiment"].as_str() {
         Some(name) if name == plan.experiment => {}
         Some(name) => {
-            check.problems.push(format!(
-                "it is the provenance of experiment `{name}`, not of `{}`",
-                plan.experiment
-            ));
+            check
+                .problems
+                .push(format!("it is the provenance of experiment `{name}`, not of `{}`", plan.experiment));
             return Ok(check);
         }
         None => {
@@ -75,9 +74,10 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
         let name = ft["name"].as_str().unwrap_or("?");
         let Some(t) = tables.iter().find(|t| t.name == name) else {
             let names: Vec<String> = tables.iter().map(|t| format!("`{}`", t.name)).collect();
-            check
-                .problems
-                .push(format!("table `{name}` is not one this plan writes (it writes {})", names.join(", ")));
+            check.problems.push(format!(
+                "table `{name}` is not one this plan writes (it writes {})",
+                names.join(", ")
+            ));
             continue;
         };
         if ft["metric"].as_str() != Some(t.metric.as_str()) {
@@ -120,14 +120,7 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
 
 /// One cell of the file against the planned instances (with the store's values where
 /// `present`).
-fn check_cell(
-    plan: &Plan,
-    at: &str,
-    cell: &Value,
-    planned: &[(usize, f64)],
-    present: &HashSet<usize>,
-    check: &mut ProvenanceCheck,
-) {
+fn check_cell(plan: &Plan, at: &str, cell: &Value, planned: &[(usize, f64)], present: &HashSet<usize>, check: &mut ProvenanceCheck) {
     let recorded: Vec<(String, Option<f64>)> = cell["instances"]
         .as_array()
         .into_iter()

@@ -173,7 +173,10 @@ fn captions_count_what_most_cells_have_and_mark_the_rest() {
     assert!(md.contains("| seeded | **0.500 ± 0.000** | **0.500 ± 0.000** |"), "{md}");
     assert!(!md.contains("1 seeds") && !md.contains("(n=3)"), "{md}");
     let tex = table_latex(&t);
-    assert!(tex.contains("over 3 seeds (n where it differs)") && tex.contains("($n=1$)"), "{tex}");
+    assert!(
+        tex.contains("over 3 seeds (n where it differs)") && tex.contains("($n=1$)"),
+        "{tex}"
+    );
     // Most cells fixed: one run per cell, the seeded row says how many.
     let t = counted(&[("seeded", &[3]), ("fixed", &[1]), ("other", &[1])]);
     assert_eq!(t.usual_n(), Some(1));
