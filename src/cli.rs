@@ -162,8 +162,9 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         exp: ExperimentArgs,
-        /// Check a results folder's provenance.json: every stage instance it names must
-        /// be planned with the same key here (exit 1 naming those that are not)
+        /// Check a results folder's provenance.json against this plan: the experiment, every
+        /// table cell and its instances' keys, and the recorded values where the store holds
+        /// the entries (exit 2 naming each mismatch)
         #[arg(long, value_name = "PROVENANCE.json")]
         check_provenance: Option<PathBuf>,
     },

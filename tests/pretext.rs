@@ -269,6 +269,67 @@ epochs = 1
     r.stderr_has("exp.toml:8").stderr_has("permutations_file");
 }
 
+/// A permutation file of one permutation (a one-class task: accuracy 1.000 from the
+/// start) is refused at planning, naming the file; `--set` names a permutation file
+/// relative to the experiment file from any working directory.
+#[test]
+fn a_permutation_file_needs_two_permutations_and_set_resolves_it_beside_the_file() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.path("exp/perms")).unwrap();
+    let set = ktlab::pretext::permutations::PermutationSet::generate(12, 4, 9).unwrap();
+    set.write_bin(&p.path("exp/perms/p12.bin")).unwrap();
+    let ident: Vec<i32> = (1..=9).collect();
+    let mut one = Vec::new();
+    for v in [1i32, 9].iter().chain(&ident) {
+        one.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(p.path("exp/perms/p1.bin"), &one).unwrap();
+    let exp = r#"name = "pf"
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:test"
+permutations_file = "perms/p12.bin"
+epochs = 1
+"#;
+    p.write("exp/exp.toml", exp);
+    p.write("exp/one.toml", &exp.replace("p12.bin", "p1.bin"));
+    let plan = |cwd: &str, args: &[&str]| {
+        let mut c = p.cmd();
+        c.current_dir(p.path(cwd)).arg("plan").args(args);
+        crate::common::Run::from(c.output().unwrap())
+    };
+    let r = plan("exp", &["one.toml"]).fails(2);
+    r.stderr_has("one.toml:8")
+        .stderr_has("`stages.pretext.permutations_file`")
+        .stderr_has("perms/p1.bin: holds 1 permutation; a jigsaw task needs at least 2");
+    std::fs::create_dir_all(p.path("elsewhere")).unwrap();
+    plan(
+        "elsewhere",
+        &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p1.bin"],
+    )
+    .fails(2)
+    .stderr_has("exp/perms/p1.bin: holds 1 permutation");
+    // The file's own value and the same value by --set plan one key, from either folder.
+    let key = |r: crate::common::Run| -> String {
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.contains(" pretext "))
+            .unwrap_or_else(|| panic!("{}", r.stdout));
+        row.split_whitespace().nth(3).unwrap().to_string()
+    };
+    let own = key(plan("exp", &["exp.toml"]).ok());
+    let set = key(plan(
+        "elsewhere",
+        &["../exp/exp.toml", "--set", "stages.pretext.permutations_file=perms/p12.bin"],
+    )
+    .ok());
+    assert_eq!(own, set);
+}
+
 #[test]
 fn bad_pretext_configurations_are_located_errors() {
     let p = Project::new();

@@ -192,6 +192,59 @@ fn external_npy_features_are_clustered_like_any_other() {
     p.ktlab(&["run", "exp.toml"]).ok();
 }
 
+/// `--set stages.feat.path=...` names a file relative to the experiment file, like the
+/// file's own `path`, whatever the working directory (before, the value was joined to the
+/// `--set` argument's text and read from the working directory).
+#[test]
+fn a_path_given_with_set_resolves_like_the_files_own_from_any_folder() {
+    let p = Project::new();
+    let (n, d) = (1000usize, 6usize);
+    std::fs::create_dir_all(p.path("exp/data")).unwrap();
+    for (name, shift) in [("a", 0.0f32), ("b", 1.0)] {
+        let values: Vec<f32> = (0..n * d).map(|j| ((j / d) % 8) as f32 + shift).collect();
+        crate::common::write_npy(&p.path(&format!("exp/data/{name}.npy")), "<f4", &[n, d], &f32_bytes(&values));
+    }
+    let text = npy_features().replace("feats.npy", "data/a.npy");
+    p.write("exp/exp.toml", &text);
+    p.write("exp/exp_b.toml", &text.replace("data/a.npy", "data/b.npy"));
+    std::fs::create_dir_all(p.path("elsewhere/deeper")).unwrap();
+    let key = |cwd: &str, file: &str, set: Option<&str>| -> String {
+        let mut c = p.cmd();
+        c.current_dir(p.path(cwd)).args(["plan", file]);
+        if let Some(s) = set {
+            c.args(["--set", s]);
+        }
+        let r = crate::common::Run::from(c.output().unwrap()).ok();
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.contains(" features "))
+            .unwrap_or_else(|| panic!("{}", r.stdout));
+        row.split_whitespace().nth(3).unwrap().to_string()
+    };
+    let a = key("exp", "exp.toml", None);
+    let b = key("exp", "exp_b.toml", None);
+    assert_ne!(a, b, "two files, two keys");
+    assert_eq!(key(".", "exp/exp.toml", None), a, "the file's own path from the project folder");
+    assert_eq!(key("elsewhere/deeper", "../../exp/exp.toml", None), a);
+    for (cwd, file) in [
+        ("exp", "exp.toml"),
+        (".", "exp/exp.toml"),
+        ("elsewhere/deeper", "../../exp/exp.toml"),
+    ] {
+        assert_eq!(key(cwd, file, Some("stages.feat.path=data/b.npy")), b, "--set from {cwd}");
+    }
+    let abs = format!("stages.feat.path={}", p.path("exp/data/b.npy").display());
+    assert_eq!(key("elsewhere", "../exp/exp.toml", Some(&abs)), b, "an absolute path stays");
+    // A path that is not there is named as resolved, at the argument.
+    let mut c = p.cmd();
+    c.current_dir(p.path("elsewhere"))
+        .args(["plan", "../exp/exp.toml", "--set", "stages.feat.path=data/c.npy"]);
+    let r = crate::common::Run::from(c.output().unwrap()).fails(2);
+    r.stderr_has("--set `stages.feat.path=data/c.npy`")
+        .stderr_has("exp/data/c.npy: No such file");
+}
+
 /// Features are written a block of rows at a time (here 1,000 rows of 2,100 values: two
 /// blocks of the copy) with the same values; `dtype = "float16"` stores them as float16
 /// (half the bytes, another key), and k-means reads them as float32.

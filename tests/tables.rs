@@ -290,12 +290,105 @@ fn provenance_traces_every_cell_to_its_instances() {
             "--set",
             "stages.clusters.iterations=3",
         ])
-        .fails(1);
+        .fails(2);
     assert!(r.stdout.contains(&format!("0 of {total} stage instances")), "{}", r.stdout);
     assert!(r.stdout.contains("quality [k=4,seed=0]: cluster-metrics"), "{}", r.stdout);
+    r.stderr_has("committed/provenance.json: does not match this plan")
+        .stderr_has("table `cluster_quality`, cell `HOG → k-means`, `k=4`: other instances (not planned here: cluster-metrics ");
     q.ktlab(&["plan", "exp.toml", "--check-provenance", "exp.toml"])
         .fails(2)
         .stderr_has("exp.toml: not JSON");
+    // Without the store, keys only; with it (in `p`), every recorded value too.
+    let cells = 2;
+    assert!(r_ok(&q, "committed/provenance.json").contains(&format!(
+        "recorded values: 0 of {cells} cells checked against the store; the other {cells} not checked"
+    )));
+    p.write("committed/provenance.json", &p.read("results/seeded/provenance.json"));
+    assert!(r_ok(&p, "committed/provenance.json").contains(&format!("recorded values: all {cells} cells checked against the store")));
+    // What must fail (exit 2), each with its reason: edited, dropped or foreign content.
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut d = doc.clone();
+        f(&mut d);
+        serde_json::to_string_pretty(&d).unwrap()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "another experiment",
+            edit(&|d| d["experiment"] = "other".into()),
+            "it is the provenance of experiment `other`, not of `seeded`",
+        ),
+        (
+            "no cells",
+            edit(&|d| d["tables"] = serde_json::json!([])),
+            "it has no cells: nothing to check",
+        ),
+        (
+            "no cells in its table",
+            edit(&|d| d["tables"][0]["cells"] = serde_json::json!([])),
+            "it has no cells: nothing to check",
+        ),
+        (
+            "a dropped cell",
+            edit(&|d| {
+                d["tables"][0]["cells"].as_array_mut().unwrap().retain(|c| c["column"] != "k=16");
+            }),
+            "cell `HOG → k-means`, `k=16`: planned here, missing from the file",
+        ),
+        (
+            "an edited value",
+            edit(&|d| {
+                let v = d["tables"][0]["cells"][0]["instances"][1]["value"].as_f64().unwrap();
+                d["tables"][0]["cells"][0]["instances"][1]["value"] = (v + 0.01).into();
+            }),
+            "the store has ",
+        ),
+        (
+            "an edited mean",
+            edit(&|d| {
+                let v = d["tables"][0]["cells"][0]["mean"].as_f64().unwrap();
+                d["tables"][0]["cells"][0]["mean"] = (v + 0.01).into();
+            }),
+            ": mean ",
+        ),
+        (
+            "an instance dropped from a cell",
+            edit(&|d| {
+                d["tables"][0]["cells"][0]["instances"].as_array_mut().unwrap().pop();
+            }),
+            "planned here but not recorded: cluster-metrics ",
+        ),
+        (
+            "an edited key",
+            edit(&|d| {
+                let k = d["tables"][0]["cells"][0]["instances"][0]["key"]
+                    .as_str()
+                    .unwrap()
+                    .replace(|c: char| c != 'a', "a");
+                d["tables"][0]["cells"][0]["instances"][0]["key"] = k.into();
+            }),
+            "not planned here: cluster-metrics aaaa",
+        ),
+        (
+            "a renamed table",
+            edit(&|d| d["tables"][0]["name"] = "quality".into()),
+            "table `quality` is not one this plan writes",
+        ),
+    ];
+    for (what, text, needle) in cases {
+        p.write("committed/provenance.json", &text);
+        let r = p.ktlab(&["plan", "exp.toml", "--check-provenance", "committed/provenance.json"]);
+        assert_eq!(r.code, 2, "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("does not match this plan") && r.stderr.contains(needle),
+            "{what}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// `plan --check-provenance FILE` in `p`, which must pass; its stdout.
+fn r_ok(p: &Project, file: &str) -> String {
+    p.ktlab(&["plan", "exp.toml", "--check-provenance", file]).ok().stdout
 }
 
 /// The distinct instances a provenance.json names.
@@ -448,4 +541,110 @@ fn training_curves_name_unlabelled_stages_by_their_readers_label() {
     p.ktlab(&["run", "exp.toml"]).ok();
     let curves = p.read("results/layered/training_curves.svg");
     assert!(svg_has_text(&curves, "supervised (trained)"), "{curves}");
+}
+
+/// One row over three seeds, one from a stage with a fixed seed (one instance for all
+/// seeds: the cluster metrics of it draw no random numbers either).
+const MIXED: &str = r#"
+name = "mixed"
+seeds = [0, 1, 2]
+
+[stages.feat]
+kind = "features"
+model = "hog"
+data = "shapes:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 8
+iterations = 10
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+
+[stages.quality]
+kind = "cluster-metrics"
+label = "seeded"
+labels = "labels"
+truth = "shapes:train"
+
+[stages.clusters_fixed]
+kind = "kmeans"
+features = "feat"
+k = 8
+iterations = 10
+seed = 7
+
+[stages.labels_fixed]
+kind = "assign"
+centroids = "clusters_fixed"
+features = "feat"
+
+[stages.quality_fixed]
+kind = "cluster-metrics"
+label = "fixed seed"
+labels = "labels_fixed"
+truth = "shapes:train"
+
+[[tables]]
+name = "mixed"
+metric = "nmi"
+rows = "stage"
+columns = "layer"
+"#;
+
+#[test]
+fn a_caption_counts_the_seeds_most_cells_have_and_a_fixed_seed_row_says_n_1() {
+    let p = Project::new();
+    p.write("exp.toml", MIXED);
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    let csv = p.read("results/mixed/mixed.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "stage,-_mean,-_std,-_n", "{csv}");
+    assert!(lines[1].starts_with("seeded,") && lines[1].ends_with(",3"), "{csv}");
+    assert!(lines[2].starts_with("fixed seed,") && lines[2].ends_with(",0,1"), "{csv}");
+    let md = p.read("results/mixed/mixed.md");
+    assert!(
+        md.contains("Mean ± std over 3 seeds (n where it differs); best per column in bold."),
+        "{md}"
+    );
+    let fixed = md.lines().find(|l| l.starts_with("| fixed seed |")).expect("the fixed row");
+    assert!(fixed.ends_with(" (n=1) |"), "{md}");
+    let seeded = md.lines().find(|l| l.starts_with("| seeded |")).expect("the seeded row");
+    assert!(seeded.contains(" ± ") && !seeded.contains("(n="), "{md}");
+    assert!(!md.contains("1 seeds"), "{md}");
+    let tex = p.read("results/mixed/mixed.tex");
+    assert!(
+        tex.contains("over 3 seeds (n where it differs)") && !tex.contains("1 seeds"),
+        "{tex}"
+    );
+}
+
+#[test]
+fn a_stage_split_by_a_key_off_the_axes_keeps_one_row_per_value_under_one_label() {
+    // One stage swept over k with k on no axis: rows `label (k=4)`, `label (k=16)`, not a
+    // label clash; two stages sharing a label are refused.
+    let p = Project::new();
+    let text = SEEDED
+        .replace("columns = \"stages.clusters.k\"", "columns = \"layer\"")
+        .replace("column = \"4\"", "column = \"-\"")
+        .replace("row = \"HOG → k-means\"", "row = \"HOG → k-means (k=4)\"");
+    p.write("exp.toml", &text.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"));
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    let csv = p.read("results/seeded/cluster_quality.csv");
+    let rows: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(rows, ["HOG → k-means (k=4)", "HOG → k-means (k=16)"], "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with(",2,0.25"), "{csv}");
+    let clash = text.replace(
+        "[[tables]]",
+        "[stages.quality2]\nkind = \"cluster-metrics\"\nlabel = \"HOG → k-means\"\nlabels = \"labels\"\ntruth = \"shapes:train\"\n\n[[tables]]",
+    );
+    p.write("clash.toml", &clash);
+    p.ktlab(&["plan", "clash.toml"])
+        .fails(2)
+        .stderr_has("clash.toml:")
+        .stderr_has("two stages of table `cluster_quality` share the label `HOG → k-means`: `quality` and `quality2`");
 }

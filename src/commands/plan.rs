@@ -27,34 +27,52 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) 
         }
     }
     match provenance {
-        Some(path) => check_provenance(plan, path),
+        Some(path) => check_provenance(plan, &session.store, path),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-/// Compares the instances a provenance.json names with this plan's keys: the committed
-/// results were computed from exactly these instances when every key is planned here.
-fn check_provenance(plan: &crate::plan::Plan, path: &Path) -> Result<ExitCode, Error> {
+/// Compares a provenance.json with this plan: the same experiment, the same tables and
+/// cells, each cell's instances planned with the same keys, and the recorded values equal
+/// to the store's where its entries are there (keys only where they are not).
+fn check_provenance(plan: &crate::plan::Plan, store: &crate::store::Store, path: &Path) -> Result<ExitCode, Error> {
     let bad = |message: String| Error::Usage(format!("{}: {message}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let named = crate::report::provenance_instances(&text).map_err(bad)?;
-    let planned: std::collections::HashSet<String> = plan.instances.iter().map(|i| format!("{}/{}", i.kind, i.key)).collect();
-    let differing: Vec<(&String, &String)> = named.iter().filter(|(k, _)| !planned.contains(*k)).collect();
+    let check = crate::report::check_provenance(plan, store, &text).map_err(bad)?;
     println!(
         "\nprovenance {}: {} of {} stage instances planned with the same key",
         path.display(),
-        named.len() - differing.len(),
-        named.len()
+        check.planned,
+        check.named
     );
-    if differing.is_empty() {
+    if !check.not_planned.is_empty() {
+        println!("not planned here (other data, parameters or ktlab version):");
+        for at in &check.not_planned {
+            println!("  {at}");
+        }
+    }
+    let cells = check.values_checked + check.values_unchecked;
+    if check.values_unchecked == 0 && cells > 0 {
+        println!("recorded values: all {cells} cells checked against the store");
+    } else if cells > 0 {
+        println!(
+            "recorded values: {} of {cells} cells checked against the store; the other {} not checked (their entries are not in the store: keys only)",
+            check.values_checked, check.values_unchecked
+        );
+    }
+    if check.problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    println!("not planned here (other data, parameters or ktlab version):");
-    for (key, at) in &differing {
-        let (kind, full) = key.split_once('/').unwrap_or(("", key.as_str()));
-        println!("  {at}: {kind} {}", &full[..full.len().min(12)]);
+    const SHOWN: usize = 20;
+    let mut lines: Vec<String> = check.problems.iter().take(SHOWN).map(|p| format!("  {p}")).collect();
+    if check.problems.len() > SHOWN {
+        lines.push(format!("  ... and {} more", check.problems.len() - SHOWN));
     }
-    Ok(ExitCode::from(1))
+    Err(bad(format!(
+        "does not match this plan ({} problem(s)):\n{}",
+        check.problems.len(),
+        lines.join("\n")
+    )))
 }
 
 pub fn explain(session: &Session, exp: &ExperimentArgs, stage: &str, variant: Option<&str>) -> Result<ExitCode, Error> {

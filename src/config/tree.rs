@@ -311,6 +311,16 @@ impl Node {
         Some(node)
     }
 
+    /// A path written as a value, resolved against the folder of the file this node comes
+    /// from (call it on the stage table, not on the value: a `--set` value has no folder, and
+    /// resolves like the file's own). Absolute, so that it does not depend on the working
+    /// directory of whoever reads it later.
+    pub fn resolve_path(&self, written: &str) -> std::path::PathBuf {
+        let base = self.file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let joined = base.join(written);
+        std::path::absolute(&joined).unwrap_or(joined)
+    }
+
     /// Offset of the key at a dotted path (falls back to this node's start).
     fn key_offset(&self, path: &str) -> usize {
         let (parent_path, last) = path.rsplit_once('.').unwrap_or(("", path));

@@ -331,17 +331,51 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         }
         plan.variants.push(variant);
     }
-    // 6. tables, against the stages of the first variant and the sweep
+    // 6. tables, against the stages (with what any variant's instance of each reports)
+    // and the swept values
     if let Some(v) = plan.variants.first() {
-        let stages: IndexMap<String, (StageKind, String)> = v
-            .stages
+        let mut stages: IndexMap<String, super::table::TableStage> = IndexMap::new();
+        for (n, &i) in &v.stages {
+            let label = plan.labels.get(n).cloned().unwrap_or_else(|| n.clone());
+            let mut ts = super::table::TableStage {
+                kind: plan.instances[i].kind,
+                label,
+                metrics: Vec::new(),
+                layers: Vec::new(),
+            };
+            for &j in plan.variants.iter().filter_map(|v| v.stages.get(n)) {
+                let params = &plan.instances[j].params;
+                for m in params.metrics() {
+                    if !ts.metrics.contains(&m) {
+                        ts.metrics.push(m);
+                    }
+                }
+                let layers = match params.networks().reads {
+                    Some(reads) => reads.layers.iter().map(|l| l.to_string()).collect(),
+                    None => vec!["-".to_string()],
+                };
+                for l in layers {
+                    if !ts.layers.contains(&l) {
+                        ts.layers.push(l);
+                    }
+                }
+            }
+            stages.insert(n.clone(), ts);
+        }
+        let swept: Vec<(String, Vec<String>)> = plan
+            .swept_keys
             .iter()
-            .map(|(n, &i)| {
-                let label = plan.labels.get(n).cloned().unwrap_or_else(|| n.clone());
-                (n.clone(), (plan.instances[i].kind, label))
+            .map(|k| {
+                let mut values: Vec<String> = Vec::new();
+                for (_, val) in plan.variants.iter().flat_map(|v| v.swept.iter().filter(|(s, _)| s == k)) {
+                    if !values.contains(val) {
+                        values.push(val.clone());
+                    }
+                }
+                (k.clone(), values)
             })
             .collect();
-        plan.tables = super::validate_tables(&raw_tables, &stages, &plan.swept_keys)?;
+        plan.tables = super::validate_tables(&raw_tables, &stages, &swept)?;
     }
     Ok(plan)
 }

@@ -143,6 +143,55 @@ fn cells_are_mean_std_and_n_over_seeds_counting_a_shared_instance_once() {
     assert!(t.is_best(3, 1) && !t.is_best(0, 1));
 }
 
+/// A table of `rows` (row name, cell counts), every cell with mean 0.5.
+fn counted(rows: &[(&str, &[usize])]) -> Table {
+    let cell = |n: usize| Some(super::Cell { mean: 0.5, std: 0.0, n });
+    let columns = rows[0].1.len();
+    Table {
+        name: "t".into(),
+        metric: "top1".into(),
+        caption: None,
+        row_title: "stage".into(),
+        rows: rows.iter().map(|(r, _)| r.to_string()).collect(),
+        columns: (0..columns).map(|c| format!("conv{c}")).collect(),
+        column_values: (0..columns).map(|c| format!("conv{c}")).collect(),
+        cells: rows.iter().map(|(_, ns)| ns.iter().map(|&n| cell(n)).collect()).collect(),
+        references: rows.iter().map(|_| vec![None; columns]).collect(),
+        instances: rows.iter().map(|_| vec![Vec::new(); columns]).collect(),
+    }
+}
+
+#[test]
+fn captions_count_what_most_cells_have_and_mark_the_rest() {
+    // One 3-seed row and one fixed-seed row: over 3 seeds, the fixed row says n=1.
+    let t = counted(&[("seeded", &[3, 3]), ("fixed", &[1, 1])]);
+    assert_eq!(t.usual_n(), Some(3));
+    assert_eq!(t.note(), "Mean ± std over 3 seeds (n where it differs); best per column in bold.");
+    assert_eq!((t.shown_n(0, 0), t.shown_n(1, 1)), (None, Some(1)));
+    let md = table_markdown(&t);
+    assert!(md.contains("| fixed | **0.500** (n=1) | **0.500** (n=1) |"), "{md}");
+    assert!(md.contains("| seeded | **0.500 ± 0.000** | **0.500 ± 0.000** |"), "{md}");
+    assert!(!md.contains("1 seeds") && !md.contains("(n=3)"), "{md}");
+    let tex = table_latex(&t);
+    assert!(
+        tex.contains("over 3 seeds (n where it differs)") && tex.contains("($n=1$)"),
+        "{tex}"
+    );
+    // Most cells fixed: one run per cell, the seeded row says how many.
+    let t = counted(&[("seeded", &[3]), ("fixed", &[1]), ("other", &[1])]);
+    assert_eq!(t.usual_n(), Some(1));
+    assert_eq!(
+        t.note(),
+        "One run per cell, or mean ± std over n seeds where n is shown; best per column in bold."
+    );
+    assert_eq!((t.shown_n(0, 0), t.shown_n(1, 0)), (Some(3), None));
+    // Most cells over 2 seeds, one over 3.
+    let t = counted(&[("a", &[2, 2]), ("b", &[2, 3])]);
+    assert_eq!(t.note(), "Mean ± std over 2 seeds (n where it differs); best per column in bold.");
+    assert_eq!(t.shown_n(1, 1), Some(3));
+    assert_eq!(counted(&[("a", &[1, 1])]).note(), "One run per cell; best per column in bold.");
+}
+
 #[test]
 fn default_tables_are_one_per_metric_with_layers_or_the_swept_key_as_columns() {
     let (mut plan, rows) = fixture();

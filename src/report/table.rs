@@ -164,7 +164,8 @@ impl Table {
         self.cells[row][column].as_ref().is_some_and(|c| c.mean == best)
     }
 
-    /// The most common count of values per cell (the smallest on a tie).
+    /// The most common count of values per cell (the largest on a tie: a table of one
+    /// seeded row and one fixed-seed row is over the seeds, and the fixed row says n=1).
     pub fn usual_n(&self) -> Option<usize> {
         let mut counts: Vec<(usize, usize)> = Vec::new();
         for c in self.cells.iter().flatten().flatten() {
@@ -173,8 +174,7 @@ impl Table {
                 None => counts.push((c.n, 1)),
             }
         }
-        counts.sort();
-        counts.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(n, _)| *n)
+        counts.iter().max_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0))).map(|(n, _)| *n)
     }
 
     /// Whether cells have different counts (then a cell shows its count where it differs).
@@ -231,12 +231,15 @@ impl Table {
         out
     }
 
-    /// The sentence under the table: what the cells are.
+    /// The sentence under the table: what the cells are (the count most cells have; a
+    /// cell whose count differs shows its own).
     pub fn note(&self) -> String {
+        let differ = self.counts_differ();
         match self.usual_n() {
             None => "No results yet.".to_string(),
-            Some(1) if !self.counts_differ() => "One run per cell; best per column in bold.".to_string(),
-            Some(n) if self.counts_differ() => {
+            Some(1) if !differ => "One run per cell; best per column in bold.".to_string(),
+            Some(1) => "One run per cell, or mean ± std over n seeds where n is shown; best per column in bold.".to_string(),
+            Some(n) if differ => {
                 format!("Mean ± std over {n} seeds (n where it differs); best per column in bold.")
             }
             Some(n) => format!("Mean ± std over {n} seeds; best per column in bold."),

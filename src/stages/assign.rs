@@ -27,6 +27,10 @@ impl Stage for AssignParams {
     const OUTPUT: OutputKind = OutputKind::Labels;
     const METRICS: &'static [&'static str] = &[];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode(prefix)
     }

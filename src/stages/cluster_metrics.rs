@@ -28,6 +28,10 @@ impl Stage for ClusterMetricsParams {
     const OUTPUT: OutputKind = OutputKind::Metrics;
     const METRICS: &'static [&'static str] = &["nmi", "ari", "purity", "accuracy"];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode(prefix)
     }

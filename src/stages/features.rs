@@ -179,9 +179,7 @@ impl FeaturesFile {
                 let Some(file) = &self.path else {
                     return Err(table.error(prefix, "missing required key `path` (the .npy matrix of model = \"npy\")"));
                 };
-                let node = at("path");
-                let base = node.file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                let path = base.join(file);
+                let path = table.resolve_path(file);
                 let matrix = crate::data::NpyMatrix::open(&path).map_err(|e| err("path", e.to_string()))?;
                 if matrix.rows() == 0 || matrix.cols() == 0 {
                     return Err(err(
@@ -498,6 +496,10 @@ impl Stage for FeaturesParams {
     const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Features;
     const METRICS: &'static [&'static str] = &[];
+
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<FeaturesFile>(prefix)?.validate(table, prefix)

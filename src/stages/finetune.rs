@@ -206,6 +206,10 @@ impl Stage for FinetuneParams {
     const OUTPUT: OutputKind = OutputKind::Metrics;
     const METRICS: &'static [&'static str] = &["top1", "top5"];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
             .decode_flattened::<FinetuneParams>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?

@@ -106,6 +106,13 @@ macro_rules! stage_kinds {
                 }
             }
 
+            /// The metrics this instance reports: see [`Stage::metrics`].
+            pub fn metrics(&self) -> Vec<&'static str> {
+                match self {
+                    $(Params::$variant(p) => p.metrics(),)+
+                }
+            }
+
             pub fn is_stochastic(&self) -> bool {
                 match self {
                     $(Params::$variant(p) => p.stochastic(),)+

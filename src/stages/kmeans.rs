@@ -61,6 +61,10 @@ impl Stage for KmeansParams {
     const OUTPUT: OutputKind = OutputKind::Centroids;
     const METRICS: &'static [&'static str] = &[];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<KmeansParams>(prefix)?.validate(table, prefix)
     }

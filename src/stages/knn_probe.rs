@@ -77,6 +77,10 @@ impl Stage for KnnProbeParams {
     const OUTPUT: OutputKind = OutputKind::Metrics;
     const METRICS: &'static [&'static str] = &["top1", "top5"];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<KnnProbeParams>(prefix)?.validate(table, prefix)
     }

@@ -226,6 +226,14 @@ impl Stage for LinearProbeParams {
     const OUTPUT: OutputKind = OutputKind::Metrics;
     const METRICS: &'static [&'static str] = &["top1", "top5", "weight_decay"];
 
+    /// `weight_decay` (the chosen value) only when it is chosen on `val`.
+    fn metrics(&self) -> Vec<&'static str> {
+        match self.val {
+            Some(_) => Self::METRICS.to_vec(),
+            None => vec!["top1", "top5"],
+        }
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table.decode::<LinearProbeParams>(prefix)?.validate(table, prefix)
     }

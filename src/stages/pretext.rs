@@ -370,10 +370,18 @@ impl PretextFile {
                     "give either `permutations_file` or `permutations`/`min_hamming`, not both".into(),
                 ));
             }
-            let node = at("permutations_file");
-            let base = node.file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-            let path = base.join(file);
+            let path = table.resolve_path(file);
             let set = PermutationSet::read_bin(&path).map_err(|e| err("permutations_file", e.to_string()))?;
+            if set.len() < 2 {
+                return Err(err(
+                    "permutations_file",
+                    format!(
+                        "{}: holds {} permutation; a jigsaw task needs at least 2 (one class teaches nothing)",
+                        path.display(),
+                        set.len()
+                    ),
+                ));
+            }
             let bytes = std::fs::read(&path).map_err(|e| err("permutations_file", format!("{}: {e}", path.display())))?;
             Permutations::File {
                 sha256: hex::encode(Sha256::digest(&bytes)),
@@ -464,6 +472,16 @@ impl Stage for PretextParams {
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
+
+    /// No images held out (`held_out = 0`): no held-out accuracy.
+    fn metrics(&self) -> Vec<&'static str> {
+        let held_out = self.held_out > 0.0;
+        Self::METRICS
+            .iter()
+            .copied()
+            .filter(|m| held_out || *m != "pretext_heldout_accuracy")
+            .collect()
+    }
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table

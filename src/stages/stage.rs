@@ -21,6 +21,8 @@ pub trait Stage: Clone + std::fmt::Debug + Serialize + Sized {
     const OUTPUT: OutputKind;
     /// The metrics its result rows carry (what a table may ask of it).
     const METRICS: &'static [&'static str];
+    /// The metrics its result rows carry with these parameters (of [`Stage::METRICS`]).
+    fn metrics(&self) -> Vec<&'static str>;
 
     /// Decodes and validates a stage table (without `kind`); `prefix` is its key path.
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError>;

@@ -88,6 +88,10 @@ impl Stage for TrainParams {
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &[];
 
+    fn metrics(&self) -> Vec<&'static str> {
+        Self::METRICS.to_vec()
+    }
+
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
             .decode_flattened::<TrainParams>(
