@@ -136,7 +136,6 @@ impl Session {
             allow_unavailable: options.allow_unavailable,
             unavailable: Vec::new(),
             devices: options.devices,
-            classes: HashMap::new(),
         };
         let plan = build_plan(variants, &mut env)?;
         let unavailable = env.unavailable;

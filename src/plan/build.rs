@@ -29,8 +29,6 @@ pub struct PlanEnv<'a> {
     /// `dataset:split: why` for each split that could not be read.
     pub unavailable: Vec<String>,
     pub devices: DevicePolicy,
-    /// (dataset, split) -> its class names, for the splits whose labels meet another's.
-    pub classes: HashMap<(String, String), Vec<String>>,
 }
 
 /// How `device` settings become devices (and so enter device-dependent keys).
@@ -65,24 +63,7 @@ impl<'a> PlanEnv<'a> {
             allow_unavailable: false,
             unavailable: Vec::new(),
             devices: DevicePolicy::default(),
-            classes: HashMap::new(),
         }
-    }
-
-    /// The class names of a split (index = label), or `None` where it cannot be read here
-    /// (planning without the data: its stages are planned on an "unavailable" fingerprint).
-    fn classes(&mut self, spec: &DatasetSpec, split: &str) -> Result<Option<Vec<String>>, PlanError> {
-        let k = (spec.name.clone(), split.to_string());
-        if let Some(c) = self.classes.get(&k) {
-            return Ok(Some(c.clone()));
-        }
-        let classes = match crate::data::open_split(spec, split) {
-            Ok(source) => source.classes().to_vec(),
-            Err(_) if self.allow_unavailable => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        self.classes.insert(k, classes.clone());
-        Ok(Some(classes))
     }
 
     fn fingerprint(&mut self, spec: &DatasetSpec, split: &str) -> Result<String, PlanError> {
@@ -263,7 +244,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                         );
                         inputs.insert(key.to_string(), PlannedInput::Stage(idx));
                     }
-                    InputSpec::Data { key, dataset, split, .. } => {
+                    InputSpec::Data { key, dataset, split } => {
                         // Known to exist: every data reference was checked above.
                         let Some(spec) = env.datasets.get(&dataset).cloned() else {
                             continue;
@@ -290,12 +271,6 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 "ktlab": ktlab_version(),
                 "libtorch": libtorch_version(),
             });
-            if labels_differ_by_position(env, &inputs, params, st, name)? {
-                // Earlier versions matched these splits' labels by position: their entries
-                // are wrong and must not be reused. Splits with the same class list (every
-                // earlier correct result) keep their keys.
-                key_input["labels_by_class_name"] = json!(true);
-            }
             if params.is_device_dependent() {
                 key_input["device"] = json!(device.class());
             }
@@ -418,62 +393,6 @@ fn decode_stages<'a>(
     }
     errors.finish()?;
     Ok(decoded)
-}
-
-/// Checks every pair of splits whose labels meet (a probe's `test` read in the classes of its
-/// `train`): each class of the one must be a class of the other, by name (else an error at
-/// the stage naming both lists). Returns whether some pair lists its classes differently
-/// (another order, or fewer), i.e. whether matching by name differs from by position.
-fn labels_differ_by_position(
-    env: &mut PlanEnv,
-    inputs: &IndexMap<String, PlannedInput>,
-    params: &crate::stages::Params,
-    st: &RawStage,
-    name: &str,
-) -> Result<bool, PlanError> {
-    let mut differ = false;
-    for input in params.inputs() {
-        let InputSpec::Data {
-            key, classes_of: Some(of), ..
-        } = input
-        else {
-            continue;
-        };
-        let (
-            Some(PlannedInput::Data { spec, split, .. }),
-            Some(PlannedInput::Data {
-                spec: of_spec,
-                split: of_split,
-                ..
-            }),
-        ) = (inputs.get(key), inputs.get(of))
-        else {
-            continue;
-        };
-        let (Some(mine), Some(theirs)) = (env.classes(spec, split)?, env.classes(of_spec, of_split)?) else {
-            continue;
-        };
-        let missing: Vec<&String> = mine.iter().filter(|c| !theirs.contains(c)).collect();
-        if !missing.is_empty() {
-            let list = |c: &[String]| c.join(", ");
-            return Err(located(
-                st,
-                name,
-                key,
-                format!(
-                    "`{key}` split `{}:{split}` has classes that `{of}` split `{}:{of_split}` lacks ({}): its images of \
-                     those classes could only be scored as another class. `{key}` classes: [{}]; `{of}` classes: [{}]",
-                    spec.name,
-                    of_spec.name,
-                    missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
-                    list(&mine),
-                    list(&theirs),
-                ),
-            ));
-        }
-        differ |= mine != theirs;
-    }
-    Ok(differ)
 }
 
 /// An error at `stages.<name>.<key>`, located at the key's value (or the stage table).

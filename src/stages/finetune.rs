@@ -268,8 +268,7 @@ impl Stage for FinetuneParams {
         let (model, history) = train_classifier(ctx, meta, Start::Backbone(model_dir), set, train_labels, augment, &self.solver)?;
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
-        // Scored in the classes it was trained on, matched by name.
-        let test_labels = super::probe_data::labels_in(test_source.as_ref(), &classes)?;
+        let test_labels = true_labels(test_source.as_ref())?;
         let test = ImageSet::load(test_source.as_ref(), size, &|_, _| {})?;
         let (top1, top5) = self.score(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {

@@ -109,8 +109,8 @@ impl Stage for KnnProbeParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size, Some(&bank.names))?;
+        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
         let n_bank = bank.labels.size()[0];
         if self.k as i64 > n_bank {
             return Err(StageError::Input(format!(

@@ -247,7 +247,7 @@ impl Stage for LinearProbeParams {
     fn inputs(&self) -> Vec<InputSpec> {
         let mut inputs = probe_data::model_and_splits(&self.model, &self.train, &self.test);
         if let Some(val) = &self.val {
-            inputs.push(super::params::data_ref_in_classes_of("val", val, "train"));
+            inputs.push(super::params::data_ref("val", val));
         }
         inputs
     }
@@ -264,20 +264,12 @@ impl Stage for LinearProbeParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size, Some(&train.names))?;
+        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
         let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
         let (xs_test, y_test) = (test.xs, test.labels);
         let val = match &self.val {
-            Some(_) => Some(split_features(
-                ctx,
-                &model,
-                "val",
-                &layers,
-                self.pooled_dim,
-                self.image_size,
-                Some(&train.names),
-            )?),
+            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim, self.image_size)?),
             None => None,
         };
         let d = ctx.device;

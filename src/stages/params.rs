@@ -13,9 +13,6 @@ pub enum InputSpec {
         key: &'static str,
         dataset: String,
         split: String,
-        /// The input whose classes this split's labels are read in (a probe's `test` in the
-        /// classes of its `train`): matched by class name, checked at planning.
-        classes_of: Option<&'static str>,
     },
 }
 
@@ -50,26 +47,12 @@ pub(super) fn data_ref(key: &'static str, s: &str) -> InputSpec {
             key,
             dataset: d.to_string(),
             split: sp.to_string(),
-            classes_of: None,
         },
         None => InputSpec::Stage {
             key,
             stage: s.to_string(),
             accepts: &[],
         },
-    }
-}
-
-/// [`data_ref`] of a split whose labels are read in the classes of the input `of`.
-pub(super) fn data_ref_in_classes_of(key: &'static str, s: &str, of: &'static str) -> InputSpec {
-    match data_ref(key, s) {
-        InputSpec::Data { key, dataset, split, .. } => InputSpec::Data {
-            key,
-            dataset,
-            split,
-            classes_of: Some(of),
-        },
-        stage => stage,
     }
 }
 

@@ -1,6 +1,6 @@
 //! What the probes share: the checks of their layer list and splits, the true labels of a
 //! split, and a split's pooled features of a model's layers.
-use super::params::{data_ref, data_ref_in_classes_of, MODEL};
+use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, Networks, ParamError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
@@ -22,7 +22,7 @@ pub(super) fn model_and_splits(model: &str, train: &str, test: &str) -> Vec<Inpu
             accepts: MODEL,
         },
         data_ref("train", train),
-        data_ref_in_classes_of("test", test, "train"),
+        data_ref("test", test),
     ]
 }
 
@@ -104,38 +104,13 @@ pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
 }
 
 #[cfg(feature = "torch")]
-/// The labels of `source` as indices into `classes` (another split's class names), matched
-/// by name: a split scored in the classes a probe was fitted on. A class `classes` lacks is
-/// an input error (planning refuses it where it can read both splits).
-pub(super) fn labels_in(source: &dyn Source, classes: &[String]) -> Result<Vec<i64>, StageError> {
-    let own = source.classes();
-    let map: Vec<Option<i64>> = own.iter().map(|c| classes.iter().position(|t| t == c).map(|i| i as i64)).collect();
-    true_labels(source)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            map.get(l as usize).copied().flatten().ok_or_else(|| {
-                StageError::Input(format!(
-                    "{}: class `{}` is not among the classes it is scored in ({})",
-                    source.describe(i),
-                    own.get(l as usize).map_or("?", String::as_str),
-                    classes.join(", ")
-                ))
-            })
-        })
-        .collect()
-}
-
-#[cfg(feature = "torch")]
 /// A labeled split's pooled features of some layers.
 pub(super) struct SplitFeatures {
     /// One `[n, d]` CPU float tensor per layer.
     pub xs: Vec<Tensor>,
-    /// `[n]` int64, indices into `names`.
+    /// `[n]` int64.
     pub labels: Tensor,
     pub classes: i64,
-    /// The class names the labels index.
-    pub names: Vec<String>,
 }
 
 #[cfg(feature = "torch")]
@@ -147,18 +122,15 @@ pub(super) fn split_features(
     layers: &[&str],
     pooled_dim: Option<usize>,
     image_size: Option<usize>,
-    in_classes: Option<&[String]>,
 ) -> Result<SplitFeatures, StageError> {
     let (spec, split) = ctx.data_input(key)?;
     let source = open_split(spec, split)?;
-    let names = in_classes.map_or_else(|| source.classes().to_vec(), <[String]>::to_vec);
-    let labels = labels_in(source.as_ref(), &names)?;
+    let labels = true_labels(source.as_ref())?;
     let set = ImageSet::load(source.as_ref(), image_size.unwrap_or(model.image_size()), &|_, _| {})?;
     let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
     Ok(SplitFeatures {
         xs,
         labels: Tensor::from_slice(&labels),
-        classes: names.len() as i64,
-        names,
+        classes: source.classes().len() as i64,
     })
 }
