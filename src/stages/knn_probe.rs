@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
+use super::labels::plan_class_map;
 use super::probe_data::{self, check_layers_and_splits};
 #[cfg(feature = "torch")]
 use super::probe_data::split_features;
@@ -30,6 +31,13 @@ pub struct KnnProbeParams {
     /// Weights are `exp(similarity / temperature)`.
     #[serde(default = "d_temperature")]
     pub temperature: f64,
+    /// For each class of the test split, the index of the train split's class of the same
+    /// name: filled in at planning, and keyed only when the two class lists differ. Before
+    /// labels were matched by name, such splits were scored by position (wrongly), and
+    /// those numbers may be cached: the field gives them new keys, while splits with the
+    /// same classes (every configuration that was right) keep theirs.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub class_map: Option<Vec<usize>>,
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
@@ -60,6 +68,11 @@ impl KnnProbeParams {
     }
 }
 
+/// The refusal of a `k` beyond the memory bank.
+fn too_many_neighbours(k: usize, train: &str, images: usize) -> String {
+    format!("k = {k} neighbours, but the train split `{train}` has only {images} images")
+}
+
 impl Stage for KnnProbeParams {
     const NAME: &'static str = "knn-probe";
     const VERSION: u32 = 1;
@@ -87,21 +100,26 @@ impl Stage for KnnProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
-    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+    /// The test split's labels are matched to the train split's by class name; `k` is at
+    /// most the train split's images.
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        if let Some(bank) = upstream.split(&self.train) {
+            if self.k > bank.len {
+                return Err(ParamError::new("k", too_many_neighbours(self.k, &self.train, bank.len)));
+            }
+        }
+        self.class_map = plan_class_map(upstream, &self.train, &self.test, "test")?;
         Ok(())
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
-        let n_bank = bank.labels.size()[0];
-        if self.k as i64 > n_bank {
-            return Err(StageError::Input(format!(
-                "k = {} neighbours, but the train split `{}` has only {n_bank} images",
-                self.k, self.train
-            )));
+        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, None)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, Some((&self.train, &bank.classes)))?;
+        let n_bank = bank.labels.size()[0] as usize;
+        if self.k > n_bank {
+            return Err(StageError::Input(too_many_neighbours(self.k, &self.train, n_bank)));
         }
         let cfg = KnnConfig {
             k: self.k as i64,
@@ -118,7 +136,7 @@ impl Stage for KnnProbeParams {
                 &bank_labels,
                 &test.xs[i].to_device(d),
                 &test_labels,
-                bank.classes,
+                bank.classes.len() as i64,
                 &cfg,
             )?;
             rows.push(MetricRow {

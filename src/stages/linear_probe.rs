@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
+use super::labels::plan_class_map;
 use super::probe_data::{self, check_layers_and_splits};
 #[cfg(feature = "torch")]
 use super::probe_data::split_features;
@@ -31,6 +32,13 @@ pub struct LinearProbeParams {
     pub weight_decay: f64,
     #[serde(default = "d_batch")]
     pub batch_size: usize,
+    /// For each class of the test split, the index of the train split's class of the same
+    /// name: filled in at planning, and keyed only when the two class lists differ. Before
+    /// labels were matched by name, such splits were scored by position (wrongly), and
+    /// those numbers may be cached: the field gives them new keys, while splits with the
+    /// same classes (every configuration that was right) keep theirs.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub class_map: Option<Vec<usize>>,
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
@@ -96,16 +104,18 @@ impl Stage for LinearProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
-    fn resolve(&mut self, _: &dyn Upstream) -> Result<(), ParamError> {
+    /// The test split's labels are matched to the train split's by class name.
+    fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        self.class_map = plan_class_map(upstream, &self.train, &self.test, "test")?;
         Ok(())
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim)?;
-        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
+        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, None)?;
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, Some((&self.train, &train.classes)))?;
+        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);
         let (xs_test, y_test) = (test.xs, test.labels);
         let cfg = ProbeConfig {
             epochs: self.epochs,
