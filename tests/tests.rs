@@ -10,6 +10,7 @@ mod disk_full;
 mod failures;
 mod fuzz_regressions;
 mod integrity;
+mod labels;
 mod layers;
 mod paths;
 mod pretext;
