@@ -145,7 +145,10 @@ fn cluster_metrics_truth_must_be_the_labeled_split() {
 #[test]
 fn init_takes_a_trained_head_only_with_the_same_class_names() {
     let p = Project::new();
-    p.write("datasets.toml", &format!("{PETS}[farm]\nformat = \"image-folder\"\nroot = \"farm\"\n"));
+    p.write(
+        "datasets.toml",
+        &format!("{PETS}[farm]\nformat = \"image-folder\"\nroot = \"farm\"\n"),
+    );
     write_colour_folder(&p, "pets", "train", &["bird", "cat", "dog"], 3);
     write_colour_folder(&p, "pets", "more", &["bird", "cat", "dog"], 2);
     write_colour_folder(&p, "farm", "train", &["cat", "dog", "emu"], 2);
@@ -177,7 +180,10 @@ fn init_takes_a_trained_head_only_with_the_same_class_names() {
             .unwrap_or_else(|| panic!("no init note of {stage}:\n{all}"))
             .to_string()
     };
-    assert!(note("same_names").contains("backbone and classifier head (both 3 classes)"), "{all}");
+    assert!(
+        note("same_names").contains("backbone and classifier head (both 3 classes)"),
+        "{all}"
+    );
     assert!(note("other_names").contains("backbone; fresh classifier head"), "{all}");
 }
 

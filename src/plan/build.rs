@@ -98,7 +98,11 @@ impl<'a> PlanEnv<'a> {
         if let Some(s) = self.summaries.get(&k) {
             return s.clone();
         }
-        let s = self.datasets.get(dataset).and_then(|spec| summarize(spec, split).ok()).map(Arc::new);
+        let s = self
+            .datasets
+            .get(dataset)
+            .and_then(|spec| summarize(spec, split).ok())
+            .map(Arc::new);
         self.summaries.insert(k, s.clone());
         s
     }

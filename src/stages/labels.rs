@@ -25,8 +25,7 @@ pub fn class_map(train: &str, train_classes: &[String], test: &str, test_classes
              classes (labels are matched by class name)",
             test_classes.join(", "),
             train_classes.join(", "),
-            missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-                + if missing.len() == 1 { " is" } else { " are" },
+            missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ") + if missing.len() == 1 { " is" } else { " are" },
         ));
     }
     Ok(Some(
