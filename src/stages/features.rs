@@ -4,9 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::params::{data_ref, MODEL};
+use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 use crate::config::{did_you_mean, ConfigError, Node};
 use crate::data::NpyDtype;
 use crate::models::hog;
+use crate::store::sha256_file;
 #[cfg(feature = "torch")]
 use {
     super::artefacts,
@@ -15,8 +17,6 @@ use {
     crate::models::pixels,
     rayon::prelude::*,
 };
-use super::{InputSpec, LayerUse, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
-use crate::store::sha256_file;
 
 const MODELS: &[&str] = &["hog", "pixels", "npy"];
 
@@ -168,7 +168,10 @@ impl FeaturesFile {
             "npy" => {
                 for key in ["cell", "block", "bins", "size", "image_size"] {
                     if table.lookup(key).is_some() {
-                        return Err(err(key, format!("`{key}` does not apply to model = \"npy\" (the file holds the features)")));
+                        return Err(err(
+                            key,
+                            format!("`{key}` does not apply to model = \"npy\" (the file holds the features)"),
+                        ));
                     }
                 }
                 let Some(file) = &self.path else {
@@ -179,7 +182,10 @@ impl FeaturesFile {
                 let path = base.join(file);
                 let matrix = crate::data::NpyMatrix::open(&path).map_err(|e| err("path", e.to_string()))?;
                 if matrix.rows() == 0 || matrix.cols() == 0 {
-                    return Err(err("path", format!("{}: the matrix is empty ({} x {})", path.display(), matrix.rows(), matrix.cols())));
+                    return Err(err(
+                        "path",
+                        format!("{}: the matrix is empty ({} x {})", path.display(), matrix.rows(), matrix.cols()),
+                    ));
                 }
                 npy_rows = matrix.rows();
                 let sha256 = sha256_file(&path).map_err(|e| err("path", format!("{}: {e}", path.display())))?;
@@ -243,7 +249,10 @@ impl FeaturesFile {
             }
         }
         if self.model != "npy" && self.path.is_some() {
-            return Err(err("path", format!("`path` applies to model = \"npy\", not to model = \"{}\"", self.model)));
+            return Err(err(
+                "path",
+                format!("`path` applies to model = \"npy\", not to model = \"{}\"", self.model),
+            ));
         }
         let dtype = match self.dtype.as_deref() {
             None | Some("float32") => NpyDtype::F32,
@@ -280,7 +289,10 @@ impl FeaturesFile {
 
 /// The refusal of a `.npy` matrix whose rows are not the split's images.
 fn npy_rows_differ(path: &std::path::Path, rows: usize, data: &str, images: usize) -> String {
-    format!("{}: {rows} rows, but `{data}` has {images} images (one row per image, in dataset order)", path.display())
+    format!(
+        "{}: {rows} rows, but `{data}` has {images} images (one row per image, in dataset order)",
+        path.display()
+    )
 }
 
 impl FeaturesParams {
@@ -307,12 +319,20 @@ impl FeaturesParams {
         let (spec, split) = ctx.data_input("data")?;
         let source = open_split(spec, split)?;
         if sha256_file(path).map_err(StageError::io(path))? != sha256 {
-            return Err(StageError::Input(format!("{} changed since the experiment was planned; run again", path.display())));
+            return Err(StageError::Input(format!(
+                "{} changed since the experiment was planned; run again",
+                path.display()
+            )));
         }
         let matrix = crate::data::NpyMatrix::open(path).map_err(|e| StageError::Input(e.to_string()))?;
         let (n, dim) = (matrix.rows(), matrix.cols());
         if n != source.len() {
-            return Err(StageError::Input(npy_rows_differ(path, n, &format!("{}:{split}", spec.name), source.len())));
+            return Err(StageError::Input(npy_rows_differ(
+                path,
+                n,
+                &format!("{}:{split}", spec.name),
+                source.len(),
+            )));
         }
         // Block by block: never more than a block of the file in memory.
         let mut out = Writer::create(ctx, n, dim, self.dtype)?;
@@ -409,7 +429,6 @@ impl Extractor {
     }
 }
 
-
 #[cfg(feature = "torch")]
 /// Images per wave of a model stage's features (a multiple of the extraction batch).
 const MODEL_WAVE: usize = 4096;
@@ -449,7 +468,11 @@ impl Writer {
 
     /// The first row of `rows` that cannot be stored, with what is wrong with it.
     fn check(&self, rows: &[f32]) -> Option<(usize, String)> {
-        let limit = if self.dtype == NpyDtype::F16 { f32::from(half::f16::MAX) } else { f32::MAX };
+        let limit = if self.dtype == NpyDtype::F16 {
+            f32::from(half::f16::MAX)
+        } else {
+            f32::MAX
+        };
         let i = rows.iter().position(|v| !v.is_finite() || v.abs() > limit)?;
         let what = if rows[i].is_finite() {
             format!("value {} is beyond float16's range (set dtype = \"float32\")", rows[i])

@@ -11,8 +11,8 @@ use crate::config::{struct_fields, ConfigError, Node};
 use crate::models::NetConfig;
 #[cfg(feature = "torch")]
 use {
-    super::model_io::{normalize_per_image, LoadedModel, ModelMeta},
     super::labels::true_labels,
+    super::model_io::{normalize_per_image, LoadedModel, ModelMeta},
     super::supervised::{train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
     crate::data::open_split,
@@ -25,7 +25,15 @@ use {
 };
 
 /// The keys of [`FinetuneParams`] besides those of its flattened solver options.
-const OWN_KEYS: &[&str] = &["model", "train", "test", "label_fraction", "labels_per_class", "crop_padding", "flip"];
+const OWN_KEYS: &[&str] = &[
+    "model",
+    "train",
+    "test",
+    "label_fraction",
+    "labels_per_class",
+    "crop_padding",
+    "flip",
+];
 
 #[cfg(feature = "torch")]
 /// Test images per forward pass.
@@ -149,10 +157,7 @@ impl FinetuneParams {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         if self.label_fraction.is_some() && self.labels_per_class.is_some() {
-            return err(
-                "labels_per_class",
-                "give `label_fraction` or `labels_per_class`, not both".into(),
-            );
+            return err("labels_per_class", "give `label_fraction` or `labels_per_class`, not both".into());
         }
         if let Some(f) = self.label_fraction {
             if !(f.is_finite() && f > 0.0 && f <= 1.0) {
@@ -270,8 +275,7 @@ impl Stage for FinetuneParams {
             crop_padding: self.crop_padding,
             flip: self.flip,
         };
-        let (model, history) =
-            train_classifier(ctx, meta, Start::Backbone(model_dir), set, train_labels, augment, &self.solver)?;
+        let (model, history) = train_classifier(ctx, meta, Start::Backbone(model_dir), set, train_labels, augment, &self.solver)?;
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
         let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
@@ -305,7 +309,17 @@ mod tests {
     fn label_subsets_are_stratified_and_deterministic() {
         let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         // 60 of class 0, 30 of class 1, 10 of class 2, interleaved.
-        let labels: Vec<i64> = (0..100).map(|i| if i % 10 < 6 { 0 } else if i % 10 < 9 { 1 } else { 2 }).collect();
+        let labels: Vec<i64> = (0..100)
+            .map(|i| {
+                if i % 10 < 6 {
+                    0
+                } else if i % 10 < 9 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
         let count = |idx: &[usize], c: i64| idx.iter().filter(|&&i| labels[i] == c).count();
         let tenth = label_subset(&labels, &classes, LabelSubset::Fraction(0.1), 7).unwrap();
         assert_eq!([count(&tenth, 0), count(&tenth, 1), count(&tenth, 2)], [6, 3, 1]);

@@ -3,12 +3,12 @@
 //! memory bank, the test split is scored top-1 (and top-5).
 use serde::{Deserialize, Serialize};
 
+use super::labels::plan_class_map;
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
-use super::labels::plan_class_map;
-use super::probe_data::{self, check_layers_and_splits};
 #[cfg(feature = "torch")]
 use super::probe_data::split_features;
+use super::probe_data::{self, check_layers_and_splits};
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use super::{MetricRow, Outcome, RunCtx, StageError};
@@ -59,7 +59,10 @@ impl KnnProbeParams {
             return err("k", format!("expected 1..=100000 neighbours, found {}", self.k));
         }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return err("temperature", format!("expected a positive temperature, found {}", self.temperature));
+            return err(
+                "temperature",
+                format!("expected a positive temperature, found {}", self.temperature),
+            );
         }
         if self.pooled_dim == Some(0) {
             return err("pooled_dim", "expected a positive size".into());

@@ -2,18 +2,18 @@
 //! pooled features of a labeled train split, scored top-1 (and top-5) on a test split.
 use serde::{Deserialize, Serialize};
 
+use super::labels::plan_class_map;
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
-use super::labels::plan_class_map;
-use super::probe_data::{self, check_layers_and_splits};
 #[cfg(feature = "torch")]
 use super::probe_data::split_features;
+use super::probe_data::{self, check_layers_and_splits};
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 #[cfg(feature = "torch")]
 use super::{MetricRow, Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use crate::eval::linear_probe::{Probe, ProbeConfig};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearProbeParams {

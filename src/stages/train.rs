@@ -6,7 +6,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::network_params::NetworkParams;
+use super::params::{data_ref, MODEL};
 use super::solver::SolverParams;
+use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
+use crate::config::struct_fields;
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
@@ -18,9 +21,6 @@ use {
     crate::train::batches::{Augment, ImageSet},
     crate::train::trainer::EpochStats,
 };
-use super::params::{data_ref, MODEL};
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
-use crate::config::struct_fields;
 
 /// The keys of [`TrainParams`] besides those of its flattened network and solver options.
 pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
