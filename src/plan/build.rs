@@ -436,8 +436,11 @@ fn check_reference(
 /// splits it may read (none after resolving: the layer and backbone checks need none).
 struct Graph<'g, 'a> {
     decoded: &'g Decoded<'a>,
-    splits: Option<&'g dyn Fn(&str) -> Option<Arc<SplitSummary>>>,
+    splits: Option<&'g ReadSplit<'g>>,
 }
+
+/// Reads a `dataset:split`'s summary (once: [`PlanEnv`] keeps them).
+type ReadSplit<'g> = dyn Fn(&str) -> Option<Arc<SplitSummary>> + 'g;
 
 impl<'g, 'a> Graph<'g, 'a> {
     fn of(decoded: &'g Decoded<'a>) -> Self {
