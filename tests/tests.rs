@@ -11,6 +11,7 @@ mod failures;
 mod fuzz_regressions;
 mod integrity;
 mod keys;
+mod labels;
 mod layers;
 mod paths;
 mod pretext;

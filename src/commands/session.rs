@@ -133,6 +133,7 @@ impl Session {
             mode: exp.fingerprint.mode,
             cache: exp.fingerprint.cache(&cache_dir),
             fingerprints: HashMap::new(),
+            summaries: HashMap::new(),
             allow_unavailable: options.allow_unavailable,
             unavailable: Vec::new(),
             devices: options.devices,

@@ -7,6 +7,7 @@ mod npy;
 mod source;
 mod spec;
 mod subset;
+mod summary;
 mod synthetic;
 
 pub use cifar_binary::Cifar10Binary;
@@ -19,4 +20,5 @@ pub use npy::{NpyDtype, NpyError, NpyHeader, NpyMatrix, NpyWriter};
 pub use source::{open_split, splits_of, DataError, Source};
 pub use spec::{DatasetFormat, DatasetSpec, SubsetSplit};
 pub use subset::SUBSET_VERSION;
+pub use summary::{summarize, SplitSummary};
 pub use synthetic::{Synthetic, SHAPE_CLASSES, SYNTHETIC_VERSION};

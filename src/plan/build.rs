@@ -1,6 +1,8 @@
 //! Builds the plan: validates every variant's stages, resolves references, orders the
 //! graph, and computes each instance's key; identical instances across variants merge.
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::json;
@@ -8,7 +10,7 @@ use serde_json::json;
 use super::error::Errors;
 use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
-use crate::data::{fingerprint_with, Cache, DatasetSpec, FingerprintMode};
+use crate::data::{fingerprint_with, summarize, Cache, DatasetSpec, FingerprintMode, SplitSummary};
 use crate::device::{Device, DeviceSpec};
 use crate::models::NetConfig;
 use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
@@ -23,6 +25,9 @@ pub struct PlanEnv<'a> {
     pub cache: Cache<'a>,
     /// (dataset, split) -> fingerprint, shared across plans of one process.
     pub fingerprints: HashMap<(String, String), String>,
+    /// (dataset, split) -> its classes and sizes (`None`: not readable here), for the
+    /// checks that depend on the data; shared across plans of one process.
+    pub summaries: HashMap<(String, String), Option<Arc<SplitSummary>>>,
     /// Plan even when a dataset cannot be read here (`ktlab plan` on a machine without
     /// the data): its stages are keyed on an "unavailable" fingerprint and listed.
     pub allow_unavailable: bool,
@@ -60,6 +65,7 @@ impl<'a> PlanEnv<'a> {
             mode,
             cache,
             fingerprints: HashMap::new(),
+            summaries: HashMap::new(),
             allow_unavailable: false,
             unavailable: Vec::new(),
             devices: DevicePolicy::default(),
@@ -81,6 +87,24 @@ impl<'a> PlanEnv<'a> {
         };
         self.fingerprints.insert(k, f.clone());
         Ok(f)
+    }
+
+    /// The classes and sizes of `dataset:split`, read once; `None` when the reference is
+    /// not a known dataset's split or the split cannot be read here (fingerprinting then
+    /// reports why, or lists it as unavailable).
+    fn summary(&mut self, data: &str) -> Option<Arc<SplitSummary>> {
+        let (dataset, split) = data.split_once(':')?;
+        let k = (dataset.to_string(), split.to_string());
+        if let Some(s) = self.summaries.get(&k) {
+            return s.clone();
+        }
+        let s = self
+            .datasets
+            .get(dataset)
+            .and_then(|spec| summarize(spec, split).ok())
+            .map(Arc::new);
+        self.summaries.insert(k, s.clone());
+        s
     }
 }
 
@@ -184,9 +208,14 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         }
         errors.finish()?;
         let mut errors = Errors::default();
+        let env_cell = RefCell::new(&mut *env);
+        let splits = |data: &str| env_cell.borrow_mut().summary(data);
         for name in &order {
             let mut params = decoded[name].1.clone();
-            let result = params.resolve(&Graph(&decoded));
+            let result = params.resolve(&Graph {
+                decoded: &decoded,
+                splits: Some(&splits),
+            });
             let st = decoded[name].2;
             match result {
                 Ok(()) => decoded[name].1 = params,
@@ -437,19 +466,43 @@ fn check_reference(
     }
 }
 
-/// The stages of one variant, as [`crate::stages::Stage::resolve`] sees them.
-struct Graph<'g, 'a>(&'g Decoded<'a>);
+/// The stages of one variant, as [`crate::stages::Stage::resolve`] sees them, and the
+/// splits it may read (none after resolving: the layer and backbone checks need none).
+struct Graph<'g, 'a> {
+    decoded: &'g Decoded<'a>,
+    splits: Option<&'g ReadSplit<'g>>,
+}
+
+/// Reads a `dataset:split`'s summary (once: [`PlanEnv`] keeps them).
+type ReadSplit<'g> = dyn Fn(&str) -> Option<Arc<SplitSummary>> + 'g;
+
+impl<'g, 'a> Graph<'g, 'a> {
+    fn of(decoded: &'g Decoded<'a>) -> Self {
+        Graph { decoded, splits: None }
+    }
+}
 
 impl Upstream for Graph<'_, '_> {
     fn kind(&self, stage: &str) -> Option<StageKind> {
-        self.0.get(stage).map(|(k, _, _)| *k)
+        self.decoded.get(stage).map(|(k, _, _)| *k)
+    }
+
+    fn split(&self, data: &str) -> Option<Arc<SplitSummary>> {
+        self.splits?(data)
+    }
+
+    fn trained_on(&self, stage: &str) -> Option<String> {
+        match &self.decoded.get(stage)?.1 {
+            Params::Train(t) if t.uses_true_labels() => t.data.clone(),
+            _ => None,
+        }
     }
 
     fn rows(&self, stage: &str) -> Option<String> {
         let mut cur = stage;
         // Bounded: a cycle was refused already, but rows must not loop on a bad graph.
-        for _ in 0..=self.0.len() {
-            match self.0.get(cur)?.1.rows() {
+        for _ in 0..=self.decoded.len() {
+            match self.decoded.get(cur)?.1.rows() {
                 Rows::Data(d) => return d.contains(':').then(|| d.to_string()),
                 Rows::Stage(s) => cur = s,
                 Rows::None => return None,
@@ -459,7 +512,7 @@ impl Upstream for Graph<'_, '_> {
     }
 
     fn network(&self, stage: &str) -> Option<NetConfig> {
-        self.0.get(stage).and_then(|(_, p, _)| p.networks().builds)
+        self.decoded.get(stage).and_then(|(_, p, _)| p.networks().builds)
     }
 }
 
@@ -467,7 +520,7 @@ impl Upstream for Graph<'_, '_> {
 /// anything runs, for every model stage kind).
 fn check_layers(decoded: &Decoded, params: &Params) -> Vec<ParamError> {
     let Some(uses) = params.networks().reads else { return Vec::new() };
-    let Some(cfg) = Graph(decoded).network(uses.model) else {
+    let Some(cfg) = Graph::of(decoded).network(uses.model) else {
         return Vec::new();
     };
     let mut errors = Vec::new();
@@ -484,7 +537,7 @@ fn check_init(decoded: &Decoded, params: &Params) -> Option<ParamError> {
     let networks = params.networks();
     let (key, init) = networks.init?;
     let ours = networks.builds?;
-    let theirs = Graph(decoded).network(init)?;
+    let theirs = Graph::of(decoded).network(init)?;
     let mut differs = Vec::new();
     if ours.arch != theirs.arch {
         differs.push(format!("architecture {} vs {}", ours.arch, theirs.arch));

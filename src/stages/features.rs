@@ -93,7 +93,12 @@ pub enum Extractor {
     Layer { stage: String, layer: String, pooled_dim: usize },
     /// `model = "npy"`: a float32 or float16 `[rows, dim]` matrix from a file, one row per
     /// image of `data` in dataset order; checked (and hashed) when planned.
-    Npy { path: std::path::PathBuf, sha256: String },
+    Npy {
+        path: std::path::PathBuf,
+        sha256: String,
+        /// The matrix's rows when planned (one per image of `data`; not keyed: the hash is).
+        rows: usize,
+    },
 }
 
 impl Serialize for FeaturesParams {
@@ -145,6 +150,7 @@ impl FeaturesFile {
     fn validate(mut self, table: &Node, prefix: &str) -> Result<FeaturesParams, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| at(key).error(&format!("{prefix}.{key}"), msg);
+        let mut npy_rows = 0;
         match self.model.as_str() {
             "hog" => {
                 if self.size.is_some() {
@@ -187,6 +193,7 @@ impl FeaturesFile {
                         format!("{}: the matrix is empty ({} x {})", path.display(), matrix.rows(), matrix.cols()),
                     ));
                 }
+                npy_rows = matrix.rows();
                 let sha256 = sha256_file(&path).map_err(|e| err("path", format!("{}: {e}", path.display())))?;
                 self.npy_sha256 = Some(sha256);
                 self.path = Some(path.to_string_lossy().into_owned());
@@ -261,7 +268,11 @@ impl FeaturesFile {
         let npy = self.path.take().zip(self.npy_sha256.take());
         let extractor = match (self.model.as_str(), self.cell, self.block, self.bins, self.size, self.layer) {
             ("npy", ..) => match npy {
-                Some((path, sha256)) => Extractor::Npy { path: path.into(), sha256 },
+                Some((path, sha256)) => Extractor::Npy {
+                    path: path.into(),
+                    sha256,
+                    rows: npy_rows,
+                },
                 None => return Err(table.error(prefix, "internal: npy features not resolved")),
             },
             ("hog", Some(cell), Some(block), Some(bins), _, _) => Extractor::Hog(hog::HogParams { cell, block, bins }),
@@ -280,6 +291,14 @@ impl FeaturesFile {
             dtype,
         })
     }
+}
+
+/// The refusal of a `.npy` matrix whose rows are not the split's images.
+fn npy_rows_differ(path: &std::path::Path, rows: usize, data: &str, images: usize) -> String {
+    format!(
+        "{}: {rows} rows, but `{data}` has {images} images (one row per image, in dataset order)",
+        path.display()
+    )
 }
 
 impl FeaturesParams {
@@ -314,11 +333,11 @@ impl FeaturesParams {
         let matrix = crate::data::NpyMatrix::open(path).map_err(|e| StageError::Input(e.to_string()))?;
         let (n, dim) = (matrix.rows(), matrix.cols());
         if n != source.len() {
-            return Err(StageError::Input(format!(
-                "{}: {n} rows, but `{}:{split}` has {} images (one row per image, in dataset order)",
-                path.display(),
-                spec.name,
-                source.len()
+            return Err(StageError::Input(npy_rows_differ(
+                path,
+                n,
+                &format!("{}:{split}", spec.name),
+                source.len(),
             )));
         }
         // Block by block: never more than a block of the file in memory.
@@ -542,7 +561,14 @@ impl Stage for FeaturesParams {
     fn rows(&self) -> Rows<'_> {
         Rows::Data(&self.data)
     }
+    /// A `.npy` matrix has one row per image of the split; a model stage's network must read
+    /// `image_size`.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        if let (Extractor::Npy { path, rows, .. }, Some(split)) = (&self.extractor, upstream.split(&self.data)) {
+            if *rows != split.len {
+                return Err(ParamError::new("path", npy_rows_differ(path, *rows, &self.data, split.len)));
+            }
+        }
         match &self.extractor {
             Extractor::Layer { stage, .. } => super::probe_data::check_image_size_fits(self.image_size, upstream.network(stage)),
             _ => Ok(()),
@@ -553,7 +579,7 @@ impl Stage for FeaturesParams {
         if !self.is_handcrafted() {
             return self.run_model(ctx);
         }
-        if let Extractor::Npy { path, sha256 } = &self.extractor {
+        if let Extractor::Npy { path, sha256, .. } = &self.extractor {
             return self.run_npy(ctx, path, sha256);
         }
         let (spec, split) = ctx.data_input("data")?;

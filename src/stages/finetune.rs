@@ -3,6 +3,7 @@
 //! its labels: the low-label regime) and scored top-1 (and top-5) on a test split.
 use serde::{Deserialize, Serialize};
 
+use super::labels::plan_class_map;
 use super::probe_data;
 use super::solver::SolverParams;
 use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, Upstream};
@@ -10,8 +11,8 @@ use crate::config::{struct_fields, ConfigError, Node};
 use crate::models::NetConfig;
 #[cfg(feature = "torch")]
 use {
+    super::labels::true_labels,
     super::model_io::{normalize_per_image, LoadedModel, ModelMeta},
-    super::probe_data::true_labels,
     super::supervised::{train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
     crate::data::open_split,
@@ -60,6 +61,13 @@ pub struct FinetuneParams {
     pub crop_padding: usize,
     #[serde(default = "d_true")]
     pub flip: bool,
+    /// For each class of the test split, the index of the train split's class of the same
+    /// name: filled in at planning, and keyed only when the two class lists differ. Before
+    /// labels were matched by name, such splits were scored by position (wrongly), and
+    /// those numbers may be cached: the field gives them new keys, while splits with the
+    /// same classes (every configuration that was right) keep theirs.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub class_map: Option<Vec<usize>>,
     /// The model stage's network (filled in at planning; keyed through its key).
     #[serde(skip)]
     pub network: Option<NetConfig>,
@@ -104,13 +112,7 @@ pub fn label_subset(labels: &[i64], classes: &[String], subset: LabelSubset, see
         }
         let take = match subset {
             LabelSubset::Fraction(f) => ((f * members.len() as f64).round() as usize).clamp(1, members.len()),
-            LabelSubset::PerClass(m) if m > members.len() => {
-                return Err(format!(
-                    "labels_per_class = {m}, but class `{}` has only {} images in the train split",
-                    classes[c],
-                    members.len()
-                ))
-            }
+            LabelSubset::PerClass(m) if m > members.len() => return Err(too_few_labels(m, &classes[c], members.len())),
             LabelSubset::PerClass(m) => m,
             LabelSubset::All => members.len(),
         };
@@ -119,6 +121,11 @@ pub fn label_subset(labels: &[i64], classes: &[String], subset: LabelSubset, see
     }
     chosen.sort_unstable();
     Ok(chosen)
+}
+
+/// The refusal of a `labels_per_class` beyond a class's images.
+fn too_few_labels(m: usize, class: &str, images: usize) -> String {
+    format!("labels_per_class = {m}, but class `{class}` has only {images} images in the train split")
 }
 
 #[cfg(feature = "torch")]
@@ -236,9 +243,16 @@ impl Stage for FinetuneParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
-    /// The network is the model stage's.
+    /// The network is the model stage's; the test split's labels are matched to the train
+    /// split's by class name; `labels_per_class` is at most the smallest class's images.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
         self.network = upstream.network(&self.model);
+        if let (Some(m), Some(train)) = (self.labels_per_class, upstream.split(&self.train)) {
+            if let Some((class, n)) = train.smallest_class().filter(|&(_, n)| n < m) {
+                return Err(ParamError::new("labels_per_class", too_few_labels(m, class, n)));
+            }
+        }
+        self.class_map = plan_class_map(upstream, &self.train, &self.test, "test")?;
         Ok(())
     }
     #[cfg(feature = "torch")]
@@ -247,7 +261,7 @@ impl Stage for FinetuneParams {
         let from: ModelMeta = super::artefacts::read_json(&model_dir.join("model.json"))?;
         let (spec, split) = ctx.data_input("train")?;
         let source = open_split(spec, split)?;
-        let labels = true_labels(source.as_ref())?;
+        let labels = true_labels(source.as_ref(), &self.train, None)?;
         let classes = source.classes().to_vec();
         let chosen = label_subset(&labels, &classes, self.subset(), ctx.seed).map_err(StageError::Input)?;
         let size = from.config.image_size as usize;
@@ -268,7 +282,7 @@ impl Stage for FinetuneParams {
         let (model, history) = train_classifier(ctx, meta, Start::Backbone(model_dir), set, train_labels, augment, &self.solver)?;
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
-        let test_labels = true_labels(test_source.as_ref())?;
+        let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
         let test = ImageSet::load(test_source.as_ref(), size, &|_, _| {})?;
         let (top1, top5) = self.score(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {

@@ -3,6 +3,7 @@
 //! memory bank, the test split is scored top-1 (and top-5).
 use serde::{Deserialize, Serialize};
 
+use super::labels::plan_class_map;
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
 #[cfg(feature = "torch")]
@@ -30,6 +31,13 @@ pub struct KnnProbeParams {
     /// Weights are `exp(similarity / temperature)`.
     #[serde(default = "d_temperature")]
     pub temperature: f64,
+    /// For each class of the test split, the index of the train split's class of the same
+    /// name: filled in at planning, and keyed only when the two class lists differ. Before
+    /// labels were matched by name, such splits were scored by position (wrongly), and
+    /// those numbers may be cached: the field gives them new keys, while splits with the
+    /// same classes (every configuration that was right) keep theirs.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub class_map: Option<Vec<usize>>,
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
@@ -71,6 +79,11 @@ impl KnnProbeParams {
     }
 }
 
+/// The refusal of a `k` beyond the memory bank.
+fn too_many_neighbours(k: usize, train: &str, images: usize) -> String {
+    format!("k = {k} neighbours, but the train split `{train}` has only {images} images")
+}
+
 impl Stage for KnnProbeParams {
     const NAME: &'static str = "knn-probe";
     const VERSION: u32 = 1;
@@ -102,21 +115,34 @@ impl Stage for KnnProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
+    /// The test split's labels are matched to the train split's by class name; `k` is at
+    /// most the train split's images; the model's network must read `image_size`.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        if let Some(bank) = upstream.split(&self.train) {
+            if self.k > bank.len {
+                return Err(ParamError::new("k", too_many_neighbours(self.k, &self.train, bank.len)));
+            }
+        }
+        self.class_map = plan_class_map(upstream, &self.train, &self.test, "test")?;
         probe_data::check_image_size_fits(self.image_size, upstream.network(&self.model))
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
-        let n_bank = bank.labels.size()[0];
-        if self.k as i64 > n_bank {
-            return Err(StageError::Input(format!(
-                "k = {} neighbours, but the train split `{}` has only {n_bank} images",
-                self.k, self.train
-            )));
+        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
+        let test = split_features(
+            ctx,
+            &model,
+            "test",
+            &layers,
+            self.pooled_dim,
+            self.image_size,
+            Some((&self.train, &bank.classes)),
+        )?;
+        let n_bank = bank.labels.size()[0] as usize;
+        if self.k > n_bank {
+            return Err(StageError::Input(too_many_neighbours(self.k, &self.train, n_bank)));
         }
         let cfg = KnnConfig {
             k: self.k as i64,
@@ -134,7 +160,7 @@ impl Stage for KnnProbeParams {
                 &bank_labels,
                 &test.xs[i].to_device(d),
                 &test_labels,
-                bank.classes,
+                bank.classes.len() as i64,
                 &cfg,
             )?;
             rows.push(MetricRow {

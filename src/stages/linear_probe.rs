@@ -5,6 +5,7 @@
 //! top-1 on `val` (never on `test`) and recorded as the metric `weight_decay`.
 use serde::{Deserialize, Serialize};
 
+use super::labels::plan_class_map;
 #[cfg(feature = "torch")]
 use super::model_io::LoadedModel;
 #[cfg(feature = "torch")]
@@ -34,6 +35,13 @@ pub struct LinearProbeParams {
     pub weight_decay: f64,
     #[serde(default = "d_batch")]
     pub batch_size: usize,
+    /// For each class of the test split, the index of the train split's class of the same
+    /// name: filled in at planning, and keyed only when the two class lists differ. Before
+    /// labels were matched by name, such splits were scored by position (wrongly), and
+    /// those numbers may be cached: the field gives them new keys, while splits with the
+    /// same classes (every configuration that was right) keep theirs.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub class_map: Option<Vec<usize>>,
     /// Target size of each pooled layer (default: about 2,000 under 128 px, 9,216 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
@@ -257,21 +265,28 @@ impl Stage for LinearProbeParams {
     fn rows(&self) -> Rows<'_> {
         Rows::None
     }
+    /// The test (and val) split's labels are matched to the train split's by class name; the
+    /// model's network must read `image_size`.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        self.class_map = plan_class_map(upstream, &self.train, &self.test, "test")?;
+        if let Some(val) = &self.val {
+            plan_class_map(upstream, &self.train, val, "val")?;
+        }
         probe_data::check_image_size_fits(self.image_size, upstream.network(&self.model))
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size)?;
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size)?;
-        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes);
-        let (xs_test, y_test) = (test.xs, test.labels);
+        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
+        let into = Some((self.train.as_str(), train.classes.as_slice()));
+        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size, into)?;
         let val = match &self.val {
-            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim, self.image_size)?),
+            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim, self.image_size, into)?),
             None => None,
         };
+        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);
+        let (xs_test, y_test) = (test.xs, test.labels);
         let d = ctx.device;
         let mut rows = Vec::new();
         let mut summary = Vec::new();

@@ -4,6 +4,7 @@
 pub mod artefacts;
 mod context;
 mod kind;
+mod labels;
 #[cfg(feature = "torch")]
 mod model_io;
 mod network_params;

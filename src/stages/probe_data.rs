@@ -1,13 +1,14 @@
-//! What the probes share: the checks of their layer list and splits, the true labels of a
-//! split, and a split's pooled features of a model's layers.
+//! What the probes share: the checks of their layer list and splits, and a split's labels
+//! and pooled features of a model's layers.
 use super::params::{data_ref, MODEL};
 use super::{InputSpec, LayerUse, Networks, ParamError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
+    super::labels::true_labels,
     super::model_io::LoadedModel,
     super::{RunCtx, StageError},
-    crate::data::{open_split, Source},
+    crate::data::open_split,
     crate::train::batches::ImageSet,
     tch::Tensor,
 };
@@ -91,30 +92,20 @@ pub(super) fn check_image_size_fits(image_size: Option<usize>, network: Option<c
 }
 
 #[cfg(feature = "torch")]
-/// The true label of every image of `source`; an unlabeled image is an input error.
-pub(super) fn true_labels(source: &dyn Source) -> Result<Vec<i64>, StageError> {
-    (0..source.len())
-        .map(|i| {
-            source
-                .label(i)
-                .map(|l| l as i64)
-                .ok_or_else(|| StageError::Input(format!("{}: no true label (the split is unlabeled)", source.describe(i))))
-        })
-        .collect()
-}
-
-#[cfg(feature = "torch")]
 /// A labeled split's pooled features of some layers.
 pub(super) struct SplitFeatures {
     /// One `[n, d]` CPU float tensor per layer.
     pub xs: Vec<Tensor>,
     /// `[n]` int64.
     pub labels: Tensor,
-    pub classes: i64,
+    /// Class names, index = label.
+    pub classes: Vec<String>,
 }
 
 #[cfg(feature = "torch")]
-/// The pooled features of `layers` of `model` for the split under the input `key`.
+/// The pooled features of `layers` of `model` for the split under the input `key`, its
+/// labels mapped by name into `into` (the training split's `dataset:split` and classes)
+/// when given.
 pub(super) fn split_features(
     ctx: &RunCtx,
     model: &LoadedModel,
@@ -122,15 +113,16 @@ pub(super) fn split_features(
     layers: &[&str],
     pooled_dim: Option<usize>,
     image_size: Option<usize>,
+    into: Option<(&str, &[String])>,
 ) -> Result<SplitFeatures, StageError> {
     let (spec, split) = ctx.data_input(key)?;
     let source = open_split(spec, split)?;
-    let labels = true_labels(source.as_ref())?;
+    let labels = true_labels(source.as_ref(), &format!("{}:{split}", spec.name), into)?;
     let set = ImageSet::load(source.as_ref(), image_size.unwrap_or(model.image_size()), &|_, _| {})?;
     let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
     Ok(SplitFeatures {
         xs,
         labels: Tensor::from_slice(&labels),
-        classes: source.classes().len() as i64,
+        classes: source.classes().to_vec(),
     })
 }

@@ -2,12 +2,15 @@
 //! version, output, randomness, device dependence), how it decodes, what it reads, and
 //! how it runs. The list of kinds in `stages/mod.rs` generates the enums and every
 //! dispatch from it, so a new kind is one file plus one line.
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{InputSpec, OutputKind, StageKind};
 #[cfg(feature = "torch")]
 use super::{Outcome, RunCtx, StageError};
 use crate::config::{ConfigError, Node};
+use crate::data::SplitSummary;
 use crate::models::NetConfig;
 
 /// A stage kind's parameters, validated. Nothing here has a default: each kind states
@@ -92,6 +95,11 @@ pub trait Upstream {
     fn rows(&self, stage: &str) -> Option<String>;
     /// The network whose backbone a model stage builds.
     fn network(&self, stage: &str) -> Option<NetConfig>;
+    /// The classes and sizes of a `dataset:split`, when planning can read it here.
+    fn split(&self, data: &str) -> Option<Arc<SplitSummary>>;
+    /// The `dataset:split` whose true labels a model stage's classifier head was trained
+    /// on (`train` with `labels = "truth"`); `None` for any other stage.
+    fn trained_on(&self, stage: &str) -> Option<String>;
 }
 
 /// A parameter that does not fit its upstream stages: the key and why.

@@ -45,6 +45,13 @@ pub struct TrainParams {
     pub crop_padding: usize,
     #[serde(default = "d_true")]
     pub flip: bool,
+    /// The `init` model's classifier head stays behind although it has as many classes:
+    /// both were trained on true labels, of splits whose class names differ. Filled in at
+    /// planning and keyed only when true: before heads were matched by class names such a
+    /// head was taken over (its outputs meaning other classes), and entries trained so may
+    /// be cached; every other configuration keeps its key.
+    #[serde(default, skip_deserializing, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh_head: bool,
 }
 
 fn d_pad() -> usize {
@@ -78,11 +85,27 @@ impl TrainParams {
         }
         Ok(self)
     }
+
+    /// Whether this stage and its `init` model are both trained on true labels, of as many
+    /// classes with other names (as far as planning can read the splits).
+    fn init_classes_differ(&self, upstream: &dyn Upstream) -> bool {
+        let (Some(init), Some(data)) = (&self.init, &self.data) else {
+            return false;
+        };
+        let Some(theirs) = upstream.trained_on(init).filter(|_| self.uses_true_labels()) else {
+            return false;
+        };
+        match (upstream.split(data), upstream.split(&theirs)) {
+            (Some(ours), Some(theirs)) => ours.classes.len() == theirs.classes.len() && ours.classes != theirs.classes,
+            _ => false,
+        }
+    }
 }
 
 impl Stage for TrainParams {
     const NAME: &'static str = "train";
-    /// 3 since `init` takes over the classifier head only with the same classes (2 since
+    /// 3 since `init` takes over the classifier head only with the same classes (by name
+    /// since `fresh_head`, which moves only the keys of stages it applies to; 2 since
     /// `vgg16-small` lost its last max-pool).
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
@@ -139,8 +162,10 @@ impl Stage for TrainParams {
         Rows::None
     }
     /// On pseudo-labels, the images are those the assign stage labeled: filled in when
-    /// `data` is not given, checked when it is.
+    /// `data` is not given, checked when it is. On true labels from a model stage trained
+    /// on true labels too, its classifier head is taken over only with the same class names.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
+        self.fresh_head = self.init_classes_differ(upstream);
         if self.uses_true_labels() || upstream.kind(&self.labels) != Some(StageKind::Assign) {
             return Ok(());
         }
@@ -195,6 +220,7 @@ impl Stage for TrainParams {
         };
         let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);
         let start = match self.init {
+            Some(_) if self.fresh_head => Start::Backbone(ctx.stage_input("init")?),
             Some(_) => Start::Init(ctx.stage_input("init")?),
             None => Start::Fresh,
         };
