@@ -211,6 +211,25 @@ impl Stage for TrainParams {
                 labels.len()
             )));
         }
+        // The test split, checked before any training: its true labels, of the same classes.
+        let test = match self.test {
+            None => None,
+            Some(_) => {
+                let (test_spec, test_split) = ctx.data_input("test")?;
+                let test_source = open_split(test_spec, test_split)?;
+                if test_source.classes() != source.classes() {
+                    return Err(StageError::Input(format!(
+                        "`{}:{test_split}` has the classes {:?}, `{}:{split}` {:?}: the classifier cannot be scored on it",
+                        test_spec.name,
+                        test_source.classes(),
+                        spec.name,
+                        source.classes()
+                    )));
+                }
+                let test_labels = true_labels(test_source.as_ref())?;
+                Some((test_source, test_labels))
+            }
+        };
         let meta = ModelMeta {
             config: self.net.config(),
             classes,
@@ -230,18 +249,7 @@ impl Stage for TrainParams {
         let (model, history) = train_classifier(ctx, meta, start, set, labels, augment, &self.solver)?;
         model.save(ctx.workdir)?;
         let mut metrics = Vec::new();
-        if self.test.is_some() {
-            let (spec, split) = ctx.data_input("test")?;
-            let test_source = open_split(spec, split)?;
-            if test_source.classes() != source.classes() {
-                return Err(StageError::Input(format!(
-                    "`{}:{split}` has the classes {:?}, the training images {:?}: the classifier cannot be scored on it",
-                    spec.name,
-                    test_source.classes(),
-                    source.classes()
-                )));
-            }
-            let test_labels = true_labels(test_source.as_ref())?;
+        if let Some((test_source, test_labels)) = test {
             let test = ImageSet::load(test_source.as_ref(), model.meta.config.image_size as usize, &|_, _| {})?;
             let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
             let row = |metric: &str, value: f64| MetricRow {
