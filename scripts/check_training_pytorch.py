@@ -298,7 +298,8 @@ def main():
             "ktlab's seconds are the whole `ktlab run` of one seed (planning, decoding the 20,000 PNGs,"
             " training, scoring), the training stage's own in brackets; PyTorch's are training and scoring"
             " on images already in memory. The last epoch's loss and accuracy are on the augmented"
-            " training batches, in training mode, in both.",
+            " training batches, in training mode, in both. The seconds depend on what else the machine"
+            " runs (it was shared with other builds): compare them only between runs under the same load.",
             f"Exporting the pixels once (two `features` stages): {export_s:.0f} s.",
             "",
         ]
