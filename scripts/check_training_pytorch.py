@@ -35,7 +35,7 @@ in ktlab):
 Verdict (the issue's rule): the two means agree when |mean_ktlab - mean_pytorch| <=
 2 * max(std_ktlab, std_pytorch), the std over the three seeds (n - 1 in the denominator).
 
-Usage (from the repository root, after `make build`; about 15 minutes on 2 cores):
+Usage (from the repository root, after `make build`; about 35 minutes on 2 cores, six runs of 5 to 7):
     .venv/bin/python scripts/check_training_pytorch.py [--store DIR] [--out docs/PEER_CHECKS.md]
 """
 
