@@ -364,6 +364,28 @@ fn data_cases() -> Vec<DataCase> {
             },
             args: run,
         },
+        DataCase {
+            // A train stage scored on a split of other classes: refused before it trains.
+            name: "train_test_of_other_classes",
+            code: 2,
+            entries: 0,
+            setup: |p| {
+                for (class, shade) in [("a", 10u8), ("c", 120)] {
+                    write_png(p, &format!("mine/test/{class}/0.png"), 16, 16, shade);
+                }
+                p.write(
+                    "exp.toml",
+                    "name = \"data\"\n[stages.t]\nkind = \"train\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+                     data = \"mine:train\"\nlabels = \"truth\"\ntest = \"mine:test\"\nepochs = 1\n",
+                );
+                vec![
+                    "`stages.t.test`".into(),
+                    "the test split `mine:test` has classes [a, c], the train split `mine:train` has [a, b]".into(),
+                    "`c` is not among the training classes".into(),
+                ]
+            },
+            args: run,
+        },
     ]
 }
 

@@ -297,3 +297,55 @@ fn converged_linear_probe_is_seed_free_and_chooses_weight_decay_on_val() {
         p.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has(needle);
     }
 }
+
+const SCORED: &str = r#"
+name = "scored"
+seed = 2
+
+[stages.plain]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+labels = "truth"
+epochs = 12
+
+[stages.scored]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+labels = "truth"
+test = "shapes:test"
+epochs = 12
+"#;
+
+/// `test` on a train stage scores the trained classifier itself on the test split (the
+/// metrics test_top1 and test_top5, layer ""); a train stage without `test` has no rows.
+/// (`test` is keyed, and a stage draws its numbers from its key: the two stages are two
+/// draws of the same recipe, not the same weights.)
+#[test]
+fn train_scores_its_own_classifier_on_test() {
+    let p = Project::new();
+    p.write("exp.toml", SCORED);
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stdout.contains("2 computed"), "{}", r.stdout);
+    let csv = p.read("results/scored/results.csv");
+    let m = metrics(&csv);
+    let get = |metric: &str| m[&("scored".to_string(), String::new(), metric.to_string())];
+    let (top1, top5) = (get("test_top1"), get("test_top5"));
+    eprintln!("train with test: top-1 {top1:.3}, top-5 {top5:.3}");
+    // Eight balanced classes (chance 1/8), 1,000 test images: whole counts of a thousandth.
+    assert!(top1 > 0.2 && top1 <= 1.0, "{csv}");
+    assert!(top5 >= top1 && top5 <= 1.0, "{csv}");
+    for v in [top1, top5] {
+        assert!((v * 1000.0 - (v * 1000.0).round()).abs() < 1e-6, "{v}");
+    }
+    // The stage's summary says the same figure.
+    assert!(r.stderr.contains(&format!("test top-1 {top1:.3}")), "{}", r.stderr);
+    // Only the scored stage has rows.
+    assert_eq!(m.len(), 2, "{csv}");
+    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    assert!(r.stdout.contains("0 computed, 2 cached"), "{}", r.stdout);
+    assert_eq!(p.read("results/scored/results.csv"), csv);
+}

@@ -12,8 +12,8 @@ use crate::models::NetConfig;
 #[cfg(feature = "torch")]
 use {
     super::labels::true_labels,
-    super::model_io::{normalize_per_image, LoadedModel, ModelMeta},
-    super::supervised::{train_classifier, Start},
+    super::model_io::ModelMeta,
+    super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
     crate::data::open_split,
     crate::train::batches::{Augment, ImageSet},
@@ -21,7 +21,6 @@ use {
     rand::SeedableRng,
     rand_chacha::ChaCha8Rng,
     std::sync::Arc,
-    tch::{Kind, Tensor},
 };
 
 /// The keys of [`FinetuneParams`] besides those of its flattened solver options.
@@ -34,10 +33,6 @@ const OWN_KEYS: &[&str] = &[
     "crop_padding",
     "flip",
 ];
-
-#[cfg(feature = "torch")]
-/// Test images per forward pass.
-const EVAL_BATCH: usize = 256;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FinetuneParams {
@@ -179,32 +174,6 @@ impl FinetuneParams {
         self.solver.validate(table, prefix)?;
         Ok(self)
     }
-
-    #[cfg(feature = "torch")]
-    /// Top-1 (and top-5 with more than five classes) of `model` on `set` labeled `labels`.
-    fn score(&self, model: &LoadedModel, set: &ImageSet, labels: &[i64]) -> Result<(f64, Option<f64>), StageError> {
-        let device = model.vs.device();
-        let (mut right1, mut right5) = (0i64, 0i64);
-        let idx: Vec<usize> = (0..set.n).collect();
-        tch::no_grad(|| -> Result<(), StageError> {
-            for chunk in idx.chunks(EVAL_BATCH) {
-                let mut x = set.batch(chunk).to_device(device); // [b, 3, s, s]
-                if model.meta.per_image_norm {
-                    x = normalize_per_image(&x);
-                }
-                let y = Tensor::from_slice(&labels[chunk[0]..chunk[0] + chunk.len()]).to_device(device);
-                let logits = model.net.forward(&x, false); // [b, classes]
-                right1 += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-                if model.meta.classes > 5 {
-                    let (_, top) = logits.f_topk(5, 1, true, true)?;
-                    right5 += top.eq_tensor(&y.unsqueeze(1)).any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
-                }
-            }
-            Ok(())
-        })?;
-        let n = set.n.max(1) as f64;
-        Ok((right1 as f64 / n, (model.meta.classes > 5).then(|| right5 as f64 / n)))
-    }
 }
 
 impl Stage for FinetuneParams {
@@ -284,7 +253,7 @@ impl Stage for FinetuneParams {
         let test_source = open_split(spec, split)?;
         let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
         let test = ImageSet::load(test_source.as_ref(), size, &|_, _| {})?;
-        let (top1, top5) = self.score(&model, &test, &test_labels)?;
+        let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {
             layer: String::new(),
             metric: metric.into(),

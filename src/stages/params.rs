@@ -83,7 +83,7 @@ mod tests {
         };
         check(
             StageKind::Train,
-            "arch = \"alexnet-small\"\ndata = \"d:s\"\nlabels = \"truth\"\ninit = \"m\"\nimage_size = 32",
+            "arch = \"alexnet-small\"\ndata = \"d:s\"\nlabels = \"truth\"\ninit = \"m\"\ntest = \"d:t\"\nimage_size = 32",
             &[
                 super::super::train::OWN_KEYS,
                 struct_fields::<NetworkParams>(),

@@ -1,14 +1,20 @@
 //! The supervised training that `train` and `finetune` share: a classifier built from the
 //! stage's seed, optionally started from a model stage's backbone, trained on labeled
-//! images by the one training loop with the solver options, its epochs in `epochs.csv`.
+//! images by the one training loop with the solver options, its epochs in `epochs.csv`;
+//! and the classifier's own top-1 (and top-5) on a labeled test split.
 use std::path::Path;
 use std::sync::Arc;
+
+use tch::{Kind, Tensor};
 
 use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
 use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{RunCtx, StageError};
 use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::trainer::{train, EpochStats};
+
+/// Test images per forward pass.
+const EVAL_BATCH: usize = 256;
 
 /// Where the weights of a model being trained start.
 pub(super) enum Start<'a> {
@@ -63,4 +69,34 @@ pub(super) fn train_classifier(
         train(&mut model.vs, &forward, maker, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
     write_history(ctx, &history)?;
     Ok((model, history))
+}
+
+/// Top-1 (and top-5 with more than five classes) of the classifier `model` on `set`
+/// labeled `labels`, in evaluation mode (BatchNorm's running statistics, no dropout), the
+/// images unaugmented and normalised as in training.
+pub(super) fn score_classifier(model: &LoadedModel, set: &ImageSet, labels: &[i64]) -> Result<(f64, Option<f64>), StageError> {
+    if labels.len() != set.n {
+        return Err(StageError::Input(format!("{} test images but {} labels", set.n, labels.len())));
+    }
+    let device = model.vs.device();
+    let (mut right1, mut right5) = (0i64, 0i64);
+    let idx: Vec<usize> = (0..set.n).collect();
+    tch::no_grad(|| -> Result<(), StageError> {
+        for chunk in idx.chunks(EVAL_BATCH) {
+            let mut x = set.batch(chunk).to_device(device); // [b, 3, s, s]
+            if model.meta.per_image_norm {
+                x = normalize_per_image(&x);
+            }
+            let y = Tensor::from_slice(&labels[chunk[0]..chunk[0] + chunk.len()]).to_device(device);
+            let logits = model.net.forward(&x, false); // [b, classes]
+            right1 += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+            if model.meta.classes > 5 {
+                let (_, top) = logits.f_topk(5, 1, true, true)?;
+                right5 += top.eq_tensor(&y.unsqueeze(1)).any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
+            }
+        }
+        Ok(())
+    })?;
+    let n = set.n.max(1) as f64;
+    Ok((right1 as f64 / n, (model.meta.classes > 5).then(|| right5 as f64 / n)))
 }

@@ -1,5 +1,6 @@
 //! `train`: trains an architecture on the pseudo-labels of an `assign` stage (over the
-//! images it labeled) or on the true labels of a labeled split (`labels = "truth"`).
+//! images it labeled) or on the true labels of a labeled split (`labels = "truth"`); with
+//! `test`, the trained classifier itself is scored on a labeled test split.
 #[cfg(feature = "torch")]
 use std::sync::Arc;
 
@@ -14,16 +15,17 @@ use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
     super::artefacts,
+    super::labels::true_labels,
     super::model_io::ModelMeta,
-    super::supervised::{train_classifier, Start},
-    super::{Outcome, RunCtx, StageError},
+    super::supervised::{score_classifier, train_classifier, Start},
+    super::{MetricRow, Outcome, RunCtx, StageError},
     crate::data::open_split,
     crate::train::batches::{Augment, ImageSet},
     crate::train::trainer::EpochStats,
 };
 
 /// The keys of [`TrainParams`] besides those of its flattened network and solver options.
-pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "crop_padding", "flip"];
+pub(crate) const OWN_KEYS: &[&str] = &["data", "labels", "init", "test", "crop_padding", "flip"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -37,6 +39,11 @@ pub struct TrainParams {
     /// A model stage to start from (matching variables are copied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// A labeled `dataset:split` to score the trained classifier on (top-1 and top-5 as
+    /// the metrics `test_top1`, `test_top5`); only with `labels = "truth"`. Keyed only
+    /// when given, so stages without it keep their keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
     /// Epochs, batch size, optimizer and learning-rate schedule.
     #[serde(flatten)]
     pub solver: SolverParams,
@@ -76,6 +83,24 @@ impl TrainParams {
                 "missing required key `data`: training on labels = \"truth\" needs a labeled `dataset:split`",
             ));
         }
+        if let Some(test) = &self.test {
+            if !self.uses_true_labels() {
+                return err(
+                    "test",
+                    format!(
+                        "`test` scores the classifier against the split's true classes, but it is trained on the \
+                         clusters of `{}`: give labels = \"truth\", or score the model with a probe",
+                        self.labels
+                    ),
+                );
+            }
+            if self.data.as_deref() == Some(test.as_str()) {
+                return err(
+                    "test",
+                    format!("the classifier would be scored on the split it is trained on (`{test}`): give a held-out split"),
+                );
+            }
+        }
         self.solver.validate(table, prefix)?;
         if self.crop_padding > self.net.image_size / 2 {
             return err(
@@ -109,7 +134,7 @@ impl Stage for TrainParams {
     /// `vgg16-small` lost its last max-pool).
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
-    const METRICS: &'static [&'static str] = &[];
+    const METRICS: &'static [&'static str] = &["test_top1", "test_top5"];
 
     fn metrics(&self) -> Vec<&'static str> {
         Self::METRICS.to_vec()
@@ -149,6 +174,9 @@ impl Stage for TrainParams {
                 accepts: MODEL,
             });
         }
+        if let Some(test) = &self.test {
+            v.push(data_ref("test", test));
+        }
         v
     }
     fn networks(&self) -> Networks<'_> {
@@ -166,6 +194,10 @@ impl Stage for TrainParams {
     /// on true labels too, its classifier head is taken over only with the same class names.
     fn resolve(&mut self, upstream: &dyn Upstream) -> Result<(), ParamError> {
         self.fresh_head = self.init_classes_differ(upstream);
+        // The classifier is scored on `test` in the training split's classes, by name.
+        if let (Some(data), Some(test), true) = (&self.data, &self.test, self.uses_true_labels()) {
+            super::labels::plan_class_map(upstream, data, test, "test")?;
+        }
         if self.uses_true_labels() || upstream.kind(&self.labels) != Some(StageKind::Assign) {
             return Ok(());
         }
@@ -212,6 +244,22 @@ impl Stage for TrainParams {
                 labels.len()
             )));
         }
+        // The test split, checked before any training: its true labels, mapped into the
+        // training split's classes by name (a class the training split lacks is an input error).
+        let test = match self.test {
+            None => None,
+            Some(_) => {
+                let (test_spec, test_split) = ctx.data_input("test")?;
+                let test_source = open_split(test_spec, test_split)?;
+                let train_name = format!("{}:{split}", spec.name);
+                let test_labels = true_labels(
+                    test_source.as_ref(),
+                    &format!("{}:{test_split}", test_spec.name),
+                    Some((train_name.as_str(), source.classes())),
+                )?;
+                Some((test_source, test_labels))
+            }
+        };
         let meta = ModelMeta {
             config: self.net.config(),
             classes,
@@ -231,6 +279,18 @@ impl Stage for TrainParams {
         let n_labels = labels.len();
         let (model, history) = train_classifier(ctx, meta, start, set, labels, augment, &self.solver)?;
         model.save(ctx.workdir)?;
+        let mut metrics = Vec::new();
+        if let Some((test_source, test_labels)) = test {
+            let test = ImageSet::load(test_source.as_ref(), model.meta.config.image_size as usize, &|_, _| {})?;
+            let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
+            let row = |metric: &str, value: f64| MetricRow {
+                layer: String::new(),
+                metric: metric.into(),
+                value,
+            };
+            metrics.push(row("test_top1", top1));
+            metrics.extend(top5.map(|v| row("test_top5", v)));
+        }
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,
@@ -238,10 +298,14 @@ impl Stage for TrainParams {
             lr: 0.0,
             seconds: 0.0,
         });
+        let scored = match metrics.first() {
+            Some(m) => format!(", test top-1 {:.3}", m.value),
+            None => String::new(),
+        };
         Ok(Outcome {
-            metrics: Vec::new(),
+            metrics,
             summary: format!(
-                "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}",
+                "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}{scored}",
                 self.solver.epochs, n_labels, last.loss, last.accuracy
             ),
         })
