@@ -73,8 +73,10 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
             },
             None => None,
         };
-        // A published entry may have appeared for a kept key while we waited.
-        if key.is_some_and(|k| keep.contains(&k)) {
+        // A published entry may have appeared for a kept key while we waited. A work
+        // folder whose key's lock is free is a killed run's, kept key or not.
+        let work = path.starts_with(store.tmp_dir());
+        if !work && key.is_some_and(|k| keep.contains(&k)) {
             continue;
         }
         report.bytes += dir_size(&path);
@@ -89,6 +91,23 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
         }
     }
     Ok(report)
+}
+
+/// Removes the work folders under `<store>/tmp` whose key's lock is free: a run that is
+/// computing a key holds its lock, so these are what killed runs left. Returns how many.
+pub fn remove_stale_work_folders(store: &Store) -> usize {
+    let Ok(rd) = std::fs::read_dir(store.tmp_dir()) else { return 0 };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.split('.').next().and_then(Key::parse) else { continue };
+        if let Ok(Some(_lock)) = KeyLock::try_acquire(&store.lock_path(&key)) {
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
