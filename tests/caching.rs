@@ -179,7 +179,10 @@ fn gc_keeps_the_entries_other_experiments_used_unless_asked() {
     // Two experiments share a store (and their features stage); gc of one keeps what the
     // other used until it is named (--forget) or --all-experiments is given.
     let p = Project::new();
-    p.write("datasets.toml", "[tiny]\nformat = \"synthetic\"\nimage_size = 16\nseed = 0\nsplits = { train = 40 }\n");
+    p.write(
+        "datasets.toml",
+        "[tiny]\nformat = \"synthetic\"\nimage_size = 16\nseed = 0\nsplits = { train = 40 }\n",
+    );
     let exp = |name: &str, k: u32| {
         format!(
             "name = \"{name}\"\n[stages.feat]\nkind = \"features\"\nmodel = \"pixels\"\ndata = \"tiny:train\"\n\
@@ -197,7 +200,8 @@ fn gc_keeps_the_entries_other_experiments_used_unless_asked() {
     let r = p.ktlab(&["gc", "--yes", "a.toml"]).ok();
     assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("kept 1 entries other experiments used: beta (1); `--forget NAME` or `--all-experiments` removes them"),
+        r.stdout
+            .contains("kept 1 entries other experiments used: beta (1); `--forget NAME` or `--all-experiments` removes them"),
         "{}",
         r.stdout
     );

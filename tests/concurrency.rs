@@ -105,7 +105,10 @@ fn ctrl_c_or_sigterm_during_a_stage_says_what_stopped_and_leaves_no_work_folder(
             stderr.contains(&format!("{said}: f was being computed; nothing of it is stored\n")),
             "{stderr}"
         );
-        assert!(stderr.contains("run `ktlab --store store --results results run exp.toml` again to resume"), "{stderr}");
+        assert!(
+            stderr.contains("run `ktlab --store store --results results run exp.toml` again to resume"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(work_folders(&p), Vec::<String>::new(), "{stderr}");
         assert!(p.entries().is_empty(), "{:?}", p.entries());

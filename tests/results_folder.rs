@@ -88,7 +88,15 @@ fn a_partial_or_failed_run_leaves_a_complete_folder_byte_identical() {
     p.ktlab(&["run", "exp.toml", "-q"]).ok();
     p.write("results/folder/run.txt", "wall_seconds: 1.5\n");
     let complete = snapshot(&p.path("results/folder"));
-    for f in ["results.csv", "results.md", "experiment.toml", "provenance.json", "nmi.csv", "nmi.svg", "run.txt"] {
+    for f in [
+        "results.csv",
+        "results.md",
+        "experiment.toml",
+        "provenance.json",
+        "nmi.csv",
+        "nmi.svg",
+        "run.txt",
+    ] {
         assert!(complete.contains_key(f), "{f}: {:?}", complete.keys());
     }
     // --only with an entry gone (a gc, a corrupt entry): one stage recomputed, the
@@ -97,7 +105,10 @@ fn a_partial_or_failed_run_leaves_a_complete_folder_byte_identical() {
     std::fs::remove_dir_all(p.path(&format!("store/{gone}"))).unwrap();
     let r = p.ktlab(&["run", "exp.toml", "--only", "feat", "--force", "feat"]).ok();
     assert!(r.stdout.contains("results/folder not rewritten: 1 of 13"), "{}", r.stdout);
-    assert!(snapshot(&p.path("results/folder")) == complete, "a run with --only rewrote the folder");
+    assert!(
+        snapshot(&p.path("results/folder")) == complete,
+        "a run with --only rewrote the folder"
+    );
     // Stages that fail (k beyond the number of images): nothing is rewritten either.
     p.ktlab(&["run", "exp.toml", "-q"]).ok();
     let complete = snapshot(&p.path("results/folder"));
@@ -105,7 +116,8 @@ fn a_partial_or_failed_run_leaves_a_complete_folder_byte_identical() {
     let r = p.ktlab(&["run", "exp.toml"]).fails(2);
     r.stderr_has("k = 100 is larger than the number of points (60)");
     assert!(
-        r.stdout.contains("results/folder not rewritten: 6 of 13 stage instances are not in the store (2 stages failed)"),
+        r.stdout
+            .contains("results/folder not rewritten: 6 of 13 stage instances are not in the store (2 stages failed)"),
         "{}",
         r.stdout
     );
@@ -164,7 +176,10 @@ fn report_killed_at_any_moment_leaves_the_old_or_the_new_folder() {
             mixed.push(trial);
         }
     }
-    assert!(mixed.is_empty(), "seed {seed}: the folder was neither version after trials {mixed:?}");
+    assert!(
+        mixed.is_empty(),
+        "seed {seed}: the folder was neither version after trials {mixed:?}"
+    );
     assert!(killed > 0, "no report was killed (each took up to {took:?})");
     // The next write removes what the killed ones left.
     p.write("exp.toml", &versions[0]);

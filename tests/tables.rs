@@ -154,7 +154,9 @@ fn report_rebuilds_the_tables_byte_for_byte_without_computing() {
     // With part of the results, no folder is written (and it says so).
     let partial = p.ktlab(&["run", "exp.toml", "--only", "feat"]).ok();
     assert!(
-        partial.stdout.contains("results/seeded not rewritten: 12 of 13 stage instances are not in the store"),
+        partial
+            .stdout
+            .contains("results/seeded not rewritten: 12 of 13 stage instances are not in the store"),
         "{}",
         partial.stdout
     );

@@ -50,7 +50,11 @@ pub fn gc(session: &Session, dry_run: bool, yes: bool, others: &Others, files: &
             let recorded: Vec<&str> = records.keys().map(String::as_str).collect();
             return Err(Error::Usage(format!(
                 "gc --forget {name}: the store has no records of an experiment named `{name}` (recorded: {})",
-                if recorded.is_empty() { "none".to_string() } else { recorded.join(", ") }
+                if recorded.is_empty() {
+                    "none".to_string()
+                } else {
+                    recorded.join(", ")
+                }
             )));
         }
     }
@@ -66,7 +70,7 @@ pub fn gc(session: &Session, dry_run: bool, yes: bool, others: &Others, files: &
                     .filter(|e| !named.contains(*e) && !others.forget.contains(e))
                     .cloned()
                     .collect();
-                (!other.is_empty()).then(|| (*key, other))
+                (!other.is_empty()).then_some((*key, other))
             })
             .collect()
     };
@@ -266,7 +270,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "gc will remove:");
         assert_eq!(lines[1], format!("  kmeans/{} (used by a, b)", key(0).hex()));
-        assert_eq!(lines[2], format!("  tmp/{}.x1Yz2a (a work folder left by an interrupted run)", key(1).hex()));
+        assert_eq!(
+            lines[2],
+            format!("  tmp/{}.x1Yz2a (a work folder left by an interrupted run)", key(1).hex())
+        );
         assert_eq!(lines[20], format!("  kmeans/{} (no experiment recorded it)", key(19).hex()));
         assert_eq!(lines[21], "  ... and 2 more");
         assert_eq!(lines.len(), 22);

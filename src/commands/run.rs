@@ -39,11 +39,7 @@ pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Re
 
 /// This command line as the user would type it again (`ktlab run exp.toml --only f`).
 fn resume_command() -> String {
-    let plain = |a: &str| {
-        !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_./=:,@+-".contains(c))
-    };
+    let plain = |a: &str| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "_./=:,@+-".contains(c));
     let args: Vec<String> = std::env::args()
         .skip(1)
         .map(|a| if plain(&a) { a } else { crate::exec::shell_quote(&a) })

@@ -228,7 +228,10 @@ impl Session {
         let missing = self.missing_instances(plan).len();
         if missing > 0 {
             if !self.reporter.is_quiet() {
-                println!("{}", not_rewritten(&self.results.join(&plan.experiment), missing, plan.instances.len(), why));
+                println!(
+                    "{}",
+                    not_rewritten(&self.results.join(&plan.experiment), missing, plan.instances.len(), why)
+                );
             }
             return Ok(None);
         }

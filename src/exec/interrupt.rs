@@ -58,11 +58,7 @@ fn message(signal: &str, interrupted: &[(String, bool)], resume: &str) -> String
         out.push_str(&format!("{signal}: no stage was being computed\n"));
     }
     for (label, checkpoint) in interrupted {
-        let kept = if *checkpoint {
-            "; its training checkpoint is kept"
-        } else {
-            ""
-        };
+        let kept = if *checkpoint { "; its training checkpoint is kept" } else { "" };
         out.push_str(&format!("{signal}: {label} was being computed; nothing of it is stored{kept}\n"));
     }
     out.push_str(&format!(

@@ -113,7 +113,9 @@ pub fn remove_stale_work_folders(store: &Store) -> usize {
     let mut removed = 0;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(key) = name.split('.').next().and_then(Key::parse) else { continue };
+        let Some(key) = name.split('.').next().and_then(Key::parse) else {
+            continue;
+        };
         if let Ok(Some(_lock)) = KeyLock::try_acquire(&store.lock_path(&key)) {
             if std::fs::remove_dir_all(e.path()).is_ok() {
                 removed += 1;

@@ -41,7 +41,10 @@ impl Records {
 
     /// The keys recorded for every stage of every variant.
     pub fn keys(&self) -> impl Iterator<Item = super::Key> + '_ {
-        self.stages.values().flat_map(|s| s.values()).filter_map(|r| super::Key::parse(&r.key))
+        self.stages
+            .values()
+            .flat_map(|s| s.values())
+            .filter_map(|r| super::Key::parse(&r.key))
     }
 
     pub fn get(&self, variant: &str, stage: &str) -> Option<&Record> {
