@@ -26,6 +26,9 @@ const OLD: &str = ".old-";
 /// leftover it finds is a killed writer's. Dropped without commit, the staging folder is
 /// removed and the folder stays as it was.
 pub struct StagedFolder {
+    /// The results folder as the user names it (`<root>/<name>`).
+    shown: PathBuf,
+    /// Where it really is: beside a folder that `<root>/<name>` links to, if it does.
     root: PathBuf,
     name: String,
     staging: PathBuf,
@@ -38,11 +41,25 @@ impl StagedFolder {
     /// old folder a killed writer had moved aside) and opens a fresh staging folder.
     pub fn begin(root: &Path, name: &str) -> io::Result<StagedFolder> {
         std::fs::create_dir_all(root)?;
+        let shown = root.join(name);
+        // A results folder that is a link to a folder elsewhere: that folder is replaced.
+        let linked = std::fs::symlink_metadata(&shown).is_ok_and(|m| m.file_type().is_symlink());
+        let real = if linked { std::fs::canonicalize(&shown).ok() } else { None };
+        let (root, name) = match real.as_deref().and_then(|r| Some((r.parent()?, r.file_name()?.to_str()?))) {
+            Some((r, n)) => (r.to_path_buf(), n.to_string()),
+            None => (root.to_path_buf(), name.to_string()),
+        };
+        let (root, name) = (root.as_path(), name.as_str());
         let lock = File::open(root)?;
-        lock.lock()?;
+        // A filesystem without locks on folders: still one unit, only two writers of one
+        // folder at once could remove each other's staging folder.
+        if let Err(e) = lock.lock() {
+            tracing::warn!("cannot lock {} ({e}); writing without the lock", root.display());
+        }
         remove_leftovers(root, name)?;
         let staging = crate::store::new_folder(root, &format!(".{name}{NEW}"))?;
         Ok(StagedFolder {
+            shown,
             root: root.to_path_buf(),
             name: name.to_string(),
             staging,
@@ -58,6 +75,11 @@ impl StagedFolder {
 
     /// The results folder itself (`<root>/<name>`).
     pub fn dir(&self) -> PathBuf {
+        self.shown.clone()
+    }
+
+    /// The folder replaced: `dir()`, or the folder it links to.
+    fn real_dir(&self) -> PathBuf {
         self.root.join(&self.name)
     }
 
@@ -73,7 +95,7 @@ impl StagedFolder {
     /// (one exchange of the two names where the filesystem offers it) and removes the old
     /// contents. Returns the results folder.
     pub fn commit(mut self) -> io::Result<PathBuf> {
-        let dir = self.dir();
+        let dir = self.real_dir();
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {
                 carry_foreign_files(&dir, &self.staging)?;
@@ -102,7 +124,7 @@ impl StagedFolder {
         if let Ok(d) = File::open(&self.root) {
             let _ = d.sync_all();
         }
-        Ok(dir)
+        Ok(self.dir())
     }
 }
 
@@ -318,6 +340,22 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("run.txt")).unwrap(), "wall_seconds: 12");
         let hidden: Vec<String> = listing(root.path()).into_iter().filter(|n| n.starts_with('.')).collect();
         assert!(hidden.is_empty(), "{hidden:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_results_folder_that_links_elsewhere_is_replaced_there() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let real = elsewhere.path().join("big-disk-exp");
+        write(&real.join("results.csv"), "old");
+        std::os::unix::fs::symlink(&real, root.path().join("exp")).unwrap();
+        let staged = StagedFolder::begin(root.path(), "exp").unwrap();
+        write(&staged.path().join("results.csv"), "new");
+        assert_eq!(staged.commit().unwrap(), root.path().join("exp"));
+        assert!(std::fs::symlink_metadata(root.path().join("exp")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(real.join("results.csv")).unwrap(), "new");
+        assert_eq!(listing(elsewhere.path()), ["big-disk-exp", "big-disk-exp/results.csv"]);
     }
 
     #[test]
