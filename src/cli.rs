@@ -226,6 +226,13 @@ pub enum Command {
         /// Remove without asking (on a terminal, gc lists what it will remove and asks)
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Also remove the entries that the store's records say experiment NAME used (entries
+        /// another experiment used are kept by default); repeatable
+        #[arg(long, value_name = "NAME")]
+        forget: Vec<String>,
+        /// Also remove the entries other experiments used (keep only those of FILES)
+        #[arg(long)]
+        all_experiments: bool,
         /// Experiment files whose entries to keep [default: experiments/**/*.toml in the project folder]
         files: Vec<PathBuf>,
     },

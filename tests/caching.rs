@@ -135,12 +135,15 @@ fn settings_from_environment_and_options_after_the_subcommand() {
         .current_dir(p.path(""))
         .env("KTLAB_STORE", "envstore")
         .env("OMP_WAIT_POLICY", "PASSIVE")
-        .args(["run", "exp.toml", "--only", "feat", "--results", "out", "-q"])
+        .args(["run", "exp.toml", "--only", "feat", "--results", "out"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(crate::common::entries(&p.path("envstore")).len(), 1);
-    assert!(p.path("out/contract-hog/results.csv").exists());
+    // Part of the instances: the results folder (under `out`) is named, not written.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("out/contract-hog not rewritten: 6 of 7"), "{stdout}");
+    assert!(!p.path("out/contract-hog").exists());
     // The command-line flag wins over the environment.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktlab-engine"))
         .current_dir(p.path(""))
@@ -169,6 +172,51 @@ fn gc_removes_only_unreferenced_entries() {
     let r = p.ktlab(&["gc", "--datasets", "datasets.toml"]).ok();
     assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
     p.ktlab(&["plan", "keep.toml"]).ok();
+}
+
+#[test]
+fn gc_keeps_the_entries_other_experiments_used_unless_asked() {
+    // Two experiments share a store (and their features stage); gc of one keeps what the
+    // other used until it is named (--forget) or --all-experiments is given.
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[tiny]\nformat = \"synthetic\"\nimage_size = 16\nseed = 0\nsplits = { train = 40 }\n",
+    );
+    let exp = |name: &str, k: u32| {
+        format!(
+            "name = \"{name}\"\n[stages.feat]\nkind = \"features\"\nmodel = \"pixels\"\ndata = \"tiny:train\"\n\
+             [stages.clusters]\nkind = \"kmeans\"\nfeatures = \"feat\"\nk = {k}\niterations = 3\n"
+        )
+    };
+    p.write("a.toml", &exp("alpha", 3));
+    p.ktlab(&["run", "a.toml", "-q"]).ok();
+    let alpha = p.entries();
+    p.write("b.toml", &exp("beta", 4));
+    p.ktlab(&["run", "b.toml", "-q"]).ok();
+    let all = p.entries();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let beta_own = all.iter().find(|e| !alpha.contains(e)).unwrap().clone();
+    let r = p.ktlab(&["gc", "--yes", "a.toml"]).ok();
+    assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("kept 1 entries other experiments used: beta (1); `--forget NAME` or `--all-experiments` removes them"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(p.entries(), all);
+    // Named, they are listed with their experiment.
+    let r = p.ktlab(&["gc", "--dry-run", "--forget", "beta", "a.toml"]).ok();
+    assert!(r.stdout.contains(&format!("  {beta_own} (used by beta)\n")), "{}", r.stdout);
+    assert!(r.stdout.contains("would remove 1 entries"), "{}", r.stdout);
+    assert_eq!(p.entries(), all);
+    p.ktlab(&["gc", "--yes", "--forget", "gamma", "a.toml"])
+        .fails(2)
+        .stderr_has("the store has no records of an experiment named `gamma` (recorded: alpha, beta)");
+    let r = p.ktlab(&["gc", "--yes", "--all-experiments", "a.toml"]).ok();
+    assert!(r.stdout.contains("removed 1 entries"), "{}", r.stdout);
+    assert_eq!(p.entries(), alpha);
 }
 
 /// Two copies of one image folder, written at different times in different places, plan

@@ -25,7 +25,8 @@ fn four_runs_and_a_gc_loop_share_one_store() {
     for (file, name, ks) in experiments {
         p.write(file, &CONTRACT_HOG.replace("contract-hog", name).replace("[4, 16]", ks));
     }
-    // What gc is told to keep: nothing the runs use.
+    // What gc is told to keep: nothing the runs use (--all-experiments: not even what
+    // the experiments' records name).
     p.write(
         "keep.toml",
         "name = \"keep\"\n[stages.f]\nkind = \"features\"\nmodel = \"pixels\"\ndata = \"shapes:test\"\n",
@@ -53,7 +54,7 @@ fn four_runs_and_a_gc_loop_share_one_store() {
     let mut gc_skipped_busy = 0;
     let mut statuses = vec![None; children.len()];
     while statuses.iter().any(Option::is_none) {
-        let r = p.ktlab(&["gc", "keep.toml"]);
+        let r = p.ktlab(&["gc", "--all-experiments", "keep.toml"]);
         assert_eq!(r.code, 0, "gc failed: {}", r.stderr);
         gcs += 1;
         if r.stdout.contains("in use") {
@@ -93,8 +94,18 @@ fn four_runs_and_a_gc_loop_share_one_store() {
     );
     let (problems, _) = verify_store(&p.path("store"));
     assert!(problems.is_empty(), "{problems:?}");
-    // With no run left, gc removes what nobody keeps: it did want these entries.
-    p.ktlab(&["gc", "keep.toml"]).ok();
+    // With no run left, gc removes what nobody keeps: it did want these entries. Without
+    // --all-experiments, it keeps those the four experiments are recorded to have used.
+    // (The loop may have removed some after their run ended: those left are kept.)
+    let left = p.entries();
+    let r = p.ktlab(&["gc", "keep.toml"]).ok();
+    assert!(r.stdout.contains("removed 0 entries"), "{}", r.stdout);
+    if !left.is_empty() {
+        let kept = format!("kept {} entries other experiments used: ", left.len());
+        assert!(r.stdout.contains(&kept), "{}", r.stdout);
+    }
+    assert_eq!(p.entries(), left);
+    p.ktlab(&["gc", "--all-experiments", "keep.toml"]).ok();
     assert!(p.entries().is_empty(), "{:?}", p.entries());
     assert_eq!(std::fs::read_dir(p.path("store/pins")).unwrap().count(), 0, "pin files left behind");
 }

@@ -16,6 +16,7 @@ mod layers;
 mod paths;
 mod pretext;
 mod protocols;
+mod results_folder;
 mod slurm;
 mod soak;
 mod stress;

@@ -95,7 +95,19 @@ fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
         #[cfg(feature = "torch")]
         Command::Verify { exp, stage, variant } => verify::verify(&session, &exp, &stage, variant.as_deref()),
         Command::Datasets { check, fingerprint } => datasets::datasets(&session, check, fingerprint),
-        Command::Gc { dry_run, yes, files } => gc::gc(&session, dry_run, yes, &files),
+        Command::Gc {
+            dry_run,
+            yes,
+            forget,
+            all_experiments,
+            files,
+        } => {
+            let others = gc::Others {
+                forget,
+                all: all_experiments,
+            };
+            gc::gc(&session, dry_run, yes, &others, &files)
+        }
         Command::Perms {
             count,
             min_hamming,

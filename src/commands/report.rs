@@ -1,5 +1,6 @@
 //! `ktlab report FILE`: the result tables from the store, without computing anything;
-//! every instance must be there.
+//! every instance must be there (else it fails, exit 1, and leaves the results folder as
+//! it was: a folder is only ever rewritten complete, as one unit).
 use std::process::ExitCode;
 
 use super::session::{PlanOptions, Session};
@@ -12,14 +13,15 @@ pub fn report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -
     let missing: Vec<String> = session.missing_instances(&plan).iter().map(|inst| inst.label()).collect();
     if !missing.is_empty() {
         return Err(Error::Other(format!(
-            "{} stage instance(s) of {} are not in the store: {} (see `ktlab status {}`)",
+            "{} stage instance(s) of {} are not in the store: {} (see `ktlab status {}`); {} not rewritten",
             missing.len(),
             plan.experiment,
             missing.join(", "),
-            exp.file.display()
+            exp.file.display(),
+            session.results.join(&plan.experiment).display()
         )));
     }
     session.save_records(&plan);
-    session.write_tables(&plan)?;
+    session.write_tables(&plan, "run the experiment to complete it")?;
     Ok(ExitCode::SUCCESS)
 }

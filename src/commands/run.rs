@@ -15,6 +15,8 @@ use crate::Error;
 
 /// `ktlab run FILE`: every missing instance in this process, in dependency order.
 pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Result<ExitCode, Error> {
+    // Ctrl-C and SIGTERM say what was interrupted and how to resume.
+    crate::exec::handle_interrupts(resume_command());
     let plan = session.load_plan(exp, PlanOptions::for_executor(ExecutorKind::Local))?.plan;
     session.check_results_owner(&plan)?;
     check_stage_names(&plan, &sel.force, "--force")?;
@@ -22,12 +24,27 @@ pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Re
     session.announce_store();
     // Pinned before the store is looked at: a concurrent gc leaves these entries alone.
     let _pins = session.store.pin(plan.instances.iter().map(|i| i.key))?;
+    // Work folders of killed runs (their keys' locks are free): nobody resumes them.
+    let stale = crate::store::remove_stale_work_folders(&session.store);
+    if stale > 0 {
+        tracing::info!("removed {stale} work folder(s) left by interrupted runs");
+    }
     let executor = LocalExecutor {
         store: &session.store,
         reporter: &session.reporter,
     };
     let summary = executor.run(&plan, sel);
     session.finish_run(&plan, &summary)
+}
+
+/// This command line as the user would type it again (`ktlab run exp.toml --only f`).
+fn resume_command() -> String {
+    let plain = |a: &str| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "_./=:,@+-".contains(c));
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| if plain(&a) { a } else { crate::exec::shell_quote(&a) })
+        .collect();
+    format!("ktlab {}", args.join(" "))
 }
 
 /// Seconds between looks at the queue with `--wait` (`KTLAB_POLL_SECONDS`, default 2).

@@ -216,71 +216,84 @@ impl Session {
         }
     }
 
-    /// Writes the result tables, their plots and the training curves from the store and
-    /// shows the tables (unless quiet).
-    pub fn write_tables(&self, plan: &Plan) -> Result<PathBuf, Error> {
+    /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]): results.csv,
+    /// results.md, the copy of the experiment file, the tables, their plots, provenance.json
+    /// and the training curves, and shows the tables (unless quiet). Only when every
+    /// instance of the plan is in the store: otherwise the folder is left as it was (it
+    /// describes the last complete run, or does not exist), one line says why (`why`:
+    /// what would complete it), and `None` is returned.
+    ///
+    /// [`StagedFolder`]: crate::report::StagedFolder
+    pub fn write_tables(&self, plan: &Plan, why: &str) -> Result<Option<PathBuf>, Error> {
         self.check_results_owner(plan)?;
-        let rows = crate::report::collect_rows(plan, &self.store);
-        let (dir, md) = crate::report::write_results(plan, &rows, &self.results).map_err(|source| Error::Io {
-            what: format!("writing results under {}", self.results.display()),
-            source,
-        })?;
-        // Tables, plots and provenance only from complete results: a run with `--only` or
-        // a failed stage leaves those of an earlier complete run as they are.
         let missing = self.missing_instances(plan).len();
-        let (written, curves, epochs) = if missing == 0 {
-            let computed = crate::report::computed_at(plan, &self.store);
-            let written = crate::report::write_tables(plan, &rows, &dir, computed.as_deref()).map_err(|source| Error::Io {
-                what: format!("writing tables under {}", dir.display()),
-                source,
-            })?;
-            let histories = crate::report::collect_histories(plan, &self.store);
-            let io = |source| Error::Io {
-                what: format!("writing the training curves under {}", dir.display()),
-                source,
-            };
-            let curves = crate::report::write_training_curves(plan, &histories, &dir).map_err(io)?;
-            let files = crate::report::curve_files(plan, &self.store);
-            let epochs = crate::report::write_curve_files(&files, &dir).map_err(io)?;
-            (written, curves, epochs.len())
-        } else {
+        if missing > 0 {
             if !self.reporter.is_quiet() {
                 println!(
-                    "tables and plots not written: {missing} of {} stage instances are not in the store (those of a complete run stay as they were)",
-                    plan.instances.len()
+                    "{}",
+                    not_rewritten(&self.results.join(&plan.experiment), missing, plan.instances.len(), why)
                 );
             }
-            (Vec::new(), Vec::new(), 0)
+            return Ok(None);
+        }
+        let rows = crate::report::collect_rows(plan, &self.store);
+        let io = |what: &str| {
+            let what = format!("{what} under {}", self.results.join(&plan.experiment).display());
+            move |source| Error::Io { what, source }
         };
+        let staged = crate::report::StagedFolder::begin(&self.results, &plan.experiment).map_err(io("writing results"))?;
+        let new = staged.path().to_path_buf();
+        let md = crate::report::write_results(plan, &rows, &new).map_err(io("writing results"))?;
+        let computed = crate::report::computed_at(plan, &self.store);
+        let written = crate::report::write_tables(plan, &rows, &new, computed.as_deref()).map_err(io("writing tables"))?;
+        let histories = crate::report::collect_histories(plan, &self.store);
+        let curves = crate::report::write_training_curves(plan, &histories, &new).map_err(io("writing the training curves"))?;
+        let files = crate::report::curve_files(plan, &self.store);
+        let epochs = crate::report::write_curve_files(&files, &new).map_err(io("writing the training curves"))?;
+        let shown = |files: &[PathBuf]| -> String {
+            let names: Vec<String> = files.iter().map(|f| staged.final_path(f).display().to_string()).collect();
+            names.join(", ")
+        };
+        let tables: Vec<(String, String, String)> = written
+            .iter()
+            .map(|t| (t.name.clone(), shown(&t.files), t.markdown.clone()))
+            .collect();
+        let curves = shown(&curves);
+        let dir = staged.commit().map_err(io("switching in the new results"))?;
         if !self.reporter.is_quiet() {
             println!("{md}");
-            for t in &written {
-                println!("{}", t.markdown);
+            for (_, _, markdown) in &tables {
+                println!("{markdown}");
             }
             println!("results: {}", dir.join("results.csv").display());
-            for t in &written {
-                let files: Vec<String> = t.files.iter().map(|f| f.display().to_string()).collect();
-                println!("table {}: {}", t.name, files.join(", "));
+            for (name, files, _) in &tables {
+                println!("table {name}: {files}");
             }
             if !curves.is_empty() {
-                let files: Vec<String> = curves.iter().map(|f| f.display().to_string()).collect();
-                println!("plot {}: {}", crate::plan::TRAINING_CURVES, files.join(", "));
+                println!("plot {}: {curves}", crate::plan::TRAINING_CURVES);
             }
-            if epochs > 0 {
+            if !epochs.is_empty() {
                 println!(
-                    "curves: {} ({epochs} epochs.csv files)",
-                    dir.join(crate::report::CURVES_DIR).display()
+                    "curves: {} ({} epochs.csv files)",
+                    dir.join(crate::report::CURVES_DIR).display(),
+                    epochs.len()
                 );
             }
         }
-        Ok(dir)
+        Ok(Some(dir))
     }
 
     /// The end of every run, local or on a cluster: records, tables, the one summary
     /// line, each failure, and the exit code of [`run_exit_code`].
     pub fn finish_run(&self, plan: &Plan, summary: &RunSummary) -> Result<ExitCode, Error> {
         self.save_records(plan);
-        self.write_tables(plan)?;
+        let why = match summary.failed.len() {
+            0 if summary.skipped.is_empty() => format!("run `ktlab run {}` without --only to complete it", plan.file.display()),
+            0 => "an input of a stage failed".to_string(),
+            1 => "1 stage failed".to_string(),
+            n => format!("{n} stages failed"),
+        };
+        self.write_tables(plan, &why)?;
         if !self.reporter.is_quiet() {
             println!(
                 "{} computed, {} cached, {} failed, {} skipped",
@@ -301,6 +314,14 @@ impl Session {
         }
         Ok(ExitCode::from(run_exit_code(summary)))
     }
+}
+
+/// The line that says why a results folder was left as it was.
+fn not_rewritten(dir: &Path, missing: usize, total: usize, why: &str) -> String {
+    format!(
+        "{} not rewritten: {missing} of {total} stage instances are not in the store ({why})",
+        dir.display()
+    )
 }
 
 /// The experiment file with its `--set` values, one raw tree per variant.

@@ -1,6 +1,8 @@
 //! Executors run the plan's missing instances in dependency order; reporters show it.
 mod batch;
 mod events;
+#[cfg(feature = "torch")]
+mod interrupt;
 mod jobs;
 mod local;
 mod reporter;
@@ -13,6 +15,8 @@ mod submission;
 mod verify;
 
 pub use events::Event;
+#[cfg(feature = "torch")]
+pub use interrupt::install as handle_interrupts;
 #[cfg(feature = "torch")]
 pub use local::LocalExecutor;
 pub use local::{RunSummary, Selection};

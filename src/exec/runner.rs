@@ -32,6 +32,8 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         let Some(prepared) = prepared else {
             return Ok(None);
         };
+        // Ctrl-C from here on names this instance and removes its work folder.
+        let _running = super::interrupt::track(&label, &prepared.pending.dir, &store.checkpoint_dir(&inst.key));
         reporter.emit(Event::Started {
             label: label.clone(),
             kind: inst.kind.name(),

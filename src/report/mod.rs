@@ -5,6 +5,7 @@ mod csv_table;
 mod curves;
 mod draw;
 mod figure;
+mod folder;
 mod latex;
 mod layout;
 mod markdown;
@@ -18,6 +19,7 @@ mod write;
 
 pub use csv_table::table_csv;
 pub use curves::{collect_histories, curve_files, History};
+pub use folder::StagedFolder;
 pub use latex::{escape as latex_escape, table_latex};
 pub use markdown::table_markdown;
 pub use provenance::{computed_at, find_cell, instance as instance_provenance, provenance, provenance_instances};

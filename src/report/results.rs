@@ -68,11 +68,10 @@ pub fn results_owner_conflict(plan: &Plan, results_root: &Path) -> Option<PathBu
     (owner.exists() && !same(&owner, &plan.file) && still_that_experiment).then_some(owner)
 }
 
-/// Writes results.csv and results.md, and a copy of the experiment file; returns the
-/// folder and the Markdown table.
-pub fn write_results(plan: &Plan, rows: &[ResultRow], results_root: &Path) -> std::io::Result<(PathBuf, String)> {
-    let dir = results_root.join(&plan.experiment);
-    std::fs::create_dir_all(&dir)?;
+/// Writes results.csv and results.md, and a copy of the experiment file, into `dir`
+/// (the new contents of the results folder, see [`super::StagedFolder`]); returns the
+/// Markdown table.
+pub fn write_results(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Result<String> {
     if let Ok(text) = std::fs::read_to_string(&plan.file) {
         let source = std::path::absolute(&plan.file).unwrap_or_else(|_| plan.file.clone());
         write_atomic(
@@ -101,7 +100,7 @@ pub fn write_results(plan: &Plan, rows: &[ResultRow], results_root: &Path) -> st
     write_atomic(&dir.join("results.csv"), &csv_bytes)?;
     let md = markdown(plan, rows);
     write_atomic(&dir.join("results.md"), md.as_bytes())?;
-    Ok((dir, md))
+    Ok(md)
 }
 
 /// Shortest representation that reads back to the same f64: stable and exact.

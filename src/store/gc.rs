@@ -1,5 +1,6 @@
-//! Garbage collection: removes entries that no given plan references.
-use std::collections::HashSet;
+//! Garbage collection: removes entries that no given plan references, and none that
+//! another experiment is recorded to have used, unless asked to.
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::{Key, KeyLock, Store, StoreError};
@@ -13,12 +14,21 @@ pub struct GcReport {
     pub bytes: u64,
     /// What was removed (or, in a dry run, would be), in the order of removal.
     pub paths: Vec<PathBuf>,
+    /// Entries kept because another experiment used them, with those experiments.
+    pub spared: Vec<(PathBuf, Vec<String>)>,
 }
 
-/// Removes every entry of the `kinds` folders (and every stale work folder) whose key is not in `keep`. An entry
-/// whose lock is held (a run is computing or reading it) or that a live run has pinned
-/// (it is about to use it) is left alone.
-pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> Result<GcReport, StoreError> {
+/// Removes every entry of the `kinds` folders (and every stale work folder) whose key is
+/// not in `keep` nor in `spare` (keys other experiments used, with their names: kept and
+/// listed in [`GcReport::spared`]). An entry whose lock is held (a run is computing or
+/// reading it) or that a live run has pinned (it is about to use it) is left alone.
+pub fn gc(
+    store: &Store,
+    kinds: &[&str],
+    keep: &HashSet<Key>,
+    spare: &HashMap<Key, Vec<String>>,
+    dry_run: bool,
+) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
     // No run registers its pins while this is held; live runs' keys are left alone.
     let _gc = super::pins::lock_for_gc(store)?;
@@ -31,7 +41,10 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
             let name = e.file_name().to_string_lossy().into_owned();
             match Key::parse(&name) {
                 Some(k) if keep.contains(&k) => report.kept += 1,
-                Some(k) => candidates.push((Some(k), e.path())),
+                Some(k) => match spare.get(&k) {
+                    Some(who) => report.spared.push((e.path(), who.clone())),
+                    None => candidates.push((Some(k), e.path())),
+                },
                 None => {}
             }
         }
@@ -73,8 +86,10 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
             },
             None => None,
         };
-        // A published entry may have appeared for a kept key while we waited.
-        if key.is_some_and(|k| keep.contains(&k)) {
+        // A published entry may have appeared for a kept key while we waited. A work
+        // folder whose key's lock is free is a killed run's, kept key or not.
+        let work = path.starts_with(store.tmp_dir());
+        if !work && key.is_some_and(|k| keep.contains(&k)) {
             continue;
         }
         report.bytes += dir_size(&path);
@@ -89,6 +104,25 @@ pub fn gc(store: &Store, kinds: &[&str], keep: &HashSet<Key>, dry_run: bool) -> 
         }
     }
     Ok(report)
+}
+
+/// Removes the work folders under `<store>/tmp` whose key's lock is free: a run that is
+/// computing a key holds its lock, so these are what killed runs left. Returns how many.
+pub fn remove_stale_work_folders(store: &Store) -> usize {
+    let Ok(rd) = std::fs::read_dir(store.tmp_dir()) else { return 0 };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.split('.').next().and_then(Key::parse) else {
+            continue;
+        };
+        if let Ok(Some(_lock)) = KeyLock::try_acquire(&store.lock_path(&key)) {
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {

@@ -12,7 +12,7 @@ mod records;
 
 pub use atomic::{new_folder, write_atomic};
 pub use entry::{sha256_file, EntryState, KindName, PendingEntry, Store, StoreError, MANIFEST_DIGEST};
-pub use gc::{gc, GcReport};
+pub use gc::{gc, remove_stale_work_folders, GcReport};
 pub use key::{canonical_json, Key};
 pub use lock::KeyLock;
 pub use manifest::{Artefact, Manifest, MetricRow};

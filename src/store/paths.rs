@@ -12,7 +12,12 @@ impl Store {
 
     /// What each stage of `experiment` was keyed on when it last ran.
     pub fn records_path(&self, experiment: &str) -> PathBuf {
-        self.root.join("records").join(format!("{experiment}.json"))
+        self.records_dir().join(format!("{experiment}.json"))
+    }
+
+    /// The records of every experiment that ran on this store.
+    pub fn records_dir(&self) -> PathBuf {
+        self.root.join("records")
     }
 
     /// A cluster scheduler's folder (`<store>/<scheduler>`).

@@ -25,6 +25,28 @@ impl Records {
             .unwrap_or_default()
     }
 
+    /// The records of every experiment that ran on `store`, by experiment name.
+    pub fn load_all(store: &Store) -> BTreeMap<String, Records> {
+        let Ok(rd) = std::fs::read_dir(store.records_dir()) else {
+            return BTreeMap::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let experiment = name.strip_suffix(".json")?.to_string();
+                Some((experiment.clone(), Records::load(store, &experiment)))
+            })
+            .collect()
+    }
+
+    /// The keys recorded for every stage of every variant.
+    pub fn keys(&self) -> impl Iterator<Item = super::Key> + '_ {
+        self.stages
+            .values()
+            .flat_map(|s| s.values())
+            .filter_map(|r| super::Key::parse(&r.key))
+    }
+
     pub fn get(&self, variant: &str, stage: &str) -> Option<&Record> {
         self.stages.get(variant)?.get(stage)
     }
