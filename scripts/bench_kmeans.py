@@ -50,12 +50,12 @@ def newest_bench(name):
     return max(cands, key=lambda p: p.stat().st_mtime)
 
 
-def write_section(out, name, section):
+def write_section(out, name, section, header="# Benchmarks\n\n"):
     """Replaces the part of `out` between `<!-- name:begin -->` and `<!-- name:end -->`
-    with `section` (appended, with its markers, when absent)."""
+    with `section` (appended, with its markers, when absent; a new file starts with `header`)."""
     out = Path(out)
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    text = out.read_text() if out.exists() else header
     block = f"{begin}\n{section}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)

@@ -24,9 +24,12 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
+from bench_kmeans import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "checks" / "probe-vs-sklearn.toml"
 WEIGHT_DECAY = 0.001
+PEER_HEADER = "# Checks against peers\n\nEach section is written by the script it names.\n"
 
 
 def stored_features(store):
@@ -94,15 +97,7 @@ def main():
         ]
     )
     out = Path(args.out)
-    section_begin, section_end = "<!-- probe-sklearn:begin -->", "<!-- probe-sklearn:end -->"
-    old = out.read_text() if out.exists() else "# Checks against peers\n\nEach section is written by the script it names.\n"
-    block = f"{section_begin}\n{text}{section_end}"
-    if section_begin in old:
-        head, rest = old.split(section_begin, 1)
-        new = head + block + rest.split(section_end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(new)
+    write_section(out, "probe-sklearn", text.rstrip("\n"), header=PEER_HEADER)
     print(f"wrote {out}: {verdict}")
     return 0 if verdict == "pass" else 1
 

@@ -60,6 +60,8 @@ EXPERIMENT = ROOT / "experiments" / "checks" / "supervised-vs-pytorch.toml"
 NAME = "supervised-vs-pytorch"
 sys.path.insert(0, str(ROOT / "benches"))
 from train_step import alexnet_small  # noqa: E402  (ktlab's alexnet-small in PyTorch)
+from bench_kmeans import write_section  # noqa: E402  (scripts/ is this script's folder)
+from check_probe_sklearn import PEER_HEADER  # noqa: E402
 
 SEEDS = [0, 1, 2]
 THREADS = 2
@@ -67,7 +69,6 @@ THREADS = 2
 WIDTH, EPOCHS, BATCH, LR, MOMENTUM, WEIGHT_DECAY, PAD = 0.5, 10, 128, 0.05, 0.9, 5e-4, 4
 MEAN, STD = 0.5, 0.25
 EVAL_BATCH = 256
-BEGIN, END = "<!-- train-pytorch:begin -->", "<!-- train-pytorch:end -->"
 
 
 def ktlab(args, store, results, experiment=EXPERIMENT):
@@ -305,14 +306,7 @@ def main():
         ]
     )
     out = Path(args.out)
-    old = out.read_text() if out.exists() else "# Checks against peers\n"
-    block = f"{BEGIN}\n{text}{END}"
-    if BEGIN in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(new)
+    write_section(out, "train-pytorch", text.rstrip("\n"), header=PEER_HEADER)
     print(f"wrote {out}: {verdict} (difference {100 * diff:+.2f} points, bound {100 * bound:.2f})")
     return 0 if abs(diff) <= bound else 1
 
