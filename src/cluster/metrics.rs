@@ -150,6 +150,31 @@ fn entropy(sizes: &[u64]) -> f64 {
         .sum::<f64>()
 }
 
+/// What NMI and AMI start from: the contingency table, the mutual information and the mean
+/// of the two entropies.
+struct Information<A, B> {
+    table: Contingency<A, B>,
+    mi: f64,
+    normalizer: f64,
+}
+
+/// [`Information`] of two labelings; `None` when both have one cluster (or are empty),
+/// where scikit-learn defines NMI and AMI as 1.
+fn information<A, B>(labels_true: &[A], labels_pred: &[B]) -> Result<Option<Information<A, B>>, ClusterError>
+where
+    A: Copy + Ord + Hash,
+    B: Copy + Ord + Hash,
+{
+    let table = contingency(labels_true, labels_pred)?;
+    let (r, k) = (table.row_labels.len(), table.col_labels.len());
+    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+        return Ok(None);
+    }
+    let mi = mutual_info(&table);
+    let normalizer = (entropy(&table.row_sums) + entropy(&table.col_sums)) / 2.0;
+    Ok(Some(Information { table, mi, normalizer }))
+}
+
 /// Normalised mutual information, `MI / mean(H(true), H(pred))`, exactly like
 /// scikit-learn's `normalized_mutual_info_score(average_method="arithmetic")`:
 /// 1.0 when both labelings have a single cluster (or are empty), 0.0 when
@@ -159,16 +184,12 @@ where
     A: Copy + Ord + Hash,
     B: Copy + Ord + Hash,
 {
-    let c = contingency(labels_true, labels_pred)?;
-    let (r, k) = (c.row_labels.len(), c.col_labels.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(Information { mi, normalizer, .. }) = information(labels_true, labels_pred)? else {
         return Ok(1.0);
-    }
-    let mi = mutual_info(&c);
+    };
     if mi == 0.0 {
         return Ok(0.0);
     }
-    let normalizer = (entropy(&c.row_sums) + entropy(&c.col_sums)) / 2.0;
     Ok(mi / normalizer)
 }
 
@@ -211,14 +232,10 @@ where
     A: Copy + Ord + Hash,
     B: Copy + Ord + Hash,
 {
-    let c = contingency(labels_true, labels_pred)?;
-    let (r, k) = (c.row_labels.len(), c.col_labels.len());
-    if (r == 1 && k == 1) || (r == 0 && k == 0) {
+    let Some(Information { table, mi, normalizer }) = information(labels_true, labels_pred)? else {
         return Ok(1.0);
-    }
-    let mi = mutual_info(&c);
-    let emi = expected_mutual_info(&c);
-    let normalizer = (entropy(&c.row_sums) + entropy(&c.col_sums)) / 2.0;
+    };
+    let emi = expected_mutual_info(&table);
     let mut denominator = normalizer - emi;
     denominator = if denominator < 0.0 {
         denominator.min(-f64::EPSILON)
