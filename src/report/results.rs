@@ -48,15 +48,34 @@ pub fn collect_rows(plan: &Plan, store: &Store) -> Vec<ResultRow> {
     rows
 }
 
-/// The first line of the copy of the experiment file kept in its results folder.
+/// The first line of the copy of the experiment file kept in its results folder, with the
+/// file's path relative to that folder (so a committed folder names no machine's paths).
 const COPIED_FROM: &str = "# ktlab: results of ";
+
+/// `target` as a path relative to the folder `base` (both made absolute), e.g.
+/// `../../experiments/a.toml`; `target` itself (absolute) where they share no root.
+fn relative_to(target: &Path, base: &Path) -> PathBuf {
+    let (Ok(target), Ok(base)) = (std::path::absolute(target), std::path::absolute(base)) else {
+        return target.to_path_buf();
+    };
+    let (t, b): (Vec<_>, Vec<_>) = (target.components().collect(), base.components().collect());
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target;
+    }
+    let mut rel: PathBuf = b[common..].iter().map(|_| std::path::Component::ParentDir).collect();
+    rel.extend(&t[common..]);
+    rel
+}
 
 /// Another experiment file that wrote `results_root/<name>/`: one that still exists, is
 /// not `plan.file` and has the same name. Two files with one name would otherwise
 /// overwrite each other's results without a word.
 pub fn results_owner_conflict(plan: &Plan, results_root: &Path) -> Option<PathBuf> {
-    let copy = std::fs::read_to_string(results_root.join(&plan.experiment).join("experiment.toml")).ok()?;
-    let owner = PathBuf::from(copy.lines().next()?.strip_prefix(COPIED_FROM)?);
+    let folder = results_root.join(&plan.experiment);
+    let copy = std::fs::read_to_string(folder.join("experiment.toml")).ok()?;
+    // Relative to the folder (absolute in folders written before).
+    let owner = folder.join(copy.lines().next()?.strip_prefix(COPIED_FROM)?);
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -73,7 +92,9 @@ pub fn results_owner_conflict(plan: &Plan, results_root: &Path) -> Option<PathBu
 /// Markdown table.
 pub fn write_results(plan: &Plan, rows: &[ResultRow], dir: &Path) -> std::io::Result<String> {
     if let Ok(text) = std::fs::read_to_string(&plan.file) {
-        let source = std::path::absolute(&plan.file).unwrap_or_else(|_| plan.file.clone());
+        // `dir` is staged beside the results folder: the path is relative to the folder.
+        let folder = dir.parent().map_or_else(|| dir.to_path_buf(), |p| p.join(&plan.experiment));
+        let source = relative_to(&plan.file, &folder);
         write_atomic(
             &dir.join("experiment.toml"),
             format!("{COPIED_FROM}{}\n{text}", source.display()).as_bytes(),
@@ -160,3 +181,15 @@ fn markdown(plan: &Plan, rows: &[ResultRow]) -> String {
 }
 
 pub(super) use crate::store::write_atomic;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_relative_to_a_folder() {
+        let rel = relative_to(Path::new("/p/experiments/a.toml"), Path::new("/p/results/small"));
+        assert_eq!(rel, PathBuf::from("../../experiments/a.toml"));
+        assert_eq!(relative_to(Path::new("/p/a.toml"), Path::new("/p")), PathBuf::from("a.toml"));
+    }
+}
