@@ -100,7 +100,7 @@ fn d_batch() -> usize {
 }
 
 impl LinearProbeParams {
-    pub(super) fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+    pub(super) fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
@@ -117,30 +117,25 @@ impl LinearProbeParams {
         if self.pooled_dim == Some(0) {
             return err("pooled_dim", "expected a positive size".into());
         }
-        if self.solver == ProbeSolver::Adam {
-            for key in ["max_iterations", "tolerance"] {
-                if table.lookup(key).is_some() {
-                    return err(key, format!("`{key}` applies to solver = \"lbfgs\" (adam runs `epochs`)"));
+        match self.solver {
+            ProbeSolver::Adam => {
+                for key in ["max_iterations", "tolerance"] {
+                    if table.lookup(key).is_some() {
+                        return err(key, format!("`{key}` applies to solver = \"lbfgs\" (adam runs `epochs`)"));
+                    }
                 }
             }
-        } else {
-            let mut s = self;
-            if s.max_iterations == Some(0) || s.max_iterations.is_some_and(|m| m > 1_000_000) {
-                return err(
-                    "max_iterations",
-                    format!("expected 1..=1000000, found {}", s.max_iterations.unwrap_or(0)),
-                );
+            ProbeSolver::Lbfgs => {
+                let iterations = *self.max_iterations.get_or_insert(D_MAX_ITERATIONS);
+                if !(1..=1_000_000).contains(&iterations) {
+                    return err("max_iterations", format!("expected 1..=1000000, found {iterations}"));
+                }
+                let tolerance = *self.tolerance.get_or_insert(D_TOLERANCE);
+                if !(tolerance.is_finite() && tolerance > 0.0) {
+                    return err("tolerance", format!("expected a positive tolerance, found {tolerance}"));
+                }
+                // (Keyed with the defaults filled in, like the rest of the file's keys.)
             }
-            if s.tolerance.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-                return err(
-                    "tolerance",
-                    format!("expected a positive tolerance, found {}", s.tolerance.unwrap_or(0.0)),
-                );
-            }
-            // Keyed with every default filled in, like the rest of the file's keys.
-            s.max_iterations.get_or_insert(D_MAX_ITERATIONS);
-            s.tolerance.get_or_insert(D_TOLERANCE);
-            return s.validate_val(table, prefix);
         }
         self.validate_val(table, prefix)
     }
@@ -209,6 +204,7 @@ impl LinearProbeParams {
             }
             ProbeSolver::Lbfgs => {
                 let cfg = LbfgsConfig {
+                    // Filled in by `validate`.
                     max_iterations: self.max_iterations.unwrap_or(D_MAX_ITERATIONS),
                     tolerance: self.tolerance.unwrap_or(D_TOLERANCE),
                     ..LbfgsConfig::new(wd)
