@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Node};
-use crate::train::kinds::OptimizerKind;
+use crate::train::kinds::{OptimizerKind, Precision};
 #[cfg(feature = "torch")]
 use {
     super::artefacts,
@@ -45,6 +45,10 @@ pub struct SolverParams {
     pub step_every: usize,
     #[serde(default = "d_gamma")]
     pub step_gamma: f64,
+    /// `fp32`, or mixed precision `bf16` / `fp16` (autocast around the forward pass and
+    /// the loss; `fp16` with loss scaling). Keyed only when not `fp32`.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 fn d_epochs() -> usize {
@@ -126,6 +130,7 @@ impl SolverParams {
                 eps: 1e-8,
             },
             seed,
+            precision: self.precision,
         }
     }
 }

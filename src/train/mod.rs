@@ -1,5 +1,7 @@
 //! The one training loop every training stage uses, with its optimisers, schedules,
-//! batches and checkpoints.
+//! batches, checkpoints and mixed precision.
+#[cfg(feature = "torch")]
+pub mod amp;
 #[cfg(feature = "torch")]
 pub mod batches;
 pub mod kinds;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use super::amp::LossScaler;
 pub use super::kinds::OptimizerKind;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,14 +80,28 @@ impl Optimizer {
     /// Parameters that do not require gradients (frozen ones, BatchNorm's running
     /// statistics) get none, as `backward` would leave them.
     pub fn backward_step(&mut self, loss: &Tensor, lr: f64) {
+        self.backward_step_scaled(loss, lr, None);
+    }
+
+    /// `backward_step` with float16 loss scaling where `scaler` is given: the gradients
+    /// of `loss * scale`, divided by the scale; the update is skipped (and the step not
+    /// counted) when they are not all finite. Whether the update was made.
+    pub fn backward_step_scaled(&mut self, loss: &Tensor, lr: f64, scaler: Option<&mut LossScaler>) -> bool {
         let trained: Vec<usize> = (0..self.params.len()).filter(|&i| self.params[i].1.requires_grad()).collect();
         let inputs: Vec<&Tensor> = trained.iter().map(|&i| &self.params[i].1).collect();
-        let computed = Tensor::run_backward(&[loss], &inputs, false, false);
+        let scaled = scaler.as_ref().map(|s| loss * s.scale());
+        let computed = Tensor::run_backward(&[scaled.as_ref().unwrap_or(loss)], &inputs, false, false);
         let mut grads: Vec<Tensor> = self.params.iter().map(|_| Tensor::new()).collect();
         for (i, g) in trained.into_iter().zip(computed) {
             grads[i] = g;
         }
+        if let Some(scaler) = scaler {
+            if !scaler.unscale(&mut grads) {
+                return false;
+            }
+        }
         self.update(&grads, lr);
+        true
     }
 
     /// One update with `grads` (in `params` order; undefined ones are skipped).

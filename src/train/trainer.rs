@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
+use super::amp::{Autocast, LossScaler, Precision};
 use super::batches::{assemble, epoch_batches, SampleMaker};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
@@ -20,6 +21,9 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     pub optimizer: OptimizerConfig,
     pub seed: u64,
+    /// The forward pass's and loss's arithmetic (mixed precision: `amp.rs`).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// One epoch's figures (also a row of `epochs.csv`).
@@ -40,6 +44,8 @@ pub enum TrainError {
     Io { path: PathBuf, message: String },
     #[error("training diverged at epoch {epoch}: loss is {loss}")]
     Diverged { epoch: usize, loss: f64 },
+    #[error("mixed precision: {0}")]
+    Precision(String),
 }
 
 /// What the loop reports as it goes.
@@ -64,10 +70,14 @@ pub fn train(
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut opt = Optimizer::new(cfg.optimizer.clone(), named);
+    let mut scaler = LossScaler::for_precision(cfg.precision);
+    if cfg.precision == Precision::Fp16 && device == tch::Device::Cpu {
+        tracing::warn!("precision fp16 on the CPU: libtorch has few float16 CPU kernels, so this runs many times slower than fp32; bf16 is the CPU's reduced type");
+    }
     let mut history: Vec<EpochStats> = Vec::new();
     let mut start = 0;
     if let Some((epoch, path)) = latest_checkpoint(ckpt_dir) {
-        match load_checkpoint(vs, &mut opt, &path) {
+        match load_checkpoint(vs, &mut opt, scaler.as_mut(), &path) {
             Ok(h) => {
                 history = h;
                 start = epoch;
@@ -90,9 +100,14 @@ pub fn train(
         {
             let x = batch.inputs.to_device(device);
             let y = batch.targets.to_device(device);
-            let logits = forward(&x, true);
-            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
-            opt.backward_step(&loss, lr);
+            // Forward pass and loss under autocast (for `bf16`/`fp16`), backward outside it.
+            let (logits, loss) = {
+                let _region = Autocast::enter(cfg.precision, device).map_err(TrainError::Precision)?;
+                let logits = forward(&x, true);
+                let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
+                (logits, loss)
+            };
+            opt.backward_step_scaled(&loss, lr, scaler.as_mut());
             let n = y.size()[0];
             loss_sum += loss.double_value(&[]) * n as f64;
             correct += correct_count(&logits, &y);
@@ -111,7 +126,7 @@ pub fn train(
             seconds: clock.elapsed().as_secs_f64(),
         };
         history.push(stats.clone());
-        save_checkpoint(vs, &opt, &history, ckpt_dir, epoch + 1)?;
+        save_checkpoint(vs, &opt, scaler.as_ref(), &history, ckpt_dir, epoch + 1)?;
         observer.epoch(&stats);
     }
     Ok(history)
@@ -167,7 +182,14 @@ pub fn latest_checkpoint(dir: &Path) -> Option<(usize, PathBuf)> {
         .max_by_key(|(n, _)| *n)
 }
 
-fn save_checkpoint(vs: &nn::VarStore, opt: &Optimizer, history: &[EpochStats], dir: &Path, epoch: usize) -> Result<(), TrainError> {
+fn save_checkpoint(
+    vs: &nn::VarStore,
+    opt: &Optimizer,
+    scaler: Option<&LossScaler>,
+    history: &[EpochStats],
+    dir: &Path,
+    epoch: usize,
+) -> Result<(), TrainError> {
     let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Io {
         path: p.to_path_buf(),
         message: e.to_string(),
@@ -179,6 +201,7 @@ fn save_checkpoint(vs: &nn::VarStore, opt: &Optimizer, history: &[EpochStats], d
         .map(|(k, v)| (format!("model.{k}"), v.to_device(tch::Device::Cpu)))
         .collect();
     tensors.extend(opt.state_tensors().into_iter().map(|(k, v)| (k, v.to_device(tch::Device::Cpu))));
+    tensors.extend(scaler.map(LossScaler::state_tensors).unwrap_or_default());
     let hist = serde_json::to_vec(history).unwrap_or_default();
     tensors.push(("history.json".into(), Tensor::from_slice(&hist)));
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -196,7 +219,12 @@ fn save_checkpoint(vs: &nn::VarStore, opt: &Optimizer, history: &[EpochStats], d
     Ok(())
 }
 
-fn load_checkpoint(vs: &mut nn::VarStore, opt: &mut Optimizer, path: &Path) -> Result<Vec<EpochStats>, TrainError> {
+fn load_checkpoint(
+    vs: &mut nn::VarStore,
+    opt: &mut Optimizer,
+    scaler: Option<&mut LossScaler>,
+    path: &Path,
+) -> Result<Vec<EpochStats>, TrainError> {
     let tensors = Tensor::read_safetensors(path)?;
     let vars = vs.variables();
     let mut history = Vec::new();
@@ -217,5 +245,8 @@ fn load_checkpoint(vs: &mut nn::VarStore, opt: &mut Optimizer, path: &Path) -> R
         Ok(())
     })?;
     opt.load_state(&optim);
+    if let Some(scaler) = scaler {
+        scaler.load_state(&optim);
+    }
     Ok(history)
 }
