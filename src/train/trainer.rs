@@ -93,7 +93,10 @@ pub fn train(
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         // Dropout and any other torch randomness: a function of (seed, epoch) only.
         tch::manual_seed((cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
-        let (mut loss_sum, mut correct, mut seen) = (0f64, 0i64, 0i64);
+        // Sums kept on the device and read once per epoch: no wait for the device per batch.
+        // The same float64 arithmetic as summing `loss as f64 * n` on the host, bit for bit.
+        let (loss_sum, correct) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+        let mut seen = 0i64;
         for (b, batch) in epoch_batches(maker.clone(), cfg.batch_size, cfg.seed, epoch)
             .into_iter()
             .enumerate()
@@ -109,12 +112,15 @@ pub fn train(
             };
             opt.backward_step_scaled(&loss, lr, scaler.as_mut());
             let n = y.size()[0];
-            loss_sum += loss.double_value(&[]) * n as f64;
-            correct += correct_count(&logits, &y);
+            tch::no_grad(|| {
+                let _ = loss_sum.shallow_clone().g_add_(&(loss.to_kind(Kind::Double) * n as f64));
+                let _ = correct.shallow_clone().g_add_(&correct_in(&logits, &y));
+            });
             seen += n;
             observer.batch(epoch, b + 1, batches_per_epoch);
         }
-        let loss = loss_sum / seen.max(1) as f64;
+        let loss = loss_sum.double_value(&[]) / seen.max(1) as f64;
+        let correct = correct.int64_value(&[]);
         if !loss.is_finite() {
             return Err(TrainError::Diverged { epoch: epoch + 1, loss });
         }
@@ -157,12 +163,12 @@ pub fn evaluate(
 
 /// How many rows of `logits` have their largest value at the target class.
 fn correct_count(logits: &Tensor, targets: &Tensor) -> i64 {
-    logits
-        .argmax(1, false)
-        .eq_tensor(targets)
-        .to_kind(Kind::Int64)
-        .sum(Kind::Int64)
-        .int64_value(&[])
+    correct_in(logits, targets).int64_value(&[])
+}
+
+/// `correct_count` as a tensor on the logits' device (no wait for it).
+fn correct_in(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits.argmax(1, false).eq_tensor(targets).to_kind(Kind::Int64).sum(Kind::Int64)
 }
 
 fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
