@@ -91,6 +91,38 @@ fn explain_shows_the_key_input() {
         .stderr_has("did you mean `clusters`?");
 }
 
+/// A stage's own `device` overrides the experiment's for that stage alone: its key names
+/// its device class (an explicit CUDA device is kept where CUDA is absent, for a plan run
+/// elsewhere), the other stages keep the experiment's, and a bad value exits 2 at its key.
+#[test]
+fn a_stage_device_overrides_the_experiments_for_that_stage() {
+    let p = Project::new();
+    p.write("exp.toml", &CONTRACT_HOG.replace("device = \"auto\"", "device = \"cpu\""));
+    let device_of = |args: &[&str]| {
+        let out = p.ktlab(args).ok().stdout;
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("\"device\": ").map(|v| v.trim_end_matches(',').to_string()))
+            .unwrap_or_else(|| panic!("no device in:\n{out}"))
+    };
+    let explain = |stage: &'static str, set: &'static str| {
+        let mut args = vec!["explain", "exp.toml", stage, "--variant", "k=16"];
+        if !set.is_empty() {
+            args.extend(["--set", set]);
+        }
+        args
+    };
+    assert_eq!(device_of(&explain("clusters", "")), "\"cpu\"");
+    assert_eq!(device_of(&explain("clusters", "stages.clusters.device=cuda")), "\"cuda\"");
+    assert_eq!(device_of(&explain("labels", "stages.clusters.device=cuda")), "\"cpu\"");
+    p.write("exp.toml", &CONTRACT_HOG.replace("device = \"auto\"", "device = \"cuda\""));
+    assert_eq!(device_of(&explain("clusters", "stages.clusters.device=cpu")), "\"cpu\"");
+    assert_eq!(device_of(&explain("labels", "stages.clusters.device=cpu")), "\"cuda\"");
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.clusters.device=gpu"])
+        .fails(2)
+        .stderr_has("stages.clusters.device")
+        .stderr_has("expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", found \"gpu\"");
+}
+
 #[test]
 fn only_and_force() {
     let p = Project::new();

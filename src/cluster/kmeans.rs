@@ -447,6 +447,7 @@ fn run_lloyd(
     on_update: &dyn Fn(usize),
 ) -> Result<LloydResult, ClusterError> {
     let k = init.size()[0] as usize;
+    let block_rows = device_block_rows(x.device(), k, block_rows);
     let mut centroids = init;
     let (mut assigner, mut labels, mut dists) = Assigner::start(x, &centroids, block_rows, algorithm)?;
     let mut history = vec![sum_f64(&dists)?];
@@ -510,6 +511,21 @@ fn run_lloyd(
         iterations_run,
         converged,
     })
+}
+
+/// Score elements (`rows x k` float32) of one block on a GPU: 256 MiB.
+const CUDA_BLOCK_ELEMENTS: usize = 1 << 26;
+
+/// Rows per block on `device`: `block_rows` on the CPU (blocks sized for its caches); on a
+/// GPU as many rows as fill [`CUDA_BLOCK_ELEMENTS`] scores, so that a block is a few large
+/// kernels rather than thousands of small launches per iteration (at the paper's scale,
+/// 33,554 rows instead of 4,096: 39 blocks instead of 313). Each row's label and distance
+/// do not depend on the block it is in.
+fn device_block_rows(device: Device, k: usize, block_rows: usize) -> usize {
+    match device {
+        Device::Cpu => block_rows,
+        _ => block_rows.max(CUDA_BLOCK_ELEMENTS / k.max(1)),
+    }
 }
 
 /// Whether some cluster in `0..k` has no point.
@@ -742,6 +758,13 @@ fn init_kmeanspp(x: &Tensor, k: usize, block_rows: usize, rng: &mut ChaCha20Rng)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_blocks_hold_a_quarter_gib_of_scores_and_cpu_blocks_are_kept() {
+        assert_eq!(device_block_rows(Device::Cpu, 2000, 4096), 4096);
+        assert_eq!(device_block_rows(Device::Cuda(0), 2000, 4096), 33_554);
+        assert_eq!(device_block_rows(Device::Cuda(0), 100_000, 4096), 4096);
+    }
     use crate::cluster::assign::{labels_to_vec, nearest};
     use crate::cluster::metrics::{ari, cluster_sizes, purity};
     use crate::cluster::testutil::{blobs, max_abs_diff, random_matrix, tensor_from_rows, uniform_tensor};

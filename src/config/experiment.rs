@@ -66,6 +66,9 @@ pub struct RawStage {
     /// axis (a pretext model trained once and shared by every seed of the stages after
     /// it), with its node for errors; taken out of `table`.
     pub seed: Option<(u64, Node)>,
+    /// `device`, where this stage computes instead of the experiment's `device` (HOG on the
+    /// CPU beside a GPU experiment, say); taken out of `table`, checked by the planner.
+    pub device: Option<Node>,
 }
 
 /// Reads an experiment file, applies `--set` overrides and expands its sweep.
@@ -537,11 +540,13 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         let mut resources = None;
         let mut label = None;
         let mut seed = None;
+        let mut device = None;
         if let Value::Table(t) = &mut rest.value {
             t.shift_remove("kind");
             resources = t.shift_remove("resources").map(|(_, n)| n);
             label = t.shift_remove("label").map(|(_, n)| n);
             seed = t.shift_remove("seed").map(|(_, n)| n);
+            device = t.shift_remove("device").map(|(_, n)| n);
         }
         let seed = match seed {
             None => None,
@@ -565,6 +570,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
                 resources,
                 label,
                 seed,
+                device,
             },
         );
     }

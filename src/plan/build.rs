@@ -48,6 +48,23 @@ pub enum DevicePolicy {
     Declared,
 }
 
+/// A `device` setting (the experiment's or a stage's, at `key`): what it asks for, and with
+/// [`DevicePolicy::Probe`] the device it is on this machine. An explicit CUDA device is kept
+/// even where CUDA is absent: the plan may be run elsewhere (a Slurm GPU node); the runner
+/// checks the device before computing.
+fn device_setting(node: &Node, key: &str, policy: DevicePolicy) -> Result<(DeviceSpec, Option<Device>), ConfigError> {
+    let text = node
+        .as_str()
+        .ok_or_else(|| node.error(key, format!("expected a string, found {}", node.type_name())))?;
+    let spec: DeviceSpec = text.parse().map_err(|m: String| node.error(key, m))?;
+    let probed = match (policy, spec) {
+        (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(Device::Cuda(n)),
+        (DevicePolicy::Probe, _) => Some(spec.resolve().map_err(|m| node.error(key, m))?),
+        (DevicePolicy::Declared, _) => None,
+    };
+    Ok((spec, probed))
+}
+
 fn declared_device(spec: DeviceSpec, gpus: u32) -> Device {
     match spec {
         DeviceSpec::Cpu => Device::Cpu,
@@ -141,18 +158,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
     let raw_tables = first.tables.clone();
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
-        let device_str = raw.device.as_str().ok_or_else(|| {
-            raw.device
-                .error("device", format!("expected a string, found {}", raw.device.type_name()))
-        })?;
-        let spec: DeviceSpec = device_str.parse().map_err(|m: String| raw.device.error("device", m))?;
-        // An explicit CUDA device is kept even where CUDA is absent: the plan may be run
-        // elsewhere (a Slurm GPU node); the runner checks the device before computing.
-        let probed = match (env.devices, spec) {
-            (DevicePolicy::Probe, DeviceSpec::Cuda(n)) => Some(Device::Cuda(n)),
-            (DevicePolicy::Probe, _) => Some(spec.resolve().map_err(|m| raw.device.error("device", m))?),
-            (DevicePolicy::Declared, _) => None,
-        };
+        let (spec, probed) = device_setting(&raw.device, "device", env.devices)?;
         let slurm = match &raw.slurm {
             Some(n) => SlurmSection::decode(n)?,
             None => SlurmSection::default(),
@@ -260,6 +266,10 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         for name in &order {
             let (kind, params, st) = &decoded[name];
             let stage_resources = resources.remove(name).unwrap_or_default();
+            let (spec, probed) = match &st.device {
+                Some(node) => device_setting(node, &format!("stages.{name}.device"), env.devices)?,
+                None => (spec, probed),
+            };
             let device = probed.unwrap_or_else(|| declared_device(spec, stage_resources.or(&slurm.defaults).gpus.unwrap_or(0)));
             let mut inputs = IndexMap::new();
             let mut key_inputs = serde_json::Map::new();
