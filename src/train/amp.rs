@@ -69,6 +69,8 @@ impl Drop for Autocast {
 pub struct LossScaler {
     scale: f64,
     good_steps: i64,
+    /// Steps skipped since the last `take_skipped` (not state: a report).
+    skipped: usize,
 }
 
 const INIT_SCALE: f64 = 65536.0;
@@ -81,6 +83,7 @@ impl Default for LossScaler {
         LossScaler {
             scale: INIT_SCALE,
             good_steps: 0,
+            skipped: 0,
         }
     }
 }
@@ -122,8 +125,14 @@ impl LossScaler {
         } else {
             self.scale *= BACKOFF_FACTOR;
             self.good_steps = 0;
+            self.skipped += 1;
         }
         finite
+    }
+
+    /// Steps skipped since the last call, and the count reset.
+    pub fn take_skipped(&mut self) -> usize {
+        std::mem::take(&mut self.skipped)
     }
 
     /// State for a checkpoint.
@@ -187,6 +196,8 @@ mod tests {
         assert_eq!(s.scale(), scale);
         assert!(s.unscale(&mut [Tensor::from_slice(&[1.0f32])]));
         assert_eq!(s.scale(), scale * 2.0);
+        assert_eq!(s.take_skipped(), 2);
+        assert_eq!(s.take_skipped(), 0);
         let mut restored = LossScaler::default();
         restored.load_state(&s.state_tensors());
         assert_eq!(restored, s);

@@ -119,6 +119,16 @@ pub fn train(
             seen += n;
             observer.batch(epoch, b + 1, batches_per_epoch);
         }
+        if let Some(scaler) = scaler.as_mut() {
+            let skipped = scaler.take_skipped();
+            if skipped > 0 {
+                tracing::info!(
+                    "epoch {}: {skipped} of {batches_per_epoch} fp16 steps skipped (gradients not finite); loss scale now {}",
+                    epoch + 1,
+                    scaler.scale()
+                );
+            }
+        }
         let loss = loss_sum.double_value(&[]) / seen.max(1) as f64;
         let correct = correct.int64_value(&[]);
         if !loss.is_finite() {
