@@ -93,12 +93,12 @@ mod tests {
         check(
             StageKind::Pretext,
             "task = \"jigsaw++\"\narch = \"alexnet-small\"\ndata = \"d:s\"",
-            &[super::super::pretext::OWN_KEYS, struct_fields::<SolverParams>()],
+            &[&super::super::pretext::own_keys(), struct_fields::<SolverParams>()],
         );
         check(
             StageKind::Pretext,
             "task = \"rotation\"\narch = \"alexnet-small\"\ndata = \"d:s\"",
-            &[super::super::pretext::OWN_KEYS, struct_fields::<SolverParams>()],
+            &[&super::super::pretext::own_keys(), struct_fields::<SolverParams>()],
         );
     }
 }

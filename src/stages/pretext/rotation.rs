@@ -1,0 +1,127 @@
+//! `task = "rotation"`: which of four rotations (0, 90, 180, 270 degrees) an image shows
+//! (Gidaris et al. 2018), a four-way classifier on the whole network.
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::task::{Task, TaskDef, TaskInput};
+use crate::config::ConfigError;
+#[cfg(feature = "torch")]
+use {
+    super::super::model_io::{LoadedModel, ModelMeta},
+    super::super::solver::EpochReporter,
+    super::super::StageError,
+    super::task::{Job, Trained},
+    crate::pretext::rotation::Rotation,
+    crate::train::batches::Augment,
+    crate::train::trainer::{evaluate, train},
+    std::sync::Arc,
+};
+
+pub const ROTATION: TaskDef = TaskDef {
+    name: "rotation",
+    family: "rotation",
+    keys: &["crop_padding", "flip"],
+    decode: |input| Ok(Box::new(RotationSetup::decode(input)?)),
+};
+
+/// The rotation keys as the file writes them.
+#[derive(Deserialize)]
+struct RotationFile {
+    crop_padding: Option<usize>,
+    flip: Option<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RotationSetup {
+    /// The network's input side (224, or 32 for `-small` archs).
+    pub image_size: usize,
+    /// Random translation in pixels (4 for `-small` archs, else 0).
+    pub crop_padding: usize,
+    /// Random horizontal flips (true).
+    pub flip: bool,
+}
+
+impl RotationSetup {
+    fn decode(input: &TaskInput<'_>) -> Result<RotationSetup, ConfigError> {
+        let file = input.table.decode_flattened::<RotationFile>(input.prefix, input.known)?;
+        let size = input.image_size.unwrap_or(crate::models::default_image_size(input.arch) as usize);
+        let pad = file.crop_padding.unwrap_or(if input.arch.is_small() { 4 } else { 0 });
+        if pad > size / 2 {
+            return Err(input.error("crop_padding", format!("expected at most half the image size, found {pad}")));
+        }
+        input.net_params(size).validate(input.table, input.prefix)?;
+        Ok(RotationSetup {
+            image_size: size,
+            crop_padding: pad,
+            flip: file.flip.unwrap_or(true),
+        })
+    }
+}
+
+impl Task for RotationSetup {
+    fn def(&self) -> &'static TaskDef {
+        &ROTATION
+    }
+
+    fn image_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn key_fields(&self) -> Map<String, Value> {
+        let mut key = Map::new();
+        key.insert("crop_padding".into(), json!(self.crop_padding));
+        key.insert("flip".into(), json!(self.flip));
+        key
+    }
+
+    fn clone_box(&self) -> Box<dyn Task> {
+        Box::new(self.clone())
+    }
+
+    #[cfg(feature = "torch")]
+    fn train(&self, job: &Job<'_>) -> Result<Trained, StageError> {
+        let ctx = job.ctx;
+        let mut model = LoadedModel::new(
+            ModelMeta {
+                config: job.net.config(),
+                classes: 4,
+                jigsaw: None,
+                per_image_norm: false,
+            },
+            ctx.device,
+        )?;
+        if job.init {
+            let other = LoadedModel::load(ctx.stage_input("init")?, ctx.device)?;
+            (ctx.note)(model.init_from(&other)?.to_string());
+        }
+        let maker = Rotation {
+            set: job.set.clone(),
+            augment: Augment {
+                crop_padding: self.crop_padding,
+                flip: self.flip,
+            },
+        };
+        // Held-out images as they are, at all four angles.
+        let heldout_maker = Rotation {
+            set: job.aside.clone(),
+            augment: Augment {
+                crop_padding: 0,
+                flip: false,
+            },
+        };
+        let mut reporter = EpochReporter::new(ctx, job.cfg.epochs);
+        reporter.accuracy_name = "rotation accuracy";
+        reporter.chance = Some(0.25);
+        let net = &model.net;
+        let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
+        let history = train(&mut model.vs, &forward, Arc::new(maker), &job.cfg, ctx.checkpoint_dir, &reporter)
+            .map_err(|e| StageError::Failed(e.to_string()))?;
+        let heldout = (job.aside.n > 0).then(|| evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
+        model.save(ctx.workdir)?;
+        Ok(Trained {
+            history,
+            classes: 4,
+            heldout,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! What a pretext task is to the `pretext` stage: its entry in [`super::TASKS`] (name, own
+//! keys, decoder) and the [`Task`] it decodes to (its keyed options, image side, and how it
+//! trains the network and measures itself on held-out images). One file per task beside
+//! this one.
+use serde_json::{Map, Value};
+
+use super::super::network_params::NetworkParams;
+use crate::config::{ConfigError, Node};
+use crate::models::Arch;
+#[cfg(feature = "torch")]
+use {
+    super::super::{RunCtx, StageError},
+    crate::train::batches::ImageSet,
+    crate::train::trainer::{EpochStats, TrainConfig},
+    std::sync::Arc,
+};
+
+/// A task in the list of tasks: what a file names, which keys belong to it, and how its
+/// options are read.
+pub struct TaskDef {
+    /// `task = "..."` in experiment files.
+    pub name: &'static str,
+    /// Tasks that share keys say so in messages ("jigsaw tasks"); otherwise the name.
+    pub family: &'static str,
+    /// The keys this task takes besides the stage's own (`arch`, `data`, the training
+    /// options...); another task's key is refused naming the tasks that take it.
+    pub keys: &'static [&'static str],
+    /// Reads and validates the task's own options, defaults filled in.
+    pub decode: fn(&TaskInput<'_>) -> Result<Box<dyn Task>, ConfigError>,
+}
+
+/// What a task's decoder reads: the stage table and the network the stage trains.
+pub struct TaskInput<'a> {
+    pub table: &'a Node,
+    pub prefix: &'a str,
+    /// Every key a pretext table may hold (for `decode_flattened`).
+    pub known: &'a [&'a [&'static str]],
+    pub arch: Arch,
+    pub width: f64,
+    pub batch_norm: bool,
+    /// `image_size` as written, if it is.
+    pub image_size: Option<usize>,
+}
+
+impl TaskInput<'_> {
+    /// An error at `key` (at the table when the key is not written).
+    pub fn error(&self, key: &str, message: String) -> ConfigError {
+        self.table
+            .lookup(key)
+            .unwrap_or(self.table)
+            .error(&format!("{}.{key}", self.prefix), message)
+    }
+
+    /// The network the stage trains, on inputs of `image_size` (tiles or whole images).
+    pub fn net_params(&self, image_size: usize) -> NetworkParams {
+        NetworkParams {
+            arch: self.arch,
+            width: self.width,
+            batch_norm: self.batch_norm,
+            image_size,
+        }
+    }
+}
+
+/// A decoded task: every option resolved.
+pub trait Task: std::fmt::Debug + Send + Sync {
+    /// Its entry in [`super::TASKS`].
+    fn def(&self) -> &'static TaskDef;
+    /// The side images are loaded at (the network's input, or the picture tiles are cut
+    /// from).
+    fn image_size(&self) -> usize;
+    /// Its keyed options, defaults filled in (entered beside the stage's own).
+    fn key_fields(&self) -> Map<String, Value>;
+    fn clone_box(&self) -> Box<dyn Task>;
+    /// Builds the network (from `job.init` where given), trains it on `job.set`, measures the
+    /// task on `job.aside`, and writes `model.safetensors`, `model.json` and the task's own
+    /// files into the instance's folder.
+    #[cfg(feature = "torch")]
+    fn train(&self, job: &Job<'_>) -> Result<Trained, StageError>;
+}
+
+impl Clone for Box<dyn Task> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// What a task trains with.
+#[cfg(feature = "torch")]
+pub struct Job<'a> {
+    pub ctx: &'a RunCtx<'a>,
+    /// The network on whole images at the stage's image side.
+    pub net: NetworkParams,
+    /// The images trained on, and those held out (possibly none).
+    pub set: Arc<ImageSet>,
+    pub aside: Arc<ImageSet>,
+    pub cfg: TrainConfig,
+    /// Seed of the held-out samples: the same for every epoch count.
+    pub eval_seed: u64,
+    /// Whether the stage starts from an `init` model (`ctx.stage_input("init")`).
+    pub init: bool,
+}
+
+/// What training gave.
+#[cfg(feature = "torch")]
+pub struct Trained {
+    pub history: Vec<EpochStats>,
+    /// Classes of the task (its chance level is one over them).
+    pub classes: usize,
+    /// The task's accuracy on the held-out images, if any were.
+    pub heldout: Option<f64>,
+}
