@@ -16,7 +16,7 @@ use rand::seq::index::sample;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::permutations::{Permutation, PermutationSet, TILES};
+use super::permutations::{Permutation, PermutationSet, MAX_REPLACED, TILES};
 use crate::train::batches::{ImageSet, SampleMaker};
 
 /// How tiles are cut from an image (its side is the `ImageSet`'s).
@@ -56,8 +56,11 @@ impl JigsawConfig {
         if !(0.0..=1.0).contains(&self.grayscale) {
             return Err(format!("grayscale is a probability, found {}", self.grayscale));
         }
-        if self.max_replaced > TILES {
-            return Err(format!("max_replaced {} exceeds the {TILES} tiles", self.max_replaced));
+        if self.max_replaced > MAX_REPLACED {
+            return Err(format!(
+                "max_replaced {} exceeds {MAX_REPLACED} (one of the {TILES} tiles stays the image's own)",
+                self.max_replaced
+            ));
         }
         Ok(())
     }
@@ -260,6 +263,14 @@ mod tests {
     fn task(n: usize, cfg: JigsawConfig) -> Jigsaw {
         let perms = PermutationSet::generate(30, 3, 1).unwrap();
         Jigsaw::new(images(n, 64), &perms, cfg).unwrap()
+    }
+
+    /// The library and the stage share one bound: 8 replaced tiles pass, 9 do not.
+    #[test]
+    fn max_replaced_is_bounded_as_the_stage_bounds_it() {
+        assert!(config(MAX_REPLACED, 0.5, true).check(64).is_ok());
+        let err = config(TILES, 0.5, true).check(64).unwrap_err();
+        assert!(err.contains("exceeds 8"), "{err}");
     }
 
     #[test]

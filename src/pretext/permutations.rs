@@ -22,6 +22,10 @@ use rand_chacha::ChaCha8Rng;
 /// Number of jigsaw tiles (3x3 grid).
 pub const TILES: usize = 9;
 
+/// At most this many tiles of a Jigsaw++ sample come from another image: one tile at least
+/// stays the image's own (the `pretext` stage and `JigsawConfig::check` share the bound).
+pub const MAX_REPLACED: usize = TILES - 1;
+
 /// A permutation of the tiles: entry `i` is the zero-based index of the tile placed at position `i`.
 pub type Permutation = [u8; TILES];
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::task::{Task, TaskDef, TaskInput};
 use crate::config::ConfigError;
-use crate::pretext::permutations::PermutationSet;
+use crate::pretext::permutations::{PermutationSet, MAX_REPLACED};
 #[cfg(feature = "torch")]
 use {
     super::super::artefacts,
@@ -143,8 +143,11 @@ impl JigsawSetup {
             return Err(err("grayscale", format!("expected a probability in [0, 1], found {grayscale}")));
         }
         let max_replaced = if plus_plus { file.max_replaced.unwrap_or(2) } else { 0 };
-        if max_replaced > 8 {
-            return Err(err("max_replaced", format!("expected 0..=8 tiles, found {max_replaced}")));
+        if max_replaced > MAX_REPLACED {
+            return Err(err(
+                "max_replaced",
+                format!("expected 0..={MAX_REPLACED} tiles, found {max_replaced}"),
+            ));
         }
         let h = file.min_hamming.unwrap_or(3);
         if !(1..=9).contains(&h) {
