@@ -187,6 +187,69 @@ fn init_takes_a_trained_head_only_with_the_same_class_names() {
     assert!(note("other_names").contains("backbone; fresh classifier head"), "{all}");
 }
 
+/// Cluster ids are names of nothing: a head trained on one clustering's pseudo-labels is
+/// not taken over by a stage trained on another clustering's (DeepCluster's rounds), nor on
+/// true labels, nor the reverse, though the class counts agree; on the same pseudo-labels
+/// it is. Before, any head with as many classes was taken over by position.
+#[test]
+fn init_takes_a_head_trained_on_clusters_only_for_the_same_clusters() {
+    let p = Project::new();
+    let train = |name: &str, labels: &str, init: Option<&str>| {
+        let init = init.map(|i| format!("init = \"{i}\"\n")).unwrap_or_default();
+        let data = if labels == "truth" { "data = \"shapes:train\"\n" } else { "" };
+        format!(
+            "[stages.{name}]\nkind = \"train\"\narch = \"alexnet-small\"\nwidth = 0.25\n{data}\
+             labels = \"{labels}\"\nepochs = 1\nbatch_size = 100\n{init}"
+        )
+    };
+    let clusters = |name: &str, iterations: usize| {
+        format!(
+            "[stages.{name}]\nkind = \"kmeans\"\nfeatures = \"pixels\"\nk = 8\niterations = {iterations}\n\
+             [stages.{name}_labels]\nkind = \"assign\"\ncentroids = \"{name}\"\nfeatures = \"pixels\"\n"
+        )
+    };
+    p.write(
+        "rounds.toml",
+        &format!(
+            "name = \"rounds\"\ndevice = \"cpu\"\n[stages.pixels]\nkind = \"features\"\nmodel = \"pixels\"\n\
+             data = \"shapes:train\"\n{}{}{}{}{}{}{}",
+            clusters("a", 5),
+            clusters("b", 6),
+            train("round1", "a_labels", None),
+            train("same_clusters", "a_labels", Some("round1")),
+            train("other_clusters", "b_labels", Some("round1")),
+            train("on_truth", "truth", Some("round1")),
+            train("truth_base", "truth", None) + &train("clusters_from_truth", "a_labels", Some("truth_base")),
+        ),
+    );
+    let fresh = |stage: &str| {
+        let out = p.ktlab(&["explain", "rounds.toml", stage]).ok().stdout;
+        out.split_whitespace().collect::<String>().contains("\"fresh_head\":true")
+    };
+    assert!(!fresh("same_clusters"));
+    assert!(fresh("other_clusters"));
+    assert!(fresh("on_truth"));
+    assert!(fresh("clusters_from_truth"));
+    let r = p
+        .ktlab(&["run", "rounds.toml", "--only", "other_clusters", "--only", "same_clusters"])
+        .ok();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let note = |stage: &str| {
+        all.lines()
+            .find(|l| l.contains("initialised") && l.contains(stage))
+            .unwrap_or_else(|| panic!("no init note of {stage}:\n{all}"))
+            .to_string()
+    };
+    assert!(
+        note("same_clusters").contains("backbone and classifier head (both 8 classes)"),
+        "{all}"
+    );
+    assert!(
+        note("other_clusters").contains("backbone; fresh classifier head (the init model's 8 classes are another labelling's)"),
+        "{all}"
+    );
+}
+
 /// A kNN `k` beyond the training split and a `.npy` matrix whose rows are not the split's
 /// images are refused when planned (before, only when the stage ran).
 #[test]

@@ -414,11 +414,12 @@ data = "shapes:unlabeled"
 
 #[test]
 fn bundled_experiments_plan() {
-    // The quickstart and every full-scale experiment in experiments/paper/ are accepted
-    // by the planner as they are, each with the datasets.toml beside it or the project's
-    // (datasets that are absent are listed, not errors).
+    // The quickstart, the DeepCluster chain and every full-scale experiment in
+    // experiments/paper/ are accepted by the planner as they are, each with the
+    // datasets.toml beside it or the project's (datasets that are absent are listed, not
+    // errors).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![root.join("experiments/quickstart.toml")];
+    let mut files = vec![root.join("experiments/quickstart.toml"), root.join("experiments/deepcluster.toml")];
     let mut paper: Vec<_> = std::fs::read_dir(root.join("experiments/paper"))
         .expect("experiments/paper")
         .flatten()

@@ -13,7 +13,7 @@ use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, Ra
 use crate::data::{fingerprint_with, summarize, Cache, DatasetSpec, FingerprintMode, SplitSummary};
 use crate::device::{Device, DeviceSpec};
 use crate::models::NetConfig;
-use crate::stages::{InputSpec, ParamError, Params, Rows, StageKind, Upstream};
+use crate::stages::{HeadLabels, InputSpec, ParamError, Params, Rows, StageKind, Upstream};
 use crate::store::Key;
 
 /// What planning needs besides the experiment: datasets and fingerprinting.
@@ -501,9 +501,10 @@ impl Upstream for Graph<'_, '_> {
         self.splits?(data)
     }
 
-    fn trained_on(&self, stage: &str) -> Option<String> {
+    fn trained_on(&self, stage: &str) -> Option<HeadLabels> {
         match &self.decoded.get(stage)?.1 {
-            Params::Train(t) if t.uses_true_labels() => t.data.clone(),
+            Params::Train(t) if t.uses_true_labels() => t.data.clone().map(HeadLabels::Truth),
+            Params::Train(t) => Some(HeadLabels::Clusters(t.labels.clone())),
             _ => None,
         }
     }

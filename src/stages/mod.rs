@@ -24,7 +24,7 @@ pub use model_io::{InitReport, LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::InputSpec;
 pub use solver::SolverParams;
-pub use stage::{LayerUse, Networks, ParamError, Rows, Stage, Upstream};
+pub use stage::{HeadLabels, LayerUse, Networks, ParamError, Rows, Stage, Upstream};
 
 use crate::config::{ConfigError, Node};
 

@@ -43,6 +43,10 @@ impl std::fmt::Display for InitReport {
         match (self.head, self.classes) {
             (true, (_, n)) => write!(f, "backbone and classifier head (both {n} classes)"),
             (false, (0, _)) => write!(f, "backbone; fresh classifier head (the init model has none)"),
+            (false, (m, n)) if m == n => write!(
+                f,
+                "backbone; fresh classifier head (the init model's {m} classes are another labelling's)"
+            ),
             (false, (m, n)) => write!(f, "backbone; fresh classifier head (the init model has {m} classes, this one {n})"),
         }
     }

@@ -97,9 +97,19 @@ pub trait Upstream {
     fn network(&self, stage: &str) -> Option<NetConfig>;
     /// The classes and sizes of a `dataset:split`, when planning can read it here.
     fn split(&self, data: &str) -> Option<Arc<SplitSummary>>;
-    /// The `dataset:split` whose true labels a model stage's classifier head was trained
-    /// on (`train` with `labels = "truth"`); `None` for any other stage.
-    fn trained_on(&self, stage: &str) -> Option<String>;
+    /// What a model stage's classifier head was trained on (a `train` stage's labels);
+    /// `None` for any other stage.
+    fn trained_on(&self, stage: &str) -> Option<HeadLabels>;
+}
+
+/// The labels a classifier head was trained on: class `i` of two heads means the same only
+/// with the same labelling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadLabels {
+    /// The true labels of `dataset:split`.
+    Truth(String),
+    /// The pseudo-labels of an `assign` stage, by name: cluster ids of one clustering.
+    Clusters(String),
 }
 
 /// A parameter that does not fit its upstream stages: the key and why.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::network_params::NetworkParams;
 use super::params::{data_ref, MODEL};
 use super::solver::SolverParams;
-use super::{InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
+use super::{HeadLabels, InputSpec, Networks, OutputKind, ParamError, Rows, Stage, StageKind, Upstream};
 use crate::config::struct_fields;
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
@@ -52,11 +52,12 @@ pub struct TrainParams {
     pub crop_padding: usize,
     #[serde(default = "d_true")]
     pub flip: bool,
-    /// The `init` model's classifier head stays behind although it has as many classes:
-    /// both were trained on true labels, of splits whose class names differ. Filled in at
-    /// planning and keyed only when true: before heads were matched by class names such a
-    /// head was taken over (its outputs meaning other classes), and entries trained so may
-    /// be cached; every other configuration keeps its key.
+    /// The `init` model's classifier head stays behind although it may have as many
+    /// classes: it was trained on another labelling (true labels of splits whose class
+    /// names differ, another clustering's pseudo-labels, or clusters where this stage has
+    /// true labels or the reverse). Filled in at planning and keyed only when true: before,
+    /// such a head was taken over by position (its outputs meaning other classes), and
+    /// entries trained so may be cached; every other configuration keeps its key.
     #[serde(default, skip_deserializing, skip_serializing_if = "std::ops::Not::not")]
     pub fresh_head: bool,
 }
@@ -114,15 +115,21 @@ impl TrainParams {
     /// Whether this stage and its `init` model are both trained on true labels, of as many
     /// classes with other names (as far as planning can read the splits).
     fn init_classes_differ(&self, upstream: &dyn Upstream) -> bool {
-        let (Some(init), Some(data)) = (&self.init, &self.data) else {
+        let Some(theirs) = self.init.as_ref().and_then(|init| upstream.trained_on(init)) else {
             return false;
         };
-        let Some(theirs) = upstream.trained_on(init).filter(|_| self.uses_true_labels()) else {
-            return false;
-        };
-        match (upstream.split(data), upstream.split(&theirs)) {
-            (Some(ours), Some(theirs)) => ours.classes.len() == theirs.classes.len() && ours.classes != theirs.classes,
-            _ => false,
+        match theirs {
+            HeadLabels::Truth(split) if self.uses_true_labels() => {
+                let Some(data) = &self.data else { return false };
+                match (upstream.split(data), upstream.split(&split)) {
+                    (Some(ours), Some(theirs)) => ours.classes.len() == theirs.classes.len() && ours.classes != theirs.classes,
+                    _ => false,
+                }
+            }
+            // Cluster ids of one clustering mean nothing in another (DeepCluster starts a new
+            // head after every clustering), nor as class names.
+            HeadLabels::Clusters(labels) => labels != self.labels,
+            HeadLabels::Truth(_) => true,
         }
     }
 }
