@@ -32,7 +32,8 @@ all: build
 setup: $(SETUP)
 
 # The venv carries torch (libtorch for the build, and the Python peer for
-# reference scripts and benchmarks), numpy and scikit-learn.
+# reference scripts and benchmarks), numpy, scikit-learn, and tensorboard (whose reader
+# the TensorBoard tests use).
 $(STAMP): requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt

@@ -21,4 +21,5 @@ mod slurm;
 mod soak;
 mod stress;
 mod tables;
+mod tensorboard;
 mod training;

@@ -1,5 +1,6 @@
 //! Training stages end to end: the contract, the supervised-vs-random margin, resumption
-//! after SIGKILL with bitwise-equal weights, and byte-identical results across clean runs.
+//! after SIGKILL with bitwise-equal weights (and one TensorBoard run of every epoch), and
+//! byte-identical results across clean runs.
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -194,6 +195,37 @@ fn killed_mid_epoch_resumes_to_identical_weights(experiment: &str) {
     }
     // The checkpoints are gone once the entry is published.
     assert!(std::fs::read_dir(p.path("store/checkpoints")).map(|d| d.count()).unwrap_or(0) == 0);
+
+    // TensorBoard: the killed attempt's file (a start at step 1), then the resumed one's,
+    // which starts at the step after the checkpoint (epoch 2 of 20 steps): one run of
+    // every epoch and step.
+    let entry = p.entries().into_iter().find(|e| e.starts_with("train/")).expect("a train entry");
+    let dir = p.path(&format!("store/tensorboard/{entry}"));
+    let files = ktlab::train::tensorboard::event_files(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let start = |file: &std::path::Path| {
+        let events = ktlab::train::tensorboard::read_events(file).unwrap();
+        assert!(
+            matches!(events[1].what, ktlab::train::tensorboard::What::Start { .. }),
+            "{events:?}"
+        );
+        events[1].step
+    };
+    assert_eq!((start(&files[0]), start(&files[1])), (1, 41));
+    let points = crate::tensorboard::scalar_points(&dir);
+    let losses: Vec<(i64, f32)> = p
+        .read(&format!("store/{entry}/epochs.csv"))
+        .lines()
+        .skip(1)
+        .enumerate()
+        .map(|(e, l)| (20 * (e as i64 + 1), l.split(',').nth(1).unwrap().parse::<f64>().unwrap() as f32))
+        .collect();
+    assert_eq!(points["epoch/loss"], losses);
+    let steps: Vec<i64> = points["step/loss"].iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, (1..=80).collect::<Vec<_>>());
+    if let Some(read) = crate::tensorboard::tensorboard_read("killed_mid_epoch_resumes_to_identical_weights", &dir) {
+        assert_eq!(read, points, "TensorBoard drops the killed attempt's points after the checkpoint");
+    }
 }
 
 #[test]

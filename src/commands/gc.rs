@@ -213,6 +213,8 @@ fn removal_list(report: &GcReport, store: &Store, owners: &HashMap<Key, Vec<Stri
             "a work folder left by an interrupted run".to_string()
         } else if p.starts_with(store.checkpoints_dir()) {
             "checkpoints of an unfinished training".to_string()
+        } else if p.starts_with(store.tensorboard_root()) {
+            "TensorBoard event files of a training".to_string()
         } else {
             match key.and_then(|k| owners.get(&k)) {
                 Some(who) => format!("used by {}", who.join(", ")),
@@ -260,6 +262,7 @@ mod tests {
         let key = |i: u8| Key::parse(&format!("{i:02x}").repeat(32)).unwrap();
         let mut paths: Vec<PathBuf> = (0..22).map(|i| store.root.join("kmeans").join(key(i).hex())).collect();
         paths[1] = store.tmp_dir().join(format!("{}.x1Yz2a", key(1).hex()));
+        paths[2] = store.tensorboard_dir("train", &key(2));
         let report = GcReport {
             removed: 22,
             paths,
@@ -273,6 +276,10 @@ mod tests {
         assert_eq!(
             lines[2],
             format!("  tmp/{}.x1Yz2a (a work folder left by an interrupted run)", key(1).hex())
+        );
+        assert_eq!(
+            lines[3],
+            format!("  tensorboard/train/{} (TensorBoard event files of a training)", key(2).hex())
         );
         assert_eq!(lines[20], format!("  kmeans/{} (no experiment recorded it)", key(19).hex()));
         assert_eq!(lines[21], "  ... and 2 more");

@@ -217,8 +217,8 @@ impl Session {
     }
 
     /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]): results.csv,
-    /// results.md, the copy of the experiment file, the tables, their plots, provenance.json
-    /// and the training curves, and shows the tables (unless quiet). Only when every
+    /// results.md, the copy of the experiment file, the tables, their plots, provenance.json,
+    /// the training curves and tensorboard.txt, and shows the tables (unless quiet). Only when every
     /// instance of the plan is in the store: otherwise the folder is left as it was (it
     /// describes the last complete run, or does not exist), one line says why (`why`:
     /// what would complete it), and `None` is returned.
@@ -250,6 +250,9 @@ impl Session {
         let curves = crate::report::write_training_curves(plan, &histories, &new).map_err(io("writing the training curves"))?;
         let files = crate::report::curve_files(plan, &self.store);
         let epochs = crate::report::write_curve_files(&files, &new).map_err(io("writing the training curves"))?;
+        let results_dir = absolute(&self.results.join(&plan.experiment));
+        let events = crate::report::write_tensorboard_list(plan, &self.absolute_store(), &new, &results_dir)
+            .map_err(io("writing the TensorBoard list"))?;
         let shown = |files: &[PathBuf]| -> String {
             let names: Vec<String> = files.iter().map(|f| staged.final_path(f).display().to_string()).collect();
             names.join(", ")
@@ -259,6 +262,7 @@ impl Session {
             .map(|t| (t.name.clone(), shown(&t.files), t.markdown.clone()))
             .collect();
         let curves = shown(&curves);
+        let events = events.map(|p| staged.final_path(&p));
         let dir = staged.commit().map_err(io("switching in the new results"))?;
         if !self.reporter.is_quiet() {
             println!("{md}");
@@ -278,6 +282,9 @@ impl Session {
                     dir.join(crate::report::CURVES_DIR).display(),
                     epochs.len()
                 );
+            }
+            if let Some(events) = events {
+                println!("tensorboard: {} (the event folders of the training stages)", events.display());
             }
         }
         Ok(Some(dir))

@@ -1,5 +1,7 @@
 //! `ktlab status FILE`: one line per (variant, stage) with the instance's standing:
-//! cached, or its cluster job and the job's state.
+//! cached, or its cluster job and the job's state; then the TensorBoard folder of each
+//! training instance that has one, and whether its training is finished, running or
+//! interrupted.
 use std::collections::HashSet;
 use std::fmt::Write;
 use std::process::ExitCode;
@@ -7,8 +9,8 @@ use std::process::ExitCode;
 use super::session::{PlanOptions, Session};
 use crate::cli::{ExecutorKind, ExperimentArgs};
 use crate::exec::{describe_end, BatchExecutor, BatchOptions, JobBook, JobState, Scheduler, Slurm, Standing};
-use crate::plan::render_instances;
-use crate::store::EntryState;
+use crate::plan::{render_instances, render_table, Plan};
+use crate::store::{EntryState, KeyLock, Store};
 use crate::Error;
 
 pub fn status(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -> Result<ExitCode, Error> {
@@ -91,6 +93,38 @@ pub fn status(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -
     if let Some(e) = unknown {
         let _ = writeln!(out, "(job states unknown: {})", crate::error_chain(&e));
     }
+    out.push_str(&tensorboard_folders(&plan, &store, |i| described[i].0));
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TensorBoard folder of every instance that has one, with its training's state:
+/// finished (in the store), running (its job runs, or a process holds its key) or
+/// interrupted (a run resumes it); empty when none has one.
+fn tensorboard_folders(plan: &Plan, store: &Store, standing: impl Fn(usize) -> &'static str) -> String {
+    let mut rows = vec![["stage".to_string(), "training".to_string(), "TensorBoard folder".to_string()]];
+    for (i, inst) in plan.instances.iter().enumerate() {
+        let dir = store.tensorboard_dir(inst.kind, &inst.key);
+        if !dir.is_dir() {
+            continue;
+        }
+        let state = match standing(i) {
+            "cached" => "finished",
+            "running" => "running",
+            _ => match KeyLock::try_acquire(&store.lock_path(&inst.key)) {
+                Ok(None) => "running",
+                Ok(Some(_)) => "interrupted",
+                Err(_) => "unknown",
+            },
+        };
+        rows.push([inst.label(), state.to_string(), dir.display().to_string()]);
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    format!(
+        "\nTensorBoard event files (all runs: tensorboard --logdir {}):\n{}",
+        store.tensorboard_root().display(),
+        render_table(&rows)
+    )
 }

@@ -44,6 +44,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             &prepared.inputs,
             &prepared.pending.dir,
             &store.checkpoint_dir(&inst.key),
+            Some(&store.tensorboard_dir(inst.kind, &inst.key)),
             &|e| reporter.emit(e.into_event(&label)),
         )?;
         publish(inst, store, prepared, executed).map(Some)
@@ -149,12 +150,14 @@ pub(crate) struct Executed {
 }
 
 /// Runs the stage of `inst` into `workdir`: checks its device, seeds libtorch from the
-/// instance's seed, and turns a panic into a failure. Nothing here touches the store.
+/// instance's seed, and turns a panic into a failure. Nothing here touches the store
+/// beyond the checkpoint and TensorBoard folders given.
 pub(crate) fn execute(
     inst: &StageInstance,
     inputs: &IndexMap<String, Input>,
     workdir: &Path,
     checkpoint_dir: &Path,
+    tensorboard_dir: Option<&Path>,
     events: &(dyn Fn(StageEvent) + Sync),
 ) -> Result<Executed, StageError> {
     if let crate::device::Device::Cuda(n) = inst.device {
@@ -172,6 +175,7 @@ pub(crate) fn execute(
         note: &|message| events(StageEvent::Note(message)),
         epoch: &|figures| events(StageEvent::Epoch(figures)),
         checkpoint_dir,
+        tensorboard_dir,
     };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| inst.params.run(&ctx)))
         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))))?;

@@ -5,13 +5,14 @@
 //!
 //! Files in the folder that ktlab does not write (a `run.txt` a script put there, notes)
 //! are carried into the new folder. ktlab's own files are not carried: results.csv,
-//! results.md, experiment.toml, provenance.json, the training curves, `curves/`, and the
-//! `<table>.csv/.md/.tex/.svg/.png` files of the tables the old provenance.json names
-//! (a table the experiment no longer has goes with the old folder).
+//! results.md, experiment.toml, provenance.json, the training curves, `curves/`,
+//! tensorboard.txt, and the `<table>.csv/.md/.tex/.svg/.png` files of the tables the old
+//! provenance.json names (a table the experiment no longer has goes with the old folder).
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::tensorboard::TENSORBOARD_LIST;
 use super::write::CURVES_DIR;
 use crate::plan::TRAINING_CURVES;
 
@@ -206,7 +207,14 @@ fn exchange(_: &Path, _: &Path) -> io::Result<bool> {
 
 /// The names ktlab writes into a results folder, given the tables of its provenance.json.
 fn written_by_ktlab(file_name: &str, tables: &[String]) -> bool {
-    const FIXED: &[&str] = &["results.csv", "results.md", "experiment.toml", "provenance.json", CURVES_DIR];
+    const FIXED: &[&str] = &[
+        "results.csv",
+        "results.md",
+        "experiment.toml",
+        "provenance.json",
+        CURVES_DIR,
+        TENSORBOARD_LIST,
+    ];
     if FIXED.contains(&file_name) || file_name.starts_with(".tmp") {
         return true;
     }
@@ -325,6 +333,7 @@ mod tests {
         write(&dir.join("gone_table.png"), "old plot");
         write(&dir.join("provenance.json"), r#"{"tables": [{"name": "gone_table"}]}"#);
         write(&dir.join("curves/train.csv"), "old curve");
+        write(&dir.join("tensorboard.txt"), "old event folders");
         write(&dir.join("run.txt"), "wall_seconds: 12");
         write(&dir.join("notes/a.md"), "mine");
         write(&dir.join(".tmpAbC123"), "half a file");

@@ -14,6 +14,7 @@ mod provenance_check;
 mod results;
 mod table;
 mod table_plot;
+mod tensorboard;
 mod typeface;
 mod write;
 
@@ -26,6 +27,7 @@ pub use provenance::{computed_at, find_cell, instance as instance_provenance, pr
 pub use provenance_check::{check_provenance, planned_rows, ProvenanceCheck};
 pub use results::{collect_rows, results_owner_conflict, write_results, ResultRow};
 pub use table::{default_tables, table_specs, tables, Cell, Table};
+pub use tensorboard::{tensorboard_list, write_tensorboard_list, TENSORBOARD_LIST};
 pub use write::{write_curve_files, write_tables, write_training_curves, WrittenTable, CURVES_DIR};
 
 #[cfg(test)]

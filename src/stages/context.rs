@@ -31,6 +31,9 @@ pub struct RunCtx<'a> {
     pub epoch: &'a (dyn Fn(EpochFigures) + Sync),
     /// Where a training stage keeps its checkpoints; survives a crash (keyed).
     pub checkpoint_dir: &'a Path,
+    /// Where a training stage writes its TensorBoard event files (keyed, outside the work
+    /// folder: not artefacts); `None` when `verify` re-executes it.
+    pub tensorboard_dir: Option<&'a Path>,
 }
 
 #[cfg(feature = "torch")]

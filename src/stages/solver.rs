@@ -1,5 +1,6 @@
 //! The training options shared by `train` and `pretext` (epochs, batch size, optimizer,
-//! learning-rate schedule), and the observer that reports epochs to the progress display.
+//! learning-rate schedule), and the observer that reports epochs to the progress display
+//! and writes the run's TensorBoard event files.
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Node};
@@ -10,8 +11,16 @@ use {
     super::{EpochFigures, RunCtx, StageError},
     crate::train::optim::OptimizerConfig,
     crate::train::schedule::Schedule,
-    crate::train::trainer::{EpochStats, TrainConfig, TrainObserver},
+    crate::train::tensorboard::EventWriter,
+    crate::train::trainer::{EpochStats, Start, TrainConfig, TrainObserver},
+    std::cell::RefCell,
+    std::path::Path,
 };
+
+/// At most this many points of the loss every N steps per run in the TensorBoard event
+/// files: N is the run's steps divided by this, rounded up (1 for runs of fewer steps).
+#[cfg(feature = "torch")]
+pub const LOSS_POINTS_PER_RUN: usize = 200;
 
 crate::config::choice! {
     /// The learning-rate schedule by name (its step options are beside it).
@@ -136,7 +145,10 @@ impl SolverParams {
 }
 
 #[cfg(feature = "torch")]
-/// Reports batches to the progress bar and every epoch's figures as an epoch event.
+/// Reports batches to the progress bar and every epoch's figures as an epoch event, and
+/// writes them, with the loss every few steps, as TensorBoard scalars (`epoch/loss`,
+/// `epoch/<accuracy name>`, `epoch/lr` at each epoch's last step; `step/loss`, the mean
+/// loss of the steps since the last point, [`LOSS_POINTS_PER_RUN`] points at most).
 pub struct EpochReporter<'a> {
     pub progress: &'a (dyn Fn(u64, u64) + Sync),
     pub note: &'a (dyn Fn(String) + Sync),
@@ -146,6 +158,11 @@ pub struct EpochReporter<'a> {
     pub accuracy_name: &'static str,
     /// The accuracy of guessing, shown beside it (pretext tasks).
     pub chance: Option<f64>,
+    /// Where the TensorBoard event files go (none: not written).
+    tensorboard_dir: Option<&'a Path>,
+    /// The open event file and the steps per epoch, from the start of training until a
+    /// write fails.
+    board: RefCell<Option<(EventWriter, usize)>>,
 }
 
 #[cfg(feature = "torch")]
@@ -158,17 +175,64 @@ impl<'a> EpochReporter<'a> {
             epochs,
             accuracy_name: "accuracy",
             chance: None,
+            tensorboard_dir: ctx.tensorboard_dir,
+            board: RefCell::new(None),
         }
+    }
+
+    /// Scalars at `step` into the event file; a failure is said once, and no more events
+    /// are written (they are not artefacts: the training goes on).
+    fn scalars(&self, step: usize, values: &[(&str, f64)]) {
+        let mut board = self.board.borrow_mut();
+        let Some((writer, _)) = board.as_mut() else { return };
+        if let Err(e) = writer.scalars(step as i64, values) {
+            let path = writer.path().display().to_string();
+            *board = None;
+            self.events_failed(&path, &e);
+        }
+    }
+
+    fn events_failed(&self, path: &str, e: &std::io::Error) {
+        tracing::warn!("TensorBoard event file {path}: {e}; no more events are written for this stage");
+        (self.note)(format!(
+            "cannot write TensorBoard events to {path} ({e}); training goes on without them"
+        ));
     }
 }
 
 #[cfg(feature = "torch")]
 impl TrainObserver for EpochReporter<'_> {
-    fn resumed(&self, epoch: usize) {
-        (self.note)(format!("resuming from the checkpoint of epoch {epoch}"));
+    /// Opens a new event file, which begins with a session start at the run's first step.
+    /// A run that starts over removes the files of an earlier, killed attempt; a resumed one
+    /// keeps them, and its start, at the step after its checkpoint, makes TensorBoard drop
+    /// the killed attempt's later points: one curve.
+    fn started(&self, start: &Start) {
+        let message = match start.epoch {
+            0 => "started".to_string(),
+            e => format!("resuming from the checkpoint of epoch {e}"),
+        };
+        if start.epoch > 0 {
+            (self.note)(message.clone());
+        }
+        let Some(dir) = self.tensorboard_dir else { return };
+        let first_step = start.epoch * start.batches_per_epoch + 1;
+        let opened = EventWriter::create(dir, start.epoch == 0).and_then(|mut w| {
+            w.start(first_step as i64, &message)?;
+            Ok(w)
+        });
+        match opened {
+            Ok(w) => *self.board.borrow_mut() = Some((w, start.batches_per_epoch)),
+            Err(e) => self.events_failed(&dir.display().to_string(), &e),
+        }
     }
     fn batch(&self, epoch: usize, done: usize, total: usize) {
         (self.progress)((epoch * total + done) as u64, (self.epochs * total) as u64);
+    }
+    fn loss_every(&self, steps: usize) -> Option<usize> {
+        self.board.borrow().is_some().then(|| steps.div_ceil(LOSS_POINTS_PER_RUN).max(1))
+    }
+    fn loss(&self, step: usize, loss: f64) {
+        self.scalars(step, &[("step/loss", loss)]);
     }
     fn epoch(&self, s: &EpochStats) {
         (self.epoch)(EpochFigures {
@@ -181,6 +245,14 @@ impl TrainObserver for EpochReporter<'_> {
             lr: s.lr,
             seconds: s.seconds,
         });
+        let per_epoch = self.board.borrow().as_ref().map(|(_, n)| *n);
+        if let Some(per_epoch) = per_epoch {
+            let accuracy = format!("epoch/{}", self.accuracy_name.replace(' ', "_"));
+            self.scalars(
+                s.epoch * per_epoch,
+                &[("epoch/loss", s.loss), (&accuracy, s.accuracy), ("epoch/lr", s.lr)],
+            );
+        }
     }
 }
 

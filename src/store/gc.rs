@@ -1,5 +1,6 @@
 //! Garbage collection: removes entries that no given plan references, and none that
-//! another experiment is recorded to have used, unless asked to.
+//! another experiment is recorded to have used, unless asked to; with an entry go its
+//! TensorBoard event files.
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -65,6 +66,18 @@ pub fn gc(
             }
         }
     }
+    // TensorBoard event files go with their entry, and with a training nobody will resume.
+    for kind in kinds {
+        let Ok(rd) = std::fs::read_dir(store.tensorboard_root().join(kind)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match Key::parse(&e.file_name().to_string_lossy()) {
+                Some(k) if keep.contains(&k) || spare.contains_key(&k) => {}
+                key => candidates.push((key, e.path())),
+            }
+        }
+    }
     for (key, path) in candidates {
         if key.is_some_and(|k| pinned.contains(&k)) {
             report.busy += 1;
@@ -96,7 +109,10 @@ pub fn gc(
         report.removed += 1;
         report.paths.push(path.clone());
         if !dry_run {
-            if path.starts_with(store.tmp_dir()) || path.starts_with(store.checkpoints_dir()) {
+            if [store.tmp_dir(), store.checkpoints_dir(), store.tensorboard_root()]
+                .iter()
+                .any(|d| path.starts_with(d))
+            {
                 let _ = std::fs::remove_dir_all(&path);
             } else {
                 store.discard(&path)?;

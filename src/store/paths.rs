@@ -2,7 +2,7 @@
 //! paths, so that no other module builds them by hand.
 use std::path::PathBuf;
 
-use super::Store;
+use super::{Key, KindName, Store};
 
 impl Store {
     /// Dataset fingerprint caches (`<store>/fingerprints`).
@@ -49,6 +49,18 @@ impl Store {
     pub fn checkpoints_dir(&self) -> PathBuf {
         self.root.join("checkpoints")
     }
+
+    /// TensorBoard event files of every training instance (`<store>/tensorboard`): the
+    /// `--logdir` that shows them all, each run named `<kind>/<key>`.
+    pub fn tensorboard_root(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+
+    /// The TensorBoard event files of one training instance
+    /// (`<store>/tensorboard/<kind>/<key>`): written while it trains, kept with its entry.
+    pub fn tensorboard_dir(&self, kind: impl KindName, key: &Key) -> PathBuf {
+        self.tensorboard_root().join(kind.kind_name()).join(key.hex())
+    }
 }
 
 #[cfg(test)]
@@ -64,5 +76,10 @@ mod tests {
         assert_eq!(s.submit_lock_path("slurm"), PathBuf::from("/st/slurm/submit.lock"));
         assert_eq!(s.fingerprints_dir(), PathBuf::from("/st/fingerprints"));
         assert_eq!(s.records_path("e"), PathBuf::from("/st/records/e.json"));
+        let key = Key::parse(&"ab".repeat(32)).unwrap();
+        assert_eq!(
+            s.tensorboard_dir("train", &key),
+            PathBuf::from(format!("/st/tensorboard/train/{}", "ab".repeat(32)))
+        );
     }
 }

@@ -48,10 +48,33 @@ pub enum TrainError {
     Precision(String),
 }
 
-/// What the loop reports as it goes.
+/// Where one call of [`train`] begins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Start {
+    /// Epochs already done: 0, or the epoch of the checkpoint it resumes.
+    pub epoch: usize,
+    /// Epochs of the whole training.
+    pub epochs: usize,
+    /// Optimiser steps (batches) per epoch: step `s` of the run is batch `s - epoch *
+    /// batches_per_epoch` of its epoch, counted from 1.
+    pub batches_per_epoch: usize,
+}
+
+/// What the loop reports as it goes. Steps count the run's optimiser steps from 1; epoch
+/// `e` ends at step `e * batches_per_epoch`.
 pub trait TrainObserver {
-    fn resumed(&self, _epoch: usize) {}
+    /// Before the first epoch it runs.
+    fn started(&self, _start: &Start) {}
     fn batch(&self, _epoch: usize, _done: usize, _total: usize) {}
+    /// Every how many steps of a run of `steps` it wants the mean loss of the steps since
+    /// the last report in the same epoch (`None`, the default: never; each report reads
+    /// the loss from the device once).
+    fn loss_every(&self, _steps: usize) -> Option<usize> {
+        None
+    }
+    fn loss(&self, _step: usize, _loss: f64) {}
+    /// A finished epoch, before its checkpoint is written: a run killed in between runs
+    /// and reports the epoch again when it resumes.
     fn epoch(&self, _stats: &EpochStats) {}
 }
 
@@ -81,13 +104,18 @@ pub fn train(
             Ok(h) => {
                 history = h;
                 start = epoch;
-                observer.resumed(epoch);
                 tracing::info!("resuming from checkpoint {} (epoch {epoch})", path.display());
             }
             Err(e) => tracing::warn!("ignoring unreadable checkpoint {}: {e}", path.display()),
         }
     }
     let batches_per_epoch = maker.samples().div_ceil(cfg.batch_size.max(1));
+    observer.started(&Start {
+        epoch: start,
+        epochs: cfg.epochs,
+        batches_per_epoch,
+    });
+    let loss_every = observer.loss_every(cfg.epochs * batches_per_epoch).filter(|&n| n > 0);
     for epoch in start..cfg.epochs {
         let clock = Instant::now();
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
@@ -97,6 +125,8 @@ pub fn train(
         // The same float64 arithmetic as summing `loss as f64 * n` on the host, bit for bit.
         let (loss_sum, correct) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
         let mut seen = 0i64;
+        // The loss sum and samples at the last loss report (of this epoch).
+        let mut reported = (0.0, 0i64);
         for (b, batch) in epoch_batches(maker.clone(), cfg.batch_size, cfg.seed, epoch)
             .into_iter()
             .enumerate()
@@ -117,6 +147,12 @@ pub fn train(
                 let _ = correct.shallow_clone().g_add_(&correct_in(&logits, &y));
             });
             seen += n;
+            let step = epoch * batches_per_epoch + b + 1;
+            if loss_every.is_some_and(|every| step.is_multiple_of(every)) {
+                let sum = loss_sum.double_value(&[]);
+                observer.loss(step, (sum - reported.0) / (seen - reported.1).max(1) as f64);
+                reported = (sum, seen);
+            }
             observer.batch(epoch, b + 1, batches_per_epoch);
         }
         if let Some(scaler) = scaler.as_mut() {
@@ -141,9 +177,9 @@ pub fn train(
             lr,
             seconds: clock.elapsed().as_secs_f64(),
         };
-        history.push(stats.clone());
-        save_checkpoint(vs, &opt, scaler.as_ref(), &history, ckpt_dir, epoch + 1)?;
         observer.epoch(&stats);
+        history.push(stats);
+        save_checkpoint(vs, &opt, scaler.as_ref(), &history, ckpt_dir, epoch + 1)?;
     }
     Ok(history)
 }

@@ -100,7 +100,18 @@ pub fn entries(store: &Path) -> Vec<String> {
     let Ok(kinds) = std::fs::read_dir(store) else { return out };
     for k in kinds.flatten() {
         let kind = k.file_name().to_string_lossy().into_owned();
-        if ["tmp", "locks", "pins", "records", "fingerprints", "checkpoints", "slurm"].contains(&kind.as_str()) {
+        if [
+            "tmp",
+            "locks",
+            "pins",
+            "records",
+            "fingerprints",
+            "checkpoints",
+            "tensorboard",
+            "slurm",
+        ]
+        .contains(&kind.as_str())
+        {
             continue;
         }
         for e in std::fs::read_dir(k.path()).into_iter().flatten().flatten() {
