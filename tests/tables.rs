@@ -116,10 +116,10 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     let tex = p.read("results/seeded/cluster_quality.tex");
     assert!(tex.contains("HOG $\\rightarrow$ k-means & $\\mathbf{"), "{tex}");
     assert!(tex.contains("\\toprule") && tex.contains("\\label{tab:cluster_quality}"), "{tex}");
-    assert!(run.stdout.contains("table cluster_quality: "), "{}", run.stdout);
+    assert!(run.stdout.contains(", tables cluster_quality (.md .csv .tex), "), "{}", run.stdout);
 
     // Its plot: k (numeric) on x, a line per stage label, error bars over the seeds.
-    assert!(run.stdout.contains("cluster_quality.svg") && run.stdout.contains("cluster_quality.png"));
+    assert!(run.stdout.contains(", plots cluster_quality (.svg .png), "), "{}", run.stdout);
     read_png(&p, "results/seeded/cluster_quality.png");
     let svg = p.read("results/seeded/cluster_quality.svg");
     assert!(svg_has_text(&svg, "stages.clusters.k"), "the x axis title");
@@ -484,14 +484,14 @@ fn layer_tables_and_training_curves_are_plotted_and_rebuilt_by_report() {
     ] {
         assert!(svg_has_text(&curves, text), "{text} missing from training_curves.svg");
     }
-    assert!(run.stdout.contains("plot training_curves: "), "{}", run.stdout);
+    assert!(run.stdout.contains(", training_curves (.svg .png), "), "{}", run.stdout);
     let files = ["probes.svg", "probes.png", "training_curves.svg", "training_curves.png"];
     let written: Vec<Vec<u8>> = files.iter().map(|f| read_png_or_text(&p, f)).collect();
     for f in files {
         std::fs::remove_file(p.path(&format!("results/layered/{f}"))).unwrap();
     }
     // Every training instance's epochs.csv, collected under curves/ (one per seed here).
-    assert!(run.stdout.contains("(2 epochs.csv files)"), "{}", run.stdout);
+    assert!(run.stdout.contains(", curves/ (2 epochs.csv)"), "{}", run.stdout);
     let stored: Vec<Vec<u8>> = p
         .entries()
         .iter()
