@@ -301,19 +301,23 @@ fn coordinate(axis: &Axis, plan: &Plan, r: &ResultRow) -> (String, String) {
 
 /// `name (k=16)`: a row of a split stage named with its swept values that are not on the
 /// table's axes (`swept` in `Plan::swept_keys` order); the name alone when there are none.
-pub(super) fn with_other_values(name: String, plan: &Plan, swept: &[String], axes: &[&str]) -> String {
-    let rest: Vec<String> = plan
-        .swept_keys
-        .iter()
-        .zip(swept)
-        .filter(|(k, _)| !axes.contains(&k.as_str()))
-        .map(|(k, v)| format!("{}={v}", short_key(k)))
-        .collect();
+fn with_other_values(name: String, plan: &Plan, swept: &[String], axes: &[&str]) -> String {
+    let rest = other_values(plan, swept, axes);
     if rest.is_empty() {
         name
     } else {
         format!("{name} ({})", rest.join(","))
     }
+}
+
+/// The swept values (`k=16`) that are not on the axes, in `Plan::swept_keys` order.
+pub(super) fn other_values(plan: &Plan, swept: &[String], axes: &[&str]) -> Vec<String> {
+    plan.swept_keys
+        .iter()
+        .zip(swept)
+        .filter(|(k, _)| !axes.contains(&k.as_str()))
+        .map(|(k, v)| format!("{}={v}", short_key(k)))
+        .collect()
 }
 
 /// Stages whose instance differs between variants of one seed that agree on the axis
