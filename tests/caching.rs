@@ -133,7 +133,7 @@ fn only_and_force() {
     assert_eq!(e.iter().filter(|x| x.starts_with("kmeans/")).count(), 2, "{e:?}");
     assert_eq!(e.len(), 3, "{e:?}");
     let r = p.ktlab(&["run", "exp.toml", "--force", "feat", "--only", "feat"]).ok();
-    assert!(r.stderr.contains("[run]     feat"), "{}", r.stderr);
+    assert!(r.stderr.contains("[1/1] done feat (features "), "{}", r.stderr);
     p.ktlab(&["run", "exp.toml", "--force", "fet"])
         .fails(2)
         .stderr_has("did you mean `feat`?");
@@ -153,7 +153,7 @@ fn corrupt_entry_is_detected_and_recomputed() {
     // Forcing a consumer makes the corrupt input be read: it must be recomputed first.
     let r = p.ktlab(&["run", "exp.toml", "--force", "clusters"]).ok();
     assert!(r.stderr.contains("corrupt"), "{}", r.stderr);
-    assert!(r.stderr.contains("[run]     feat"), "{}", r.stderr);
+    assert!(r.stderr.contains("] done feat (features "), "{}", r.stderr);
     let fixed = std::fs::read(&path).unwrap();
     assert_ne!(fixed, bytes);
 }

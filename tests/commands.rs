@@ -111,7 +111,7 @@ fn quiet_prints_only_errors() {
     let train = "name = \"quiet\"\nseed = 2\n\n[stages.net]\nkind = \"train\"\narch = \"alexnet-small\"\ndata = \"tiny:train\"\nlabels = \"truth\"\nepochs = 1\n";
     p.write("exp.toml", train);
     let r = p.ktlab(&["run", "exp.toml"]).ok();
-    r.stderr_has("epoch 1/1: loss");
+    r.stderr_has("[1/1] done net (train ");
     r.stderr_has("store: ");
     let r = p.ktlab(&["run", "exp.toml", "--force", "net", "-q"]).ok();
     assert!(r.stderr.is_empty(), "-q printed:\n{}", r.stderr);

@@ -63,7 +63,8 @@ fn contract_transfer_runs_unchanged() {
         &crate::common::DATASETS.replace("unlabeled = 2000", "unlabeled = 400"),
     );
     p.write("exp.toml", CONTRACT_TRANSFER);
-    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    // `-v`: every epoch, with what its accuracy measures.
+    let r = p.ktlab(&["run", "exp.toml", "-v"]).ok();
     assert!(r.stderr.contains("permutation accuracy"), "{}", r.stderr);
     assert!(
         r.stderr.contains("20 classes"),
@@ -168,7 +169,7 @@ test = "shapes:test"
 epochs = 3
 "#,
     );
-    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    let r = p.ktlab(&["run", "exp.toml", "-v"]).ok();
     assert!(r.stderr.contains("rotation accuracy"), "{}", r.stderr);
     let csv = p.read("results/rot/results.csv");
     assert_eq!(rows(&csv, "pretext_heldout_accuracy").len(), 1, "{csv}");

@@ -116,10 +116,10 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     let tex = p.read("results/seeded/cluster_quality.tex");
     assert!(tex.contains("HOG $\\rightarrow$ k-means & $\\mathbf{"), "{tex}");
     assert!(tex.contains("\\toprule") && tex.contains("\\label{tab:cluster_quality}"), "{tex}");
-    assert!(run.stdout.contains("table cluster_quality: "), "{}", run.stdout);
+    assert!(run.stdout.contains(", tables cluster_quality (.md .csv .tex), "), "{}", run.stdout);
 
     // Its plot: k (numeric) on x, a line per stage label, error bars over the seeds.
-    assert!(run.stdout.contains("cluster_quality.svg") && run.stdout.contains("cluster_quality.png"));
+    assert!(run.stdout.contains(", plots cluster_quality (.svg .png), "), "{}", run.stdout);
     read_png(&p, "results/seeded/cluster_quality.png");
     let svg = p.read("results/seeded/cluster_quality.svg");
     assert!(svg_has_text(&svg, "stages.clusters.k"), "the x axis title");
@@ -484,14 +484,14 @@ fn layer_tables_and_training_curves_are_plotted_and_rebuilt_by_report() {
     ] {
         assert!(svg_has_text(&curves, text), "{text} missing from training_curves.svg");
     }
-    assert!(run.stdout.contains("plot training_curves: "), "{}", run.stdout);
+    assert!(run.stdout.contains(", training_curves (.svg .png), "), "{}", run.stdout);
     let files = ["probes.svg", "probes.png", "training_curves.svg", "training_curves.png"];
     let written: Vec<Vec<u8>> = files.iter().map(|f| read_png_or_text(&p, f)).collect();
     for f in files {
         std::fs::remove_file(p.path(&format!("results/layered/{f}"))).unwrap();
     }
     // Every training instance's epochs.csv, collected under curves/ (one per seed here).
-    assert!(run.stdout.contains("(2 epochs.csv files)"), "{}", run.stdout);
+    assert!(run.stdout.contains(", curves/ (2 epochs.csv)"), "{}", run.stdout);
     let stored: Vec<Vec<u8>> = p
         .entries()
         .iter()
@@ -603,7 +603,8 @@ fn a_caption_counts_the_seeds_most_cells_have_and_a_fixed_seed_row_says_n_1() {
     p.ktlab(&["run", "exp.toml", "-q"]).ok();
     let csv = p.read("results/mixed/mixed.csv");
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "stage,-_mean,-_std,-_n", "{csv}");
+    // NMI has no layer: its column is named after it.
+    assert_eq!(lines[0], "stage,nmi_mean,nmi_std,nmi_n", "{csv}");
     assert!(lines[1].starts_with("seeded,") && lines[1].ends_with(",3"), "{csv}");
     assert!(lines[2].starts_with("fixed seed,") && lines[2].ends_with(",0,1"), "{csv}");
     let md = p.read("results/mixed/mixed.md");
@@ -647,4 +648,78 @@ fn a_stage_split_by_a_key_off_the_axes_keeps_one_row_per_value_under_one_label()
         .fails(2)
         .stderr_has("clash.toml:")
         .stderr_has("two stages of table `cluster_quality` share the label `HOG → k-means`: `quality` and `quality2`");
+}
+
+const NO_LAYER_DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
+
+/// A table with the layers as columns of a metric that has none (NMI), and a reference
+/// that names its column `-`, as files written before the column had a name do.
+const NO_LAYER: &str = r#"
+name = "no_layer"
+seeds = [0, 1]
+
+[stages.feat]
+kind = "features"
+model = "pixels"
+data = "tiny:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 3
+iterations = 5
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+
+[stages.quality]
+kind = "cluster-metrics"
+label = "pixel clusters"
+labels = "labels"
+truth = "tiny:train"
+
+[[tables]]
+name = "cluster_nmi"
+metric = "nmi"
+rows = "stage"
+columns = "layer"
+
+[[tables.reference]]
+row = "pixel clusters"
+column = "-"
+value = 0.5
+"#;
+
+#[test]
+fn the_column_of_a_metric_without_layers_is_named_after_it_and_references_may_use_either_name() {
+    let p = Project::new();
+    p.write("datasets.toml", NO_LAYER_DATASETS);
+    p.write("exp.toml", NO_LAYER);
+    let by_name = NO_LAYER
+        .replace("name = \"no_layer\"", "name = \"by_name\"")
+        .replace("column = \"-\"", "column = \"nmi\"");
+    p.write("by_name.toml", &by_name);
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    p.ktlab(&["run", "by_name.toml", "-q"]).ok();
+    let md = p.read("results/no_layer/cluster_nmi.md");
+    assert!(md.contains("| stage | nmi | nmi ref. | Δ |"), "{md}");
+    assert!(md.contains("| pixel clusters | **") && md.contains(" | 0.500 | "), "{md}");
+    assert_eq!(p.read("results/by_name/cluster_nmi.md"), md);
+    // Both names in one table are one cell twice.
+    let twice = NO_LAYER.to_string() + "\n[[tables.reference]]\nrow = \"pixel clusters\"\ncolumn = \"nmi\"\nvalue = 0.4\n";
+    p.write("twice.toml", &twice);
+    p.ktlab(&["plan", "twice.toml"])
+        .fails(2)
+        .stderr_has("a second reference for the cell `pixel clusters`, `nmi`");
+    // `explain --cell` and `plan --check-provenance` take the new name and the old one.
+    for column in ["nmi", "-"] {
+        p.ktlab(&["explain", "exp.toml", "--cell", &format!("cluster_nmi:pixel clusters:{column}")])
+            .ok();
+    }
+    let provenance = p.read("results/no_layer/provenance.json");
+    assert!(provenance.contains("\"column\": \"nmi\""), "{provenance}");
+    p.write("old.json", &provenance.replace("\"column\": \"nmi\"", "\"column\": \"-\""));
+    p.ktlab(&["plan", "exp.toml", "--check-provenance", "old.json"]).ok();
 }

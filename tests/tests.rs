@@ -13,6 +13,7 @@ mod integrity;
 mod keys;
 mod labels;
 mod layers;
+mod output;
 mod paths;
 mod pretext;
 mod protocols;

@@ -69,7 +69,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     if !cfg!(feature = "torch") && computes(&cli.command) {
         return Ok(crate::engine::hand_over()?);
     }
-    let session = Session::start(&cli.global, anchor(&cli.command))?;
+    let mut session = Session::start(&cli.global, anchor(&cli.command))?;
+    if matches!(cli.command, Command::ExecStage { .. }) {
+        // A cluster job's log is where its epochs show.
+        session.reporter.show_details();
+    }
     run_here(session, cli.command)
 }
 

@@ -22,6 +22,11 @@ pub fn report(session: &Session, exp: &ExperimentArgs, executor: ExecutorKind) -
         )));
     }
     session.save_records(&plan);
-    session.write_tables(&plan, "run the experiment to complete it")?;
+    if let Some(written) = session.write_tables(&plan, "run the experiment to complete it")? {
+        session.show_tables(&written);
+        if !session.reporter.is_quiet() {
+            println!("{}", written.location());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

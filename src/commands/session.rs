@@ -22,6 +22,8 @@ pub struct Session {
     /// The project folder the store and results defaults came from, if one was found.
     pub project: Option<PathBuf>,
     pub reporter: Reporter,
+    /// When the command started: a run's summary gives its wall time.
+    pub started: std::time::Instant,
 }
 
 /// How an experiment is planned.
@@ -72,8 +74,9 @@ impl Session {
             store: Store::new(located.store),
             results: located.results,
             project: located.project,
-            reporter: Reporter::new(settings.log_format, global.quiet),
+            reporter: Reporter::new(settings.log_format, global.quiet, global.verbose),
             settings,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -218,13 +221,13 @@ impl Session {
 
     /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]): results.csv,
     /// results.md, the copy of the experiment file, the tables, their plots, provenance.json,
-    /// the training curves and tensorboard.txt, and shows the tables (unless quiet). Only when every
-    /// instance of the plan is in the store: otherwise the folder is left as it was (it
-    /// describes the last complete run, or does not exist), one line says why (`why`:
-    /// what would complete it), and `None` is returned.
+    /// the training curves and tensorboard.txt; returns what it wrote, for [`Session::show_tables`] and
+    /// [`Written::location`]. Only when every instance of the plan is in the store:
+    /// otherwise the folder is left as it was (it describes the last complete run, or does
+    /// not exist), one line says why (`why`: what would complete it), and `None` is returned.
     ///
     /// [`StagedFolder`]: crate::report::StagedFolder
-    pub fn write_tables(&self, plan: &Plan, why: &str) -> Result<Option<PathBuf>, Error> {
+    pub fn write_tables(&self, plan: &Plan, why: &str) -> Result<Option<Written>, Error> {
         self.check_results_owner(plan)?;
         let missing = self.missing_instances(plan).len();
         if missing > 0 {
@@ -243,9 +246,9 @@ impl Session {
         };
         let staged = crate::report::StagedFolder::begin(&self.results, &plan.experiment).map_err(io("writing results"))?;
         let new = staged.path().to_path_buf();
-        let md = crate::report::write_results(plan, &rows, &new).map_err(io("writing results"))?;
+        let long_form = crate::report::write_results(plan, &rows, &new).map_err(io("writing results"))?;
         let computed = crate::report::computed_at(plan, &self.store);
-        let written = crate::report::write_tables(plan, &rows, &new, computed.as_deref()).map_err(io("writing tables"))?;
+        let tables = crate::report::write_tables(plan, &rows, &new, computed.as_deref()).map_err(io("writing tables"))?;
         let histories = crate::report::collect_histories(plan, &self.store);
         let curves = crate::report::write_training_curves(plan, &histories, &new).map_err(io("writing the training curves"))?;
         let files = crate::report::curve_files(plan, &self.store);
@@ -253,45 +256,40 @@ impl Session {
         let results_dir = absolute(&self.results.join(&plan.experiment));
         let events = crate::report::write_tensorboard_list(plan, &self.absolute_store(), &new, &results_dir)
             .map_err(io("writing the TensorBoard list"))?;
-        let shown = |files: &[PathBuf]| -> String {
-            let names: Vec<String> = files.iter().map(|f| staged.final_path(f).display().to_string()).collect();
-            names.join(", ")
-        };
-        let tables: Vec<(String, String, String)> = written
-            .iter()
-            .map(|t| (t.name.clone(), shown(&t.files), t.markdown.clone()))
-            .collect();
-        let curves = shown(&curves);
-        let events = events.map(|p| staged.final_path(&p));
         let dir = staged.commit().map_err(io("switching in the new results"))?;
-        if !self.reporter.is_quiet() {
-            println!("{md}");
-            for (_, _, markdown) in &tables {
-                println!("{markdown}");
-            }
-            println!("results: {}", dir.join("results.csv").display());
-            for (name, files, _) in &tables {
-                println!("table {name}: {files}");
-            }
-            if !curves.is_empty() {
-                println!("plot {}: {curves}", crate::plan::TRAINING_CURVES);
-            }
-            if !epochs.is_empty() {
-                println!(
-                    "curves: {} ({} epochs.csv files)",
-                    dir.join(crate::report::CURVES_DIR).display(),
-                    epochs.len()
-                );
-            }
-            if let Some(events) = events {
-                println!("tensorboard: {} (the event folders of the training stages)", events.display());
-            }
-        }
-        Ok(Some(dir))
+        Ok(Some(Written {
+            dir,
+            long_form,
+            tables,
+            training_curves: !curves.is_empty(),
+            epochs_files: epochs.len(),
+            tensorboard: events.is_some(),
+        }))
     }
 
-    /// The end of every run, local or on a cluster: records, tables, the one summary
-    /// line, each failure, and the exit code of [`run_exit_code`].
+    /// The tables as a command ends with them (unless quiet): every table the experiment
+    /// names (or its default tables); without any, the long-form results when they are
+    /// short, else where they are.
+    pub fn show_tables(&self, written: &Written) {
+        if self.reporter.is_quiet() {
+            return;
+        }
+        for t in &written.tables {
+            println!("{}", t.markdown);
+        }
+        if written.tables.is_empty() {
+            let rows = written.long_form.lines().filter(|l| l.starts_with("| ")).count().saturating_sub(1);
+            if rows <= SHOWN_RESULT_ROWS {
+                println!("{}", written.long_form);
+            } else {
+                println!("{rows} result rows: see {}\n", written.dir.join("results.md").display());
+            }
+        }
+    }
+
+    /// The end of every run, local or on a cluster: records, the tables, the one summary
+    /// line (with the wall time), where the results are, each failure, and the exit code
+    /// of [`run_exit_code`].
     pub fn finish_run(&self, plan: &Plan, summary: &RunSummary) -> Result<ExitCode, Error> {
         self.save_records(plan);
         let why = match summary.failed.len() {
@@ -300,15 +298,22 @@ impl Session {
             1 => "1 stage failed".to_string(),
             n => format!("{n} stages failed"),
         };
-        self.write_tables(plan, &why)?;
+        let written = self.write_tables(plan, &why)?;
+        if let Some(w) = &written {
+            self.show_tables(w);
+        }
         if !self.reporter.is_quiet() {
             println!(
-                "{} computed, {} cached, {} failed, {} skipped",
+                "{} computed, {} cached, {} failed, {} skipped in {}",
                 summary.computed,
                 summary.cached,
                 summary.failed.len(),
-                summary.skipped.len()
+                summary.skipped.len(),
+                crate::exec::human_duration(self.started.elapsed())
             );
+            if let Some(w) = &written {
+                println!("{}", w.location());
+            }
         }
         if !summary.failed.is_empty() {
             eprintln!("error: {} stage(s) failed:", summary.failed.len());
@@ -320,6 +325,58 @@ impl Session {
             }
         }
         Ok(ExitCode::from(run_exit_code(summary)))
+    }
+}
+
+/// The long-form results are shown at the end of a run without named tables when they
+/// have at most this many rows.
+const SHOWN_RESULT_ROWS: usize = 30;
+
+/// What [`Session::write_tables`] wrote into a results folder.
+pub struct Written {
+    /// The results folder.
+    pub dir: PathBuf,
+    /// results.md: every value, one row per (variant, stage, layer).
+    pub long_form: String,
+    pub tables: Vec<crate::report::WrittenTable>,
+    pub training_curves: bool,
+    /// The number of `epochs.csv` files under `curves/`.
+    pub epochs_files: usize,
+    /// Whether `tensorboard.txt` lists the training stages' event folders.
+    pub tensorboard: bool,
+}
+
+impl Written {
+    /// One line: the folder and what is in it (`results in results/quickstart/: results.md
+    /// (every value), tables a, b (.md .csv .tex), plots a, training_curves (.svg .png), ...`).
+    pub fn location(&self) -> String {
+        let mut parts = vec!["results.md and results.csv (every value)".to_string()];
+        if !self.tables.is_empty() {
+            let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+            parts.push(format!("tables {} (.md .csv .tex)", names.join(", ")));
+        }
+        let mut plots: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|t| t.files.iter().any(|f| f.extension().is_some_and(|e| e == "svg")))
+            .map(|t| t.name.as_str())
+            .collect();
+        if self.training_curves {
+            plots.push(crate::plan::TRAINING_CURVES);
+        }
+        if !plots.is_empty() {
+            parts.push(format!("plots {} (.svg .png)", plots.join(", ")));
+        }
+        if !self.tables.is_empty() {
+            parts.push("provenance.json".into());
+        }
+        if self.epochs_files > 0 {
+            parts.push(format!("{}/ ({} epochs.csv)", crate::report::CURVES_DIR, self.epochs_files));
+        }
+        if self.tensorboard {
+            parts.push("tensorboard.txt (the training stages' TensorBoard folders)".into());
+        }
+        format!("results in {}/: {}", self.dir.display(), parts.join(", "))
     }
 }
 

@@ -244,6 +244,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
     pub fn wait(&self, plan: &Plan, sel: &Selection, cached: &[usize], poll: Duration) -> Result<RunSummary, BatchError> {
         let selected = selected_instances(plan, &sel.only);
         let mut pending: Vec<usize> = (0..plan.instances.len()).filter(|i| selected.contains(i)).collect();
+        self.reporter.expect(pending.iter().filter(|i| !cached.contains(i)).count());
         let mut summary = RunSummary::default();
         let mut failed: HashSet<usize> = HashSet::new();
         let mut running: HashSet<usize> = HashSet::new();
@@ -274,6 +275,8 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                 let fail = |why: String, input: bool, summary: &mut RunSummary, failed: &mut HashSet<usize>| {
                     self.reporter.emit(Event::Failed {
                         label: label.clone(),
+                        kind: inst.kind.name(),
+                        key: inst.key.hex(),
                         error: why.clone(),
                     });
                     summary.failed.push((label.clone(), why, input));
@@ -291,6 +294,8 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
                         };
                         self.reporter.emit(Event::Finished {
                             label: label.clone(),
+                            kind: inst.kind.name(),
+                            key: inst.key.hex(),
                             seconds,
                             summary: text,
                         });
@@ -330,6 +335,7 @@ impl<S: Scheduler> BatchExecutor<'_, S> {
             pending = still;
             first = false;
         }
+        self.reporter.end();
         Ok(summary)
     }
 }

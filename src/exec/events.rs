@@ -29,13 +29,19 @@ pub enum Event {
         job: String,
         reused: bool,
     },
+    /// Computed and published (`kind` and `key` name the instance; JSON logs leave them
+    /// out, as they were given with `started`).
     Finished {
         label: String,
+        kind: &'static str,
+        key: String,
         seconds: f64,
         summary: String,
     },
     Failed {
         label: String,
+        kind: &'static str,
+        key: String,
         error: String,
     },
     /// Not run because an input failed.

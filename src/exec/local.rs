@@ -44,6 +44,23 @@ enum Status {
     Failed,
 }
 
+/// Where a run stands: each instance's status, the summary so far, and which instances
+/// the reporter's count of those to compute includes.
+#[cfg(feature = "torch")]
+struct Progress {
+    status: Vec<Status>,
+    summary: RunSummary,
+    /// Counted among the instances to compute.
+    counted: Vec<bool>,
+}
+
+#[cfg(feature = "torch")]
+impl Progress {
+    fn to_compute(&self) -> usize {
+        self.counted.iter().filter(|c| **c).count()
+    }
+}
+
 #[cfg(feature = "torch")]
 impl LocalExecutor<'_> {
     pub fn run(&self, plan: &Plan, sel: &Selection) -> RunSummary {
@@ -56,19 +73,42 @@ impl LocalExecutor<'_> {
         if plan.instances.iter().any(|i| matches!(i.device, crate::device::Device::Cuda(_))) {
             crate::device::cuda::load();
         }
-        let mut status = vec![Status::Pending; plan.instances.len()];
-        let mut summary = RunSummary::default();
+        // What the store lacks (or is forced) is what this run computes, as far as it
+        // knows before it starts.
+        let counted = (0..plan.instances.len())
+            .map(|i| {
+                let inst = &plan.instances[i];
+                selected.contains(&i)
+                    && (forced.contains(&i) || !matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
+            })
+            .collect();
+        let mut progress = Progress {
+            status: vec![Status::Pending; plan.instances.len()],
+            summary: RunSummary::default(),
+            counted,
+        };
+        self.reporter.expect(progress.to_compute());
         for i in 0..plan.instances.len() {
             if selected.contains(&i) {
-                self.ensure(plan, i, false, &forced, &mut status, &mut summary);
+                self.ensure(plan, i, false, &forced, &mut progress);
             }
         }
-        summary
+        self.reporter.end();
+        progress.summary
+    }
+
+    /// Counts instance `i` among those computed (or not), telling the reporter when that
+    /// changes the total.
+    fn count(&self, progress: &mut Progress, i: usize, counted: bool) {
+        if progress.counted[i] != counted {
+            progress.counted[i] = counted;
+            self.reporter.expect(progress.to_compute());
+        }
     }
 
     /// Makes instance `i` available: cached (verified deeply if `deep`) or computed.
-    fn ensure(&self, plan: &Plan, i: usize, deep: bool, forced: &HashSet<usize>, status: &mut [Status], summary: &mut RunSummary) -> bool {
-        match status[i] {
+    fn ensure(&self, plan: &Plan, i: usize, deep: bool, forced: &HashSet<usize>, progress: &mut Progress) -> bool {
+        match progress.status[i] {
             Status::Failed => return false,
             Status::Ready { deep: d } if d || !deep => return true,
             _ => {}
@@ -79,57 +119,61 @@ impl LocalExecutor<'_> {
         if !force {
             match self.store.state(inst.kind, &inst.key, deep) {
                 EntryState::Valid(_) => {
-                    if status[i] == Status::Pending {
-                        summary.cached += 1;
+                    if progress.status[i] == Status::Pending {
+                        progress.summary.cached += 1;
                         self.reporter.emit(Event::Cached {
                             label,
                             key: inst.key.hex(),
                         });
                     }
-                    status[i] = Status::Ready { deep };
+                    progress.status[i] = Status::Ready { deep };
                     return true;
                 }
                 EntryState::Corrupt(why) => {
                     tracing::warn!(stage = %label, "store entry {} is corrupt: {why}", inst.key.short());
-                    if status[i] != Status::Pending {
-                        summary.cached = summary.cached.saturating_sub(1);
+                    if progress.status[i] != Status::Pending {
+                        progress.summary.cached = progress.summary.cached.saturating_sub(1);
                     }
                 }
                 EntryState::Missing => {}
             }
         }
+        // From here on it is computed (or skipped): one of the instances this run computes.
+        self.count(progress, i, true);
         // Inputs must be present and intact before computing.
         let deps: Vec<usize> = inst.deps().collect();
         for j in deps {
-            if !self.ensure(plan, j, true, forced, status, summary) {
+            if !self.ensure(plan, j, true, forced, progress) {
                 let because = format!("input `{}` failed", plan.instances[j].label());
                 self.reporter.emit(Event::Skipped {
                     label: label.clone(),
                     because: because.clone(),
                 });
-                summary.skipped.push(label);
-                status[i] = Status::Failed;
+                progress.summary.skipped.push(label);
+                progress.status[i] = Status::Failed;
                 return false;
             }
         }
         match run_instance(plan, i, self.store, self.reporter, force) {
             InstanceOutcome::Computed => {
-                summary.computed += 1;
-                status[i] = Status::Ready { deep: true };
+                progress.summary.computed += 1;
+                progress.status[i] = Status::Ready { deep: true };
                 true
             }
             InstanceOutcome::Cached => {
-                summary.cached += 1;
+                // Another process published it meanwhile: not computed here after all.
+                self.count(progress, i, false);
+                progress.summary.cached += 1;
                 self.reporter.emit(Event::Cached {
                     label,
                     key: inst.key.hex(),
                 });
-                status[i] = Status::Ready { deep: true };
+                progress.status[i] = Status::Ready { deep: true };
                 true
             }
             InstanceOutcome::Failed(e) => {
-                summary.failed.push((label, e.to_string(), e.is_input_error()));
-                status[i] = Status::Failed;
+                progress.summary.failed.push((label, e.to_string(), e.is_input_error()));
+                progress.status[i] = Status::Failed;
                 false
             }
         }

@@ -11,6 +11,7 @@ mod runner;
 mod scheduler;
 mod slurm;
 mod submission;
+mod tally;
 #[cfg(feature = "torch")]
 mod verify;
 
@@ -23,6 +24,7 @@ pub use local::{RunSummary, Selection};
 pub use reporter::Reporter;
 #[cfg(feature = "torch")]
 pub use runner::{run_instance, InstanceOutcome};
+pub use tally::human as human_duration;
 #[cfg(feature = "torch")]
 pub use verify::{render_checks, verify_instance, ArtefactCheck, VerifyError};
 

@@ -54,6 +54,8 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         Ok(Some(executed)) => {
             reporter.emit(Event::Finished {
                 label,
+                kind: inst.kind.name(),
+                key: inst.key.hex(),
                 seconds: executed.seconds,
                 summary: executed.outcome.summary,
             });
@@ -62,6 +64,8 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
         Err(e) => {
             reporter.emit(Event::Failed {
                 label,
+                kind: inst.kind.name(),
+                key: inst.key.hex(),
                 error: e.to_string(),
             });
             InstanceOutcome::Failed(e)

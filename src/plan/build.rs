@@ -366,7 +366,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 }
                 let layers = match params.networks().reads {
                     Some(reads) => reads.layers.iter().map(|l| l.to_string()).collect(),
-                    None => vec!["-".to_string()],
+                    None => vec![super::table::NO_LAYER.to_string()],
                 };
                 for l in layers {
                     if !ts.layers.contains(&l) {

@@ -13,4 +13,4 @@ pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
 pub use reasons::{state_of, InstanceState};
 pub use render::{render_explain, render_instances, render_plan, render_table};
-pub use table::{short_key, validate_tables, Axis, Reference, TableSpec, RESERVED_NAMES, TRAINING_CURVES};
+pub use table::{short_key, validate_tables, Axis, Reference, TableSpec, NO_LAYER, RESERVED_NAMES, TRAINING_CURVES};

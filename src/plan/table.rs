@@ -59,6 +59,10 @@ pub struct TableSpec {
     pub references: Vec<Reference>,
 }
 
+/// A result row's layer on a table's layer axis when it has none, as a reference may
+/// name it (tables show the metric's name there).
+pub const NO_LAYER: &str = "-";
+
 /// The name of the training curves' plot files in the results folder.
 pub const TRAINING_CURVES: &str = "training_curves";
 
@@ -74,7 +78,7 @@ pub struct TableStage {
     pub label: String,
     /// The metrics its result rows carry (with its parameters, in any variant).
     pub metrics: Vec<&'static str>,
-    /// The layers of its result rows, as a table shows them (`-` for rows without one).
+    /// The layers of its result rows ([`NO_LAYER`] for rows without one).
     pub layers: Vec<String>,
 }
 
@@ -302,10 +306,20 @@ fn axis_value(
                     layers.push(l.clone());
                 }
             }
+            // The values of no layer are shown under the metric's name: either names them.
+            let value = if value == metric && layers.iter().any(|l| l == NO_LAYER) {
+                NO_LAYER
+            } else {
+                value
+            };
             if layers.iter().any(|l| l == value) {
                 Ok(value.to_string())
             } else {
-                Err((format!("no layer `{value}` among the table's stages"), layers))
+                let shown = layers
+                    .into_iter()
+                    .map(|l| if l == NO_LAYER { metric.to_string() } else { l })
+                    .collect();
+                Err((format!("no layer `{value}` among the table's stages"), shown))
             }
         }
         Axis::Key(k) => {

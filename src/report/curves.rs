@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::axes::data_axis;
 use super::figure::{Figure, Line, Panel, Point, Spread};
-use super::table::{split_stages, with_other_values};
+use super::table::{other_values, split_stages};
 use super::Cell;
 use crate::plan::{Plan, StageInstance};
 use crate::store::{EntryState, Store};
@@ -33,16 +33,23 @@ pub struct Epoch {
     pub accuracy: f64,
 }
 
-/// The name of each stage's curve: its label; for a stage the file gives no label (a target
+/// Each stage's curve name: its label; for a stage the file gives no label (a target
 /// trained on pseudo-labels, say), the label of the first labelled stage that reads it
-/// (the probe whose row it is), with "(trained)", rather than the stage's name.
-fn series_names(plan: &Plan) -> Vec<(String, String)> {
+/// (the probe whose row it is), marked as the training behind that row, rather than the
+/// stage's name.
+fn series_names(plan: &Plan) -> Vec<(String, SeriesName)> {
     let given = |name: &str| plan.labels.get(name).is_some_and(|l| l != name);
     plan.labels
         .iter()
         .map(|(stage, label)| {
             if given(stage) {
-                return (stage.clone(), label.clone());
+                return (
+                    stage.clone(),
+                    SeriesName {
+                        label: label.clone(),
+                        trained: false,
+                    },
+                );
             }
             let reader = plan.variants.iter().find_map(|v| {
                 let &mine = v.stages.get(stage)?;
@@ -54,10 +61,42 @@ fn series_names(plan: &Plan) -> Vec<(String, String)> {
                     (reads && given(other)).then(|| plan.labels[other].clone())
                 })
             });
-            let name = reader.map_or_else(|| label.clone(), |l| format!("{l} (trained)"));
+            let name = match reader {
+                Some(label) => SeriesName { label, trained: true },
+                None => SeriesName {
+                    label: label.clone(),
+                    trained: false,
+                },
+            };
             (stage.clone(), name)
         })
         .collect()
+}
+
+/// A curve's name: a label, and whether it is the training of the model a row of that
+/// label reads.
+struct SeriesName {
+    label: String,
+    trained: bool,
+}
+
+impl SeriesName {
+    /// `label`, `label (trained)`, `label (k=16)` or `label (trained, k=16)`: the swept
+    /// values written as a table's row names have them (`k=16,w=2`).
+    fn with(&self, others: &[String]) -> String {
+        let others = others.join(",");
+        let notes: Vec<&str> = self
+            .trained
+            .then_some("trained")
+            .into_iter()
+            .chain((!others.is_empty()).then_some(others.as_str()))
+            .collect();
+        if notes.is_empty() {
+            self.label.clone()
+        } else {
+            format!("{} ({})", self.label, notes.join(", "))
+        }
+    }
 }
 
 /// The histories of every variant's stages that are in the store, each instance once per
@@ -68,17 +107,18 @@ pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
     let mut read: HashMap<usize, Option<Vec<Epoch>>> = HashMap::new();
     let mut seen: HashSet<(String, usize)> = HashSet::new();
     let mut out = Vec::new();
-    for (stage, label) in &named {
+    for (stage, name) in &named {
         for v in &plan.variants {
             let Some(&i) = v.stages.get(stage) else {
                 continue;
             };
-            let series = if split.contains(stage) {
+            let others = if split.contains(stage) {
                 let swept: Vec<String> = v.swept.iter().map(|(_, value)| value.clone()).collect();
-                with_other_values(label.clone(), plan, &swept, &[])
+                other_values(plan, &swept, &[])
             } else {
-                label.clone()
+                Vec::new()
             };
+            let series = name.with(&others);
             if !seen.insert((series.clone(), i)) {
                 continue;
             }
@@ -281,6 +321,22 @@ mod tests {
         assert!((p[0].spread - 0.5f64.sqrt()).abs() < 1e-12, "sample std of 2 and 3");
         assert_eq!(acc.lines[1].points.len(), 1, "a single epoch is one point");
         assert_eq!(loss.x.ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    }
+
+    #[test]
+    fn a_curve_named_after_the_row_it_trains_says_so_once_beside_the_swept_values() {
+        let trained = SeriesName {
+            label: "HOG -> k-means -> alexnet-small".into(),
+            trained: true,
+        };
+        assert_eq!(trained.with(&[]), "HOG -> k-means -> alexnet-small (trained)");
+        assert_eq!(trained.with(&["k=16".into()]), "HOG -> k-means -> alexnet-small (trained, k=16)");
+        let own = SeriesName {
+            label: "Jigsaw++".into(),
+            trained: false,
+        };
+        assert_eq!(own.with(&[]), "Jigsaw++");
+        assert_eq!(own.with(&["k=16".into(), "w=2".into()]), "Jigsaw++ (k=16,w=2)", "as a table's rows");
     }
 
     #[test]

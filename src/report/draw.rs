@@ -1,12 +1,13 @@
 //! Draws a [`Figure`] with plotters as SVG text and as PNG bytes, both from one layout:
 //! text in the embedded DejaVu Sans (no system fonts needed), the Okabe-Ito colours with a
-//! marker shape per series, error bars or bands, and the legend beside the panels. The same
-//! figure gives the same bytes.
+//! marker shape per series (open markers on dashed lines for the second eight), error bars
+//! or bands, and the legend beside the panels. The same figure gives the same bytes.
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -33,6 +34,8 @@ const PALETTE: [RGBColor; 8] = [
 ];
 /// Seven shapes against eight colours: the first 56 series differ in the pair.
 const MARKERS: usize = 7;
+/// A dashed line's dashes and the gaps between them, in pixels.
+const DASH: (i32, i32) = (7, 4);
 const GRID: RGBColor = RGBColor(0xE3, 0xE3, 0xE3);
 const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const MUTED: RGBColor = RGBColor(0x77, 0x77, 0x77);
@@ -107,8 +110,45 @@ fn text_style(kind: Text, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'stati
     font(kind).color(&color).pos(Pos::new(h, v))
 }
 
-fn series_color(series: usize) -> RGBColor {
-    PALETTE[series % PALETTE.len()]
+/// How a series is drawn: its colour and marker shape (no pair of the two repeats within
+/// 56 series) and, for every other round of the eight colours (series 9 to 16, 25 to 32,
+/// ...), an open marker on a dashed line, so that the ninth series is not the first in
+/// another shape only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SeriesStyle {
+    /// Index into [`PALETTE`].
+    color: usize,
+    /// Circle, square, triangle, diamond, downward triangle, cross, plus.
+    marker: usize,
+    /// An open marker on a dashed line.
+    open: bool,
+}
+
+impl SeriesStyle {
+    fn of(series: usize) -> SeriesStyle {
+        SeriesStyle {
+            color: series % PALETTE.len(),
+            marker: series % MARKERS,
+            open: (series / PALETTE.len()) % 2 == 1,
+        }
+    }
+
+    fn rgb(self) -> RGBColor {
+        PALETTE[self.color]
+    }
+}
+
+/// A line through `points` (in a series' colour, dashed for an open style).
+fn draw_line_series<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, points: Vec<(f64, f64)>, style: SeriesStyle) -> Result<(), PlotError> {
+    let stroke = style.rgb().stroke_width(2);
+    if style.open {
+        chart
+            .draw_series(DashedLineSeries::new(points, DASH.0, DASH.1, stroke))
+            .map_err(draw_error)?;
+    } else {
+        chart.draw_series(LineSeries::new(points, stroke)).map_err(draw_error)?;
+    }
+    Ok(())
 }
 
 fn draw_figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure, layout: &Layout) -> Result<(), PlotError> {
@@ -177,19 +217,17 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &mut Cha
         draw_band(chart, line)?;
     }
     for line in lines {
-        let color = series_color(line.series);
-        chart
-            .draw_series(LineSeries::new(line.points.iter().map(|p| (p.x, p.y)), color.stroke_width(2)))
-            .map_err(draw_error)?;
+        let points = line.points.iter().map(|p| (p.x, p.y)).collect();
+        draw_line_series(chart, points, SeriesStyle::of(line.series))?;
     }
     for line in lines {
-        let color = series_color(line.series);
+        let style = SeriesStyle::of(line.series);
         for (i, p) in line.points.iter().enumerate() {
             if line.spread == Spread::Bars && p.spread > 0.0 {
-                draw_error_bar(root, chart, p, color)?;
+                draw_error_bar(root, chart, p, style.rgb())?;
             }
             if i % line.marker_every.max(1) == 0 {
-                draw_marker(root, line.series, chart.backend_coord(&(p.x, p.y)), color)?;
+                draw_marker(root, style, chart.backend_coord(&(p.x, p.y)))?;
             }
         }
     }
@@ -264,7 +302,7 @@ fn draw_band<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, line: &Line) -> Resu
     let upper = line.points.iter().map(|p| (p.x, p.y + p.spread));
     let lower = line.points.iter().rev().map(|p| (p.x, p.y - p.spread));
     let outline: Vec<(f64, f64)> = upper.chain(lower).collect();
-    let fill = series_color(line.series).mix(0.18).filled();
+    let fill = SeriesStyle::of(line.series).rgb().mix(0.18).filled();
     chart
         .draw_series(std::iter::once(Polygon::new(outline, fill)))
         .map_err(draw_error)?;
@@ -291,26 +329,37 @@ fn draw_error_bar<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The marker of `series` centred at the pixel `(x, y)`: circle, square, triangle, diamond,
-/// downward triangle, cross, plus.
-fn draw_marker<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    series: usize,
-    (x, y): (i32, i32),
-    color: RGBColor,
-) -> Result<(), PlotError> {
-    let fill = color.filled();
+/// The marker of a series centred at the pixel `(x, y)`: circle, square, triangle,
+/// diamond, downward triangle, cross, plus; filled, or (open) white inside a coloured edge.
+fn draw_marker<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, style: SeriesStyle, (x, y): (i32, i32)) -> Result<(), PlotError> {
+    let color = style.rgb();
     let stroke = color.stroke_width(2);
     let r = 5;
-    let result = match series % MARKERS {
-        0 => root.draw(&Circle::new((x, y), r - 1, fill)),
-        1 => root.draw(&Rectangle::new([(x - r + 1, y - r + 1), (x + r - 1, y + r - 1)], fill)),
-        2 => root.draw(&Polygon::new(vec![(x, y - r - 1), (x + r, y + r - 1), (x - r, y + r - 1)], fill)),
-        3 => root.draw(&Polygon::new(
-            vec![(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)],
-            fill,
-        )),
-        4 => root.draw(&Polygon::new(vec![(x, y + r + 1), (x + r, y - r + 1), (x - r, y - r + 1)], fill)),
+    // A filled outline: in the colour, or white with the colour around it.
+    let shape = |points: Vec<(i32, i32)>| -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        if style.open {
+            root.draw(&Polygon::new(points.clone(), WHITE.filled()))?;
+            let mut closed = points;
+            closed.push(closed[0]);
+            root.draw(&PathElement::new(closed, stroke))
+        } else {
+            root.draw(&Polygon::new(points, color.filled()))
+        }
+    };
+    let result = match style.marker {
+        0 if style.open => root
+            .draw(&Circle::new((x, y), r - 1, WHITE.filled()))
+            .and_then(|_| root.draw(&Circle::new((x, y), r - 1, stroke))),
+        0 => root.draw(&Circle::new((x, y), r - 1, color.filled())),
+        1 => shape(vec![
+            (x - r + 1, y - r + 1),
+            (x + r - 1, y - r + 1),
+            (x + r - 1, y + r - 1),
+            (x - r + 1, y + r - 1),
+        ]),
+        2 => shape(vec![(x, y - r - 1), (x + r, y + r - 1), (x - r, y + r - 1)]),
+        3 => shape(vec![(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)]),
+        4 => shape(vec![(x, y + r + 1), (x + r, y - r + 1), (x - r, y - r + 1)]),
         5 => root
             .draw(&PathElement::new(vec![(x - r, y - r), (x + r, y + r)], stroke))
             .and_then(|_| root.draw(&PathElement::new(vec![(x - r, y + r), (x + r, y - r)], stroke))),
@@ -328,10 +377,16 @@ fn draw_legend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, names: &[Strin
     for (i, name) in names.iter().enumerate() {
         let y = top + MARGIN as i32 / 2 + i as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
         let x = left + MARGIN as i32;
-        let color = series_color(i);
-        root.draw(&PathElement::new(vec![(x, y), (x + sample, y)], color.stroke_width(2)))
-            .map_err(draw_error)?;
-        draw_marker(root, i, (x + sample / 2, y), color)?;
+        let series = SeriesStyle::of(i);
+        let stroke = series.rgb().stroke_width(2);
+        let sample_line = vec![(x, y), (x + sample, y)];
+        if series.open {
+            root.draw(&DashedPathElement::new(sample_line, DASH.0, DASH.1, stroke))
+        } else {
+            root.draw(&PathElement::new(sample_line, stroke))
+        }
+        .map_err(draw_error)?;
+        draw_marker(root, series, (x + sample / 2, y))?;
         root.draw_text(name, &style, (x + LEGEND_SAMPLE as i32, y)).map_err(draw_error)?;
     }
     Ok(())
@@ -387,6 +442,39 @@ mod tests {
         let layout = Layout::of(&fig, &measure_with(typeface().unwrap()));
         assert_eq!((img.width(), img.height()), (layout.width, layout.height));
         assert_eq!(bytes, png(&fig).unwrap());
+    }
+
+    #[test]
+    fn sixteen_series_get_sixteen_distinct_colour_and_marker_pairs() {
+        let styles: Vec<SeriesStyle> = (0..16).map(SeriesStyle::of).collect();
+        let pairs: std::collections::HashSet<(usize, (usize, bool))> = styles.iter().map(|s| (s.color, (s.marker, s.open))).collect();
+        assert_eq!(pairs.len(), 16);
+        // The second eight repeat the colours, each with another shape, open, on a dashed line.
+        for i in 0..8 {
+            let (first, second) = (styles[i], styles[i + 8]);
+            assert_eq!(first.color, second.color);
+            assert_ne!(first.marker, second.marker, "series {i} and {}", i + 8);
+            assert!(!first.open && second.open);
+        }
+        // Colour and shape alone do not repeat within 56 series.
+        let shapes: std::collections::HashSet<(usize, usize)> = (0..56).map(SeriesStyle::of).map(|s| (s.color, s.marker)).collect();
+        assert_eq!(shapes.len(), 56);
+    }
+
+    #[test]
+    fn the_ninth_series_is_drawn_dashed_with_an_open_marker() {
+        let mut fig = figure();
+        let line = fig.panels[0].lines[0].clone();
+        fig.panels[0].lines = (0..9).map(|series| Line { series, ..line.clone() }).collect();
+        fig.legend = (0..9).map(|i| format!("series {i}")).collect();
+        let svg = svg(&fig).unwrap();
+        // Series 0 and 8 share the blue: one solid line, then dashes; the ninth's circle is
+        // white inside a blue edge.
+        let blue = "stroke=\"#0072B2\"";
+        let polylines = svg.lines().filter(|l| l.contains("<polyline") && l.contains(blue)).count();
+        assert!(polylines > 4, "dashes of series 8 (and its legend sample): {polylines}");
+        assert!(svg.contains("<circle") && svg.contains("fill=\"#FFFFFF\""), "an open marker");
+        assert!(png(&fig).is_ok());
     }
 
     #[test]

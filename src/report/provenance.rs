@@ -124,14 +124,10 @@ pub fn find_cell<'a>(tables: &'a [Table], table: &str, row: &str, column: &str) 
         )
     })?;
     let ri = t
-        .rows
-        .iter()
-        .position(|r| r == row)
+        .row_position(row)
         .ok_or_else(|| format!("table `{table}` has no row `{row}` (rows: {})", names(&t.rows)))?;
     let ci = t
-        .columns
-        .iter()
-        .position(|c| c == column)
+        .column_position(column)
         .ok_or_else(|| format!("table `{table}` has no column `{column}` (columns: {})", names(&t.columns)))?;
     if t.instances[ri][ci].is_empty() {
         return Err(format!("cell `{row}`, `{column}` of table `{table}` has no results in the store"));

@@ -69,7 +69,8 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
 
     let (rows, present) = planned_rows(plan, store);
     let tables: Vec<Table> = table_specs(plan, &rows).iter().map(|s| Table::build(s, plan, &rows)).collect();
-    let mut seen: HashSet<(String, String, String)> = HashSet::new();
+    // Cells by table name and position: a file may name a cell the old way (`-`).
+    let mut seen: HashSet<(String, usize, usize)> = HashSet::new();
     for ft in file_tables {
         let name = ft["name"].as_str().unwrap_or("?");
         let Some(t) = tables.iter().find(|t| t.name == name) else {
@@ -90,15 +91,15 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
         for cell in ft["cells"].as_array().into_iter().flatten() {
             let (row, column) = (cell["row"].as_str().unwrap_or("?"), cell["column"].as_str().unwrap_or("?"));
             let at = format!("table `{name}`, cell `{row}`, `{column}`");
-            if !seen.insert((name.to_string(), row.to_string(), column.to_string())) {
-                check.problems.push(format!("{at}: listed twice"));
-                continue;
-            }
-            let position = t.rows.iter().position(|r| r == row).zip(t.columns.iter().position(|c| c == column));
+            let position = t.row_position(row).zip(t.column_position(column));
             let Some((ri, ci)) = position.filter(|&(ri, ci)| !t.instances[ri][ci].is_empty()) else {
                 check.problems.push(format!("{at}: not a cell this plan gives"));
                 continue;
             };
+            if !seen.insert((name.to_string(), ri, ci)) {
+                check.problems.push(format!("{at}: listed twice"));
+                continue;
+            }
             check_cell(plan, &at, cell, &t.instances[ri][ci], &present, &mut check);
         }
     }
@@ -106,7 +107,7 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
     for t in &tables {
         for (ri, row) in t.rows.iter().enumerate() {
             for (ci, column) in t.columns.iter().enumerate() {
-                if !t.instances[ri][ci].is_empty() && !seen.contains(&(t.name.clone(), row.clone(), column.clone())) {
+                if !t.instances[ri][ci].is_empty() && !seen.contains(&(t.name.clone(), ri, ci)) {
                     check.problems.push(format!(
                         "table `{}`, cell `{row}`, `{column}`: planned here, missing from the file",
                         t.name

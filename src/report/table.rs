@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ResultRow;
-use crate::plan::{short_key, Axis, Plan, Reference, TableSpec, RESERVED_NAMES};
+use crate::plan::{short_key, Axis, Plan, Reference, TableSpec, NO_LAYER, RESERVED_NAMES};
 
 /// Mean, sample standard deviation (0 for one value) and count of one cell's values.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,6 +154,23 @@ impl Table {
         }
     }
 
+    /// The column named `name`: as shown, or `-` for the column of values without a layer
+    /// (named after the metric since; provenance files written before still say `-`).
+    pub fn column_position(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .or_else(|| (name == NO_LAYER).then(|| self.column_values.iter().position(|v| v == NO_LAYER))?)
+    }
+
+    /// The row named `name`: as shown, or `-` for the row of values without a layer in a
+    /// table with the layers on its rows.
+    pub fn row_position(&self, name: &str) -> Option<usize> {
+        self.rows.iter().position(|r| r == name).or_else(|| {
+            (name == NO_LAYER && self.row_title == Axis::Layer.title()).then(|| self.rows.iter().position(|r| *r == self.metric))?
+        })
+    }
+
     /// Whether (row, column) holds the best (highest) mean of its column.
     pub fn is_best(&self, row: usize, column: usize) -> bool {
         let best = self
@@ -264,10 +281,10 @@ fn coordinate(axis: &Axis, plan: &Plan, r: &ResultRow) -> (String, String) {
             let l = plan.labels.get(&r.stage).cloned().unwrap_or_else(|| r.stage.clone());
             (l.clone(), l)
         }
-        Axis::Layer => {
-            let l = if r.layer.is_empty() { "-".to_string() } else { r.layer.clone() };
-            (l.clone(), l)
-        }
+        // A value of no layer (a clustering's NMI, a classifier's own top-1) is named
+        // after its metric; references may still name it `-`.
+        Axis::Layer if r.layer.is_empty() => (r.metric.clone(), NO_LAYER.to_string()),
+        Axis::Layer => (r.layer.clone(), r.layer.clone()),
         Axis::Key(k) => {
             let v = plan
                 .swept_keys
@@ -284,19 +301,23 @@ fn coordinate(axis: &Axis, plan: &Plan, r: &ResultRow) -> (String, String) {
 
 /// `name (k=16)`: a row of a split stage named with its swept values that are not on the
 /// table's axes (`swept` in `Plan::swept_keys` order); the name alone when there are none.
-pub(super) fn with_other_values(name: String, plan: &Plan, swept: &[String], axes: &[&str]) -> String {
-    let rest: Vec<String> = plan
-        .swept_keys
-        .iter()
-        .zip(swept)
-        .filter(|(k, _)| !axes.contains(&k.as_str()))
-        .map(|(k, v)| format!("{}={v}", short_key(k)))
-        .collect();
+fn with_other_values(name: String, plan: &Plan, swept: &[String], axes: &[&str]) -> String {
+    let rest = other_values(plan, swept, axes);
     if rest.is_empty() {
         name
     } else {
         format!("{name} ({})", rest.join(","))
     }
+}
+
+/// The swept values (`k=16`) that are not on the axes, in `Plan::swept_keys` order.
+pub(super) fn other_values(plan: &Plan, swept: &[String], axes: &[&str]) -> Vec<String> {
+    plan.swept_keys
+        .iter()
+        .zip(swept)
+        .filter(|(k, _)| !axes.contains(&k.as_str()))
+        .map(|(k, v)| format!("{}={v}", short_key(k)))
+        .collect()
 }
 
 /// Stages whose instance differs between variants of one seed that agree on the axis

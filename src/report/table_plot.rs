@@ -7,7 +7,7 @@
 use super::axes::{category_axis, data_axis, dodge, smallest_gap, value_axis, PlotAxis, Scale};
 use super::figure::{Figure, Line, Panel, Point, Spread};
 use super::{ResultRow, Table};
-use crate::plan::{Axis, Plan, TableSpec};
+use crate::plan::{Axis, Plan, TableSpec, NO_LAYER};
 
 /// What a table's plot puts on x and what gives its lines.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +51,8 @@ pub fn table_figure(spec: &TableSpec, plan: &Plan, rows: &[ResultRow]) -> Option
     };
     let table = Table::build(&turned, plan, rows);
     // A metric without layers (pretext accuracy, NMI) in a layer table: one point per row
-    // above "-" says nothing a plot should.
-    if axes.x == Axis::Layer && !table.columns.is_empty() && table.columns.iter().all(|c| c == "-") {
+    // above the metric's name says nothing a plot should.
+    if axes.x == Axis::Layer && !table.columns.is_empty() && table.column_values.iter().all(|c| c == NO_LAYER) {
         return None;
     }
     let (mut x, positions) = match &axes.x {
@@ -213,7 +213,7 @@ mod tests {
             ..quality
         };
         assert!(rows.iter().any(|r| r.metric == by_layer.metric && r.layer.is_empty()));
-        assert!(table_figure(&by_layer, &plan, &rows).is_none(), "only `-` on x");
+        assert!(table_figure(&by_layer, &plan, &rows).is_none(), "only the metric's name on x");
         assert!(table_figure(&by_layer, &plan, &[]).is_some(), "no results yet: the placeholder");
     }
 

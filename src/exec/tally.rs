@@ -1,0 +1,107 @@
+//! How far a run is: the instances finished of those it computes (`[12/44]`), and the
+//! time left as the instances finished so far suggest; durations as a person reads them.
+use std::time::Duration;
+
+/// The instances a run computes and how many of them have finished (computed, failed or
+/// skipped). The total may change while it runs: an entry found corrupt is computed after
+/// all, one that another process published meanwhile is not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    total: usize,
+    done: usize,
+}
+
+impl Tally {
+    /// `[done/total]`, the total never below the count.
+    pub fn counter(&self) -> String {
+        format!("[{}/{}]", self.done, self.total())
+    }
+
+    pub fn total(&self) -> usize {
+        self.total.max(self.done)
+    }
+
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    pub fn set_total(&mut self, total: usize) {
+        self.total = total;
+    }
+
+    /// One more instance finished.
+    pub fn finish_one(&mut self) {
+        self.done += 1;
+    }
+}
+
+/// The time the rest of a run should take if each instance left takes as long as the
+/// finished ones did on average; `None` before the first has finished.
+pub fn eta(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {
+    if done == 0 {
+        return None;
+    }
+    let left = total.saturating_sub(done);
+    Some(elapsed.mul_f64(left as f64 / done as f64))
+}
+
+/// `0.38s`, `59.90s`, `1m 05s`, `2h 03m`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        return format!("{s:.2}s");
+    }
+    let whole = d.as_secs();
+    if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
+    }
+}
+
+/// Like [`human`], to the second: for times that tick on a terminal (`45s`, `1m 05s`).
+pub fn human_whole(d: Duration) -> String {
+    if d.as_secs() < 60 {
+        format!("{}s", d.as_secs())
+    } else {
+        human(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_never_shows_more_done_than_in_total() {
+        let mut t = Tally::default();
+        t.set_total(2);
+        assert_eq!(t.counter(), "[0/2]");
+        t.finish_one();
+        assert_eq!(t.counter(), "[1/2]");
+        t.finish_one();
+        t.finish_one();
+        assert_eq!(t.counter(), "[3/3]", "a corrupt entry recomputed beyond the plan");
+        t.set_total(5);
+        assert_eq!((t.done(), t.total()), (3, 5));
+    }
+
+    #[test]
+    fn the_eta_is_the_mean_time_of_the_finished_instances_times_those_left() {
+        assert_eq!(eta(Duration::from_secs(10), 0, 4), None, "nothing finished: unknown");
+        assert_eq!(eta(Duration::from_secs(10), 2, 4), Some(Duration::from_secs(10)));
+        assert_eq!(eta(Duration::from_secs(30), 3, 4), Some(Duration::from_secs(10)));
+        assert_eq!(eta(Duration::from_secs(30), 4, 4), Some(Duration::ZERO));
+        assert_eq!(eta(Duration::from_secs(30), 5, 4), Some(Duration::ZERO), "more done than planned");
+    }
+
+    #[test]
+    fn durations_read_as_seconds_minutes_or_hours() {
+        assert_eq!(human(Duration::from_millis(380)), "0.38s");
+        assert_eq!(human(Duration::from_secs_f64(59.9)), "59.90s");
+        assert_eq!(human(Duration::from_secs(65)), "1m 05s");
+        assert_eq!(human(Duration::from_secs(2 * 3600 + 3 * 60 + 59)), "2h 03m");
+        assert_eq!(human_whole(Duration::from_millis(45_900)), "45s");
+        assert_eq!(human_whole(Duration::from_secs(65)), "1m 05s");
+    }
+}
