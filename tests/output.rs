@@ -221,7 +221,10 @@ fn on_a_terminal_instances_have_bars_above_an_overall_line_and_ci_gets_lines() {
     let text = r.stdout.replace('\r', "\n");
     assert!(text.contains(" instances, "), "the overall line:\n{text}");
     assert!(text.contains("/9 instances, "), "{text}");
-    assert!(text.contains(" elapsed, "), "{text}");
+    assert!(
+        text.contains(" elapsed, about ") && text.contains("s left"),
+        "the time left:\n{text}"
+    );
     assert!(text.contains("[9/9] done "), "finished instances stay above the bars:\n{text}");
     assert!(text.contains("9 computed, 0 cached, 0 failed, 0 skipped in "), "{text}");
     // A CI runner's pseudo-terminal gets the lines of a pipe.
