@@ -113,7 +113,8 @@ fn in_a_pipe_each_finished_instance_is_one_counted_line_and_the_end_shows_the_ta
     assert_eq!(
         out[out.len() - 1],
         "results in results/shown/: results.md and results.csv (every value), tables cluster_nmi (.md .csv .tex), \
-         plots training_curves (.svg .png), provenance.json, curves/ (2 epochs.csv)"
+         plots training_curves (.svg .png), provenance.json, curves/ (2 epochs.csv), \
+         tensorboard.txt (the training stages' TensorBoard folders)"
     );
     let md = p.read("results/shown/cluster_nmi.md");
     assert!(md.contains("| stage | nmi | nmi ref. | Δ |"), "{md}");
@@ -221,7 +222,10 @@ fn on_a_terminal_instances_have_bars_above_an_overall_line_and_ci_gets_lines() {
     let text = r.stdout.replace('\r', "\n");
     assert!(text.contains(" instances, "), "the overall line:\n{text}");
     assert!(text.contains("/9 instances, "), "{text}");
-    assert!(text.contains(" elapsed, "), "{text}");
+    assert!(
+        text.contains(" elapsed, about ") && text.contains("s left"),
+        "the time left:\n{text}"
+    );
     assert!(text.contains("[9/9] done "), "finished instances stay above the bars:\n{text}");
     assert!(text.contains("9 computed, 0 cached, 0 failed, 0 skipped in "), "{text}");
     // A CI runner's pseudo-terminal gets the lines of a pipe.

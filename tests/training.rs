@@ -154,12 +154,12 @@ fn killed_mid_epoch_resumes_to_identical_weights(experiment: &str) {
     reference.write("exp.toml", experiment);
     reference.ktlab(&["run", "exp.toml"]).ok();
 
-    // Killed after the first checkpoint, during a later epoch.
+    // Killed after the first checkpoint, during a later epoch (`-v`: every epoch a line).
     let p = Project::new();
     p.write("exp.toml", experiment);
     let mut child = p
         .cmd()
-        .args(["run", "exp.toml"])
+        .args(["run", "exp.toml", "-v"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -180,8 +180,9 @@ fn killed_mid_epoch_resumes_to_identical_weights(experiment: &str) {
     assert!(seen.iter().any(|l| l.contains("epoch 2/4")), "{seen:?}");
     assert!(p.entries().is_empty(), "a killed stage left an entry: {:?}", p.entries());
 
-    let r = p.ktlab(&["run", "exp.toml"]).ok();
+    let r = p.ktlab(&["run", "exp.toml", "-v"]).ok();
     assert!(r.stderr.contains("resuming from the checkpoint of epoch 2"), "{}", r.stderr);
+    assert!(r.stderr.contains("epoch 3/4"), "{}", r.stderr);
     assert!(
         !r.stderr.contains("epoch 1/4"),
         "epochs before the checkpoint were re-run:\n{}",

@@ -376,7 +376,10 @@ impl Written {
         if self.tensorboard {
             parts.push("tensorboard.txt (the training stages' TensorBoard folders)".into());
         }
-        format!("results in {}/: {}", self.dir.display(), parts.join(", "))
+        // Under the current folder, as a path from it (`results/quickstart/`).
+        let here = std::env::current_dir().ok();
+        let shown = here.as_deref().and_then(|h| self.dir.strip_prefix(h).ok()).unwrap_or(&self.dir);
+        format!("results in {}/: {}", shown.display(), parts.join(", "))
     }
 }
 
@@ -480,6 +483,43 @@ pub fn instance_of(plan: &Plan, stage: &str, variant: Option<&str>, command: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_results_line_names_the_folder_from_here_and_what_is_in_it() {
+        let table = |name: &str, plot: bool| crate::report::WrittenTable {
+            name: name.into(),
+            files: ["csv", "md", "tex"]
+                .iter()
+                .chain(if plot { &["svg", "png"][..] } else { &[] })
+                .map(|e| PathBuf::from(format!("{name}.{e}")))
+                .collect(),
+            markdown: String::new(),
+        };
+        let here = std::env::current_dir().unwrap();
+        let mut w = Written {
+            dir: here.join("results").join("quick"),
+            long_form: String::new(),
+            tables: vec![table("probe", true), table("nmi", false)],
+            training_curves: true,
+            epochs_files: 3,
+            tensorboard: true,
+        };
+        assert_eq!(
+            w.location(),
+            "results in results/quick/: results.md and results.csv (every value), tables probe, nmi (.md .csv .tex), \
+             plots probe, training_curves (.svg .png), provenance.json, curves/ (3 epochs.csv), \
+             tensorboard.txt (the training stages' TensorBoard folders)"
+        );
+        w.dir = PathBuf::from("/elsewhere/results/quick");
+        w.tables.clear();
+        w.training_curves = false;
+        w.epochs_files = 0;
+        w.tensorboard = false;
+        assert_eq!(
+            w.location(),
+            "results in /elsewhere/results/quick/: results.md and results.csv (every value)"
+        );
+    }
 
     #[test]
     fn one_exit_code_rule_for_every_run() {

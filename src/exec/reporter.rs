@@ -3,7 +3,8 @@
 //! finished instance (`[12/44] done ...`); JSON on request.
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
@@ -30,6 +31,9 @@ struct State {
     bars: HashMap<String, ProgressBar>,
     /// The overall line under them (terminal only), once the run has said its total.
     overall: Option<ProgressBar>,
+    /// When (milliseconds into the overall line) the last instance finished, for its
+    /// estimate of the time left.
+    finished_at: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,7 +94,7 @@ impl Reporter {
             Some(bar) => bar.set_length(total),
             None if total > 0 => {
                 let bar = self.multi.add(ProgressBar::new(total));
-                bar.set_style(overall_style());
+                bar.set_style(overall_style(Arc::clone(&state.finished_at)));
                 bar.set_position(state.tally.done() as u64);
                 bar.enable_steady_tick(Duration::from_millis(500));
                 state.overall = Some(bar);
@@ -116,6 +120,8 @@ impl Reporter {
             if matches!(event, Event::Finished { .. } | Event::Failed { .. } | Event::Skipped { .. }) {
                 state.tally.finish_one();
                 if let Some(bar) = &state.overall {
+                    let at = u64::try_from(bar.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    state.finished_at.store(at, Ordering::Relaxed);
                     bar.set_length(state.tally.total() as u64);
                     bar.set_position(state.tally.done() as u64);
                 }
@@ -250,18 +256,21 @@ impl Drop for Reporter {
     }
 }
 
-/// The overall line: `[=====>    ] 12/44 instances, 1m 05s elapsed, about 2m 10s left`.
-fn overall_style() -> ProgressStyle {
+/// The overall line: `[=======>    ] 1/4 instances, 20s elapsed, about 47s left`;
+/// `finished_at`: when the last instance finished, in milliseconds into the line.
+fn overall_style(finished_at: Arc<AtomicU64>) -> ProgressStyle {
     let elapsed = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let _ = w.write_str(&human_whole(s.elapsed()));
     };
-    let left = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-        let _ = match eta(s.elapsed(), s.pos(), s.len().unwrap_or(0)) {
-            Some(d) => write!(w, "about {} left", human_whole(d)),
-            None => w.write_str("time left known after the first instance"),
-        };
+    // Nothing before the first instance has finished: there is no estimate yet.
+    let left = move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let finished = Duration::from_millis(finished_at.load(Ordering::Relaxed));
+        let running = s.elapsed().saturating_sub(finished);
+        if let Some(d) = eta(finished, s.pos(), s.len().unwrap_or(0), running) {
+            let _ = write!(w, ", about {} left", human_whole(d));
+        }
     };
-    ProgressStyle::with_template("[{bar:30}] {pos}/{len} instances, {ktlab_elapsed} elapsed, {ktlab_left}")
+    ProgressStyle::with_template("[{bar:30}] {pos}/{len} instances, {ktlab_elapsed} elapsed{ktlab_left}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .with_key("ktlab_elapsed", elapsed)
         .with_key("ktlab_left", left)

@@ -36,13 +36,20 @@ impl Tally {
 }
 
 /// The time the rest of a run should take if each instance left takes as long as the
-/// finished ones did on average; `None` before the first has finished.
-pub fn eta(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {
+/// finished ones did on average: `finished` is when the last of the `done` instances
+/// finished (from the run's start), `running` how long the next one has been running
+/// since. The one running is due the mean less what it has run (none once it overruns),
+/// each after it the mean. `None` before the first has finished.
+pub fn eta(finished: Duration, done: u64, total: u64, running: Duration) -> Option<Duration> {
     if done == 0 {
         return None;
     }
+    let mean = finished.div_f64(done as f64);
     let left = total.saturating_sub(done);
-    Some(elapsed.mul_f64(left as f64 / done as f64))
+    if left == 0 {
+        return Some(Duration::ZERO);
+    }
+    Some(mean.saturating_sub(running) + mean.mul_f64((left - 1) as f64))
 }
 
 /// `0.38s`, `59.90s`, `1m 05s`, `2h 03m`.
@@ -87,12 +94,14 @@ mod tests {
     }
 
     #[test]
-    fn the_eta_is_the_mean_time_of_the_finished_instances_times_those_left() {
-        assert_eq!(eta(Duration::from_secs(10), 0, 4), None, "nothing finished: unknown");
-        assert_eq!(eta(Duration::from_secs(10), 2, 4), Some(Duration::from_secs(10)));
-        assert_eq!(eta(Duration::from_secs(30), 3, 4), Some(Duration::from_secs(10)));
-        assert_eq!(eta(Duration::from_secs(30), 4, 4), Some(Duration::ZERO));
-        assert_eq!(eta(Duration::from_secs(30), 5, 4), Some(Duration::ZERO), "more done than planned");
+    fn the_eta_is_the_mean_time_of_the_finished_instances_for_each_one_left() {
+        let s = Duration::from_secs;
+        assert_eq!(eta(s(10), 0, 4, s(3)), None, "nothing finished: unknown");
+        assert_eq!(eta(s(10), 2, 4, s(0)), Some(s(10)), "5 s each, two left");
+        assert_eq!(eta(s(10), 2, 4, s(3)), Some(s(7)), "the running one has 2 s to go");
+        assert_eq!(eta(s(10), 2, 4, s(9)), Some(s(5)), "it overruns: the last one's 5 s");
+        assert_eq!(eta(s(30), 4, 4, s(1)), Some(Duration::ZERO));
+        assert_eq!(eta(s(30), 5, 4, s(1)), Some(Duration::ZERO), "more done than planned");
     }
 
     #[test]
