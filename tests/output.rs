@@ -4,9 +4,7 @@
 //! where the results are; `--log-format json` events as they were.
 use std::process::Command;
 
-use crate::common::{Project, Run};
-
-const TINY: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
+use crate::common::{Project, Run, TINY_DATASETS};
 
 /// Nine instances: the pixel features are shared by both seeds; clusters, labels, their
 /// quality and a network trained on them, per seed. The table has the layers as columns,
@@ -59,7 +57,7 @@ value = 0.5
 
 fn project() -> Project {
     let p = Project::new();
-    p.write("datasets.toml", TINY);
+    p.write("datasets.toml", TINY_DATASETS);
     p.write("exp.toml", SHOWN);
     p
 }

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-use crate::common::Project;
-
-const DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
+use crate::common::{Project, TINY_DATASETS};
 
 /// Two seeds and a sweep over k: default tables per metric, each with a plot.
 const EXP: &str = r#"
@@ -69,7 +67,7 @@ fn hidden_under(dir: &Path) -> Vec<String> {
 
 fn project() -> Project {
     let p = Project::new();
-    p.write("datasets.toml", DATASETS);
+    p.write("datasets.toml", TINY_DATASETS);
     p.write("exp.toml", EXP);
     p
 }

@@ -2,7 +2,7 @@
 //! seed, results.csv has a `seed` column, and each `[[tables]]` entry is written as CSV,
 //! Markdown and LaTeX with mean ± std over the seeds, and plotted as SVG and PNG where it
 //! has a layer or a numeric swept axis; training stages give the training curves.
-use crate::common::Project;
+use crate::common::{Project, TINY_DATASETS};
 
 /// Whether an SVG of ours draws `text` (plotters writes each text on a line of its own).
 fn svg_has_text(svg: &str, text: &str) -> bool {
@@ -650,8 +650,6 @@ fn a_stage_split_by_a_key_off_the_axes_keeps_one_row_per_value_under_one_label()
         .stderr_has("two stages of table `cluster_quality` share the label `HOG → k-means`: `quality` and `quality2`");
 }
 
-const NO_LAYER_DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
-
 /// A table with the layers as columns of a metric that has none (NMI), and a reference
 /// that names its column `-`, as files written before the column had a name do.
 const NO_LAYER: &str = r#"
@@ -695,7 +693,7 @@ value = 0.5
 #[test]
 fn the_column_of_a_metric_without_layers_is_named_after_it_and_references_may_use_either_name() {
     let p = Project::new();
-    p.write("datasets.toml", NO_LAYER_DATASETS);
+    p.write("datasets.toml", TINY_DATASETS);
     p.write("exp.toml", NO_LAYER);
     let by_name = NO_LAYER
         .replace("name = \"no_layer\"", "name = \"by_name\"")

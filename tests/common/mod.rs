@@ -41,6 +41,10 @@ truth = "shapes:train"
 "stages.clusters.k" = [4, 16]
 "#;
 
+/// A synthetic dataset of 60 images in one split, `tiny:train`, for the tests of what a run
+/// writes and prints.
+pub const TINY_DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n";
+
 /// A temporary project: datasets.toml, experiment files, a store and a results folder.
 pub struct Project {
     pub dir: tempfile::TempDir,
