@@ -51,8 +51,8 @@ fn main() {
     let t = Instant::now();
     let mut made = 0;
     let mut batches = Vec::new();
-    for (b, chunk) in order.iter().enumerate() {
-        let bt = assemble(&task, chunk, 0, 0, b);
+    for chunk in &order {
+        let bt = assemble(&task, chunk, 0, 0);
         made += chunk.len();
         if batches.len() < 2 {
             batches.push(bt);

@@ -16,6 +16,7 @@ pub mod models;
 pub mod plan;
 pub mod pretext;
 pub mod report;
+pub mod seed;
 pub mod skip;
 pub mod stages;
 pub mod store;

@@ -14,10 +14,19 @@ fn contract_runs_then_is_fully_cached() {
     let csv = p.read("results/contract-hog/results.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "variant,stages.clusters.k,stage,layer,metric,value");
-    assert_eq!(lines.len(), 1 + 2 * 4, "{csv}");
-    for (i, metric) in ["nmi", "ari", "purity", "accuracy"].iter().enumerate() {
+    // NMI beside AMI (corrected for chance), and the balance of the cluster sizes.
+    let metrics = ["nmi", "ami", "ari", "purity", "accuracy", "size_entropy", "largest_share"];
+    assert_eq!(lines.len(), 1 + 2 * metrics.len(), "{csv}");
+    for (i, metric) in metrics.iter().enumerate() {
         assert!(lines[1 + i].starts_with(&format!("k=4,4,quality,,{metric},")), "{csv}");
-        assert!(lines[5 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
+        assert!(lines[8 + i].starts_with(&format!("k=16,16,quality,,{metric},")), "{csv}");
+    }
+    let value = |line: &str| -> f64 { line.rsplit(',').next().unwrap().parse().unwrap() };
+    for (k, first) in [(4f64, 1), (16f64, 8)] {
+        let (ami, entropy, largest) = (value(lines[first + 1]), value(lines[first + 5]), value(lines[first + 6]));
+        assert!(ami > -0.1 && ami <= value(lines[first]) + 1e-9, "AMI {ami} above NMI: {csv}");
+        assert!(entropy > 0.0 && entropy <= k.ln() + 1e-9, "size entropy {entropy} for k = {k}");
+        assert!(largest >= 1.0 / k - 1e-9 && largest <= 1.0, "largest share {largest} for k = {k}");
     }
     // Fully cached: no new entry, and quick. Most of the time is loading libtorch
     // (0.4-0.6 s on an idle 2-core machine, 2.3 s seen with the cores 6x oversubscribed);

@@ -216,8 +216,9 @@ fn kmeans_command_equals_the_kmeans_stage() {
         let key = dir.file_name().unwrap().to_string_lossy().into_owned();
         let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
         let k = manifest["key_input"]["params"]["k"].as_u64().unwrap().to_string();
-        // A stage's seed is the first 8 bytes of its key's hex (plan/build.rs).
-        let seed = u64::from_le_bytes(key.as_bytes()[..8].try_into().unwrap()).to_string();
+        // A stage's seed is the first 8 bytes of its key (src/seed.rs).
+        let digest: Vec<u8> = (0..8).map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let seed = u64::from_le_bytes(digest[..8].try_into().unwrap()).to_string();
         let out = p.path(&format!("out-{k}"));
         let r = p.ktlab(&[
             "kmeans",

@@ -38,7 +38,7 @@ fn probes(name: &str, train: &str, test: &str) -> String {
          [stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\nclasses = 3\n\
          [stages.knn]\nkind = \"knn-probe\"\nmodel = \"random\"\nlayers = [\"conv1\"]\ntrain = \"{train}\"\ntest = \"{test}\"\nk = 3\n\
          [stages.linear]\nkind = \"linear-probe\"\nmodel = \"random\"\nlayers = [\"conv1\"]\ntrain = \"{train}\"\n\
-         test = \"{test}\"\nepochs = 100\nlr = 0.01\n\
+         test = \"{test}\"\nsolver = \"adam\"\nepochs = 100\nlr = 0.01\n\
          [stages.tuned]\nkind = \"finetune\"\nmodel = \"random\"\ntrain = \"{train}\"\ntest = \"{test}\"\n\
          epochs = 20\nbatch_size = 8\nlr = 0.005\ncrop_padding = 0\n"
     )

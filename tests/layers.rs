@@ -27,6 +27,7 @@ const RANKS: &[(&str, u8)] = &[
     ("models", 20),
     ("data", 0),
     ("device", 0),
+    ("seed", 0),
     ("engine", 0),
     ("chain", 0),
     ("skip", 0),

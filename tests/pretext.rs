@@ -127,6 +127,7 @@ optimizer = "adam"
 lr = 0.001
 [stages.probe]
 kind = "linear-probe"
+solver = "adam"
 model = "pretext"
 layers = ["conv5"]
 train = "shapes:train"
@@ -162,6 +163,7 @@ epochs = 1
 batch_size = 32
 [stages.probe]
 kind = "linear-probe"
+solver = "adam"
 model = "pretext"
 layers = ["conv3"]
 train = "shapes:train"
@@ -577,4 +579,121 @@ fn cifar10_files_plan_and_share_their_pretext_models() {
     for stage in ["jigsaw_alex", "jigsaw_vgg", "rotation_alex", "rotation_vgg"] {
         assert!(keys.contains_key(stage), "no `{stage}` in {files:?}");
     }
+}
+
+/// A pretext stage of `task` on `shapes:test` with the given extra lines.
+fn tiny_pretext(name: &str, extra: &str) -> String {
+    format!(
+        "[stages.{name}]\nkind = \"pretext\"\ntask = \"jigsaw\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+         data = \"shapes:test\"\npermutations = 10\nmin_hamming = 3\nepochs = 1\nbatch_size = 64\n{extra}\n"
+    )
+}
+
+/// Each pretext entry's `pretext.json` and `permutations.bin`, by (held_out, seed, has init).
+fn pretext_entries(p: &Project) -> Vec<(f64, u64, bool, serde_json::Value, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in p.entries().iter().filter(|e| e.starts_with("pretext/")) {
+        let dir = p.path(&format!("store/{e}"));
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        let ki = &manifest["key_input"];
+        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("pretext.json")).unwrap()).unwrap();
+        out.push((
+            ki["params"]["held_out"].as_f64().unwrap(),
+            ki["seed"].as_u64().unwrap(),
+            ki["inputs"].get("init").is_some(),
+            summary,
+            std::fs::read(dir.join("permutations.bin")).unwrap(),
+        ));
+    }
+    out
+}
+
+/// The images a pretext stage holds out depend only on the split, the share and the stated
+/// seed: a curriculum's second stage holds out exactly the images its first stage never
+/// trained on (they used to be drawn from each stage's own key: about 90 % of the second
+/// stage's held-out images were training images of the first), a smaller share holds out a
+/// subset, another seed other images. A generated permutation set is the one `ktlab perms`
+/// writes for the same count, distance and seed (it used to depend on the stage's key).
+#[test]
+fn held_out_images_and_generated_permutations_follow_the_split_and_the_stated_seed() {
+    let p = Project::new();
+    let exp = format!(
+        "name = \"ho\"\nseed = 4\ndevice = \"cpu\"\n{}{}{}{}",
+        tiny_pretext("a", "held_out = 0.2"),
+        tiny_pretext("b", "held_out = 0.2\ninit = \"a\""),
+        tiny_pretext("c", "held_out = 0.1"),
+        tiny_pretext("d", "held_out = 0.2\nseed = 5")
+    );
+    p.write("exp.toml", &exp);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let entries = pretext_entries(&p);
+    assert_eq!(entries.len(), 4);
+    let find = |held: f64, seed: u64, init: bool| {
+        entries
+            .iter()
+            .find(|e| e.0 == held && e.1 == seed && e.2 == init)
+            .unwrap_or_else(|| panic!("no entry ({held}, {seed}, {init})"))
+    };
+    let indices = |e: &(f64, u64, bool, serde_json::Value, Vec<u8>)| -> Vec<u64> {
+        e.3["heldout_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let (a, b, c, d) = (find(0.2, 4, false), find(0.2, 4, true), find(0.1, 4, false), find(0.2, 5, false));
+    assert_eq!(indices(a).len(), 200, "{}", a.3);
+    assert_eq!(indices(a), indices(b), "the curriculum's stages hold out different images");
+    assert_eq!(indices(c).len(), 100);
+    assert!(indices(c).iter().all(|i| indices(a).contains(i)), "a smaller share is not nested");
+    assert_ne!(indices(a), indices(d), "another seed holds out the same images");
+    // The permutation sets: `ktlab perms` with the same count, distance and seed.
+    p.ktlab(&["perms", "--count", "10", "--min-hamming", "3", "--seed", "4", "--out", "p4.bin"])
+        .ok();
+    let p4 = std::fs::read(p.path("p4.bin")).unwrap();
+    assert_eq!(a.4, p4);
+    assert_eq!(b.4, p4);
+    assert_eq!(c.4, p4);
+    assert_ne!(d.4, p4, "seed 5 generated the set of seed 4");
+}
+
+/// A pretext stage must not hold out images that the model it starts from trained on: with
+/// another seed, a larger share, or an `init` model trained on the whole split, it is
+/// refused at planning, naming the stages; the same seed and share, or `held_out = 0`, pass.
+#[test]
+fn a_pretext_stage_holding_out_images_its_init_model_trained_on_is_refused() {
+    let p = Project::new();
+    let plan = |name: &str, a_extra: &str, b_extra: &str| {
+        let exp = format!(
+            "name = \"{name}\"\nseed = 4\ndevice = \"cpu\"\n{}{}",
+            tiny_pretext("a", a_extra),
+            tiny_pretext("b", &format!("init = \"a\"\n{b_extra}"))
+        );
+        p.write(&format!("{name}.toml"), &exp);
+        p.ktlab(&["plan", &format!("{name}.toml")])
+    };
+    plan("same", "", "").ok();
+    plan("nested", "held_out = 0.2", "held_out = 0.1").ok();
+    plan("none", "held_out = 0", "held_out = 0").ok();
+    plan("seed", "", "seed = 5")
+        .fails(2)
+        .stderr_has("stages.b.init")
+        .stderr_has("`a` trained on `shapes:test` with seed 4 (this stage has seed 5)");
+    plan("share", "held_out = 0.1", "held_out = 0.2")
+        .fails(2)
+        .stderr_has("holding out only 0.1 of it (this stage holds out 0.2)");
+    plan("unheld", "held_out = 0", "").fails(2).stderr_has("holding out only 0 of it");
+    // A supervised model of the same split, two links up the chain (through a pretext
+    // model of another split).
+    let exp = format!(
+        "name = \"sup\"\nseed = 4\ndevice = \"cpu\"\n[stages.s]\nkind = \"train\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+         data = \"shapes:test\"\nlabels = \"truth\"\nepochs = 1\n{}{}",
+        tiny_pretext("a", "init = \"s\"").replace("shapes:test", "shapes:train"),
+        tiny_pretext("b", "init = \"a\"")
+    );
+    p.write("sup.toml", &exp);
+    p.ktlab(&["plan", "sup.toml"])
+        .fails(2)
+        .stderr_has("`s` (through `init` = `a`) trained on `shapes:test` on all of it");
 }

@@ -71,6 +71,7 @@ width = 0.25
 
 [stages.probe]
 kind = "linear-probe"
+solver = "adam"
 model = "random"
 layers = ["conv5"]
 train = "shapes:train"
@@ -381,7 +382,8 @@ fn kmeans_refuses_features_whose_distances_overflow_float32() {
 }
 
 /// Fewer distinct points than `k` (160 identical rows, k = 4) left three clusters empty
-/// without a word: the command and the stage now warn, naming the empty clusters.
+/// without a word after 24 iterations of the 20 asked: the command and the stage now warn,
+/// naming the empty clusters, and never run more iterations than asked.
 #[test]
 fn kmeans_warns_about_empty_clusters() {
     let p = Project::new();
@@ -399,6 +401,15 @@ fn kmeans_warns_about_empty_clusters() {
         ])
         .ok();
     assert!(r.stderr.contains("same.npy: 3 of 4 clusters are empty (1, 2, 3)"), "{}", r.stderr);
+    // Never more iterations than asked (repair updates used to run 24 of 20).
+    let ran: usize = r
+        .stdout
+        .split(" iterations (")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no iteration count in: {}", r.stdout));
+    assert!(ran <= 20, "{ran} iterations of 20: {}", r.stdout);
     // Warnings read as sentences, without the Rust module that logged them.
     assert!(!r.stderr.contains("ktlab::"), "{}", r.stderr);
     let (n, d) = (1000usize, 2usize);

@@ -253,7 +253,7 @@ fn slurm_executor_on_a_real_cluster() {
     let local_s = t.elapsed().as_secs_f64();
     eprintln!("contract-hog from submission to results: slurm {slurm_s:.1} s, local executor {local_s:.1} s");
     assert_eq!(via_slurm, local.read("results/contract-hog/results.csv"));
-    assert_eq!(via_slurm.lines().count(), 1 + 2 * 4, "{via_slurm}");
+    assert_eq!(via_slurm.lines().count(), 1 + 2 * 7, "{via_slurm}");
     let logs: Vec<String> = std::fs::read_dir(p.path("store/slurm/logs/contract-hog"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -116,6 +116,7 @@ truth = "small:train"
 
 [stages.probe]
 kind = "linear-probe"
+solver = "adam"
 model = "student"
 train = "small:train"
 test = "small:test"

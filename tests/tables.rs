@@ -81,11 +81,13 @@ fn seeds_share_seed_independent_stages_and_tables_average_over_them() {
     let csv = p.read("results/seeded/results.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "variant,stages.clusters.k,seed,stage,layer,metric,value");
-    // 2 values of k x 3 seeds x 4 metrics (nmi, ari, purity, accuracy).
-    assert_eq!(lines.len(), 1 + 2 * 3 * 4, "{csv}");
+    // 2 values of k x 3 seeds x 7 metrics (nmi, ami, ari, purity, accuracy, size_entropy,
+    // largest_share).
+    assert_eq!(lines.len(), 1 + 2 * 3 * 7, "{csv}");
     assert!(lines[1].starts_with("k=4,4,0,quality,,nmi,"), "{csv}");
-    assert!(lines[23].starts_with("k=16,16,2,quality,,purity,"), "{csv}");
-    assert!(lines[24].starts_with("k=16,16,2,quality,,accuracy,"), "{csv}");
+    assert!(lines[39].starts_with("k=16,16,2,quality,,purity,"), "{csv}");
+    assert!(lines[40].starts_with("k=16,16,2,quality,,accuracy,"), "{csv}");
+    assert!(lines[42].starts_with("k=16,16,2,quality,,largest_share,"), "{csv}");
 
     // The table: mean ± std (sample) over the three seeds of results.csv.
     let nmi = |k: &str| -> Vec<f64> {

@@ -169,10 +169,11 @@ pub(crate) fn execute(
     }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let clock = Instant::now();
-    tch::manual_seed((inst.seed & i64::MAX as u64) as i64);
+    tch::manual_seed(crate::seed::torch(crate::seed::stream(inst.seed, "libtorch")));
     let ctx = RunCtx {
         device: inst.device.into(),
         seed: inst.seed,
+        stated_seed: inst.stated_seed,
         workdir,
         inputs,
         progress: &|done, total| events(StageEvent::Progress(done, total)),
@@ -286,9 +287,12 @@ pub(crate) fn resolve_inputs(
                     dir: store.entry_dir(up.kind, &up.key),
                 }
             }
-            PlannedInput::Data { spec, split, .. } => Input::Data {
+            PlannedInput::Data {
+                spec, split, fingerprint, ..
+            } => Input::Data {
                 spec: spec.clone(),
                 split: split.clone(),
+                fingerprint: fingerprint.clone(),
             },
         };
         inputs.insert(name.clone(), resolved);

@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::error::Errors;
+use super::held_out::{check_held_out, Decoded};
 use super::{topo_order, Plan, PlanError, PlannedInput, StageInstance, Variant};
 use crate::config::{did_you_mean, ConfigError, Datasets, Node, RawExperiment, RawStage, Resources, SlurmSection};
 use crate::data::{fingerprint_with, summarize, Cache, DatasetSpec, FingerprintMode, SplitSummary};
@@ -229,7 +230,11 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             }
         }
         for (name, (_, params, st)) in &decoded {
-            for e in check_layers(&decoded, params).into_iter().chain(check_init(&decoded, params)) {
+            for e in check_layers(&decoded, params)
+                .into_iter()
+                .chain(check_init(&decoded, params))
+                .chain(check_held_out(&decoded, name, raw.seed))
+            {
                 errors.push(located(st, name, e.key, e.message));
             }
             if let (Some((_, node)), false) = (&st.seed, params.is_stochastic()) {
@@ -313,14 +318,15 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             if params.is_device_dependent() {
                 key_input["device"] = json!(device.class());
             }
+            let stated_seed = st.seed.as_ref().map_or(raw.seed, |(seed, _)| *seed);
             if params.is_stochastic() {
-                key_input["seed"] = json!(st.seed.as_ref().map_or(raw.seed, |(seed, _)| *seed));
+                key_input["seed"] = json!(stated_seed);
             }
             let key = Key::of(&key_input);
             let idx = match by_key.get(&key) {
                 Some(&i) => i,
                 None => {
-                    let seed = u64::from_le_bytes(key.hex().as_bytes()[..8].try_into().unwrap_or([0; 8]));
+                    let seed = crate::seed::instance(key.digest());
                     plan.instances.push(StageInstance {
                         kind: *kind,
                         params: params.clone(),
@@ -329,6 +335,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                         key_input,
                         device,
                         seed,
+                        stated_seed,
                         resources: stage_resources,
                         uses: Vec::new(),
                     });
@@ -393,8 +400,6 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
     }
     Ok(plan)
 }
-
-type Decoded<'a> = IndexMap<String, (StageKind, Params, &'a RawStage)>;
 
 /// Every stage's kind and parameters; the errors of all stages at once. `resources`
 /// receives each stage's `[resources]` table, when wanted.

@@ -30,7 +30,11 @@ pub struct StageInstance {
     pub key: Key,
     pub key_input: serde_json::Value,
     pub device: crate::device::Device,
+    /// Every random number of the instance comes from this (`crate::seed`).
     pub seed: u64,
+    /// The seed the experiment file states for the stage (keyed where the stage is
+    /// stochastic): what must be the same across stages is drawn from it.
+    pub stated_seed: u64,
     /// What a scheduler is asked for (of the first variant using it); not in the key.
     pub resources: crate::config::Resources,
     /// (variant, stage name) pairs this instance serves.

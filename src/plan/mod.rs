@@ -2,6 +2,7 @@
 mod build;
 mod error;
 mod graph;
+mod held_out;
 mod instance;
 mod reasons;
 mod render;

@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(j.sample_len(), 9 * 3 * 16 * 16);
         assert_eq!(j.batch_shape(5), vec![5, 9, 3, 16, 16]);
         let chunk = [0usize, 1, 2, 3, 2];
-        let b = crate::train::batches::assemble(&j, &chunk, 3, 0, 0);
+        let b = crate::train::batches::assemble(&j, &chunk, 3, 0);
         assert_eq!(b.inputs.size(), [5, 9, 3, 16, 16]);
         assert_eq!(b.targets.size(), [5]);
         let t: Vec<i64> = b.targets.try_into().unwrap();
@@ -399,10 +399,10 @@ mod tests {
     #[test]
     fn samples_are_deterministic_per_seed() {
         let j = task(4, config(2, 0.7, true));
-        let a = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1, 2);
-        let b = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1, 2);
+        let a = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1);
+        let b = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1);
         assert!(a.inputs.equal(&b.inputs) && a.targets.equal(&b.targets));
-        let c = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 8, 1, 2);
+        let c = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 8, 1);
         assert!(!a.inputs.equal(&c.inputs));
     }
 }

@@ -94,7 +94,7 @@ mod tests {
                 flip: false,
             },
         };
-        let b = crate::train::batches::assemble(&r, &[1, 0], 0, 0, 0);
+        let b = crate::train::batches::assemble(&r, &[1, 0], 0, 0);
         assert_eq!(b.inputs.size(), [8, 3, 8, 8]);
         let t: Vec<i64> = b.targets.try_into().unwrap();
         assert_eq!(t, vec![0, 1, 2, 3, 0, 1, 2, 3]);

@@ -1,6 +1,7 @@
-//! `cluster-metrics`: NMI, ARI, purity and clustering accuracy (best one-to-one matching
-//! of clusters to classes) of pseudo-labels against true labels, and the cluster-size
-//! histogram.
+//! `cluster-metrics`: NMI, AMI (NMI corrected for chance: its chance level grows with the
+//! number of clusters), ARI, purity and clustering accuracy (best one-to-one matching of
+//! clusters to classes) of pseudo-labels against true labels; the entropy of the cluster
+//! sizes and the largest cluster's share; the cluster-size histogram.
 use serde::{Deserialize, Serialize};
 
 use super::params::data_ref;
@@ -23,10 +24,10 @@ pub struct ClusterMetricsParams {
 
 impl Stage for ClusterMetricsParams {
     const NAME: &'static str = "cluster-metrics";
-    /// 2 since it reports clustering accuracy too.
-    const VERSION: u32 = 2;
+    /// 2 since it reports clustering accuracy too; 3: AMI and the size balance.
+    const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Metrics;
-    const METRICS: &'static [&'static str] = &["nmi", "ari", "purity", "accuracy"];
+    const METRICS: &'static [&'static str] = &["nmi", "ami", "ari", "purity", "accuracy", "size_entropy", "largest_share"];
 
     fn metrics(&self) -> Vec<&'static str> {
         Self::METRICS.to_vec()
@@ -100,6 +101,8 @@ impl Stage for ClusterMetricsParams {
         let pred_u: Vec<usize> = pred.iter().map(|&p| p.max(0) as usize).collect();
         let truth_u: Vec<usize> = truth.iter().map(|&t| t as usize).collect();
         let nmi = metrics::nmi(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let ami = metrics::ami(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
+        let (size_entropy, largest_share) = metrics::size_balance(&pred_u);
         let ari = metrics::ari(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let purity = metrics::purity(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
         let accuracy = metrics::accuracy(&truth_u, &pred_u).map_err(|e| StageError::Failed(e.to_string()))?;
@@ -115,9 +118,21 @@ impl Stage for ClusterMetricsParams {
             metric: m.into(),
             value: v,
         };
-        let rows = vec![row("nmi", nmi), row("ari", ari), row("purity", purity), row("accuracy", accuracy)];
+        let rows = vec![
+            row("nmi", nmi),
+            row("ami", ami),
+            row("ari", ari),
+            row("purity", purity),
+            row("accuracy", accuracy),
+            row("size_entropy", size_entropy),
+            row("largest_share", largest_share),
+        ];
         Ok(Outcome {
-            summary: format!("NMI {nmi:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}"),
+            summary: format!(
+                "NMI {nmi:.4}, AMI {ami:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}; size entropy {size_entropy:.3} nats (ln k = {:.3}), largest cluster {:.1} %",
+                (k.max(1) as f64).ln(),
+                100.0 * largest_share
+            ),
             metrics: rows,
         })
     }

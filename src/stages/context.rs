@@ -13,14 +13,21 @@ use crate::data::{DataError, DatasetSpec};
 pub enum Input {
     /// The published store entry of an upstream stage.
     Stage { kind: StageKind, dir: PathBuf },
-    /// A split of a dataset.
-    Data { spec: DatasetSpec, split: String },
+    /// A split of a dataset, with its content fingerprint.
+    Data {
+        spec: DatasetSpec,
+        split: String,
+        fingerprint: String,
+    },
 }
 
 #[cfg(feature = "torch")]
 pub struct RunCtx<'a> {
     pub device: tch::Device,
+    /// The instance's seed (`crate::seed::instance`).
     pub seed: u64,
+    /// The seed the experiment file states for the stage (`crate::seed`).
+    pub stated_seed: u64,
     pub workdir: &'a Path,
     pub inputs: &'a IndexMap<String, Input>,
     /// Called with (done, total) as the stage advances.
@@ -47,7 +54,15 @@ impl RunCtx<'_> {
 
     pub fn data_input(&self, key: &str) -> Result<(&DatasetSpec, &str), StageError> {
         match self.inputs.get(key) {
-            Some(Input::Data { spec, split }) => Ok((spec, split)),
+            Some(Input::Data { spec, split, .. }) => Ok((spec, split)),
+            _ => Err(StageError::Failed(format!("internal: input `{key}` is not a dataset"))),
+        }
+    }
+
+    /// The content fingerprint of the split under `key`.
+    pub fn data_fingerprint(&self, key: &str) -> Result<&str, StageError> {
+        match self.inputs.get(key) {
+            Some(Input::Data { fingerprint, .. }) => Ok(fingerprint),
             _ => Err(StageError::Failed(format!("internal: input `{key}` is not a dataset"))),
         }
     }

@@ -42,7 +42,8 @@ impl InitParams {
 
 impl Stage for InitParams {
     const NAME: &'static str = "init";
-    const VERSION: u32 = 1;
+    /// 2: one seed derivation (`crate::seed`).
+    const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &[];
 
@@ -79,7 +80,6 @@ impl Stage for InitParams {
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
-        tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let model = LoadedModel::new(
             ModelMeta {
                 config: self.net.config(),

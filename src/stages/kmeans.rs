@@ -57,7 +57,8 @@ impl KmeansParams {
 
 impl Stage for KmeansParams {
     const NAME: &'static str = "kmeans";
-    const VERSION: u32 = 2;
+    /// 3: never more iterations than asked, one seed derivation (`crate::seed`).
+    const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Centroids;
     const METRICS: &'static [&'static str] = &[];
 

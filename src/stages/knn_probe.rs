@@ -42,8 +42,10 @@ pub struct KnnProbeParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooled_dim: Option<usize>,
     /// Standardise each feature dimension with the memory bank's mean and standard deviation
-    /// before the cosine (keyed only when true, so that the default keeps earlier keys).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// before the cosine (the default: post-ReLU features are all positive, and without
+    /// centring the cosine of any two is dominated by their shared mean; `false` gives the
+    /// raw cosine of versions 1).
+    #[serde(default = "d_standardize")]
     pub standardize: bool,
     /// Read the images at this size instead of the model's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +54,9 @@ pub struct KnnProbeParams {
 
 fn d_k() -> usize {
     20
+}
+fn d_standardize() -> bool {
+    true
 }
 fn d_temperature() -> f64 {
     0.07
@@ -86,7 +91,8 @@ fn too_many_neighbours(k: usize, train: &str, images: usize) -> String {
 
 impl Stage for KnnProbeParams {
     const NAME: &'static str = "knn-probe";
-    const VERSION: u32 = 1;
+    /// 2: features standardised by default.
+    const VERSION: u32 = 2;
     const OUTPUT: OutputKind = OutputKind::Metrics;
     const METRICS: &'static [&'static str] = &["top1", "top5"];
 

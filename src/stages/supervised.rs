@@ -37,7 +37,6 @@ pub(super) fn train_classifier(
     augment: Augment,
     solver: &SolverParams,
 ) -> Result<(LoadedModel, Vec<EpochStats>), StageError> {
-    tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
     let mut model = LoadedModel::new(meta, ctx.device)?;
     let from = match start {
         Start::Fresh => None,

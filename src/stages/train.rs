@@ -138,8 +138,8 @@ impl Stage for TrainParams {
     const NAME: &'static str = "train";
     /// 3 since `init` takes over the classifier head only with the same classes (by name
     /// since `fresh_head`, which moves only the keys of stages it applies to; 2 since
-    /// `vgg16-small` lost its last max-pool).
-    const VERSION: u32 = 3;
+    /// `vgg16-small` lost its last max-pool); 4: one seed derivation (`crate::seed`).
+    const VERSION: u32 = 4;
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &["test_top1", "test_top5"];
 

@@ -12,6 +12,11 @@ impl Key {
         Key(Sha256::digest(canonical_json(key_input).as_bytes()).into())
     }
 
+    /// The SHA-256 digest itself.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub fn hex(&self) -> String {
         hex::encode(self.0)
     }

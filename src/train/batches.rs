@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 use crate::data::{resize_to, DataError, Source};
+use crate::seed;
 
 /// Fixed normalisation of every input: (x/255 - MEAN) / STD per channel.
 pub const MEAN: f32 = 0.5;
@@ -19,6 +20,16 @@ pub struct ImageSet {
     pub pixels: Vec<u8>,
     pub n: usize,
     pub size: usize,
+}
+
+/// The `held` of `n` images a seed sets aside, in index order: the first `held` of one
+/// seeded shuffle, so that a larger share holds out a superset of a smaller one.
+pub fn held_out_indices(n: usize, held: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut aside = order[..held.min(n)].to_vec();
+    aside.sort_unstable();
+    aside
 }
 
 impl ImageSet {
@@ -99,11 +110,7 @@ impl ImageSet {
     /// Sets `held` images aside, drawn by `seed`: (the others in their order, the held-out
     /// ones in their order). Pretext stages measure their task on the second.
     pub fn hold_out(&self, held: usize, seed: u64) -> (ImageSet, ImageSet) {
-        let held = held.min(self.n);
-        let mut order: Vec<usize> = (0..self.n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4c44_4f55_5421));
-        let mut aside = order[..held].to_vec();
-        aside.sort_unstable();
+        let aside = held_out_indices(self.n, held, seed);
         let mut is_held = vec![false; self.n];
         for &i in &aside {
             is_held[i] = true;
@@ -200,8 +207,8 @@ impl SampleMaker for Labeled {
 pub fn epoch_batches(maker: std::sync::Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::sync_channel(3);
     std::thread::spawn(move || {
-        for (b, chunk) in epoch_order(maker.samples(), batch_size, seed, epoch).iter().enumerate() {
-            if tx.send(assemble(maker.as_ref(), chunk, seed, epoch, b)).is_err() {
+        for chunk in &epoch_order(maker.samples(), batch_size, seed, epoch) {
+            if tx.send(assemble(maker.as_ref(), chunk, seed, epoch)).is_err() {
                 return;
             }
         }
@@ -211,24 +218,25 @@ pub fn epoch_batches(maker: std::sync::Arc<dyn SampleMaker>, batch_size: usize, 
 
 /// The shuffled sample indices of one epoch, cut into batches.
 pub fn epoch_order(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed::item(seed::stream(seed, "batch order"), &[epoch as u64]));
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order.chunks(batch_size.max(1)).map(|c| c.to_vec()).collect()
 }
 
-/// Batch `b` of an epoch: its samples made in parallel, each from its own RNG derived
-/// from (seed, epoch, batch, position), so the result does not depend on thread timing.
-pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize, b: usize) -> Batch {
+/// A batch of an epoch: its samples made in parallel, each from its own RNG derived from
+/// (seed, epoch, sample), so the result depends neither on thread timing nor on the batch
+/// size.
+pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize) -> Batch {
+    let samples = seed::stream(seed, "samples");
     let (per, tps) = (maker.sample_len(), maker.targets_per_sample());
     let mut buf = vec![0f32; chunk.len() * per];
     let mut targets = vec![0i64; chunk.len() * tps];
     buf.par_chunks_mut(per)
         .zip(targets.par_chunks_mut(tps))
         .zip(chunk.par_iter())
-        .enumerate()
-        .for_each(|(j, ((out, t), &i))| {
-            let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20) ^ j as u64);
+        .for_each(|((out, t), &i)| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed::item(samples, &[epoch as u64, i as u64]));
             maker.make(i, &mut r, out, t);
         });
     Batch {

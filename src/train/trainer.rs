@@ -12,6 +12,7 @@ use super::amp::{Autocast, LossScaler, Precision};
 use super::batches::{assemble, epoch_batches, SampleMaker};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
+use crate::seed;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -120,7 +121,10 @@ pub fn train(
         let clock = Instant::now();
         let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
         // Dropout and any other torch randomness: a function of (seed, epoch) only.
-        tch::manual_seed((cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+        tch::manual_seed(seed::torch(seed::item(
+            seed::stream(cfg.seed, "libtorch per epoch"),
+            &[epoch as u64],
+        )));
         // Sums kept on the device and read once per epoch: no wait for the device per batch.
         // The same float64 arithmetic as summing `loss as f64 * n` on the host, bit for bit.
         let (loss_sum, correct) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
@@ -196,8 +200,8 @@ pub fn evaluate(
     let (mut correct, mut seen) = (0i64, 0i64);
     tch::no_grad(|| {
         let order: Vec<usize> = (0..maker.samples()).collect();
-        for (b, chunk) in order.chunks(batch_size.max(1)).enumerate() {
-            let batch = assemble(maker, chunk, seed, 0, b);
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch = assemble(maker, chunk, seed, 0);
             let y = batch.targets.to_device(device);
             let logits = forward(&batch.inputs.to_device(device), false);
             correct += correct_count(&logits, &y);

@@ -271,7 +271,9 @@ impl Task for JigsawSetup {
     #[cfg(feature = "torch")]
     fn train(&self, job: &Job<'_>) -> Result<Trained, StageError> {
         let ctx = job.ctx;
-        let perms = self.permutation_set(ctx.seed)?;
+        // Generated from the stated seed: the set `ktlab perms --seed` writes, the same in
+        // every stage with the same count, distance and seed.
+        let perms = self.permutation_set(ctx.stated_seed)?;
         perms
             .write_bin(&ctx.path("permutations.bin"))
             .map_err(|e| StageError::Failed(e.to_string()))?;

@@ -232,8 +232,9 @@ impl PretextParams {
 
 impl Stage for PretextParams {
     const NAME: &'static str = "pretext";
-    /// 2 since `vgg16-small` lost its last max-pool; 3 since it holds images out.
-    const VERSION: u32 = 3;
+    /// 2 since `vgg16-small` lost its last max-pool; 3 since it holds images out; 4: the
+    /// held-out images and generated permutations from the stated seed, one seed derivation (`crate::seed`).
+    const VERSION: u32 = 4;
     const OUTPUT: OutputKind = OutputKind::Model;
     const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
 
@@ -294,20 +295,23 @@ impl Stage for PretextParams {
         let source = open_split(spec, split)?;
         let all = ImageSet::load(source.as_ref(), self.task.image_size(), &|_, _| {})?;
         let held = held_out_count(all.n, self.held_out);
-        let (set, aside) = all.hold_out(held, ctx.seed);
+        // The same images for every stage on this split with this stated seed (nested by
+        // share): a stage started from another's model never saw the images it holds out.
+        let held_seed = crate::seed::held_out(ctx.stated_seed, ctx.data_fingerprint("data")?);
+        let (set, aside) = all.hold_out(held, held_seed);
+        let heldout_indices = crate::train::batches::held_out_indices(all.n, held, held_seed);
         drop(all);
         if set.n == 0 {
             return Err(StageError::Input(format!("`{}` has no images left to train on", self.data)));
         }
         let images = set.n;
-        tch::manual_seed((ctx.seed & i64::MAX as u64) as i64);
         let job = Job {
             ctx,
             net: self.net_params(),
             set: Arc::new(set),
             aside: Arc::new(aside),
             cfg: self.solver.config(ctx.seed),
-            eval_seed: ctx.seed ^ 0x5052_4554_4558_5431,
+            eval_seed: crate::seed::stream(held_seed, "held-out samples"),
             init: self.init.is_some(),
         };
         let trained = self.task.train(&job)?;
@@ -324,6 +328,9 @@ impl Stage for PretextParams {
             "train_images": images,
             "heldout_images": aside,
             "heldout_accuracy": heldout,
+            // Positions in the split (its listing order): the same for every stage on this
+            // split with this seed, nested by share.
+            "heldout_indices": heldout_indices,
         });
         artefacts::write_json(&ctx.path("pretext.json"), &summary)?;
         let row = |metric: &str, value: f64| MetricRow {

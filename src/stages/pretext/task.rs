@@ -95,7 +95,8 @@ pub struct Job<'a> {
     pub set: Arc<ImageSet>,
     pub aside: Arc<ImageSet>,
     pub cfg: TrainConfig,
-    /// Seed of the held-out samples: the same for every epoch count.
+    /// Seed of the held-out samples (which permutation, rotation... each held-out image
+    /// gets): from the stated seed and the split, the same in every stage on that split.
     pub eval_seed: u64,
     /// Whether the stage starts from an `init` model (`ctx.stage_input("init")`).
     pub init: bool,
