@@ -16,6 +16,7 @@ mod labels;
 mod layers;
 mod output;
 mod paths;
+mod report_html;
 mod pretext;
 mod protocols;
 mod results_folder;
