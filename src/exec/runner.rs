@@ -207,7 +207,7 @@ fn publish(plan: &Plan, idx: usize, store: &Store, prepared: Prepared, executed:
         host: hostname(),
         ktlab_version: crate::plan::ktlab_version().into(),
         libtorch_version: crate::plan::libtorch_version().into(),
-        cost: crate::plan::cost_facts(plan, crate::plan::threads_here()).into_iter().nth(idx),
+        cost: Some(crate::plan::cost_facts_of(plan, idx, crate::plan::threads_here())),
     };
     store
         .publish(prepared.pending, inst.kind, &inst.key, manifest)

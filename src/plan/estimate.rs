@@ -46,30 +46,31 @@ pub struct Estimate {
 
 /// Seconds per unit of work (see [`work`]) on one CPU thread, and a start-up cost, for
 /// kinds without history. Measured: the quickstart from an empty store on 2 CPU cores
-/// (Intel Xeon, OMP_WAIT_POLICY=PASSIVE, other work on the machine), each kind's median of
-/// seconds x threads / work over its instances (`ktlab plan --format json` prints each
-/// instance's `work`, the manifests their seconds); knn-probe, finetune: taken as
-/// linear-probe and train.
+/// (Intel Xeon, OMP_WAIT_POLICY=PASSIVE), each kind's median of seconds x threads / work
+/// over its instances (`ktlab plan --format json` prints each instance's `work`, the
+/// manifests their seconds). That run shared the machine (771 s of wall time); the rates
+/// are scaled to the idle machine by 177.0 / 771 (the quickstart's time on 2 idle cores,
+/// README). knn-probe and finetune: taken as linear-probe and train.
 pub const MODEL: &[(&str, f64, f64)] = &[
     // (kind, seconds per unit of work x threads, seconds of start-up)
-    ("pretext", 1.05e-10, 0.05),
-    ("train", 1.5e-10, 0.05),
-    ("finetune", 1.5e-10, 0.05),
-    ("features", 2.5e-10, 0.05),
-    ("linear-probe", 3.5e-10, 0.05),
-    ("knn-probe", 3.5e-10, 0.05),
-    ("kmeans", 1.3e-6, 0.05),
-    ("assign", 5.8e-5, 0.0),
-    ("cluster-metrics", 7e-7, 0.0),
+    ("pretext", 2.4e-11, 0.05),
+    ("train", 3.4e-11, 0.05),
+    ("finetune", 3.4e-11, 0.05),
+    ("features", 5.7e-11, 0.05),
+    ("linear-probe", 8.0e-11, 0.05),
+    ("knn-probe", 8.0e-11, 0.05),
+    ("kmeans", 3.0e-7, 0.05),
+    ("assign", 1.3e-5, 0.0),
+    ("cluster-metrics", 1.6e-7, 0.0),
     ("init", 0.0, 0.05),
 ];
 
 /// How much faster a CUDA device does the model's work than one CPU thread: an H200 trained
 /// `vgg16` at 224 px at 933 images/s and `alexnet` at 11,918 (docs/BENCHMARKS.md, "On a
-/// GPU", fp32), 2.3e-14 and 4.2e-14 s per unit of work against 1.5e-10 on one CPU thread
-/// here. Small networks at 32 px do not fill the device: a first CUDA run's history
-/// corrects it.
-pub const CUDA_SPEED_UP: f64 = 5000.0;
+/// GPU", fp32), 2.3e-14 and 4.2e-14 s per unit of work against [`MODEL`]'s 3.4e-11 for
+/// training on one CPU thread. Small networks at 32 px do not fill the device: a first
+/// CUDA run's history corrects it.
+pub const CUDA_SPEED_UP: f64 = 1000.0;
 
 /// A stage's work: what its run time grows with. Training kinds: images x epochs x
 /// multiply-accumulates per image (x 3 for the backward pass); features and probes: images
@@ -111,10 +112,33 @@ pub fn threads_here() -> usize {
 /// reading them): images from the splits it reads (else from its inputs), the network it
 /// runs (its own, else its `model` input's).
 pub fn cost_facts(plan: &Plan, threads: usize) -> Vec<CostFacts> {
+    facts_of(plan, threads, &vec![true; plan.instances.len()])
+}
+
+/// The cost facts of instance `idx` alone (its inputs' splits read, not every split of the
+/// plan): what the runner records in its manifest.
+pub fn cost_facts_of(plan: &Plan, idx: usize, threads: usize) -> CostFacts {
+    let mut wanted = vec![false; plan.instances.len()];
+    let mut stack = vec![idx];
+    while let Some(i) = stack.pop() {
+        if !std::mem::replace(&mut wanted[i], true) {
+            stack.extend(plan.instances[i].deps());
+        }
+    }
+    facts_of(plan, threads, &wanted).swap_remove(idx)
+}
+
+/// [`cost_facts`] of the `wanted` instances (their inputs among them); the others default.
+fn facts_of(plan: &Plan, threads: usize, wanted: &[bool]) -> Vec<CostFacts> {
     let mut sizes: HashMap<(String, String), Option<f64>> = HashMap::new();
     let mut nets: Vec<Option<f64>> = Vec::with_capacity(plan.instances.len());
     let mut out: Vec<CostFacts> = Vec::with_capacity(plan.instances.len());
-    for inst in &plan.instances {
+    for (i, inst) in plan.instances.iter().enumerate() {
+        if !wanted[i] {
+            nets.push(None);
+            out.push(CostFacts::default());
+            continue;
+        }
         let mut data_images = None::<f64>;
         let mut upstream_images = None::<f64>;
         for input in inst.inputs.values() {

@@ -11,7 +11,7 @@ mod table;
 pub use build::{build_plan, ktlab_version, libtorch_version, DevicePolicy, PlanEnv};
 pub use error::{PlanError, MAX_REPORTED};
 pub use estimate::{
-    cost_facts, estimate, estimate_plan, threads_here, work, Estimate, History, PlanEstimate, Source, CUDA_SPEED_UP, MODEL,
+    cost_facts, cost_facts_of, estimate, estimate_plan, threads_here, work, Estimate, History, PlanEstimate, Source, CUDA_SPEED_UP, MODEL,
 };
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
