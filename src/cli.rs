@@ -42,6 +42,13 @@ pub struct GlobalArgs {
     pub log_format: Option<LogFormat>,
 }
 
+/// How `ktlab plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExperimentArgs {
     /// The experiment file
@@ -167,6 +174,10 @@ pub enum Command {
         /// the entries (exit 2 naming each mismatch)
         #[arg(long, value_name = "PROVENANCE.json")]
         check_provenance: Option<PathBuf>,
+        /// `text` (a table) or `json` (every instance with its key, state, `estimated_seconds`
+        /// and `source`, and the totals)
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
     },
     /// Show everything that went into one stage's key
     Explain {

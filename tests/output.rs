@@ -110,7 +110,7 @@ fn in_a_pipe_each_finished_instance_is_one_counted_line_and_the_end_shows_the_ta
     assert!(summary.ends_with('s'), "{summary}");
     assert_eq!(
         out[out.len() - 1],
-        "results in results/shown/: results.md and results.csv (every value), tables cluster_nmi (.md .csv .tex), \
+        "results in results/shown/: index.html (the report in one page), results.md and results.csv (every value), tables cluster_nmi (.md .csv .tex), \
          plots training_curves (.svg .png), provenance.json, curves/ (2 epochs.csv), \
          tensorboard.txt (the training stages' TensorBoard folders)"
     );

@@ -102,7 +102,7 @@ fn labels_from_values_stay_inside_the_results() {
         .flatten()
         .map(|e| e.path().strip_prefix(p.path("results")).unwrap().display().to_string())
         .collect();
-    // The folder, results.csv, results.md and the copy of the experiment file.
-    assert_eq!(results.len(), 4, "{results:?}");
+    // The folder, results.csv, results.md, the copy of the experiment file and index.html.
+    assert_eq!(results.len(), 5, "{results:?}");
     no_stray(&p, &token);
 }

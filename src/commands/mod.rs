@@ -91,7 +91,11 @@ fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
         Command::Report { exp, executor } => report::report(&session, &exp, executor),
         #[cfg(feature = "torch")]
         Command::ExecStage { submission, key, force } => exec_stage::exec_stage(&session, &submission, &key, force),
-        Command::Plan { exp, check_provenance } => plan::plan(&session, &exp, check_provenance.as_deref()),
+        Command::Plan {
+            exp,
+            check_provenance,
+            format,
+        } => plan::plan(&session, &exp, check_provenance.as_deref(), format),
         Command::Explain { exp, cell: Some(cell), .. } => plan::explain_cell(&session, &exp, &cell),
         Command::Explain { exp, stage, variant, .. } => {
             plan::explain(&session, &exp, stage.as_deref().unwrap_or_default(), variant.as_deref())

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::session::{instance_of, PlanOptions, Session};
-use crate::cli::ExperimentArgs;
-use crate::plan::{render_explain, render_plan, state_of, InstanceState};
+use crate::cli::{ExperimentArgs, PlanFormat};
+use crate::plan::{estimate_plan, render_explain, render_plan, state_of, threads_here, History, InstanceState, PlanEstimate};
 use crate::store::Records;
 use crate::Error;
 
-pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) -> Result<ExitCode, Error> {
+pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>, format: PlanFormat) -> Result<ExitCode, Error> {
     let options = PlanOptions {
         allow_unavailable: true,
         ..Default::default()
@@ -19,8 +19,15 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) 
     let plan = &loaded.plan;
     let records = Records::load(&session.store, &plan.experiment);
     let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(plan, i, &session.store, &records)).collect();
-    print!("{}", render_plan(plan, &states));
-    if !loaded.unavailable.is_empty() {
+    let due: Vec<bool> = states.iter().map(|s| matches!(s, InstanceState::Due(_))).collect();
+    let estimates = estimate_plan(plan, &due, &History::load(&session.store), threads_here());
+    if format == PlanFormat::Json {
+        let text = serde_json::to_string_pretty(&plan_json(plan, &states, &estimates)).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", render_plan(plan, &states, &estimates));
+    }
+    if !loaded.unavailable.is_empty() && format == PlanFormat::Text {
         println!("\nnot available on this machine (the stages reading them cannot run here):");
         for u in &loaded.unavailable {
             println!("  {u}");
@@ -30,6 +37,55 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>) 
         Some(path) => check_provenance(plan, &session.store, path),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `plan --format json`: each instance (the stages it serves, kind, key, state, reasons;
+/// for one that runs `estimated_seconds`, `source` and `work`) and the totals.
+fn plan_json(plan: &crate::plan::Plan, states: &[InstanceState], estimates: &PlanEstimate) -> serde_json::Value {
+    let instances: Vec<serde_json::Value> = plan
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let uses: Vec<serde_json::Value> = inst
+                .uses
+                .iter()
+                .map(|(v, s)| serde_json::json!({"variant": v, "stage": s}))
+                .collect();
+            let mut v = serde_json::json!({
+                "uses": uses,
+                "kind": inst.kind.name(),
+                "key": inst.key.hex(),
+                "device": inst.device.class(),
+            });
+            match (&states[i], &estimates.instances[i]) {
+                (InstanceState::Due(reasons), Some(e)) => {
+                    v["state"] = "due".into();
+                    v["reasons"] = serde_json::json!(reasons);
+                    v["estimated_seconds"] = serde_json::json!(e.seconds);
+                    v["source"] = serde_json::json!(e.source);
+                    let f = &estimates.facts[i];
+                    v["work"] = serde_json::json!(crate::plan::work(inst.kind.name(), &inst.key_input["params"], f));
+                    v["images"] = serde_json::json!(f.images);
+                    v["macs_per_image"] = serde_json::json!(f.macs_per_image);
+                }
+                _ => v["state"] = "cached".into(),
+            }
+            v
+        })
+        .collect();
+    let due = estimates.instances.iter().flatten().count();
+    serde_json::json!({
+        "experiment": plan.experiment,
+        "threads": threads_here(),
+        "instances": instances,
+        "total": {
+            "instances": plan.instances.len(),
+            "to_run": due,
+            "estimated_seconds": estimates.total_seconds,
+            "critical_path_seconds": estimates.critical_path_seconds,
+        },
+    })
 }
 
 /// Compares a provenance.json with this plan: the same experiment, the same tables and

@@ -256,6 +256,8 @@ impl Session {
         let results_dir = absolute(&self.results.join(&plan.experiment));
         let events = crate::report::write_tensorboard_list(plan, &self.absolute_store(), &new, &results_dir)
             .map_err(io("writing the TensorBoard list"))?;
+        let built = crate::report::tables(plan, &rows);
+        crate::report::write_html(plan, &built, &self.store, &new, computed.as_deref()).map_err(io("writing index.html"))?;
         let dir = staged.commit().map_err(io("switching in the new results"))?;
         Ok(Some(Written {
             dir,
@@ -350,7 +352,10 @@ impl Written {
     /// One line: the folder and what is in it (`results in results/quickstart/: results.md
     /// (every value), tables a, b (.md .csv .tex), plots a, training_curves (.svg .png), ...`).
     pub fn location(&self) -> String {
-        let mut parts = vec!["results.md and results.csv (every value)".to_string()];
+        let mut parts = vec![
+            format!("{} (the report in one page)", crate::report::INDEX_HTML),
+            "results.md and results.csv (every value)".to_string(),
+        ];
         if !self.tables.is_empty() {
             let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
             parts.push(format!("tables {} (.md .csv .tex)", names.join(", ")));
@@ -506,7 +511,7 @@ mod tests {
         };
         assert_eq!(
             w.location(),
-            "results in results/quick/: results.md and results.csv (every value), tables probe, nmi (.md .csv .tex), \
+            "results in results/quick/: index.html (the report in one page), results.md and results.csv (every value), tables probe, nmi (.md .csv .tex), \
              plots probe, training_curves (.svg .png), provenance.json, curves/ (3 epochs.csv), \
              tensorboard.txt (the training stages' TensorBoard folders)"
         );
@@ -517,7 +522,7 @@ mod tests {
         w.tensorboard = false;
         assert_eq!(
             w.location(),
-            "results in /elsewhere/results/quick/: results.md and results.csv (every value)"
+            "results in /elsewhere/results/quick/: index.html (the report in one page), results.md and results.csv (every value)"
         );
     }
 

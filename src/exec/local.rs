@@ -81,7 +81,17 @@ impl LocalExecutor<'_> {
                 selected.contains(&i)
                     && (forced.contains(&i) || !matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
             })
+            .collect::<Vec<bool>>();
+        // The time left as `ktlab plan` estimates it.
+        let history = crate::plan::History::load(self.store);
+        let estimates = crate::plan::estimate_plan(plan, &counted, &history, crate::plan::threads_here());
+        let by_label = plan
+            .instances
+            .iter()
+            .zip(&estimates.instances)
+            .filter_map(|(inst, e)| Some((inst.label(), e.as_ref()?.seconds)))
             .collect();
+        self.reporter.expect_seconds(by_label);
         let mut progress = Progress {
             status: vec![Status::Pending; plan.instances.len()],
             summary: RunSummary::default(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 
-use super::tally::{eta, human, human_whole, Tally};
+use super::tally::{eta, human, human_whole, Estimates, Tally};
 use super::Event;
 use crate::config::LogFormat;
 
@@ -34,6 +34,8 @@ struct State {
     /// When (milliseconds into the overall line) the last instance finished, for its
     /// estimate of the time left.
     finished_at: Arc<AtomicU64>,
+    /// The plan's estimates of the instances to compute, for the time left.
+    estimates: Arc<Mutex<Estimates>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,13 +96,20 @@ impl Reporter {
             Some(bar) => bar.set_length(total),
             None if total > 0 => {
                 let bar = self.multi.add(ProgressBar::new(total));
-                bar.set_style(overall_style(Arc::clone(&state.finished_at)));
+                bar.set_style(overall_style(Arc::clone(&state.finished_at), Arc::clone(&state.estimates)));
                 bar.set_position(state.tally.done() as u64);
                 bar.enable_steady_tick(Duration::from_millis(500));
                 state.overall = Some(bar);
             }
             None => {}
         }
+    }
+
+    /// The plan's estimated seconds of each instance to compute, by label: the overall
+    /// line's time left comes from them (from the mean of the finished ones without).
+    pub fn expect_seconds(&self, by_label: HashMap<String, f64>) {
+        let state = self.state();
+        *state.estimates.lock().unwrap_or_else(|p| p.into_inner()) = Estimates::new(by_label);
     }
 
     /// The run is over: the bars leave the terminal to what follows.
@@ -117,6 +126,14 @@ impl Reporter {
     pub fn emit(&self, event: Event) {
         let counter = {
             let mut state = self.state();
+            {
+                let mut estimates = state.estimates.lock().unwrap_or_else(|p| p.into_inner());
+                match &event {
+                    Event::Started { label, .. } => estimates.started(label, std::time::Instant::now()),
+                    Event::Finished { label, .. } | Event::Failed { label, .. } | Event::Skipped { label, .. } => estimates.finished(label),
+                    _ => {}
+                }
+            }
             if matches!(event, Event::Finished { .. } | Event::Failed { .. } | Event::Skipped { .. }) {
                 state.tally.finish_one();
                 if let Some(bar) = &state.overall {
@@ -257,8 +274,9 @@ impl Drop for Reporter {
 }
 
 /// The overall line: `[=======>    ] 1/4 instances, 20s elapsed, about 47s left`;
-/// `finished_at`: when the last instance finished, in milliseconds into the line.
-fn overall_style(finished_at: Arc<AtomicU64>) -> ProgressStyle {
+/// `finished_at`: when the last instance finished, in milliseconds into the line; the
+/// time left from `estimates` where the plan gave them, else from the finished ones' mean.
+fn overall_style(finished_at: Arc<AtomicU64>, estimates: Arc<Mutex<Estimates>>) -> ProgressStyle {
     let elapsed = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let _ = w.write_str(&human_whole(s.elapsed()));
     };
@@ -266,7 +284,8 @@ fn overall_style(finished_at: Arc<AtomicU64>) -> ProgressStyle {
     let left = move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let finished = Duration::from_millis(finished_at.load(Ordering::Relaxed));
         let running = s.elapsed().saturating_sub(finished);
-        if let Some(d) = eta(finished, s.pos(), s.len().unwrap_or(0), running) {
+        let estimated = estimates.lock().unwrap_or_else(|p| p.into_inner()).left(std::time::Instant::now());
+        if let Some(d) = estimated.or_else(|| eta(finished, s.pos(), s.len().unwrap_or(0), running)) {
             let _ = write!(w, ", about {} left", human_whole(d));
         }
     };

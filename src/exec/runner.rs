@@ -47,7 +47,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             Some(&store.tensorboard_dir(inst.kind, &inst.key)),
             &|e| reporter.emit(e.into_event(&label)),
         )?;
-        publish(inst, store, prepared, executed).map(Some)
+        publish(plan, idx, store, prepared, executed).map(Some)
     });
     match result {
         Ok(None) => InstanceOutcome::Cached,
@@ -193,7 +193,8 @@ pub(crate) fn execute(
 
 /// Re-checks the datasets, then publishes the work folder as the entry (atomically) and
 /// removes the stage's checkpoints.
-fn publish(inst: &StageInstance, store: &Store, prepared: Prepared, executed: Executed) -> Result<Executed, StageError> {
+fn publish(plan: &Plan, idx: usize, store: &Store, prepared: Prepared, executed: Executed) -> Result<Executed, StageError> {
+    let inst = &plan.instances[idx];
     check_data_unchanged(inst, store)?;
     let manifest = Manifest {
         key: inst.key.hex(),
@@ -207,6 +208,7 @@ fn publish(inst: &StageInstance, store: &Store, prepared: Prepared, executed: Ex
         host: hostname(),
         ktlab_version: crate::plan::ktlab_version().into(),
         libtorch_version: crate::plan::libtorch_version().into(),
+        cost: Some(crate::plan::cost_facts_of(plan, idx, crate::plan::threads_here())),
     };
     store
         .publish(prepared.pending, inst.kind, &inst.key, manifest)

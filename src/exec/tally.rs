@@ -1,6 +1,7 @@
 //! How far a run is: the instances finished of those it computes (`[12/44]`), and the
 //! time left as the instances finished so far suggest; durations as a person reads them.
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// The instances a run computes and how many of them have finished (computed, failed or
 /// skipped). The total may change while it runs: an entry found corrupt is computed after
@@ -50,6 +51,52 @@ pub fn eta(finished: Duration, done: u64, total: u64, running: Duration) -> Opti
         return Some(Duration::ZERO);
     }
     Some(mean.saturating_sub(running) + mean.mul_f64((left - 1) as f64))
+}
+
+/// The plan's estimates of the instances a run computes (`ktlab plan`'s), by label: the
+/// time left is the estimates of the instances not finished, less what the running ones
+/// have run (at most their estimate). Without estimates, [`eta`]'s mean of the finished.
+#[derive(Clone, Debug, Default)]
+pub struct Estimates {
+    left: HashMap<String, f64>,
+    running: HashMap<String, Instant>,
+}
+
+impl Estimates {
+    pub fn new(by_label: HashMap<String, f64>) -> Estimates {
+        Estimates {
+            left: by_label,
+            running: HashMap::new(),
+        }
+    }
+
+    pub fn started(&mut self, label: &str, at: Instant) {
+        if self.left.contains_key(label) {
+            self.running.insert(label.to_string(), at);
+        }
+    }
+
+    /// Finished, failed or skipped: no time left for it.
+    pub fn finished(&mut self, label: &str) {
+        self.left.remove(label);
+        self.running.remove(label);
+    }
+
+    /// The time left at `now`; `None` without estimates.
+    pub fn left(&self, now: Instant) -> Option<Duration> {
+        if self.left.is_empty() {
+            return None;
+        }
+        let seconds: f64 = self
+            .left
+            .iter()
+            .map(|(label, &est)| match self.running.get(label) {
+                Some(&since) => (est - now.saturating_duration_since(since).as_secs_f64()).max(0.0),
+                None => est,
+            })
+            .sum();
+        Some(Duration::from_secs_f64(seconds.max(0.0)))
+    }
 }
 
 /// `0.38s`, `59.90s`, `1m 05s`, `2h 03m`.
@@ -102,6 +149,23 @@ mod tests {
         assert_eq!(eta(s(10), 2, 4, s(9)), Some(s(5)), "it overruns: the last one's 5 s");
         assert_eq!(eta(s(30), 4, 4, s(1)), Some(Duration::ZERO));
         assert_eq!(eta(s(30), 5, 4, s(1)), Some(Duration::ZERO), "more done than planned");
+    }
+
+    #[test]
+    fn the_eta_with_estimates_is_what_is_left_of_them() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut e = Estimates::new(HashMap::from([("a".to_string(), 10.0), ("b".to_string(), 30.0)]));
+        assert_eq!(e.left(t0), Some(s(40)));
+        e.started("a", t0);
+        assert_eq!(e.left(t0 + s(4)), Some(s(36)), "a has run 4 of its 10 s");
+        assert_eq!(e.left(t0 + s(15)), Some(s(30)), "a overruns: only b's 30 s");
+        e.finished("a");
+        e.started("b", t0 + s(15));
+        assert_eq!(e.left(t0 + s(25)), Some(s(20)));
+        e.finished("b");
+        assert_eq!(e.left(t0 + s(25)), None, "nothing left to estimate: the mean takes over");
+        assert!(Estimates::default().left(t0).is_none());
     }
 
     #[test]

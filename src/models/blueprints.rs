@@ -45,6 +45,23 @@ impl NetConfig {
     }
 }
 
+impl NetConfig {
+    /// Multiply-accumulates of one image through the backbone at `image_size` (a `classes`-way
+    /// head left out): the cost per image that time estimates scale by; `None` for a
+    /// configuration that does not build.
+    pub fn macs_per_image(&self) -> Option<f64> {
+        let bp = blueprint(self, None).ok()?;
+        layers::macs(
+            &bp.backbone,
+            layers::Shape::Map {
+                c: self.in_channels,
+                h: self.image_size,
+                w: self.image_size,
+            },
+        )
+    }
+}
+
 /// Checks a probe layer name (or alias) for an architecture without building any weights,
 /// so that planning can refuse an unknown layer before anything runs.
 pub fn check_layer_name(cfg: &NetConfig, name: &str) -> Result<(), ModelError> {
@@ -100,5 +117,32 @@ mod tests {
             }
             other => panic!("expected UnknownLayer, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn macs_per_image_match_the_published_counts_and_scale_with_width_and_side() {
+        // torchvision's counts of the whole networks: resnet18 1.81 GMACs (its fc 0.5 M),
+        // vgg16 15.47 (its classifier 0.12 G); this Caffe-style alexnet has no groups:
+        // conv1..5 105 + 448 + 150 + 224 + 150 M = 1.077 G (by hand, from its tap shapes).
+        let g = |arch| NetConfig::new(arch).macs_per_image().unwrap() / 1e9;
+        assert!((g(Arch::Resnet18) - 1.81).abs() < 0.02, "{}", g(Arch::Resnet18));
+        assert!((g(Arch::Vgg16) - 15.35).abs() < 0.05, "{}", g(Arch::Vgg16));
+        assert!((g(Arch::Alexnet) - 1.077).abs() < 0.002, "{}", g(Arch::Alexnet));
+        let small = NetConfig::new(Arch::AlexnetSmall);
+        let half = NetConfig {
+            width: 0.5,
+            ..small.clone()
+        };
+        let big = NetConfig {
+            image_size: 64,
+            ..small.clone()
+        };
+        let (m, h, b) = (
+            small.macs_per_image().unwrap(),
+            half.macs_per_image().unwrap(),
+            big.macs_per_image().unwrap(),
+        );
+        assert!((m / h - 4.0).abs() < 0.5, "half the width, about a quarter: {m} {h}");
+        assert!((b / m - 4.0).abs() < 0.8, "twice the side, about four times: {b} {m}");
     }
 }

@@ -189,6 +189,37 @@ pub(crate) fn propagate(specs: &[Spec], input: Shape) -> Option<Vec<Shape>> {
     Some(shapes)
 }
 
+/// Multiply-accumulates of one sample through `specs` (convolutions and linear layers, a
+/// residual block's two convolutions and its shortcut), `None` if some step cannot run: the
+/// scale of a network's cost per image that time estimates use.
+pub(crate) fn macs(specs: &[Spec], input: Shape) -> Option<f64> {
+    let mut total = 0.0;
+    let mut cur = input;
+    for spec in specs {
+        let next = spec.output_shape(cur)?;
+        let c_in = match cur {
+            Shape::Map { c, .. } => c,
+            Shape::Flat(d) => d,
+        };
+        let out_numel = next.numel() as f64;
+        total += match spec {
+            Spec::Conv { kernel, .. } => out_numel * (c_in * kernel * kernel) as f64,
+            Spec::Linear { .. } => out_numel * c_in as f64,
+            Spec::BasicBlock { out, stride, .. } => {
+                let shortcut = if *stride != 1 || c_in != *out {
+                    out_numel * c_in as f64
+                } else {
+                    0.0
+                };
+                out_numel * (9 * c_in) as f64 + out_numel * (9 * out) as f64 + shortcut
+            }
+            _ => 0.0,
+        };
+        cur = next;
+    }
+    Some(total)
+}
+
 /// Largest input side searched when looking for an architecture's minimum.
 const MAX_SEARCHED_SIDE: i64 = 4096;
 

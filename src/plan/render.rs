@@ -2,12 +2,17 @@
 //! one key (`ktlab explain`).
 use std::fmt::Write;
 
-use super::{InstanceState, Plan};
+use super::{InstanceState, Plan, PlanEstimate};
 use crate::store::canonical_json;
 
-/// One line per (variant, stage): variant, stage, kind, short key, state.
-pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
-    let mut out = render_instances(plan, |i| states[i].describe());
+/// One line per (variant, stage): variant, stage, kind, short key, the estimated time of
+/// each instance that runs and where it comes from, state; then the counts, the total
+/// time and the critical path (each instance its own cluster job).
+pub fn render_plan(plan: &Plan, states: &[InstanceState], estimates: &PlanEstimate) -> String {
+    let mut out = render_instances(plan, |i| match &estimates.instances[i] {
+        Some(e) => format!("~{} ({}), {}", human_seconds(e.seconds), e.source.describe(), states[i].describe()),
+        None => states[i].describe(),
+    });
     let due = states.iter().filter(|s| matches!(s, InstanceState::Due(_))).count();
     let _ = writeln!(
         out,
@@ -16,7 +21,31 @@ pub fn render_plan(plan: &Plan, states: &[InstanceState]) -> String {
         states.len() - due,
         due
     );
+    if due > 0 {
+        let _ = writeln!(
+            out,
+            "estimated: ~{} one after another (local), ~{} along the critical path (slurm, each instance its own job)",
+            human_seconds(estimates.total_seconds),
+            human_seconds(estimates.critical_path_seconds)
+        );
+    }
     out
+}
+
+/// `0.4s`, `12s`, `3m 05s`, `2h 03m`: an estimate's precision.
+pub fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0);
+    if s < 10.0 {
+        return format!("{s:.1}s");
+    }
+    let whole = s.round() as u64;
+    if whole < 60 {
+        format!("{whole}s")
+    } else if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
+    }
 }
 
 /// The instance table of `plan` and `status`: one line per (variant, stage) with the

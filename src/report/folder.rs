@@ -6,12 +6,13 @@
 //! Files in the folder that ktlab does not write (a `run.txt` a script put there, notes)
 //! are carried into the new folder. ktlab's own files are not carried: results.csv,
 //! results.md, experiment.toml, provenance.json, the training curves, `curves/`,
-//! tensorboard.txt, and the `<table>.csv/.md/.tex/.svg/.png` files of the tables the old
+//! tensorboard.txt, index.html, and the `<table>.csv/.md/.tex/.svg/.png` files of the tables the old
 //! provenance.json names (a table the experiment no longer has goes with the old folder).
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::html::INDEX_HTML;
 use super::tensorboard::TENSORBOARD_LIST;
 use super::write::CURVES_DIR;
 use crate::plan::TRAINING_CURVES;
@@ -214,6 +215,7 @@ fn written_by_ktlab(file_name: &str, tables: &[String]) -> bool {
         "provenance.json",
         CURVES_DIR,
         TENSORBOARD_LIST,
+        INDEX_HTML,
     ];
     if FIXED.contains(&file_name) || file_name.starts_with(".tmp") {
         return true;

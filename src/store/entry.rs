@@ -103,6 +103,25 @@ impl Store {
         KeyLock::acquire(&p).map_err(io_err(&p))
     }
 
+    /// The manifests of every valid entry of `kind` (checked cheaply, as [`Store::state`]
+    /// without `deep`), in key order: the store's history of a kind.
+    pub fn manifests(&self, kind: impl KindName) -> Vec<Manifest> {
+        let Ok(dir) = std::fs::read_dir(self.root.join(kind.kind_name())) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<Key> = dir
+            .filter_map(Result::ok)
+            .filter_map(|e| Key::parse(e.file_name().to_str()?))
+            .collect();
+        keys.sort_by_key(|k| k.hex());
+        keys.iter()
+            .filter_map(|k| match self.state(kind, k, false) {
+                EntryState::Valid(m) => Some(*m),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The state of an entry. `deep` re-hashes every artefact; otherwise only the
     /// manifest and the artefacts' sizes are checked.
     pub fn state(&self, kind: impl KindName, key: &Key, deep: bool) -> EntryState {

@@ -15,6 +15,6 @@ pub use entry::{sha256_file, EntryState, KindName, PendingEntry, Store, StoreErr
 pub use gc::{gc, remove_stale_work_folders, GcReport};
 pub use key::{canonical_json, Key};
 pub use lock::KeyLock;
-pub use manifest::{Artefact, Manifest, MetricRow};
+pub use manifest::{Artefact, CostFacts, Manifest, MetricRow};
 pub use pins::Pins;
 pub use records::{Record, Records};

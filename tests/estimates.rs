@@ -1,0 +1,140 @@
+//! `ktlab plan` estimates each instance's time: from the store's history of the same kind
+//! (the same instance under another seed, else scaled by its work), else from the model of
+//! measured throughputs; `--format json` gives `estimated_seconds` and `source`.
+use serde_json::Value;
+
+use crate::common::Project;
+
+const DATASETS: &str = "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60, double = 120 }\n";
+
+const EXPERIMENT: &str = r#"
+name = "estimates"
+seed = 1
+device = "cpu"
+
+[stages.hog]
+kind = "features"
+model = "hog"
+data = "tiny:train"
+
+[stages.clusters]
+kind = "kmeans"
+features = "hog"
+k = 4
+iterations = 5
+
+[stages.net]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "tiny:train"
+labels = "truth"
+epochs = 2
+batch_size = 32
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write("datasets.toml", DATASETS);
+    p.write("exp.toml", EXPERIMENT);
+    p
+}
+
+fn plan(p: &Project, set: &[&str]) -> Value {
+    let mut args = vec!["plan", "exp.toml", "--format", "json"];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let run = p.ktlab(&args).ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+fn instance<'a>(plan: &'a Value, stage: &str) -> &'a Value {
+    plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["uses"][0]["stage"] == stage)
+        .unwrap_or_else(|| panic!("no {stage} in {plan}"))
+}
+
+fn seconds(v: &Value) -> f64 {
+    v["estimated_seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no estimated_seconds in {v}"))
+}
+
+#[test]
+fn without_history_the_model_estimates_and_the_estimate_scales_with_epochs_and_images() {
+    let p = project();
+    let base = plan(&p, &[]);
+    let net = instance(&base, "net");
+    assert_eq!(net["source"]["kind"], "model", "{net}");
+    assert_eq!(net["images"], 60.0);
+    assert!(net["macs_per_image"].as_f64().unwrap() > 1e5, "{net}");
+    let epochs = plan(&p, &["stages.net.epochs=4"]);
+    let images = plan(&p, &["stages.net.data=tiny:double"]);
+    let both = plan(&p, &["stages.net.epochs=4", "stages.net.data=tiny:double"]);
+    let work = |v: &Value| instance(v, "net")["work"].as_f64().unwrap();
+    assert_eq!(work(&epochs) / work(&base), 2.0, "twice the epochs, twice the work");
+    assert_eq!(work(&images) / work(&base), 2.0, "twice the images, twice the work");
+    assert_eq!(work(&both) / work(&base), 4.0);
+    let (s1, s2, s4) = (seconds(net), seconds(instance(&epochs, "net")), seconds(instance(&both, "net")));
+    assert!(s1 < s2 && s2 < s4, "{s1} {s2} {s4}");
+    // A start-up cost and the work's share: twice the work adds the work's share again.
+    assert!(((s4 - s2) - 2.0 * (s2 - s1)).abs() < 1e-6 * s4, "{s1} {s2} {s4}");
+    // The totals: every instance to run, and the critical path hog -> clusters beside net.
+    let total = &base["total"];
+    assert_eq!(total["to_run"], 3);
+    let sum: f64 = ["hog", "clusters", "net"].iter().map(|s| seconds(instance(&base, s))).sum();
+    assert!((total["estimated_seconds"].as_f64().unwrap() - sum).abs() < 1e-9, "{total}");
+    let chain = seconds(instance(&base, "hog")) + seconds(instance(&base, "clusters"));
+    let critical = chain.max(seconds(instance(&base, "net")));
+    assert!(
+        (total["critical_path_seconds"].as_f64().unwrap() - critical).abs() < 1e-9,
+        "{total}"
+    );
+    let text = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    assert!(text.contains("(model), will run: new"), "{text}");
+    assert!(text.contains("estimated: ~") && text.contains("along the critical path"), "{text}");
+}
+
+#[test]
+fn history_beats_the_model_the_same_instance_first_then_scaled_by_work() {
+    let p = project();
+    p.ktlab(&["run", "exp.toml", "--only", "clusters"]).ok();
+    let manifest = |kind: &str| -> Value {
+        let dir = p.path(&format!("store/{kind}"));
+        let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        serde_json::from_str(&std::fs::read_to_string(entry.join("manifest.json")).unwrap()).unwrap()
+    };
+    let m = manifest("kmeans");
+    assert_eq!(m["cost"]["images"], 60.0, "the manifest records what the cost scales with: {m}");
+    assert_eq!(m["cost"]["device"], "cpu");
+    assert!(m["cost"]["threads"].as_u64().unwrap() >= 1);
+    let took = m["seconds"].as_f64().unwrap();
+    // Another seed: a new key for k-means (stochastic), the same instance otherwise.
+    let reseeded = plan(&p, &["seed=2"]);
+    let clusters = instance(&reseeded, "clusters");
+    assert_eq!(clusters["state"], "due");
+    assert_eq!(clusters["source"], serde_json::json!({"kind": "same", "entries": 1}), "{clusters}");
+    assert!(
+        (seconds(clusters) - took).abs() < 1e-9,
+        "the entry's own time: {clusters} vs {took}"
+    );
+    assert_eq!(instance(&reseeded, "hog")["state"], "cached", "hog keys no seed");
+    // Other parameters: the entry's seconds per unit of work times this one's work.
+    let more = plan(&p, &["stages.clusters.k=12", "stages.clusters.iterations=10"]);
+    let clusters = instance(&more, "clusters");
+    assert_eq!(
+        clusters["source"],
+        serde_json::json!({"kind": "scaled", "entries": 1}),
+        "{clusters}"
+    );
+    let ratio = seconds(clusters) / took;
+    assert!((ratio - 6.0).abs() < 1e-6, "3 x the clusters, 2 x the iterations: {ratio}");
+    // A kind without history stays with the model.
+    assert_eq!(instance(&more, "net")["source"]["kind"], "model");
+    let text = p.ktlab(&["plan", "exp.toml", "--set", "seed=2"]).ok().stdout;
+    assert!(text.contains("(history (1 same)), will run"), "{text}");
+}
