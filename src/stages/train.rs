@@ -301,7 +301,7 @@ impl Stage for TrainParams {
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,
-            accuracy: 0.0,
+            metric: 0.0,
             lr: 0.0,
             seconds: 0.0,
         });
@@ -313,7 +313,7 @@ impl Stage for TrainParams {
             metrics,
             summary: format!(
                 "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}{scored}",
-                self.solver.epochs, n_labels, last.loss, last.accuracy
+                self.solver.epochs, n_labels, last.loss, last.metric
             ),
         })
     }
