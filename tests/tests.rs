@@ -6,6 +6,7 @@ mod caching;
 mod commands;
 mod concurrency;
 mod config_errors;
+mod contrastive;
 mod disk_full;
 mod failures;
 mod fuzz_regressions;

@@ -271,6 +271,7 @@ impl Stage for TrainParams {
             config: self.net.config(),
             classes,
             jigsaw: None,
+            projection: None,
             per_image_norm: false,
         };
         let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);

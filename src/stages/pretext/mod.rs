@@ -5,6 +5,7 @@
 //! A task is one file in this folder (its options and their validation, its keyed form, how
 //! it trains and measures itself) and one line in [`TASKS`]; `task.rs` says what a task is
 //! to this stage.
+mod contrastive;
 mod jigsaw;
 mod rotation;
 mod task;
@@ -33,7 +34,12 @@ use {
 
 /// Every pretext task, in the order messages list them: adding one is a file in this
 /// folder and a line here.
-const TASKS: &[&TaskDef] = &[&jigsaw::JIGSAW, &jigsaw::JIGSAW_PLUS_PLUS, &rotation::ROTATION];
+const TASKS: &[&TaskDef] = &[
+    &jigsaw::JIGSAW,
+    &jigsaw::JIGSAW_PLUS_PLUS,
+    &rotation::ROTATION,
+    &contrastive::CONTRASTIVE,
+];
 
 /// The keys of a pretext table besides the flattened solver options and the tasks' own.
 const COMMON_KEYS: &[&str] = &["task", "arch", "width", "batch_norm", "data", "image_size", "init", "held_out"];
@@ -199,6 +205,7 @@ impl PretextFile {
             width: self.width,
             batch_norm: self.batch_norm,
             image_size: self.image_size,
+            batch_size: self.solver.batch_size,
         })?;
         Ok(PretextParams {
             arch: self.arch,
@@ -236,7 +243,13 @@ impl Stage for PretextParams {
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Model;
     /// Every task's (see [`Task::metrics`]).
-    const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
+    const METRICS: &'static [&'static str] = &[
+        "pretext_heldout_accuracy",
+        "pretext_train_accuracy",
+        "pretext_heldout_retrieval_top1",
+        "pretext_train_retrieval_top1",
+        "pretext_heldout_retrieval_top1_chance",
+    ];
 
     /// The task's; no images held out (`held_out = 0`): none of the held-out ones.
     fn metrics(&self) -> Vec<&'static str> {

@@ -91,6 +91,7 @@ impl Task for RotationSetup {
                 config: job.net.config(),
                 classes: 4,
                 jigsaw: None,
+                projection: None,
                 per_image_norm: false,
             },
             ctx.device,

@@ -41,6 +41,8 @@ pub struct TaskInput<'a> {
     pub batch_norm: bool,
     /// `image_size` as written, if it is.
     pub image_size: Option<usize>,
+    /// The solver's batch size (images per step), validated.
+    pub batch_size: usize,
 }
 
 impl TaskInput<'_> {
