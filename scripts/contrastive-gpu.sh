@@ -22,10 +22,11 @@ DEVICE=${DEVICE:-cuda}
 ENGINE=${ENGINE:-$ROOT/target/release/ktlab-engine}
 BENCH=${BENCH:-$ROOT/target/release/pretext_batches}
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK" || exit 2
 torch_lib=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log() { echo "$@"; [ -n "${OUT:-}" ] && echo "$@" >> "$OUT/contrastive-gpu.log"; true; }
-cd "$WORK"
+cd "$WORK" || exit 2
 cat > datasets.toml <<'T'
 [shapes]
 format = "synthetic"
