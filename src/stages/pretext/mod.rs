@@ -416,6 +416,11 @@ mod tests {
             for own in params.task.key_fields().keys() {
                 assert!(key.get(own).is_some(), "{}: `{own}` is not in the key", def.name);
             }
+            // Held-out metric, then training metric (the stage reads them so), all listed.
+            let metrics = params.task.metrics();
+            assert!(metrics.len() >= 2, "{}", def.name);
+            assert!(metrics[0].starts_with("pretext_heldout_") && metrics[1].starts_with("pretext_train_"));
+            assert!(metrics.iter().all(|m| PretextParams::METRICS.contains(m)), "{}", def.name);
         }
     }
 }
