@@ -14,6 +14,7 @@ mod integrity;
 mod keys;
 mod labels;
 mod layers;
+mod mlp_probe;
 mod output;
 mod paths;
 mod pretext;
