@@ -273,29 +273,32 @@ impl Probe {
 
     /// Top-1 (and top-5 when there are more than five classes) accuracy on `x`, `y`.
     pub fn score(&self, x: &Tensor, y: &Tensor) -> ProbeScores {
-        tch::no_grad(|| {
-            let logits = self.logits(x);
-            let classes = logits.size()[1];
-            let n = y.size()[0].max(1) as f64;
-            let top1 = logits
-                .argmax(1, false)
-                .eq_tensor(y)
-                .to_kind(Kind::Double)
-                .sum(Kind::Double)
-                .double_value(&[])
-                / n;
-            let top5 = (classes > 5).then(|| {
-                let (_, idx) = logits.topk(5, 1, true, true);
-                idx.eq_tensor(&y.unsqueeze(1))
-                    .any_dim(1, false)
-                    .to_kind(Kind::Double)
-                    .sum(Kind::Double)
-                    .double_value(&[])
-                    / n
-            });
-            ProbeScores { top1, top5 }
-        })
+        tch::no_grad(|| scores_of(&self.logits(x), y))
     }
+}
+
+/// Top-1 (and top-5 when there are more than five classes) accuracy of `logits` [n, classes]
+/// for the labels `y` [n]: every probe's scores.
+pub fn scores_of(logits: &Tensor, y: &Tensor) -> ProbeScores {
+    let classes = logits.size()[1];
+    let n = y.size()[0].max(1) as f64;
+    let top1 = logits
+        .argmax(1, false)
+        .eq_tensor(y)
+        .to_kind(Kind::Double)
+        .sum(Kind::Double)
+        .double_value(&[])
+        / n;
+    let top5 = (classes > 5).then(|| {
+        let (_, idx) = logits.topk(5, 1, true, true);
+        idx.eq_tensor(&y.unsqueeze(1))
+            .any_dim(1, false)
+            .to_kind(Kind::Double)
+            .sum(Kind::Double)
+            .double_value(&[])
+            / n
+    });
+    ProbeScores { top1, top5 }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Training curves: the `epochs.csv` of every stage instance the results cover that has one
 //! in its store entry (the training kinds: train, pretext, finetune), as one figure with a
-//! loss and an accuracy panel; one line per stage label (with the swept values of a stage
+//! loss panel and a panel per metric the runs report (accuracy; a contrastive task's
+//! retrieval top-1), named after it; one line per stage label (with the swept values of a stage
 //! that varies with them), the mean over seeds, with a band of ± the standard deviation
 //! where several seeds ran.
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +23,8 @@ const MARKERS_PER_LINE: usize = 12;
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
     pub series: String,
+    /// The metric's column in `epochs.csv` (`accuracy`, `retrieval_top1`).
+    pub metric: String,
     pub epochs: Vec<Epoch>,
 }
 
@@ -30,7 +33,20 @@ pub struct History {
 pub struct Epoch {
     pub epoch: usize,
     pub loss: f64,
-    pub accuracy: f64,
+    /// The training's metric (its column is named after it).
+    pub metric: f64,
+}
+
+/// The columns of `epochs.csv` that are not a metric.
+const NOT_METRICS: &[&str] = &["epoch", "loss", "lr"];
+
+/// A metric panel's axis title.
+fn metric_title(key: &str) -> String {
+    match key {
+        "accuracy" => "training accuracy (fraction correct)".into(),
+        "retrieval_top1" => "training retrieval top-1 in the batch (fraction found)".into(),
+        other => format!("training {}", other.replace('_', " ")),
+    }
 }
 
 /// Each stage's curve name: its label; for a stage the file gives no label (a target
@@ -104,7 +120,7 @@ impl SeriesName {
 pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
     let split = split_stages(plan, &[]);
     let named = series_names(plan);
-    let mut read: HashMap<usize, Option<Vec<Epoch>>> = HashMap::new();
+    let mut read: HashMap<usize, Option<(String, Vec<Epoch>)>> = HashMap::new();
     let mut seen: HashSet<(String, usize)> = HashSet::new();
     let mut out = Vec::new();
     for (stage, name) in &named {
@@ -123,9 +139,10 @@ pub fn collect_histories(plan: &Plan, store: &Store) -> Vec<History> {
                 continue;
             }
             let epochs = read.entry(i).or_insert_with(|| read_history(store, &plan.instances[i]));
-            if let Some(epochs) = epochs {
+            if let Some((metric, epochs)) = epochs {
                 out.push(History {
                     series,
+                    metric: metric.clone(),
                     epochs: epochs.clone(),
                 });
             }
@@ -157,7 +174,7 @@ pub fn curve_files(plan: &Plan, store: &Store) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The epochs of an instance whose valid entry lists an `epochs.csv`.
-fn read_history(store: &Store, inst: &StageInstance) -> Option<Vec<Epoch>> {
+fn read_history(store: &Store, inst: &StageInstance) -> Option<(String, Vec<Epoch>)> {
     history_bytes(store, inst).map(|bytes| parse_epochs(&String::from_utf8_lossy(&bytes)))
 }
 
@@ -175,29 +192,33 @@ fn history_bytes(store: &Store, inst: &StageInstance) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// The rows of an `epochs.csv` (columns found by name; rows that do not read are left out).
-pub fn parse_epochs(text: &str) -> Vec<Epoch> {
+/// The metric's name and the rows of an `epochs.csv` (columns found by name, the metric's
+/// the one besides epoch, loss and lr; rows that do not read are left out).
+pub fn parse_epochs(text: &str) -> (String, Vec<Epoch>) {
     let mut lines = text.lines();
     let Some(header) = lines.next() else {
-        return Vec::new();
+        return (String::new(), Vec::new());
     };
     let column = |name: &str| header.split(',').position(|h| h.trim() == name);
-    let (Some(e), Some(l), Some(a)) = (column("epoch"), column("loss"), column("accuracy")) else {
-        return Vec::new();
+    let metric = header.split(',').map(str::trim).find(|h| !NOT_METRICS.contains(h)).unwrap_or("");
+    let (Some(e), Some(l), Some(a)) = (column("epoch"), column("loss"), column(metric)) else {
+        return (String::new(), Vec::new());
     };
-    lines
+    let epochs = lines
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             Some(Epoch {
                 epoch: fields.get(e)?.parse().ok()?,
                 loss: fields.get(l)?.parse().ok()?,
-                accuracy: fields.get(a)?.parse().ok()?,
+                metric: fields.get(a)?.parse().ok()?,
             })
         })
-        .collect()
+        .collect();
+    (metric.to_string(), epochs)
 }
 
-/// The figure of `histories` (none without any): loss and accuracy against the epoch.
+/// The figure of `histories` (none without any): the loss, and each metric (in the order the
+/// histories first have them, each with the series that report it), against the epoch.
 pub fn curves_figure(experiment: &str, histories: &[History]) -> Option<Figure> {
     if histories.is_empty() {
         return None;
@@ -218,29 +239,44 @@ pub fn curves_figure(experiment: &str, histories: &[History]) -> Option<Figure> 
     } else {
         format!("{experiment}: training curves")
     };
-    let loss = curve_panel(histories, &series, "training loss (cross-entropy)", |e| e.loss);
-    let accuracy = curve_panel(histories, &series, "training accuracy (fraction correct)", |e| e.accuracy);
+    let mut panels = vec![curve_panel(histories, &series, "training loss (cross-entropy)", None, |e| e.loss)];
+    let mut metrics: Vec<&str> = Vec::new();
+    for h in histories {
+        if !metrics.contains(&h.metric.as_str()) {
+            metrics.push(&h.metric);
+        }
+    }
+    for metric in metrics {
+        panels.push(curve_panel(histories, &series, &metric_title(metric), Some(metric), |e| e.metric));
+    }
     Some(Figure {
         title,
-        panels: vec![loss, accuracy],
+        panels,
         legend: series,
     })
 }
 
-/// One panel: a line per series of `value` against the epoch.
-fn curve_panel(histories: &[History], series: &[String], y_title: &str, value: fn(&Epoch) -> f64) -> Panel {
+/// One panel: a line per series of `value` against the epoch (of the runs with `metric`,
+/// when given; a series without such runs has no line).
+fn curve_panel(histories: &[History], series: &[String], y_title: &str, metric: Option<&str>, value: fn(&Epoch) -> f64) -> Panel {
     let lines: Vec<Line> = series
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let runs: Vec<&History> = histories.iter().filter(|h| &h.series == name).collect();
+        .filter_map(|(i, name)| {
+            let runs: Vec<&History> = histories
+                .iter()
+                .filter(|h| &h.series == name && metric.is_none_or(|m| h.metric == m))
+                .collect();
+            if runs.is_empty() {
+                return None;
+            }
             let points = mean_curve(&runs, value);
-            Line {
+            Some(Line {
                 series: i,
                 marker_every: points.len().div_ceil(MARKERS_PER_LINE).max(1),
                 points,
                 spread: Spread::Band,
-            }
+            })
         })
         .collect();
     let epochs: Vec<f64> = lines.iter().flat_map(|l| &l.points).map(|p| p.x).collect();
@@ -275,15 +311,20 @@ mod tests {
     use super::*;
 
     fn run(series: &str, values: &[(f64, f64)]) -> History {
+        run_of("accuracy", series, values)
+    }
+
+    fn run_of(metric: &str, series: &str, values: &[(f64, f64)]) -> History {
         History {
             series: series.into(),
+            metric: metric.into(),
             epochs: values
                 .iter()
                 .enumerate()
-                .map(|(i, (loss, accuracy))| Epoch {
+                .map(|(i, (loss, metric))| Epoch {
                     epoch: i + 1,
                     loss: *loss,
-                    accuracy: *accuracy,
+                    metric: *metric,
                 })
                 .collect(),
         }
@@ -292,12 +333,29 @@ mod tests {
     #[test]
     fn epochs_csv_is_read_by_column_name_and_bad_rows_are_left_out() {
         let text = "epoch,loss,accuracy,lr\n1,2.5,0.1,0.01\n2,x,0.2,0.01\n3,NaN,0.3\n";
-        let e = parse_epochs(text);
-        assert_eq!(e.len(), 2);
-        assert_eq!((e[0].epoch, e[0].loss, e[0].accuracy), (1, 2.5, 0.1));
+        let (metric, e) = parse_epochs(text);
+        assert_eq!((metric.as_str(), e.len()), ("accuracy", 2));
+        assert_eq!((e[0].epoch, e[0].loss, e[0].metric), (1, 2.5, 0.1));
         assert!(e[1].loss.is_nan(), "NaN reads; the figure leaves it out");
-        assert!(parse_epochs("").is_empty());
-        assert!(parse_epochs("epoch,lr\n1,0.1\n").is_empty());
+        assert!(parse_epochs("").1.is_empty());
+        assert!(parse_epochs("epoch,lr\n1,0.1\n").1.is_empty());
+        let (metric, e) = parse_epochs("epoch,loss,retrieval_top1,lr\n1,5.2,0.25,0.1\n");
+        assert_eq!((metric.as_str(), e[0].metric), ("retrieval_top1", 0.25));
+    }
+
+    #[test]
+    fn runs_of_two_metrics_get_a_panel_each_named_after_it() {
+        let h = [
+            run("rotation", &[(1.4, 0.3), (1.2, 0.4)]),
+            run_of("retrieval_top1", "contrastive", &[(5.0, 0.1), (4.0, 0.2)]),
+        ];
+        let f = curves_figure("e", &h).unwrap();
+        assert_eq!(f.panels.len(), 3);
+        assert_eq!(f.panels[0].lines.len(), 2, "both have a loss");
+        assert_eq!(f.panels[1].y.title, "training accuracy (fraction correct)");
+        assert_eq!(f.panels[2].y.title, "training retrieval top-1 in the batch (fraction found)");
+        let series = |p: &Panel| p.lines.iter().map(|l| l.series).collect::<Vec<_>>();
+        assert_eq!((series(&f.panels[1]), series(&f.panels[2])), (vec![0], vec![1]));
     }
 
     #[test]

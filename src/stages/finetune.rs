@@ -246,6 +246,7 @@ impl Stage for FinetuneParams {
             config: from.config.clone(),
             classes: classes.len() as i64,
             jigsaw: None,
+            projection: None,
             per_image_norm: from.per_image_norm,
         };
         let augment = Augment {

@@ -85,6 +85,7 @@ impl Stage for InitParams {
                 config: self.net.config(),
                 classes: self.classes,
                 jigsaw: None,
+                projection: None,
                 per_image_norm: false,
             },
             ctx.device,

@@ -153,52 +153,79 @@ impl LinearProbeParams {
     }
 
     fn validate_val(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
-        let at = |key: &str| table.lookup(key).unwrap_or(table);
-        let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
-        match &self.val {
-            None => {
-                let default = match self.solver {
-                    ProbeSolver::Lbfgs => D_WD_LBFGS,
-                    ProbeSolver::Adam => D_WD_ADAM,
-                };
-                let wd = *self.weight_decay.get_or_insert(default);
-                if !(wd.is_finite() && wd >= 0.0) {
-                    return err("weight_decay", format!("expected a non-negative weight decay, found {wd}"));
-                }
-                if self.weight_decays.is_some() {
-                    return err(
-                        "weight_decays",
-                        "`weight_decays` are chosen among on a `val` split: give one".into(),
-                    );
-                }
-            }
-            Some(val) => {
-                if !val.contains(':') {
-                    return err("val", format!("expected a labeled `dataset:split`, found `{val}`"));
-                }
-                if *val == self.test {
-                    return err(
-                        "val",
-                        format!("the weight decay would be chosen on the test split (`{val}`): give a validation split"),
-                    );
-                }
-                if *val == self.train {
-                    return err(
-                        "val",
-                        format!("the weight decay would be chosen on the split it is fitted on (`{val}`)"),
-                    );
-                }
-                if table.lookup("weight_decay").is_some() {
-                    return err("weight_decay", "with `val` the weight decay is chosen among `weight_decays`".into());
-                }
-                let grid = self.weight_decays.get_or_insert_with(|| DEFAULT_WEIGHT_DECAYS.to_vec());
-                if grid.is_empty() || grid.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                    return err("weight_decays", "expected a non-empty list of non-negative weight decays".into());
-                }
-            }
+        if self.val.is_none() {
+            self.weight_decay.get_or_insert(match self.solver {
+                ProbeSolver::Lbfgs => D_WD_LBFGS,
+                ProbeSolver::Adam => D_WD_ADAM,
+            });
         }
+        validate_val(
+            self.val.as_deref(),
+            (&self.train, &self.test),
+            // Filled in above when there is no `val`; with `val` it is not used.
+            self.weight_decay.unwrap_or(D_WD_LBFGS),
+            &mut self.weight_decays,
+            table,
+            prefix,
+        )?;
         Ok(self)
     }
+}
+
+/// The weight decay of a probe of pooled features: `weight_decay`, or with a labeled `val`
+/// split (not the test split, not the one fitted on) chosen among `weight_decays` (filled
+/// in with one per decade from 1e-6 to 1e-1 when not given). `splits`: (train, test).
+pub(super) fn validate_val(
+    val: Option<&str>,
+    splits: (&str, &str),
+    weight_decay: f64,
+    weight_decays: &mut Option<Vec<f64>>,
+    table: &Node,
+    prefix: &str,
+) -> Result<(), ConfigError> {
+    let at = |key: &str| table.lookup(key).unwrap_or(table);
+    let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+        return err(
+            "weight_decay",
+            format!("expected a non-negative weight decay, found {weight_decay}"),
+        );
+    }
+    match val {
+        None => {
+            if weight_decays.is_some() {
+                return err(
+                    "weight_decays",
+                    "`weight_decays` are chosen among on a `val` split: give one".into(),
+                );
+            }
+        }
+        Some(val) => {
+            if !val.contains(':') {
+                return err("val", format!("expected a labeled `dataset:split`, found `{val}`"));
+            }
+            if val == splits.1 {
+                return err(
+                    "val",
+                    format!("the weight decay would be chosen on the test split (`{val}`): give a validation split"),
+                );
+            }
+            if val == splits.0 {
+                return err(
+                    "val",
+                    format!("the weight decay would be chosen on the split it is fitted on (`{val}`)"),
+                );
+            }
+            if table.lookup("weight_decay").is_some() {
+                return err("weight_decay", "with `val` the weight decay is chosen among `weight_decays`".into());
+            }
+            let grid = weight_decays.get_or_insert_with(|| DEFAULT_WEIGHT_DECAYS.to_vec());
+            if grid.is_empty() || grid.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return err("weight_decays", "expected a non-empty list of non-negative weight decays".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "torch")]
@@ -297,76 +324,117 @@ impl Stage for LinearProbeParams {
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
-        let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
-        let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let train = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
-        let into = Some((self.train.as_str(), train.classes.as_slice()));
-        let test = split_features(ctx, &model, "test", &layers, self.pooled_dim, self.image_size, into)?;
-        let val = match &self.val {
-            Some(_) => Some(split_features(ctx, &model, "val", &layers, self.pooled_dim, self.image_size, into)?),
-            None => None,
+        let grid = self.weight_decays.clone().unwrap_or_default();
+        let choice = self.val.is_some().then_some(grid.as_slice());
+        let pooled = Pooled {
+            train: &self.train,
+            layers: &self.layers,
+            pooled_dim: self.pooled_dim,
+            image_size: self.image_size,
         };
-        let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);
-        let (xs_test, y_test) = (test.xs, test.labels);
-        let d = ctx.device;
-        let mut rows = Vec::new();
-        let mut summary = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let (x, y) = (xs_train[i].to_device(d), y_train.to_device(d));
-            let seed = crate::seed::item(crate::seed::stream(ctx.seed, "probe per layer"), &[i as u64]);
-            let (probe, chosen) = match &val {
-                // Filled in by `validate` when there is no `val`.
-                None => (self.fit(&x, &y, classes, self.weight_decay.unwrap_or(D_WD_LBFGS), seed, None), None),
-                Some(v) => {
-                    let (xv, yv) = (v.xs[i].to_device(d), v.labels.to_device(d));
-                    // From the strongest regularisation to the weakest, each fit starting from
-                    // the previous one (L-BFGS; Adam starts afresh); the best top-1 on `val`
-                    // wins, the stronger decay on a tie.
-                    let mut grid = self.weight_decays.clone().unwrap_or_default();
-                    grid.sort_by(|a, b| b.total_cmp(a));
-                    let mut best: Option<(f64, f64, Probe)> = None;
-                    let mut previous: Option<Probe> = None;
-                    for wd in grid {
-                        let probe = self.fit(&x, &y, classes, wd, seed, previous.as_ref());
-                        let top1 = probe.score(&xv, &yv).top1;
-                        if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
-                            best = Some((top1, wd, probe.clone_probe()));
-                        }
-                        previous = Some(probe);
-                    }
-                    let Some((_, wd, probe)) = best else {
-                        return Err(StageError::Failed("internal: an empty weight-decay grid".into()));
-                    };
-                    (probe, Some(wd))
-                }
-            };
-            let s = probe.score(&xs_test[i].to_device(d), &y_test.to_device(d));
-            rows.push(MetricRow {
-                layer: layer.clone(),
-                metric: "top1".into(),
-                value: s.top1,
-            });
-            if let Some(t5) = s.top5 {
-                rows.push(MetricRow {
-                    layer: layer.clone(),
-                    metric: "top5".into(),
-                    value: t5,
-                });
-            }
-            if let Some(wd) = chosen {
-                rows.push(MetricRow {
-                    layer: layer.clone(),
-                    metric: "weight_decay".into(),
-                    value: wd,
-                });
-                summary.push(format!("{layer} {:.3} (wd {wd:e})", s.top1));
-            } else {
-                summary.push(format!("{layer} {:.3}", s.top1));
-            }
-        }
-        Ok(Outcome {
-            metrics: rows,
-            summary: format!("top-1: {}", summary.join(", ")),
-        })
+        probe_layers(
+            ctx,
+            &pooled,
+            // Filled in by `validate` when there is no `val`.
+            self.weight_decay.unwrap_or(D_WD_LBFGS),
+            choice,
+            &|x, y, classes, wd, seed, start| self.fit(x, y, classes, wd, seed, start),
+            &|probe, x, y| probe.score(x, y),
+            &Probe::clone_probe,
+        )
     }
+}
+
+/// Which pooled features a probe reads: the layers of the stage input `model`, pooled to
+/// about `pooled_dim` values each, the images read at `image_size` (else the model's side).
+#[cfg(feature = "torch")]
+pub(super) struct Pooled<'a> {
+    /// The train split as the file names it (the test and val labels are matched to its
+    /// classes by name).
+    pub train: &'a str,
+    pub layers: &'a [String],
+    pub pooled_dim: Option<usize>,
+    pub image_size: Option<usize>,
+}
+
+/// Fits a probe on (features, labels, classes, weight decay, seed, a warm start).
+#[cfg(feature = "torch")]
+pub(super) type FitProbe<'a, P> = dyn Fn(&tch::Tensor, &tch::Tensor, i64, f64, u64, Option<&P>) -> P + 'a;
+
+/// A probe per layer of `pooled` features of the `train` split, scored on `test`, with
+/// `weight_decay`, or with `choice` (a grid; needs the `val` input) the decay of the best
+/// top-1 on `val`, tried from the strongest to the weakest, each fit given the previous one
+/// (a warm start for L-BFGS), the stronger on a tie. Rows `top1`, `top5` (more than five
+/// classes) and the chosen `weight_decay` per layer. Every probe of pooled features runs so.
+#[cfg(feature = "torch")]
+pub(super) fn probe_layers<P>(
+    ctx: &RunCtx,
+    pooled: &Pooled,
+    weight_decay: f64,
+    choice: Option<&[f64]>,
+    fit: &FitProbe<'_, P>,
+    score: &dyn Fn(&P, &tch::Tensor, &tch::Tensor) -> crate::eval::linear_probe::ProbeScores,
+    clone: &dyn Fn(&P) -> P,
+) -> Result<Outcome, StageError> {
+    let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
+    let layers: Vec<&str> = pooled.layers.iter().map(String::as_str).collect();
+    let (pooled_dim, image_size) = (pooled.pooled_dim, pooled.image_size);
+    let train = split_features(ctx, &model, "train", &layers, pooled_dim, image_size, None)?;
+    let into = Some((pooled.train, train.classes.as_slice()));
+    let test = split_features(ctx, &model, "test", &layers, pooled_dim, image_size, into)?;
+    let val = match choice {
+        Some(_) => Some(split_features(ctx, &model, "val", &layers, pooled_dim, image_size, into)?),
+        None => None,
+    };
+    let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);
+    let (xs_test, y_test) = (test.xs, test.labels);
+    let d = ctx.device;
+    let mut rows = Vec::new();
+    let mut summary = Vec::new();
+    for (i, layer) in pooled.layers.iter().enumerate() {
+        let (x, y) = (xs_train[i].to_device(d), y_train.to_device(d));
+        let seed = crate::seed::item(crate::seed::stream(ctx.seed, "probe per layer"), &[i as u64]);
+        let (probe, chosen) = match (&val, choice) {
+            (Some(v), Some(grid)) => {
+                let (xv, yv) = (v.xs[i].to_device(d), v.labels.to_device(d));
+                let mut grid = grid.to_vec();
+                grid.sort_by(|a, b| b.total_cmp(a));
+                let mut best: Option<(f64, f64, P)> = None;
+                let mut previous: Option<P> = None;
+                for wd in grid {
+                    let probe = fit(&x, &y, classes, wd, seed, previous.as_ref());
+                    let top1 = score(&probe, &xv, &yv).top1;
+                    if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
+                        best = Some((top1, wd, clone(&probe)));
+                    }
+                    previous = Some(probe);
+                }
+                let Some((_, wd, probe)) = best else {
+                    return Err(StageError::Failed("internal: an empty weight-decay grid".into()));
+                };
+                (probe, Some(wd))
+            }
+            _ => (fit(&x, &y, classes, weight_decay, seed, None), None),
+        };
+        let s = score(&probe, &xs_test[i].to_device(d), &y_test.to_device(d));
+        let row = |metric: &str, value: f64| MetricRow {
+            layer: layer.clone(),
+            metric: metric.into(),
+            value,
+        };
+        rows.push(row("top1", s.top1));
+        if let Some(t5) = s.top5 {
+            rows.push(row("top5", t5));
+        }
+        if let Some(wd) = chosen {
+            rows.push(row("weight_decay", wd));
+            summary.push(format!("{layer} {:.3} (wd {wd:e})", s.top1));
+        } else {
+            summary.push(format!("{layer} {:.3}", s.top1));
+        }
+    }
+    Ok(Outcome {
+        metrics: rows,
+        summary: format!("top-1: {}", summary.join(", ")),
+    })
 }

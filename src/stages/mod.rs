@@ -39,6 +39,7 @@ mod init;
 mod kmeans;
 mod knn_probe;
 mod linear_probe;
+mod mlp_probe;
 mod pretext;
 mod train;
 
@@ -52,5 +53,6 @@ kind::stage_kinds! {
     Train => train::TrainParams,
     LinearProbe => linear_probe::LinearProbeParams,
     KnnProbe => knn_probe::KnnProbeParams,
+    MlpProbe => mlp_probe::MlpProbeParams,
     Finetune => finetune::FinetuneParams,
 }

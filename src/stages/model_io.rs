@@ -10,6 +10,7 @@ use super::artefacts;
 use super::StageError;
 use crate::models::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
+use crate::pretext::contrastive::ProjectionHead;
 use crate::train::batches::ImageSet;
 
 /// What `model.json` records beside the weights.
@@ -21,6 +22,10 @@ pub struct ModelMeta {
     /// The context-free head of a Jigsaw model (its variables are under `jigsaw.*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jigsaw: Option<JigsawHead>,
+    /// The projection head of a contrastive model (its variables are under `contrastive.*`;
+    /// features, probes and `init` read the backbone alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<ProjectionHead>,
     /// Inputs are normalised per image and channel to mean 0 and standard deviation 1, as
     /// the tiles of Jigsaw training were (instead of the fixed dataset normalisation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -134,7 +139,7 @@ impl LoadedModel {
     }
 
     /// Loads a model entry: its network, without any pretext head (a Jigsaw model's
-    /// `jigsaw.*` variables stay in the file).
+    /// `jigsaw.*` variables and a contrastive model's `contrastive.*` stay in the file).
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, StageError> {
         let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
         let mut m = LoadedModel::new(meta, device)?;
@@ -310,6 +315,7 @@ mod tests {
             config,
             classes,
             jigsaw: None,
+            projection: None,
             per_image_norm: false,
         };
         LoadedModel::new(meta, Device::Cpu).unwrap()

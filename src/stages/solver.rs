@@ -9,6 +9,7 @@ use crate::train::kinds::{OptimizerKind, Precision};
 use {
     super::artefacts,
     super::{EpochFigures, RunCtx, StageError},
+    crate::train::objective::Metric,
     crate::train::optim::OptimizerConfig,
     crate::train::schedule::Schedule,
     crate::train::tensorboard::EventWriter,
@@ -154,8 +155,9 @@ pub struct EpochReporter<'a> {
     pub note: &'a (dyn Fn(String) + Sync),
     pub epoch: &'a (dyn Fn(EpochFigures) + Sync),
     pub epochs: usize,
-    /// What the accuracy measures, e.g. "accuracy" or "permutation accuracy".
-    pub accuracy_name: &'static str,
+    /// The objective's metric: its label is shown with each epoch ("accuracy",
+    /// "permutation accuracy", "retrieval top-1") and names its TensorBoard scalar.
+    pub metric: Metric,
     /// The accuracy of guessing, shown beside it (pretext tasks).
     pub chance: Option<f64>,
     /// Where the TensorBoard event files go (none: not written).
@@ -167,13 +169,13 @@ pub struct EpochReporter<'a> {
 
 #[cfg(feature = "torch")]
 impl<'a> EpochReporter<'a> {
-    pub fn new(ctx: &'a RunCtx, epochs: usize) -> EpochReporter<'a> {
+    pub fn new(ctx: &'a RunCtx, epochs: usize, metric: Metric) -> EpochReporter<'a> {
         EpochReporter {
             progress: ctx.progress,
             note: ctx.note,
             epoch: ctx.epoch,
             epochs,
-            accuracy_name: "accuracy",
+            metric,
             chance: None,
             tensorboard_dir: ctx.tensorboard_dir,
             board: RefCell::new(None),
@@ -239,31 +241,32 @@ impl TrainObserver for EpochReporter<'_> {
             epoch: s.epoch,
             epochs: self.epochs,
             loss: s.loss,
-            accuracy: s.accuracy,
-            accuracy_name: self.accuracy_name,
+            accuracy: s.metric,
+            accuracy_name: self.metric.label,
             chance: self.chance,
             lr: s.lr,
             seconds: s.seconds,
         });
         let per_epoch = self.board.borrow().as_ref().map(|(_, n)| *n);
         if let Some(per_epoch) = per_epoch {
-            let accuracy = format!("epoch/{}", self.accuracy_name.replace(' ', "_"));
+            let metric = format!("epoch/{}", self.metric.label.replace(' ', "_"));
             self.scalars(
                 s.epoch * per_epoch,
-                &[("epoch/loss", s.loss), (&accuracy, s.accuracy), ("epoch/lr", s.lr)],
+                &[("epoch/loss", s.loss), (&metric, s.metric), ("epoch/lr", s.lr)],
             );
         }
     }
 }
 
 #[cfg(feature = "torch")]
-/// `epochs.csv`: one row per epoch. No timings: an artefact depends only on the key
+/// `epochs.csv`: one row per epoch, the metric's column named by its key (`accuracy`,
+/// `retrieval_top1`). No timings: an artefact depends only on the key
 /// input (timings are in the manifest and the log), so that `ktlab verify` finds
 /// training deterministic.
-pub fn write_history(ctx: &RunCtx, history: &[EpochStats]) -> Result<(), StageError> {
-    let mut csv = String::from("epoch,loss,accuracy,lr\n");
+pub fn write_history(ctx: &RunCtx, history: &[EpochStats], metric: Metric) -> Result<(), StageError> {
+    let mut csv = format!("epoch,loss,{},lr\n", metric.key);
     for h in history {
-        csv.push_str(&format!("{},{},{},{}\n", h.epoch, h.loss, h.accuracy, h.lr));
+        csv.push_str(&format!("{},{},{},{}\n", h.epoch, h.loss, h.metric, h.lr));
     }
     artefacts::write_text(&ctx.path("epochs.csv"), &csv)
 }

@@ -11,6 +11,7 @@ use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
 use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{RunCtx, StageError};
 use crate::train::batches::{Augment, ImageSet, Labeled};
+use crate::train::objective::{Classification, Objective};
 use crate::train::trainer::{train, EpochStats};
 
 /// Test images per forward pass.
@@ -54,7 +55,8 @@ pub(super) fn train_classifier(
         (ctx.note)(report.to_string());
     }
     let cfg = solver.config(ctx.seed);
-    let observer = EpochReporter::new(ctx, solver.epochs);
+    let objective = Classification::ACCURACY;
+    let observer = EpochReporter::new(ctx, solver.epochs, objective.metric());
     let (net, per_image_norm) = (&model.net, model.meta.per_image_norm);
     let forward = |x: &tch::Tensor, train: bool| {
         if per_image_norm {
@@ -64,9 +66,9 @@ pub(super) fn train_classifier(
         }
     };
     let maker = Arc::new(Labeled { set, labels, augment });
-    let history =
-        train(&mut model.vs, &forward, maker, &cfg, ctx.checkpoint_dir, &observer).map_err(|e| StageError::Failed(e.to_string()))?;
-    write_history(ctx, &history)?;
+    let history = train(&mut model.vs, &forward, maker, &objective, &cfg, ctx.checkpoint_dir, &observer)
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    write_history(ctx, &history, objective.metric())?;
     Ok((model, history))
 }
 

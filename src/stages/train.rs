@@ -271,6 +271,7 @@ impl Stage for TrainParams {
             config: self.net.config(),
             classes,
             jigsaw: None,
+            projection: None,
             per_image_norm: false,
         };
         let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);
@@ -301,7 +302,7 @@ impl Stage for TrainParams {
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,
-            accuracy: 0.0,
+            metric: 0.0,
             lr: 0.0,
             seconds: 0.0,
         });
@@ -313,7 +314,7 @@ impl Stage for TrainParams {
             metrics,
             summary: format!(
                 "{} epochs on {} images, {classes} classes: loss {:.4}, accuracy {:.3}{scored}",
-                self.solver.epochs, n_labels, last.loss, last.accuracy
+                self.solver.epochs, n_labels, last.loss, last.metric
             ),
         })
     }

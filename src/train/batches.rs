@@ -159,6 +159,19 @@ pub struct Batch {
     pub targets: Tensor,
 }
 
+/// What a sample's targets are. The loop checks that the samples it trains on carry the
+/// target its objective expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One class index per target (`Int64`): supervised labels, a permutation, a rotation.
+    Class,
+    /// Two views of one image: the network's outputs for a batch of `b` samples are `[b,
+    /// 2, ...]`, each sample's two views together; the targets are the images' indices
+    /// (not read by the loss: the positive of a view is the other view of its sample).
+    ViewPair,
+    // Later: per-pixel classes (colourisation's ab bins), an image (inpainting).
+}
+
 /// Makes the training samples of one task: the supervised images with their labels, or a
 /// pretext task's tiles and permutation classes, rotated images... One *sample* is made
 /// from one image and may yield several targets (rotation makes four).
@@ -170,6 +183,10 @@ pub trait SampleMaker: Send + Sync {
     /// Targets written per sample.
     fn targets_per_sample(&self) -> usize {
         1
+    }
+    /// What the targets are (class indices unless the maker says otherwise).
+    fn target(&self) -> Target {
+        Target::Class
     }
     /// Shape of the input tensor of `b` samples.
     fn batch_shape(&self, b: usize) -> Vec<i64>;

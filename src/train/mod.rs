@@ -6,6 +6,8 @@ pub mod amp;
 pub mod batches;
 pub mod kinds;
 #[cfg(feature = "torch")]
+pub mod objective;
+#[cfg(feature = "torch")]
 pub mod optim;
 pub mod schedule;
 pub mod tensorboard;

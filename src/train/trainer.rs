@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Reduction, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use super::amp::{Autocast, LossScaler, Precision};
-use super::batches::{assemble, epoch_batches, SampleMaker};
+use super::batches::{epoch_batches, SampleMaker};
+use super::objective::{Objective, Target};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
 use crate::seed;
@@ -32,7 +33,10 @@ pub struct TrainConfig {
 pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
-    pub accuracy: f64,
+    /// The objective's metric over the epoch's targets (its accuracy for classification);
+    /// kept as `accuracy` in checkpoints.
+    #[serde(rename = "accuracy")]
+    pub metric: f64,
     pub lr: f64,
     pub seconds: f64,
 }
@@ -47,6 +51,8 @@ pub enum TrainError {
     Diverged { epoch: usize, loss: f64 },
     #[error("mixed precision: {0}")]
     Precision(String),
+    #[error("the samples carry {samples:?} targets but the objective expects {objective:?}")]
+    Target { samples: Target, objective: Target },
 }
 
 /// Where one call of [`train`] begins.
@@ -79,17 +85,26 @@ pub trait TrainObserver {
     fn epoch(&self, _stats: &EpochStats) {}
 }
 
-/// Trains the variables of `vs` through `forward(inputs, train) -> logits` on the samples
-/// of `maker` (supervised images, or a pretext task's). Checkpoints go to `ckpt_dir`
-/// (created if needed); an existing checkpoint there is resumed from.
+/// Trains the variables of `vs` through `forward(inputs, train) -> outputs` on the samples
+/// of `maker` (supervised images, or a pretext task's) for `objective` (its loss; its
+/// metric is each epoch's figure). Checkpoints go to `ckpt_dir` (created if needed); an
+/// existing checkpoint there is resumed from.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     vs: &mut nn::VarStore,
     forward: &dyn Fn(&Tensor, bool) -> Tensor,
     maker: Arc<dyn SampleMaker>,
+    objective: &dyn Objective,
     cfg: &TrainConfig,
     ckpt_dir: &Path,
     observer: &dyn TrainObserver,
 ) -> Result<Vec<EpochStats>, TrainError> {
+    if maker.target() != objective.target() {
+        return Err(TrainError::Target {
+            samples: maker.target(),
+            objective: objective.target(),
+        });
+    }
     let device = vs.device();
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -127,7 +142,7 @@ pub fn train(
         )));
         // Sums kept on the device and read once per epoch: no wait for the device per batch.
         // The same float64 arithmetic as summing `loss as f64 * n` on the host, bit for bit.
-        let (loss_sum, correct) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+        let (loss_sum, score_sum) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Double, device)));
         let mut seen = 0i64;
         // The loss sum and samples at the last loss report (of this epoch).
         let mut reported = (0.0, 0i64);
@@ -138,17 +153,17 @@ pub fn train(
             let x = batch.inputs.to_device(device);
             let y = batch.targets.to_device(device);
             // Forward pass and loss under autocast (for `bf16`/`fp16`), backward outside it.
-            let (logits, loss) = {
+            let (outputs, loss) = {
                 let _region = Autocast::enter(cfg.precision, device).map_err(TrainError::Precision)?;
-                let logits = forward(&x, true);
-                let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
-                (logits, loss)
+                let outputs = forward(&x, true);
+                let loss = objective.loss(&outputs, &y);
+                (outputs, loss)
             };
             opt.backward_step_scaled(&loss, lr, scaler.as_mut());
             let n = y.size()[0];
             tch::no_grad(|| {
                 let _ = loss_sum.shallow_clone().g_add_(&(loss.to_kind(Kind::Double) * n as f64));
-                let _ = correct.shallow_clone().g_add_(&correct_in(&logits, &y));
+                let _ = score_sum.shallow_clone().g_add_(&objective.score(&outputs, &y));
             });
             seen += n;
             let step = epoch * batches_per_epoch + b + 1;
@@ -170,14 +185,14 @@ pub fn train(
             }
         }
         let loss = loss_sum.double_value(&[]) / seen.max(1) as f64;
-        let correct = correct.int64_value(&[]);
+        let score_sum = score_sum.double_value(&[]);
         if !loss.is_finite() {
             return Err(TrainError::Diverged { epoch: epoch + 1, loss });
         }
         let stats = EpochStats {
             epoch: epoch + 1,
             loss,
-            accuracy: correct as f64 / seen.max(1) as f64,
+            metric: score_sum / seen.max(1) as f64,
             lr,
             seconds: clock.elapsed().as_secs_f64(),
         };
@@ -186,39 +201,6 @@ pub fn train(
         save_checkpoint(vs, &opt, scaler.as_ref(), &history, ckpt_dir, epoch + 1)?;
     }
     Ok(history)
-}
-
-/// Top-1 accuracy of `forward` (in evaluation mode, no gradients) on every sample of
-/// `maker`, made from `seed` alone: the same samples for every model and every run.
-pub fn evaluate(
-    forward: &dyn Fn(&Tensor, bool) -> Tensor,
-    maker: &dyn SampleMaker,
-    batch_size: usize,
-    seed: u64,
-    device: tch::Device,
-) -> f64 {
-    let (mut correct, mut seen) = (0i64, 0i64);
-    tch::no_grad(|| {
-        let order: Vec<usize> = (0..maker.samples()).collect();
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch = assemble(maker, chunk, seed, 0);
-            let y = batch.targets.to_device(device);
-            let logits = forward(&batch.inputs.to_device(device), false);
-            correct += correct_count(&logits, &y);
-            seen += y.size()[0];
-        }
-    });
-    correct as f64 / seen.max(1) as f64
-}
-
-/// How many rows of `logits` have their largest value at the target class.
-fn correct_count(logits: &Tensor, targets: &Tensor) -> i64 {
-    correct_in(logits, targets).int64_value(&[])
-}
-
-/// `correct_count` as a tensor on the logits' device (no wait for it).
-fn correct_in(logits: &Tensor, targets: &Tensor) -> Tensor {
-    logits.argmax(1, false).eq_tensor(targets).to_kind(Kind::Int64).sum(Kind::Int64)
 }
 
 fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {

@@ -21,7 +21,8 @@ use {
     crate::models::NetConfig,
     crate::pretext::cfn::{ContextFree, JigsawHead},
     crate::pretext::jigsaw::{Jigsaw, JigsawConfig},
-    crate::train::trainer::{evaluate, train},
+    crate::train::objective::{Classification, Objective},
+    crate::train::trainer::train,
     std::sync::Arc,
 };
 
@@ -264,6 +265,10 @@ impl Task for JigsawSetup {
         key
     }
 
+    fn metrics(&self) -> &'static [&'static str] {
+        &["pretext_heldout_accuracy", "pretext_train_accuracy"]
+    }
+
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -299,16 +304,26 @@ impl Task for JigsawSetup {
             normalize: true,
         };
         let maker = Jigsaw::new(job.set.clone(), &perms, jigsaw.clone()).map_err(StageError::Input)?;
-        let mut reporter = EpochReporter::new(ctx, job.cfg.epochs);
-        reporter.accuracy_name = "permutation accuracy";
+        let objective = Classification {
+            label: "permutation accuracy",
+        };
+        let mut reporter = EpochReporter::new(ctx, job.cfg.epochs, objective.metric());
         reporter.chance = Some(1.0 / perms.len() as f64);
         let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-        let history = train(&mut vs, &forward, Arc::new(maker), &job.cfg, ctx.checkpoint_dir, &reporter)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
+        let history = train(
+            &mut vs,
+            &forward,
+            Arc::new(maker),
+            &objective,
+            &job.cfg,
+            ctx.checkpoint_dir,
+            &reporter,
+        )
+        .map_err(|e| StageError::Failed(e.to_string()))?;
         let heldout = (job.aside.n > 0)
             .then(|| {
                 Jigsaw::new(job.aside.clone(), &perms, jigsaw)
-                    .map(|m| evaluate(&forward, &m, job.cfg.batch_size, job.eval_seed, ctx.device))
+                    .map(|m| objective.evaluate(&forward, &m, job.cfg.batch_size, job.eval_seed, ctx.device))
             })
             .transpose()
             .map_err(StageError::Input)?;
@@ -321,12 +336,15 @@ impl Task for JigsawSetup {
             },
             classes: 0,
             jigsaw: Some(head),
+            projection: None,
             per_image_norm: true,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {
             history,
-            classes: perms.len(),
+            metric: objective.metric(),
+            classes: Some(perms.len()),
+            chance: 1.0 / perms.len() as f64,
             heldout,
         })
     }

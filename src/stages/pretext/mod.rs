@@ -5,6 +5,7 @@
 //! A task is one file in this folder (its options and their validation, its keyed form, how
 //! it trains and measures itself) and one line in [`TASKS`]; `task.rs` says what a task is
 //! to this stage.
+mod contrastive;
 mod jigsaw;
 mod rotation;
 mod task;
@@ -33,7 +34,12 @@ use {
 
 /// Every pretext task, in the order messages list them: adding one is a file in this
 /// folder and a line here.
-const TASKS: &[&TaskDef] = &[&jigsaw::JIGSAW, &jigsaw::JIGSAW_PLUS_PLUS, &rotation::ROTATION];
+const TASKS: &[&TaskDef] = &[
+    &jigsaw::JIGSAW,
+    &jigsaw::JIGSAW_PLUS_PLUS,
+    &rotation::ROTATION,
+    &contrastive::CONTRASTIVE,
+];
 
 /// The keys of a pretext table besides the flattened solver options and the tasks' own.
 const COMMON_KEYS: &[&str] = &["task", "arch", "width", "batch_norm", "data", "image_size", "init", "held_out"];
@@ -199,6 +205,7 @@ impl PretextFile {
             width: self.width,
             batch_norm: self.batch_norm,
             image_size: self.image_size,
+            batch_size: self.solver.batch_size,
         })?;
         Ok(PretextParams {
             arch: self.arch,
@@ -236,15 +243,23 @@ impl Stage for PretextParams {
     /// held-out images and generated permutations from the stated seed, one seed derivation (`crate::seed`).
     const VERSION: u32 = 4;
     const OUTPUT: OutputKind = OutputKind::Model;
-    const METRICS: &'static [&'static str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
+    /// Every task's (see [`Task::metrics`]).
+    const METRICS: &'static [&'static str] = &[
+        "pretext_heldout_accuracy",
+        "pretext_train_accuracy",
+        "pretext_heldout_retrieval_top1",
+        "pretext_train_retrieval_top1",
+        "pretext_heldout_retrieval_top1_chance",
+    ];
 
-    /// No images held out (`held_out = 0`): no held-out accuracy.
+    /// The task's; no images held out (`held_out = 0`): none of the held-out ones.
     fn metrics(&self) -> Vec<&'static str> {
         let held_out = self.held_out > 0.0;
-        Self::METRICS
+        self.task
+            .metrics()
             .iter()
             .copied()
-            .filter(|m| held_out || *m != "pretext_heldout_accuracy")
+            .filter(|m| held_out || !m.starts_with("pretext_heldout_"))
             .collect()
     }
 
@@ -315,34 +330,49 @@ impl Stage for PretextParams {
             init: self.init.is_some(),
         };
         let trained = self.task.train(&job)?;
-        let (history, classes, heldout, aside) = (trained.history, trained.classes, trained.heldout, job.aside.n);
-        write_history(ctx, &history)?;
-        let last = history.last().map(|h| (h.loss, h.accuracy)).unwrap_or((f64::NAN, 0.0));
-        let summary = serde_json::json!({
-            "task": self.task_name(),
-            "classes": classes,
-            "chance": 1.0 / classes as f64,
-            "final_loss": last.0,
-            "final_accuracy": last.1,
-            "epochs": history.len(),
-            "train_images": images,
-            "heldout_images": aside,
-            "heldout_accuracy": heldout,
+        let (history, metric, heldout, aside) = (trained.history, trained.metric, trained.heldout, job.aside.n);
+        write_history(ctx, &history, metric)?;
+        let last = history.last().map(|h| (h.loss, h.metric)).unwrap_or((f64::NAN, 0.0));
+        let key = metric.key;
+        // A classification task's classes after its name, as pretext.json has had them.
+        let mut summary = Map::new();
+        summary.insert("task".into(), self.task_name().into());
+        if let Some(classes) = trained.classes {
+            summary.insert("classes".into(), classes.into());
+        }
+        for (field, value) in [
+            ("chance".to_string(), Value::from(trained.chance)),
+            ("final_loss".into(), last.0.into()),
+            (format!("final_{key}"), last.1.into()),
+            ("epochs".into(), history.len().into()),
+            ("train_images".into(), images.into()),
+            ("heldout_images".into(), aside.into()),
+            (format!("heldout_{key}"), heldout.into()),
             // Positions in the split (its listing order): the same for every stage on this
             // split with this seed, nested by share.
-            "heldout_indices": heldout_indices,
-        });
+            ("heldout_indices".into(), heldout_indices.into()),
+        ] {
+            summary.insert(field, value);
+        }
+        let summary = Value::Object(summary);
         artefacts::write_json(&ctx.path("pretext.json"), &summary)?;
         let row = |metric: &str, value: f64| MetricRow {
             layer: String::new(),
             metric: metric.into(),
             value,
         };
-        let mut metrics = vec![row("pretext_train_accuracy", last.1)];
-        let mut measured = format!("training accuracy {:.3}", last.1);
-        if let Some(acc) = heldout {
-            metrics.insert(0, row("pretext_heldout_accuracy", acc));
-            measured = format!("held-out accuracy {acc:.3} on {aside} images, {measured}");
+        // The task's metric names: (held-out, training, the held-out chance's if reported).
+        let names = self.task.metrics();
+        let (heldout_name, train_name) = (names[0], names[1]);
+        let name = key.replace('_', " ");
+        let mut metrics = vec![row(train_name, last.1)];
+        let mut measured = format!("training {name} {:.3}", last.1);
+        if let Some(value) = heldout {
+            metrics.insert(0, row(heldout_name, value));
+            if let Some(chance_name) = names.get(2) {
+                metrics.push(row(chance_name, trained.chance));
+            }
+            measured = format!("held-out {name} {value:.3} on {aside} images, {measured}");
         }
         Ok(Outcome {
             metrics,
@@ -351,7 +381,7 @@ impl Stage for PretextParams {
                 self.task_name(),
                 images,
                 history.len(),
-                1.0 / classes as f64,
+                trained.chance,
                 last.0
             ),
         })
@@ -393,6 +423,11 @@ mod tests {
             for own in params.task.key_fields().keys() {
                 assert!(key.get(own).is_some(), "{}: `{own}` is not in the key", def.name);
             }
+            // Held-out metric, then training metric (the stage reads them so), all listed.
+            let metrics = params.task.metrics();
+            assert!(metrics.len() >= 2, "{}", def.name);
+            assert!(metrics[0].starts_with("pretext_heldout_") && metrics[1].starts_with("pretext_train_"));
+            assert!(metrics.iter().all(|m| PretextParams::METRICS.contains(m)), "{}", def.name);
         }
     }
 }

@@ -13,7 +13,8 @@ use {
     super::task::{Job, Trained},
     crate::pretext::rotation::Rotation,
     crate::train::batches::Augment,
-    crate::train::trainer::{evaluate, train},
+    crate::train::objective::{Classification, Objective},
+    crate::train::trainer::train,
     std::sync::Arc,
 };
 
@@ -74,6 +75,10 @@ impl Task for RotationSetup {
         key
     }
 
+    fn metrics(&self) -> &'static [&'static str] {
+        &["pretext_heldout_accuracy", "pretext_train_accuracy"]
+    }
+
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -86,6 +91,7 @@ impl Task for RotationSetup {
                 config: job.net.config(),
                 classes: 4,
                 jigsaw: None,
+                projection: None,
                 per_image_norm: false,
             },
             ctx.device,
@@ -109,18 +115,31 @@ impl Task for RotationSetup {
                 flip: false,
             },
         };
-        let mut reporter = EpochReporter::new(ctx, job.cfg.epochs);
-        reporter.accuracy_name = "rotation accuracy";
+        let objective = Classification {
+            label: "rotation accuracy",
+        };
+        let mut reporter = EpochReporter::new(ctx, job.cfg.epochs, objective.metric());
         reporter.chance = Some(0.25);
         let net = &model.net;
         let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
-        let history = train(&mut model.vs, &forward, Arc::new(maker), &job.cfg, ctx.checkpoint_dir, &reporter)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
-        let heldout = (job.aside.n > 0).then(|| evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
+        let history = train(
+            &mut model.vs,
+            &forward,
+            Arc::new(maker),
+            &objective,
+            &job.cfg,
+            ctx.checkpoint_dir,
+            &reporter,
+        )
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+        let heldout =
+            (job.aside.n > 0).then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
         model.save(ctx.workdir)?;
         Ok(Trained {
             history,
-            classes: 4,
+            metric: objective.metric(),
+            classes: Some(4),
+            chance: 0.25,
             heldout,
         })
     }

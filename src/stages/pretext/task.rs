@@ -11,6 +11,7 @@ use crate::models::Arch;
 use {
     super::super::{RunCtx, StageError},
     crate::train::batches::ImageSet,
+    crate::train::objective::Metric,
     crate::train::trainer::{EpochStats, TrainConfig},
     std::sync::Arc,
 };
@@ -40,6 +41,8 @@ pub struct TaskInput<'a> {
     pub batch_norm: bool,
     /// `image_size` as written, if it is.
     pub image_size: Option<usize>,
+    /// The solver's batch size (images per step), validated.
+    pub batch_size: usize,
 }
 
 impl TaskInput<'_> {
@@ -71,6 +74,11 @@ pub trait Task: std::fmt::Debug + Send + Sync {
     fn image_size(&self) -> usize;
     /// Its keyed options, defaults filled in (entered beside the stage's own).
     fn key_fields(&self) -> Map<String, Value>;
+    /// The metric names of its result rows (of the stage's `METRICS`), held-out ones
+    /// first: `pretext_heldout_<metric>`, `pretext_train_<metric>`, and its trivial
+    /// baseline's where it reports one. Those starting `pretext_heldout_` are left out
+    /// when no images are held out.
+    fn metrics(&self) -> &'static [&'static str];
     fn clone_box(&self) -> Box<dyn Task>;
     /// Builds the network (from `job.init` where given), trains it on `job.set`, measures the
     /// task on `job.aside`, and writes `model.safetensors`, `model.json` and the task's own
@@ -106,8 +114,13 @@ pub struct Job<'a> {
 #[cfg(feature = "torch")]
 pub struct Trained {
     pub history: Vec<EpochStats>,
-    /// Classes of the task (its chance level is one over them).
-    pub classes: usize,
-    /// The task's accuracy on the held-out images, if any were.
+    /// The metric of the epochs and of `heldout` (the objective's).
+    pub metric: Metric,
+    /// Classes of a classification task.
+    pub classes: Option<usize>,
+    /// The metric of guessing on the held-out images (one over the classes; one over the
+    /// held-out images for instance retrieval).
+    pub chance: f64,
+    /// The task's metric on the held-out images, if any were.
     pub heldout: Option<f64>,
 }
