@@ -453,3 +453,110 @@ fn image_size_overrides_the_models_own_for_features_and_probes() {
     let r = p.ktlab(&["plan", "tiny.toml"]).fails(2);
     r.stderr_has("the model's network cannot read 8 px images");
 }
+
+/// The data of a little-endian `.npy` file (format 1.0) of 4- or 8-byte elements.
+fn npy_data(path: &std::path::Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let header = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[10 + header..].to_vec()
+}
+
+const FLIP: &str = r#"
+name = "flip"
+seed = 3
+
+[stages.px]
+kind = "features"
+model = "pixels"
+size = 16
+data = "tiny:train"
+
+[stages.px_flip]
+kind = "features"
+model = "pixels"
+size = 16
+data = "tiny:train"
+flip = true
+
+[stages.deep_flip]
+kind = "features"
+model = "random"
+layer = "conv2"
+data = "tiny:train"
+flip = true
+
+[stages.random]
+kind = "init"
+arch = "alexnet-small"
+width = 0.25
+
+[stages.clusters]
+kind = "kmeans"
+features = "px"
+k = 4
+
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "px"
+
+[stages.mirrored]
+kind = "assign"
+centroids = "clusters"
+features = "px_flip"
+
+[stages.quality]
+kind = "cluster-metrics"
+labels = "labels"
+truth = "tiny:train"
+flipped = "mirrored"
+"#;
+
+/// `flip = true` computes the features of the mirrored images (pixels: each row of each
+/// channel reversed), and `cluster-metrics` with `flipped` reports the share of images
+/// whose mirror image gets their label.
+#[test]
+fn flipped_features_and_the_flip_agreement_of_a_clustering() {
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[tiny]\nformat = \"synthetic\"\nimage_size = 16\nseed = 0\nsplits = { train = 40 }\n",
+    );
+    p.write("exp.toml", FLIP);
+    p.ktlab(&["run", "exp.toml"]).ok();
+    // A stage's store entry, by the key prefix `plan` shows beside its name.
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    let entry = |stage: &str| {
+        let line = plan.lines().find(|l| l.split_whitespace().nth(1) == Some(stage)).unwrap();
+        let (kind, key) = (line.split_whitespace().nth(2).unwrap(), line.split_whitespace().nth(3).unwrap());
+        let prefix = format!("{kind}/{key}");
+        p.entries().into_iter().find(|e| e.starts_with(&prefix)).unwrap_or_else(|| panic!("{stage}: {plan}"))
+    };
+    let f32s = |stage: &str| -> Vec<f32> {
+        let data = npy_data(&p.path(&format!("store/{}/features.npy", entry(stage))));
+        data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    };
+    let (plain, flipped) = (f32s("px"), f32s("px_flip"));
+    assert_eq!(plain.len(), 40 * 3 * 16 * 16);
+    let mut mirrored = plain.clone();
+    for row in mirrored.chunks_exact_mut(16) {
+        row.reverse();
+    }
+    assert_eq!(flipped, mirrored);
+    assert_ne!(flipped, plain);
+    // The agreement is the share of equal labels of the two assignments.
+    let i64s = |stage: &str| -> Vec<i64> {
+        let data = npy_data(&p.path(&format!("store/{}/labels.npy", entry(stage))));
+        data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    };
+    let (a, b) = (i64s("labels"), i64s("mirrored"));
+    let expected = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64;
+    let csv = p.read("results/flip/results.csv");
+    let line = csv.lines().find(|l| l.contains(",flip_agreement,")).unwrap_or_else(|| panic!("{csv}"));
+    let v: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+    assert!((v - expected).abs() < 1e-9, "{v} vs {expected}");
+    // A layer of a model stage reads mirrored images too; `flip` is refused for npy files.
+    assert!(p.entries().iter().filter(|e| e.starts_with("features/")).count() == 3);
+    p.write("bad.toml", "name = \"bad\"\n[stages.f]\nkind = \"features\"\nmodel = \"npy\"\npath = \"x.npy\"\ndata = \"tiny:train\"\nflip = true\n");
+    p.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has("`flip` does not apply to model = \"npy\"");
+}

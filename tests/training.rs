@@ -433,7 +433,8 @@ epochs = 12
 "#;
 
 /// `test` on a train stage scores the trained classifier itself on the test split (the
-/// metrics test_top1 and test_top5, layer ""); a train stage without `test` has no rows.
+/// metrics test_top1 and test_top5, layer ""); every train stage reports its last epoch's
+/// train_loss and train_accuracy (the figures of its summary).
 /// (`test` is keyed, and a stage draws its numbers from its key: the two stages are two
 /// draws of the same recipe, not the same weights.)
 #[test]
@@ -455,8 +456,14 @@ fn train_scores_its_own_classifier_on_test() {
     }
     // The stage's summary says the same figure.
     assert!(r.stderr.contains(&format!("test top-1 {top1:.3}")), "{}", r.stderr);
-    // Only the scored stage has rows.
-    assert_eq!(m.len(), 2, "{csv}");
+    // Both stages report their last epoch; only the scored one the test split.
+    assert_eq!(m.len(), 6, "{csv}");
+    for stage in ["scored", "plain"] {
+        let at = |metric: &str| m[&(stage.to_string(), String::new(), metric.to_string())];
+        let (loss, acc) = (at("train_loss"), at("train_accuracy"));
+        assert!(loss.is_finite() && loss > 0.0 && acc > 0.0 && acc <= 1.0, "{csv}");
+        assert!(r.stderr.contains(&format!("loss {loss:.4}, accuracy {acc:.3}")), "{}", r.stderr);
+    }
     let r = p.ktlab(&["run", "exp.toml"]).ok();
     assert!(r.stdout.contains("0 computed, 2 cached"), "{}", r.stdout);
     assert_eq!(p.read("results/scored/results.csv"), csv);

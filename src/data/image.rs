@@ -27,6 +27,17 @@ impl Image {
         let i = (y * self.width + x) * 3;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
     }
+
+    /// The image mirrored left to right.
+    pub fn mirrored(&self) -> Image {
+        let mut rgb = Vec::with_capacity(self.rgb.len());
+        for row in self.rgb.chunks_exact(self.width * 3) {
+            for p in row.chunks_exact(3).rev() {
+                rgb.extend_from_slice(p);
+            }
+        }
+        Image { rgb, ..*self }
+    }
 }
 
 /// Resizes `img` to `size` x `size` (aspect ratio is not kept) by area averaging; see

@@ -1,7 +1,8 @@
 //! `cluster-metrics`: NMI, AMI (NMI corrected for chance: its chance level grows with the
 //! number of clusters), ARI, purity and clustering accuracy (best one-to-one matching of
 //! clusters to classes) of pseudo-labels against true labels; the entropy of the cluster
-//! sizes and the largest cluster's share; the cluster-size histogram.
+//! sizes and the largest cluster's share; the cluster-size histogram; with `flipped`, the
+//! flip agreement (the share of images whose mirror image gets the same label).
 use serde::{Deserialize, Serialize};
 
 use super::params::data_ref;
@@ -20,6 +21,12 @@ pub struct ClusterMetricsParams {
     pub labels: String,
     /// The labeled `dataset:split` the labels are of.
     pub truth: String,
+    /// An assign stage labelling the same images mirrored left to right (features with
+    /// `flip = true`) with the same centroids: adds `flip_agreement`, the share of images
+    /// whose two labels agree. A clustering that splits images from their mirror images
+    /// gives a target trained with random flips contradictory labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped: Option<String>,
 }
 
 impl Stage for ClusterMetricsParams {
@@ -27,10 +34,20 @@ impl Stage for ClusterMetricsParams {
     /// 2 since it reports clustering accuracy too; 3: AMI and the size balance.
     const VERSION: u32 = 3;
     const OUTPUT: OutputKind = OutputKind::Metrics;
-    const METRICS: &'static [&'static str] = &["nmi", "ami", "ari", "purity", "accuracy", "size_entropy", "largest_share"];
+    const METRICS: &'static [&'static str] = &[
+        "nmi",
+        "ami",
+        "ari",
+        "purity",
+        "accuracy",
+        "size_entropy",
+        "largest_share",
+        "flip_agreement",
+    ];
 
     fn metrics(&self) -> Vec<&'static str> {
-        Self::METRICS.to_vec()
+        let n = Self::METRICS.len() - usize::from(self.flipped.is_none());
+        Self::METRICS[..n].to_vec()
     }
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
@@ -45,14 +62,22 @@ impl Stage for ClusterMetricsParams {
         false
     }
     fn inputs(&self) -> Vec<InputSpec> {
-        vec![
+        let mut v = vec![
             InputSpec::Stage {
                 key: "labels",
                 stage: self.labels.clone(),
                 accepts: &[OutputKind::Labels, OutputKind::Centroids],
             },
             data_ref("truth", &self.truth),
-        ]
+        ];
+        if let Some(f) = &self.flipped {
+            v.push(InputSpec::Stage {
+                key: "flipped",
+                stage: f.clone(),
+                accepts: &[OutputKind::Labels],
+            });
+        }
+        v
     }
     fn networks(&self) -> Networks<'_> {
         Networks::NONE
@@ -70,17 +95,21 @@ impl Stage for ClusterMetricsParams {
                 ));
             }
         }
+        if let Some(f) = &self.flipped {
+            if let (Some(a), Some(b)) = (upstream.rows(&self.labels), upstream.rows(f)) {
+                if a != b {
+                    return Err(ParamError::new(
+                        "flipped",
+                        format!("`{f}` labels images of `{b}`, but `{}` labels images of `{a}`", self.labels),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
     #[cfg(feature = "torch")]
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
-        let dir = ctx.stage_input("labels")?;
-        let file = if dir.join("labels.npy").exists() {
-            "labels.npy"
-        } else {
-            "assignments.npy"
-        };
-        let pred: Vec<i64> = artefacts::read_tensor(&dir.join(file))?.try_into()?;
+        let pred = read_labels(ctx, "labels")?;
         let (spec, split) = ctx.data_input("truth")?;
         let source = open_split(spec, split)?;
         if source.len() != pred.len() {
@@ -118,7 +147,7 @@ impl Stage for ClusterMetricsParams {
             metric: m.into(),
             value: v,
         };
-        let rows = vec![
+        let mut rows = vec![
             row("nmi", nmi),
             row("ami", ami),
             row("ari", ari),
@@ -127,13 +156,55 @@ impl Stage for ClusterMetricsParams {
             row("size_entropy", size_entropy),
             row("largest_share", largest_share),
         ];
-        Ok(Outcome {
-            summary: format!(
-                "NMI {nmi:.4}, AMI {ami:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}; size entropy {size_entropy:.3} nats (ln k = {:.3}), largest cluster {:.1} %",
-                (k.max(1) as f64).ln(),
-                100.0 * largest_share
-            ),
-            metrics: rows,
-        })
+        let mut summary = format!(
+            "NMI {nmi:.4}, AMI {ami:.4}, ARI {ari:.4}, purity {purity:.4}, accuracy {accuracy:.4}; size entropy {size_entropy:.3} nats (ln k = {:.3}), largest cluster {:.1} %",
+            (k.max(1) as f64).ln(),
+            100.0 * largest_share
+        );
+        if self.flipped.is_some() {
+            let mirrored = read_labels(ctx, "flipped")?;
+            let agreement = flip_agreement(&pred, &mirrored)?;
+            rows.push(row("flip_agreement", agreement));
+            summary.push_str(&format!("; flip agreement {agreement:.3}"));
+        }
+        Ok(Outcome { summary, metrics: rows })
+    }
+}
+
+/// The labels (`labels.npy` of an assign stage, `assignments.npy` of a kmeans stage) of input `key`.
+#[cfg(feature = "torch")]
+fn read_labels(ctx: &RunCtx, key: &str) -> Result<Vec<i64>, StageError> {
+    let dir = ctx.stage_input(key)?;
+    let file = if dir.join("labels.npy").exists() {
+        "labels.npy"
+    } else {
+        "assignments.npy"
+    };
+    Ok(artefacts::read_tensor(&dir.join(file))?.try_into()?)
+}
+
+/// The share of images whose label equals the label of their mirror image.
+#[cfg(feature = "torch")]
+fn flip_agreement(labels: &[i64], mirrored: &[i64]) -> Result<f64, StageError> {
+    if labels.len() != mirrored.len() || labels.is_empty() {
+        return Err(StageError::Input(format!(
+            "the mirrored images have {} labels, the images {}",
+            mirrored.len(),
+            labels.len()
+        )));
+    }
+    let same = labels.iter().zip(mirrored).filter(|(a, b)| a == b).count();
+    Ok(same as f64 / labels.len() as f64)
+}
+
+#[cfg(all(test, feature = "torch"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flip_agreement_counts_equal_labels_and_refuses_other_lengths() {
+        assert_eq!(flip_agreement(&[0, 1, 2, 3], &[0, 1, 3, 2]).unwrap(), 0.5);
+        assert_eq!(flip_agreement(&[5], &[5]).unwrap(), 1.0);
+        assert!(flip_agreement(&[0, 1], &[0]).is_err());
     }
 }

@@ -66,6 +66,11 @@ struct FeaturesFile {
     /// do not set it keep their keys.
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<usize>,
+    /// Mirror every image left to right before computing its features (for example to
+    /// measure how often a clustering gives an image and its mirror image one label, the
+    /// flip agreement of `cluster-metrics`). Keyed only when set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flip: bool,
 }
 
 /// A validated features stage.
@@ -78,6 +83,8 @@ pub struct FeaturesParams {
     pub extractor: Extractor,
     /// Element type of `features.npy` (`F32` or `F16`).
     pub dtype: NpyDtype,
+    /// Mirror every image left to right first.
+    pub flip: bool,
 }
 
 /// What computes the rows.
@@ -117,6 +124,7 @@ impl Serialize for FeaturesParams {
             npy_sha256: None,
             dtype: (self.dtype == NpyDtype::F16).then(|| "float16".to_string()),
             input_size: None,
+            flip: self.flip,
         };
         match &self.extractor {
             Extractor::Hog(h) => {
@@ -174,7 +182,7 @@ impl FeaturesFile {
                 }
             }
             "npy" => {
-                for key in ["cell", "block", "bins", "size", "image_size"] {
+                for key in ["cell", "block", "bins", "size", "image_size", "flip"] {
                     if table.lookup(key).is_some() {
                         return Err(err(
                             key,
@@ -289,6 +297,7 @@ impl FeaturesFile {
             image_size: self.image_size,
             extractor,
             dtype,
+            flip: self.flip,
         })
     }
 }
@@ -385,7 +394,10 @@ impl FeaturesParams {
         while start < n {
             let len = MODEL_WAVE.min(n - start);
             let size = self.image_size.unwrap_or(model.image_size());
-            let set = crate::train::batches::ImageSet::load_range(source.as_ref(), size, start..start + len, &|_, _| {})?;
+            let mut set = crate::train::batches::ImageSet::load_range(source.as_ref(), size, start..start + len, &|_, _| {})?;
+            if self.flip {
+                set.mirror();
+            }
             let progress = |done: u64, _: u64| (ctx.progress)(start as u64 + done, n as u64);
             let x = model.extract(&set, &[layer.as_str()], pooled, &progress)?.remove(0);
             let rows = Vec::<f32>::try_from(&x.flatten(0, -1))?;
@@ -416,10 +428,11 @@ impl FeaturesParams {
         if img.width == 0 || img.height == 0 {
             return Err(StageError::Input(format!("{what}: empty image")));
         }
-        Ok(match self.image_size {
+        let img = match self.image_size {
             Some(s) if img.width != s || img.height != s => crate::data::resize_to(&img, s),
             _ => img,
-        })
+        };
+        Ok(if self.flip { img.mirrored() } else { img })
     }
 }
 

@@ -141,10 +141,13 @@ impl Stage for TrainParams {
     /// `vgg16-small` lost its last max-pool); 4: one seed derivation (`crate::seed`).
     const VERSION: u32 = 4;
     const OUTPUT: OutputKind = OutputKind::Model;
-    const METRICS: &'static [&'static str] = &["test_top1", "test_top5"];
+    /// The last epoch's training loss and accuracy on its (pseudo-)labels (augmented,
+    /// dropout on), and with a `test` split the test accuracies.
+    const METRICS: &'static [&'static str] = &["train_loss", "train_accuracy", "test_top1", "test_top5"];
 
     fn metrics(&self) -> Vec<&'static str> {
-        Self::METRICS.to_vec()
+        let n = if self.test.is_some() { 4 } else { 2 };
+        Self::METRICS[..n].to_vec()
     }
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
@@ -287,18 +290,11 @@ impl Stage for TrainParams {
         let n_labels = labels.len();
         let (model, history) = train_classifier(ctx, meta, start, set, labels, augment, &self.solver)?;
         model.save(ctx.workdir)?;
-        let mut metrics = Vec::new();
-        if let Some((test_source, test_labels)) = test {
-            let test = ImageSet::load(test_source.as_ref(), model.meta.config.image_size as usize, &|_, _| {})?;
-            let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
-            let row = |metric: &str, value: f64| MetricRow {
-                layer: String::new(),
-                metric: metric.into(),
-                value,
-            };
-            metrics.push(row("test_top1", top1));
-            metrics.extend(top5.map(|v| row("test_top5", v)));
-        }
+        let row = |metric: &str, value: f64| MetricRow {
+            layer: String::new(),
+            metric: metric.into(),
+            value,
+        };
         let last = history.last().cloned().unwrap_or(EpochStats {
             epoch: 0,
             loss: f64::NAN,
@@ -306,10 +302,15 @@ impl Stage for TrainParams {
             lr: 0.0,
             seconds: 0.0,
         });
-        let scored = match metrics.first() {
-            Some(m) => format!(", test top-1 {:.3}", m.value),
-            None => String::new(),
-        };
+        let mut metrics = vec![row("train_loss", last.loss), row("train_accuracy", last.metric)];
+        let mut scored = String::new();
+        if let Some((test_source, test_labels)) = test {
+            let test = ImageSet::load(test_source.as_ref(), model.meta.config.image_size as usize, &|_, _| {})?;
+            let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
+            metrics.push(row("test_top1", top1));
+            metrics.extend(top5.map(|v| row("test_top5", v)));
+            scored = format!(", test top-1 {top1:.3}");
+        }
         Ok(Outcome {
             metrics,
             summary: format!(

@@ -78,6 +78,13 @@ impl ImageSet {
         Ok(ImageSet { pixels, n, size })
     }
 
+    /// Mirrors every image left to right, in place.
+    pub fn mirror(&mut self) {
+        for row in self.pixels.chunks_exact_mut(self.size.max(1)) {
+            row.reverse();
+        }
+    }
+
     /// Image `i` as normalised floats, CHW.
     pub fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) {
         let s = self.size;
@@ -270,6 +277,34 @@ pub fn labels_tensor(labels: &[i64]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Image;
+
+    #[test]
+    fn mirroring_a_set_mirrors_each_image_as_the_image_type_does() {
+        let (w, n) = (3usize, 2usize);
+        let images: Vec<Image> = (0..n)
+            .map(|k| Image::from_rgb(w, w, (0..w * w * 3).map(|v| (v * 7 + k * 50) as u8).collect()).unwrap())
+            .collect();
+        let chw = |imgs: &[Image]| -> Vec<u8> {
+            let mut out = Vec::new();
+            for img in imgs {
+                for ch in 0..3 {
+                    for y in 0..w {
+                        for x in 0..w {
+                            out.push(img.pixel(x, y)[ch]);
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let mut set = ImageSet { pixels: chw(&images), n, size: w };
+        set.mirror();
+        let mirrored: Vec<Image> = images.iter().map(Image::mirrored).collect();
+        assert_eq!(set.pixels, chw(&mirrored));
+        assert_eq!(mirrored[0].pixel(0, 1), images[0].pixel(2, 1));
+        assert_eq!(mirrored[1].mirrored(), images[1]);
+    }
 
     #[test]
     fn held_out_images_are_disjoint_from_the_rest_and_fixed_by_the_seed() {
