@@ -219,10 +219,10 @@ impl Session {
         }
     }
 
-    /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]): results.csv,
-    /// results.md, the copy of the experiment file, the tables, their plots, provenance.json,
-    /// the training curves and tensorboard.txt; returns what it wrote, for [`Session::show_tables`] and
-    /// [`Written::location`]. Only when every instance of the plan is in the store:
+    /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]):
+    /// results.csv, results.md, the copy of the experiment file, the decisions, the tables,
+    /// their plots, provenance.json, the training curves and tensorboard.txt; returns what it
+    /// wrote, for [`Session::show_tables`] and [`Written::location`]. Only when every instance of the plan is in the store:
     /// otherwise the folder is left as it was (it describes the last complete run, or does
     /// not exist), one line says why (`why`: what would complete it), and `None` is returned.
     ///
