@@ -7,6 +7,7 @@ mod commands;
 mod concurrency;
 mod config_errors;
 mod contrastive;
+mod decisions;
 mod disk_full;
 mod estimates;
 mod failures;

@@ -219,10 +219,10 @@ impl Session {
         }
     }
 
-    /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]): results.csv,
-    /// results.md, the copy of the experiment file, the tables, their plots, provenance.json,
-    /// the training curves and tensorboard.txt; returns what it wrote, for [`Session::show_tables`] and
-    /// [`Written::location`]. Only when every instance of the plan is in the store:
+    /// Rewrites the results folder from the store, as one unit ([`StagedFolder`]):
+    /// results.csv, results.md, the copy of the experiment file, the decisions, the tables,
+    /// their plots, provenance.json, the training curves and tensorboard.txt; returns what it
+    /// wrote, for [`Session::show_tables`] and [`Written::location`]. Only when every instance of the plan is in the store:
     /// otherwise the folder is left as it was (it describes the last complete run, or does
     /// not exist), one line says why (`why`: what would complete it), and `None` is returned.
     ///
@@ -248,7 +248,9 @@ impl Session {
         let new = staged.path().to_path_buf();
         let long_form = crate::report::write_results(plan, &rows, &new).map_err(io("writing results"))?;
         let computed = crate::report::computed_at(plan, &self.store);
-        let tables = crate::report::write_tables(plan, &rows, &new, computed.as_deref()).map_err(io("writing tables"))?;
+        let decided = crate::report::decide(plan, &rows);
+        let tables = crate::report::write_tables(plan, &rows, &decided, &new, computed.as_deref()).map_err(io("writing tables"))?;
+        crate::report::write_decisions(plan, &decided, &new).map_err(io("writing the decisions"))?;
         let histories = crate::report::collect_histories(plan, &self.store);
         let curves = crate::report::write_training_curves(plan, &histories, &new).map_err(io("writing the training curves"))?;
         let files = crate::report::curve_files(plan, &self.store);
@@ -257,12 +259,13 @@ impl Session {
         let events = crate::report::write_tensorboard_list(plan, &self.absolute_store(), &new, &results_dir)
             .map_err(io("writing the TensorBoard list"))?;
         let built = crate::report::tables(plan, &rows);
-        crate::report::write_html(plan, &built, &self.store, &new, computed.as_deref()).map_err(io("writing index.html"))?;
+        crate::report::write_html(plan, &built, &decided, &self.store, &new, computed.as_deref()).map_err(io("writing index.html"))?;
         let dir = staged.commit().map_err(io("switching in the new results"))?;
         Ok(Some(Written {
             dir,
             long_form,
             tables,
+            decisions: decided,
             training_curves: !curves.is_empty(),
             epochs_files: epochs.len(),
             tensorboard: events.is_some(),
@@ -289,9 +292,25 @@ impl Session {
         }
     }
 
-    /// The end of every run, local or on a cluster: records, the tables, the one summary
-    /// line (with the wall time), where the results are, each failure, and the exit code
-    /// of [`run_exit_code`].
+    /// One line per decision of the experiment (unless quiet): those of the results folder
+    /// just written, or, where it was not rewritten, evaluated from what the store holds
+    /// (a decision whose values are not all there is "missing").
+    pub fn show_decisions(&self, plan: &Plan, written: Option<&Written>) {
+        if self.reporter.is_quiet() || plan.decisions.is_empty() {
+            return;
+        }
+        let decided = match written {
+            Some(w) => w.decisions.clone(),
+            None => crate::report::decide(plan, &crate::report::collect_rows(plan, &self.store)),
+        };
+        for d in &decided {
+            println!("{}", crate::report::decision_line(d));
+        }
+    }
+
+    /// The end of every run, local or on a cluster: records, the tables, the decisions, the
+    /// one summary line (with the wall time), where the results are, each failure, and the
+    /// exit code of [`run_exit_code`].
     pub fn finish_run(&self, plan: &Plan, summary: &RunSummary) -> Result<ExitCode, Error> {
         self.save_records(plan);
         let why = match summary.failed.len() {
@@ -304,6 +323,7 @@ impl Session {
         if let Some(w) = &written {
             self.show_tables(w);
         }
+        self.show_decisions(plan, written.as_ref());
         if !self.reporter.is_quiet() {
             println!(
                 "{} computed, {} cached, {} failed, {} skipped in {}",
@@ -341,6 +361,8 @@ pub struct Written {
     /// results.md: every value, one row per (variant, stage, layer).
     pub long_form: String,
     pub tables: Vec<crate::report::WrittenTable>,
+    /// The experiment's decisions, evaluated (decisions.md and .csv when any).
+    pub decisions: Vec<crate::report::Decided>,
     pub training_curves: bool,
     /// The number of `epochs.csv` files under `curves/`.
     pub epochs_files: usize,
@@ -356,6 +378,9 @@ impl Written {
             format!("{} (the report in one page)", crate::report::INDEX_HTML),
             "results.md and results.csv (every value)".to_string(),
         ];
+        if !self.decisions.is_empty() {
+            parts.push(format!("{0}.md and {0}.csv", crate::plan::DECISIONS));
+        }
         if !self.tables.is_empty() {
             let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
             parts.push(format!("tables {} (.md .csv .tex)", names.join(", ")));
@@ -372,7 +397,7 @@ impl Written {
         if !plots.is_empty() {
             parts.push(format!("plots {} (.svg .png)", plots.join(", ")));
         }
-        if !self.tables.is_empty() {
+        if !self.tables.is_empty() || !self.decisions.is_empty() {
             parts.push("provenance.json".into());
         }
         if self.epochs_files > 0 {
@@ -505,6 +530,7 @@ mod tests {
             dir: here.join("results").join("quick"),
             long_form: String::new(),
             tables: vec![table("probe", true), table("nmi", false)],
+            decisions: Vec::new(),
             training_curves: true,
             epochs_files: 3,
             tensorboard: true,

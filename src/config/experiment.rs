@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::{did_you_mean, read_tables, ConfigError, Node, Override, RawTable, SourceFile, Value};
+use super::{did_you_mean, read_decisions, read_tables, ConfigError, Node, Override, RawDecision, RawTable, SourceFile, Value};
 
 /// Most variants one experiment may expand into.
 pub const MAX_VARIANTS: usize = 10_000;
@@ -20,6 +20,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sweep",
     "slurm",
     "tables",
+    "decisions",
 ];
 
 /// One variant of an experiment: overrides and sweep values applied, not yet validated.
@@ -41,6 +42,8 @@ pub struct RawExperiment {
     pub swept: Vec<(String, Node)>,
     /// `[[tables]]`, as written (validated at planning).
     pub tables: Vec<RawTable>,
+    /// `[[decisions]]`, as written (validated at planning).
+    pub decisions: Vec<RawDecision>,
     pub stages: IndexMap<String, RawStage>,
     /// The `[slurm]` section, if any (executor defaults; not part of any key).
     pub slurm: Option<Node>,
@@ -576,6 +579,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
     }
     let variant = variant_name(&swept);
     let tables = read_tables(root)?;
+    let decisions = read_decisions(root)?;
     Ok(RawExperiment {
         file: file.clone(),
         name,
@@ -587,6 +591,7 @@ fn read_variant(file: &Arc<SourceFile>, root: &Node, swept: Vec<(String, Node)>)
         variant,
         swept,
         tables,
+        decisions,
         stages,
         slurm: table.get("slurm").map(|(_, n)| n.clone()),
         as_written: None,

@@ -2,6 +2,7 @@
 mod choice;
 mod count;
 mod datasets;
+mod decisions;
 mod error;
 mod experiment;
 mod overrides;
@@ -18,6 +19,7 @@ pub(crate) use choice::choice;
 pub use choice::{choice_names, deserialize_choice, parse_choice, Choice};
 pub use count::PositiveCount;
 pub use datasets::{load_datasets, load_datasets_based, Datasets};
+pub use decisions::{read_decisions, RawDecision, RawLayers, RawSelect};
 pub use error::{did_you_mean, ConfigError, MAX_REPORTED_ERRORS};
 pub use experiment::{check_name, expand_experiment, load_experiment, RawExperiment, RawStage};
 pub use overrides::Override;

@@ -148,6 +148,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
             .map(|(n, st)| (n.clone(), st.label.clone().unwrap_or_else(|| n.clone())))
             .collect(),
         tables: Vec::new(),
+        decisions: Vec::new(),
         variants: Vec::new(),
         instances: Vec::new(),
         slurm: SlurmSection::default(),
@@ -157,6 +158,7 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
         decode_stages(&written.stages, None)?;
     }
     let raw_tables = first.tables.clone();
+    let raw_decisions = first.decisions.clone();
     let mut by_key: HashMap<Key, usize> = HashMap::new();
     for raw in variants {
         let (spec, probed) = device_setting(&raw.device, "device", env.devices)?;
@@ -396,7 +398,29 @@ pub fn build_plan(variants: Vec<RawExperiment>, env: &mut PlanEnv) -> Result<Pla
                 (k.clone(), values)
             })
             .collect();
-        plan.tables = super::validate_tables(&raw_tables, &stages, &swept)?;
+        // 7. decisions, against the same stages; a stage with several instances for one
+        // seed cannot be compared seed by seed
+        let mut varying: Vec<String> = Vec::new();
+        let mut seen: HashMap<(&str, Option<u64>), usize> = HashMap::new();
+        for v in &plan.variants {
+            for (n, &i) in &v.stages {
+                if *seen.entry((n.as_str(), v.seed)).or_insert(i) != i && !varying.contains(n) {
+                    varying.push(n.clone());
+                }
+            }
+        }
+        let tables = super::validate_tables(&raw_tables, &stages, &swept);
+        let decisions = super::validate_decisions(&raw_decisions, &stages, &varying);
+        match (tables, decisions) {
+            (Ok(t), Ok(d)) => {
+                plan.tables = t;
+                plan.decisions = d;
+            }
+            (t, d) => {
+                let errors = t.err().into_iter().chain(d.err()).flat_map(PlanError::into_list).collect();
+                return Err(PlanError::from_list(errors).unwrap_or(PlanError::NoVariants));
+            }
+        }
     }
     Ok(plan)
 }

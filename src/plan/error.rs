@@ -34,6 +34,15 @@ impl PlanError {
         }
     }
 
+    /// The errors this one stands for: those of [`PlanError::Many`] (its uncounted rest
+    /// is lost), else itself.
+    pub fn into_list(self) -> Vec<PlanError> {
+        match self {
+            PlanError::Many { errors, .. } => errors,
+            e => vec![e],
+        }
+    }
+
     /// 2: every planning error is bad configuration or input.
     pub fn exit_code(&self) -> u8 {
         2

@@ -86,6 +86,8 @@ pub struct Plan {
     pub labels: IndexMap<String, String>,
     /// `[[tables]]`, validated (empty: the report writes a default table per metric).
     pub tables: Vec<super::TableSpec>,
+    /// `[[decisions]]`, validated, in the file's order.
+    pub decisions: Vec<super::DecisionSpec>,
     pub variants: Vec<Variant>,
     /// In dependency order: every instance comes after its inputs.
     pub instances: Vec<StageInstance>,

@@ -66,9 +66,12 @@ pub const NO_LAYER: &str = "-";
 /// The name of the training curves' plot files in the results folder.
 pub const TRAINING_CURVES: &str = "training_curves";
 
+/// The name of the decisions' files in the results folder (`decisions.md`, `.csv`).
+pub const DECISIONS: &str = "decisions";
+
 /// Names a table may not take: the other files of the results folder (the long-form
-/// results and the training curves).
-pub const RESERVED_NAMES: &[&str] = &["results", "provenance", TRAINING_CURVES];
+/// results, the training curves and the decisions).
+pub const RESERVED_NAMES: &[&str] = &["results", "provenance", TRAINING_CURVES, DECISIONS];
 
 /// What a table may know of one stage at planning.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 //!
 //! Files in the folder that ktlab does not write (a `run.txt` a script put there, notes)
 //! are carried into the new folder. ktlab's own files are not carried: results.csv,
-//! results.md, experiment.toml, provenance.json, the training curves, `curves/`,
+//! results.md, experiment.toml, provenance.json, decisions.md and .csv, the training curves, `curves/`,
 //! tensorboard.txt, index.html, and the `<table>.csv/.md/.tex/.svg/.png` files of the tables the old
 //! provenance.json names (a table the experiment no longer has goes with the old folder).
 use std::fs::File;
@@ -213,6 +213,8 @@ fn written_by_ktlab(file_name: &str, tables: &[String]) -> bool {
         "results.md",
         "experiment.toml",
         "provenance.json",
+        "decisions.md",
+        "decisions.csv",
         CURVES_DIR,
         TENSORBOARD_LIST,
         INDEX_HTML,

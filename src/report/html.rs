@@ -1,13 +1,13 @@
-//! `index.html`: the results folder as one self-contained page, readable offline: every
-//! table with its caption, reference values and plot, the training curves (the folder's
-//! SVGs inline: no script, no stylesheet or font fetched), behind every cell its
+//! `index.html`: the results folder as one self-contained page, readable offline: the
+//! decisions with their outcomes, every table with its caption, reference values and plot,
+//! the training curves (the folder's SVGs inline: no script, no stylesheet or font fetched), behind every cell its
 //! provenance (opened by its link: the CSS `:target` of `#cell-...`, no script), the time
 //! each stage instance took and where, the versions, and the experiment file. Made from
 //! the store and the folder's own files only, so `ktlab report` rebuilds it byte for byte.
 use std::fmt::Write;
 use std::path::Path;
 
-use super::Table;
+use super::{Decided, Table};
 use crate::plan::{human_seconds, Plan, TRAINING_CURVES};
 use crate::store::{EntryState, Store};
 
@@ -16,10 +16,17 @@ pub const INDEX_HTML: &str = "index.html";
 
 /// Writes `index.html` into `dir` (the results folder being written, its tables' SVGs,
 /// `training_curves.svg` and `experiment.toml` already there).
-pub fn write_html(plan: &Plan, tables: &[Table], store: &Store, dir: &Path, computed: Option<&str>) -> std::io::Result<()> {
+pub fn write_html(
+    plan: &Plan,
+    tables: &[Table],
+    decided: &[Decided],
+    store: &Store,
+    dir: &Path,
+    computed: Option<&str>,
+) -> std::io::Result<()> {
     let svg = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.svg"))).ok();
     let experiment = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
-    let page = html_page(plan, tables, store, computed, &experiment, &svg);
+    let page = html_page(plan, tables, decided, store, computed, &experiment, &svg);
     super::results::write_atomic(&dir.join(INDEX_HTML), page.as_bytes())
 }
 
@@ -79,6 +86,7 @@ dl.meta dt{font-weight:bold}.caption{font-style:italic}";
 fn html_page(
     plan: &Plan,
     tables: &[Table],
+    decided: &[Decided],
     store: &Store,
     computed: Option<&str>,
     experiment: &str,
@@ -138,6 +146,9 @@ fn html_page(
     out.push_str("</dl>\n<p>Each value links to the stage instances behind it (keys, seeds, values).</p>\n");
     // Contents.
     out.push_str("<nav><ul>\n");
+    if !decided.is_empty() {
+        out.push_str("<li><a href=\"#decisions\">decisions</a></li>\n");
+    }
     for t in tables {
         let _ = writeln!(out, "<li><a href=\"#table-{}\">{}</a></li>", id(&t.name), esc(&t.name));
     }
@@ -146,6 +157,9 @@ fn html_page(
         out.push_str("<li><a href=\"#training-curves\">training curves</a></li>\n");
     }
     out.push_str("<li><a href=\"#stages\">stage instances and their times</a></li>\n<li><a href=\"#experiment\">experiment file</a></li>\n</ul></nav>\n");
+    if !decided.is_empty() {
+        decisions_section(&mut out, decided);
+    }
     for t in tables {
         table_section(&mut out, plan, t, &manifests, svg(&t.name));
     }
@@ -277,6 +291,40 @@ fn table_section(out: &mut String, plan: &Plan, t: &Table, manifests: &[Option<c
     }
     if let Some(s) = plot {
         let _ = writeln!(out, "<figure class=\"plot\">\n{}\n</figure>", s.trim());
+    }
+    out.push_str("</section>\n");
+}
+
+/// The decisions the file stated, with their numbers and outcomes (as decisions.md).
+fn decisions_section(out: &mut String, decided: &[Decided]) {
+    out.push_str("<section id=\"decisions\">\n<h2>Decisions</h2>\n<table class=\"results\">\n<thead><tr>");
+    for h in super::decision_files::HEADER {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in super::decision_files::table_rows(decided) {
+        out.push_str("<tr>");
+        let last = row.len().saturating_sub(1);
+        for (k, cell) in row.iter().enumerate() {
+            let numeric = (6..=10).contains(&k);
+            let class = if numeric { " class=\"num\"" } else { "" };
+            if k == last && !cell.is_empty() {
+                let _ = write!(out, "<td><strong>{}</strong></td>", esc(cell));
+            } else {
+                let _ = write!(out, "<td{class}>{}</td>", esc(cell));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(super::decision_files::EXPLANATION));
+    let notes = super::decision_files::notes(decided);
+    if !notes.is_empty() {
+        out.push_str("<ul>\n");
+        for n in notes {
+            let _ = writeln!(out, "<li>{}</li>", esc(&n));
+        }
+        out.push_str("</ul>\n");
     }
     out.push_str("</section>\n");
 }

@@ -3,6 +3,8 @@ mod axes;
 mod bitmap;
 mod csv_table;
 mod curves;
+mod decision;
+mod decision_files;
 mod draw;
 mod figure;
 mod folder;
@@ -21,6 +23,8 @@ mod write;
 
 pub use csv_table::table_csv;
 pub use curves::{collect_histories, curve_files, History};
+pub use decision::{decide, Comparison, Decided, Outcome, Selection, Side};
+pub use decision_files::{decision_line, decisions_csv, decisions_markdown, write_decisions};
 pub use folder::StagedFolder;
 pub use html::{cell_id, write_html, INDEX_HTML};
 pub use latex::{escape as latex_escape, table_latex};

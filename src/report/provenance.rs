@@ -4,7 +4,7 @@
 //! reads the same mapping.
 use serde_json::{json, Value};
 
-use super::Table;
+use super::{Decided, Table};
 use crate::plan::{ktlab_version, libtorch_version, Plan};
 use crate::store::{EntryState, Store};
 
@@ -33,8 +33,11 @@ pub fn provenance_instances(text: &str) -> Result<indexmap::IndexMap<String, Str
         .as_array()
         .ok_or_else(|| "no `tables` list: not a ktlab provenance.json".to_string())?;
     let mut named = indexmap::IndexMap::new();
-    for cell in tables.iter().flat_map(|t| t["cells"].as_array().into_iter().flatten()) {
-        for inst in cell["instances"].as_array().into_iter().flatten() {
+    let cells = tables.iter().flat_map(|t| t["cells"].as_array().into_iter().flatten());
+    let cell_instances = cells.map(|c| &c["instances"]);
+    let decision_instances = json["decisions"].as_array().into_iter().flatten().flat_map(decision_lists);
+    for list in cell_instances.chain(decision_instances) {
+        for inst in list.as_array().into_iter().flatten() {
             let (Some(kind), Some(key)) = (inst["kind"].as_str(), inst["key"].as_str()) else {
                 return Err("an instance without `kind` and `key`".into());
             };
@@ -50,17 +53,98 @@ pub fn provenance_instances(text: &str) -> Result<indexmap::IndexMap<String, Str
     Ok(named)
 }
 
-/// The provenance document of an experiment's tables; `computed` is when the last of
-/// the plan's instances finished.
-pub fn provenance(plan: &Plan, tables: &[Table], computed: Option<&str>) -> Value {
-    json!({
+/// The provenance document of an experiment's tables and decisions (`decisions` only
+/// where it has any); `computed` is when the last of the plan's instances finished.
+pub fn provenance(plan: &Plan, tables: &[Table], decided: &[Decided], computed: Option<&str>) -> Value {
+    let mut doc = json!({
         "experiment": plan.experiment,
         "file": plan.file.file_name().map(|f| f.to_string_lossy().into_owned()),
         "ktlab": ktlab_version(),
         "libtorch": libtorch_version(),
         "computed": computed,
         "tables": tables.iter().map(|t| table_provenance(plan, t)).collect::<Vec<_>>(),
+    });
+    if !decided.is_empty() {
+        doc["decisions"] = decided.iter().map(|d| decision_provenance(plan, d)).collect();
+    }
+    doc
+}
+
+/// One decision: its rule, outcome, and each comparison's quantity with the instances
+/// (and values) of both sides; with `layers = "best"`, how each side's layer was chosen.
+fn decision_provenance(plan: &Plan, d: &Decided) -> Value {
+    let valued = |values: &[(usize, f64)]| {
+        values
+            .iter()
+            .map(|&(i, value)| {
+                let mut v = instance(plan, i);
+                v["value"] = finite(value);
+                v
+            })
+            .collect::<Vec<_>>()
+    };
+    let comparisons: Vec<Value> = d
+        .comparisons
+        .iter()
+        .map(|c| {
+            let cell = c.cell();
+            let range = c.range();
+            json!({
+                "layer_a": c.a.layer,
+                "layer_b": c.b.as_ref().map(|b| b.layer.clone()),
+                "mean": cell.as_ref().map(|c| finite(c.mean)),
+                "std": cell.as_ref().map(|c| finite(c.std)),
+                "min": range.map(|r| finite(r.0)),
+                "max": range.map(|r| finite(r.1)),
+                "n": cell.as_ref().map_or(0, |c| c.n),
+                "a": valued(&c.a.values),
+                "b": c.b.as_ref().map(|b| valued(&b.values)),
+            })
+        })
+        .collect();
+    let selections: Vec<Value> = d
+        .selections
+        .iter()
+        .map(|s| {
+            json!({
+                "side": s.side,
+                "stage": s.stage,
+                "chosen": s.chosen,
+                "means": s.means.iter().map(|(l, m)| json!({ "layer": l, "mean": m.map(finite) })).collect::<Vec<_>>(),
+                "instances": s.instances.iter().map(|&i| instance(plan, i)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "name": d.spec.name,
+        "claim": d.spec.claim,
+        "metric": d.spec.metric,
+        "a": d.spec.a,
+        "b": d.spec.b,
+        "pass": d.spec.pass,
+        "fail": d.spec.fail,
+        "requires": d.spec.requires,
+        "also": d.spec.also,
+        "outcome": d.outcome.name(),
+        "note": d.note,
+        "comparisons": comparisons,
+        "selections": selections,
     })
+}
+
+/// The `kind/key` of every instance a provenance decision names (both sides of each
+/// comparison, the selecting stages), each once.
+pub(super) fn decision_keys(decision: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for inst in decision_lists(decision).flat_map(|l| l.as_array().into_iter().flatten()) {
+        if let (Some(kind), Some(key)) = (inst["kind"].as_str(), inst["key"].as_str()) {
+            let k = format!("{kind}/{key}");
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
 }
 
 fn table_provenance(plan: &Plan, t: &Table) -> Value {
@@ -133,4 +217,12 @@ pub fn find_cell<'a>(tables: &'a [Table], table: &str, row: &str, column: &str) 
         return Err(format!("cell `{row}`, `{column}` of table `{table}` has no results in the store"));
     }
     Ok(&t.instances[ri][ci])
+}
+
+/// The instance lists a provenance decision names: both sides of each comparison, then the
+/// selecting stages.
+fn decision_lists(decision: &Value) -> impl Iterator<Item = &Value> {
+    let comparisons = decision["comparisons"].as_array().into_iter().flatten();
+    let sides = comparisons.flat_map(|c| [&c["a"], &c["b"]]);
+    sides.chain(decision["selections"].as_array().into_iter().flatten().map(|s| &s["instances"]))
 }

@@ -62,7 +62,8 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
     }
     let file_tables = doc["tables"].as_array().map(Vec::as_slice).unwrap_or_default();
     let cell_count: usize = file_tables.iter().map(|t| t["cells"].as_array().map_or(0, Vec::len)).sum();
-    if cell_count == 0 {
+    let decision_count = doc["decisions"].as_array().map_or(0, Vec::len);
+    if cell_count == 0 && decision_count == 0 && plan.decisions.is_empty() {
         check.problems.push("it has no cells: nothing to check".to_string());
         return Ok(check);
     }
@@ -116,7 +117,136 @@ pub fn check_provenance(plan: &Plan, store: &Store, text: &str) -> Result<Proven
             }
         }
     }
+    check_decisions(plan, &rows, &present, &doc, &mut check);
     Ok(check)
+}
+
+/// The file's decisions against the plan's: the same rules, each with the instances the
+/// plan reads for it (keys), and where all of them are in the store the same outcome and
+/// quantities.
+fn check_decisions(plan: &Plan, rows: &[ResultRow], present: &HashSet<usize>, doc: &Value, check: &mut ProvenanceCheck) {
+    let decided = super::decide(plan, rows);
+    let recorded = doc["decisions"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let key_of = |i: usize| format!("{}/{}", plan.instances[i].kind, plan.instances[i].key);
+    let short = |k: &str| {
+        let (kind, full) = k.split_once('/').unwrap_or(("", k));
+        format!("{kind} {}", &full[..full.len().min(12)])
+    };
+    for fd in recorded {
+        let name = fd["name"].as_str().unwrap_or("?");
+        let at = format!("decision `{name}`");
+        let Some(d) = decided.iter().find(|d| d.spec.name == name) else {
+            let names: Vec<String> = decided.iter().map(|d| format!("`{}`", d.spec.name)).collect();
+            let makes = if names.is_empty() {
+                "it makes none".to_string()
+            } else {
+                format!("it makes {}", names.join(", "))
+            };
+            check.problems.push(format!("{at} is not one this plan makes ({makes})"));
+            continue;
+        };
+        let rule = [
+            ("metric", serde_json::json!(d.spec.metric)),
+            ("a", serde_json::json!(d.spec.a)),
+            ("b", serde_json::json!(d.spec.b)),
+            ("pass", serde_json::json!(d.spec.pass)),
+            ("fail", serde_json::json!(d.spec.fail)),
+            ("requires", serde_json::json!(d.spec.requires)),
+            ("also", serde_json::json!(d.spec.also)),
+        ];
+        let differs: Vec<String> = rule
+            .iter()
+            .filter(|(k, v)| &fd[*k] != v)
+            .map(|(k, v)| format!("`{k}` {}, planned {v}", fd[*k]))
+            .collect();
+        if !differs.is_empty() {
+            check.problems.push(format!("{at}: another rule ({})", differs.join("; ")));
+            continue;
+        }
+        // The instances the plan reads for it: every seed's of each stage it names.
+        let mut planned: Vec<usize> = Vec::new();
+        for stage in d.spec.stages() {
+            for v in &plan.variants {
+                if let Some(&i) = v.stages.get(stage) {
+                    if !planned.contains(&i) {
+                        planned.push(i);
+                    }
+                }
+            }
+        }
+        let planned_keys: Vec<String> = planned.iter().map(|&i| key_of(i)).collect();
+        let recorded_keys = super::provenance::decision_keys(fd);
+        let extra: Vec<String> = recorded_keys
+            .iter()
+            .filter(|k| !planned_keys.contains(k))
+            .map(|k| short(k))
+            .collect();
+        let missing: Vec<String> = planned_keys
+            .iter()
+            .filter(|k| !recorded_keys.contains(k))
+            .map(|k| short(k))
+            .collect();
+        if !extra.is_empty() || !missing.is_empty() {
+            let mut why = Vec::new();
+            if !extra.is_empty() {
+                why.push(format!("not planned here: {}", extra.join(", ")));
+            }
+            if !missing.is_empty() {
+                why.push(format!("planned here but not recorded: {}", missing.join(", ")));
+            }
+            check.problems.push(format!("{at}: other instances ({})", why.join("; ")));
+            continue;
+        }
+        if !planned.iter().all(|i| present.contains(i)) {
+            check.values_unchecked += 1;
+            continue;
+        }
+        check.values_checked += 1;
+        if fd["outcome"].as_str() != Some(d.outcome.name()) {
+            check.problems.push(format!(
+                "{at}: outcome {}, from the store's values {}",
+                fd["outcome"],
+                d.outcome.name()
+            ));
+        }
+        let comparisons = fd["comparisons"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if comparisons.len() != d.comparisons.len() {
+            check.problems.push(format!(
+                "{at}: {} comparison(s) recorded, {} from the store's values",
+                comparisons.len(),
+                d.comparisons.len()
+            ));
+            continue;
+        }
+        for (fc, c) in comparisons.iter().zip(&d.comparisons) {
+            let layer = c.layer();
+            let where_ = if layer.is_empty() { String::new() } else { format!(" at {layer}") };
+            let layers = (fc["layer_a"].as_str(), fc["layer_b"].as_str());
+            if layers != (Some(c.a.layer.as_str()), c.b.as_ref().map(|b| b.layer.as_str())) {
+                check.problems.push(format!(
+                    "{at}: layers {} and {} recorded, {} from the store's values",
+                    fc["layer_a"], fc["layer_b"], layer
+                ));
+                continue;
+            }
+            if let Some(cell) = c.cell() {
+                for (what, stored) in [("mean", cell.mean), ("std", cell.std)] {
+                    if !same(fc[what].as_f64(), stored) {
+                        check
+                            .problems
+                            .push(format!("{at}{where_}: {what} {}, from the store's values {stored}", fc[what]));
+                    }
+                }
+            }
+        }
+    }
+    for d in &decided {
+        if !recorded.iter().any(|fd| fd["name"].as_str() == Some(d.spec.name.as_str())) {
+            check
+                .problems
+                .push(format!("decision `{}`: planned here, missing from the file", d.spec.name));
+        }
+    }
 }
 
 /// One cell of the file against the planned instances (with the store's values where

@@ -35,6 +35,7 @@ pub(super) fn fixture() -> (Plan, Vec<ResultRow>) {
         seed_axis: true,
         labels: STAGES.iter().map(|s| (s.0.to_string(), s.1.to_string())).collect(),
         tables: Vec::new(),
+        decisions: Vec::new(),
         variants: Vec::new(),
         instances: Vec::new(),
         slurm: Default::default(),

@@ -1,6 +1,6 @@
 //! Every table of an experiment written beside results.csv as `<name>.csv`, `<name>.md`
 //! and `<name>.tex`, with its plot (`<name>.svg`, `<name>.png`) where it has one;
-//! `provenance.json` tracing each cell to its stage instances; and the training curves
+//! `provenance.json` tracing each cell and decision to its stage instances; and the training curves
 //! (`training_curves.svg`, `.png`) where the results have any.
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use super::curves::{curves_figure, History};
 use super::figure::Figure;
 use super::results::write_atomic;
 use super::table_plot::table_figure;
-use super::{draw, table_csv, table_latex, table_markdown, table_specs, ResultRow, Table};
+use super::{draw, table_csv, table_latex, table_markdown, table_specs, Decided, ResultRow, Table};
 use crate::plan::{Plan, TRAINING_CURVES};
 
 /// One table as written: its name, its files and its Markdown (to show).
@@ -19,14 +19,22 @@ pub struct WrittenTable {
     pub markdown: String,
 }
 
-/// Writes the experiment's tables and their plots into `dir` (its results folder);
-/// `computed` is when the last of its instances finished (RFC 3339), for provenance.json.
-pub fn write_tables(plan: &Plan, rows: &[ResultRow], dir: &Path, computed: Option<&str>) -> std::io::Result<Vec<WrittenTable>> {
+/// Writes the experiment's tables and their plots into `dir` (its results folder), and
+/// provenance.json for them and the decisions (`decided`); `computed` is when the last of
+/// its instances finished (RFC 3339), for provenance.json.
+pub fn write_tables(
+    plan: &Plan,
+    rows: &[ResultRow],
+    decided: &[Decided],
+    dir: &Path,
+    computed: Option<&str>,
+) -> std::io::Result<Vec<WrittenTable>> {
     let mut out = Vec::new();
     let specs = table_specs(plan, rows);
     let tables: Vec<Table> = specs.iter().map(|s| Table::build(s, plan, rows)).collect();
-    if !tables.is_empty() {
-        let provenance = serde_json::to_string_pretty(&super::provenance(plan, &tables, computed)).map_err(std::io::Error::other)?;
+    if !tables.is_empty() || !decided.is_empty() {
+        let provenance =
+            serde_json::to_string_pretty(&super::provenance(plan, &tables, decided, computed)).map_err(std::io::Error::other)?;
         write_atomic(&dir.join("provenance.json"), format!("{provenance}\n").as_bytes())?;
     }
     for (spec, t) in specs.iter().zip(&tables) {
