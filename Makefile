@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo cifar10 test bench bench-train bench-kmeans bench-overhead clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 cifar10-first test bench bench-train bench-kmeans bench-overhead clippy fmt clean soak fuzz
 
 all: build
 
@@ -53,6 +53,10 @@ demo: build
 # CIFAR-10 where experiments/cifar10/datasets.toml says (compute: README, "Results on CIFAR-10").
 cifar10: build
 	scripts/cifar10.sh
+
+# The first CIFAR-10 suite (01-04), kept as the historical record of the first design.
+cifar10-first: build
+	scripts/cifar10.sh experiments/cifar10/0[1-4]-*.toml
 
 # Tests that cannot run here (a dataset under ../shared, pdflatex, Slurm) say so, and are
 # listed at the end; with KTLAB_REQUIRE_ALL=1 (CI) such a test fails instead.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The CIFAR-10 reproduction: runs experiments/cifar10/*.toml (or the files given) in order
-# with `ktlab run`, results under results/<experiment name>/, and records in each results
-# folder the command, the machine and the measured wall time (run.txt).
+# The CIFAR-10 study: runs experiments/cifar10/05-*.toml onwards (or the files given) in
+# order with `ktlab run`, results under results/<experiment name>/, and records in each
+# results folder the command, the machine and the measured wall time (run.txt). The first
+# suite (01-04, the historical record of the first design) runs with `make cifar10-first`.
 #
-#   make cifar10                                         # every file, in order
+#   make cifar10                                         # the study's files, in order
+#   make cifar10-first                                   # the first suite, 01-04
 #   scripts/cifar10.sh experiments/cifar10/02-main.toml  # one file
 #
 # Each file finishes within about an hour on 2 CPU cores from an empty store; a file
@@ -14,7 +16,7 @@ BIN=${KTLAB:-target/release/ktlab}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(experiments/cifar10/0*.toml)
+  files=(experiments/cifar10/0[5-9]-*.toml)
 fi
 for f in "${files[@]}"; do
   name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$f" | head -n 1)
@@ -26,7 +28,9 @@ for f in "${files[@]}"; do
   wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   {
     # The documented command (README), not this machine's paths.
-    echo "command: make cifar10 (scripts/cifar10.sh $f: ktlab run $f --results results)"
+    target=cifar10
+    case "$f" in */0[1-4]-*) target=cifar10-first ;; esac
+    echo "command: make $target (scripts/cifar10.sh $f: ktlab run $f --results results)"
     echo "ktlab: $($BIN --version)"
     echo "wall_seconds: $wall"
     echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
