@@ -298,7 +298,11 @@ mod tests {
             }
             out
         };
-        let mut set = ImageSet { pixels: chw(&images), n, size: w };
+        let mut set = ImageSet {
+            pixels: chw(&images),
+            n,
+            size: w,
+        };
         set.mirror();
         let mirrored: Vec<Image> = images.iter().map(Image::mirrored).collect();
         assert_eq!(set.pixels, chw(&mirrored));
