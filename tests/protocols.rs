@@ -530,7 +530,10 @@ fn flipped_features_and_the_flip_agreement_of_a_clustering() {
         let line = plan.lines().find(|l| l.split_whitespace().nth(1) == Some(stage)).unwrap();
         let (kind, key) = (line.split_whitespace().nth(2).unwrap(), line.split_whitespace().nth(3).unwrap());
         let prefix = format!("{kind}/{key}");
-        p.entries().into_iter().find(|e| e.starts_with(&prefix)).unwrap_or_else(|| panic!("{stage}: {plan}"))
+        p.entries()
+            .into_iter()
+            .find(|e| e.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{stage}: {plan}"))
     };
     let f32s = |stage: &str| -> Vec<f32> {
         let data = npy_data(&p.path(&format!("store/{}/features.npy", entry(stage))));
@@ -552,11 +555,19 @@ fn flipped_features_and_the_flip_agreement_of_a_clustering() {
     let (a, b) = (i64s("labels"), i64s("mirrored"));
     let expected = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64;
     let csv = p.read("results/flip/results.csv");
-    let line = csv.lines().find(|l| l.contains(",flip_agreement,")).unwrap_or_else(|| panic!("{csv}"));
+    let line = csv
+        .lines()
+        .find(|l| l.contains(",flip_agreement,"))
+        .unwrap_or_else(|| panic!("{csv}"));
     let v: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
     assert!((v - expected).abs() < 1e-9, "{v} vs {expected}");
     // A layer of a model stage reads mirrored images too; `flip` is refused for npy files.
     assert!(p.entries().iter().filter(|e| e.starts_with("features/")).count() == 3);
-    p.write("bad.toml", "name = \"bad\"\n[stages.f]\nkind = \"features\"\nmodel = \"npy\"\npath = \"x.npy\"\ndata = \"tiny:train\"\nflip = true\n");
-    p.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has("`flip` does not apply to model = \"npy\"");
+    p.write(
+        "bad.toml",
+        "name = \"bad\"\n[stages.f]\nkind = \"features\"\nmodel = \"npy\"\npath = \"x.npy\"\ndata = \"tiny:train\"\nflip = true\n",
+    );
+    p.ktlab(&["plan", "bad.toml"])
+        .fails(2)
+        .stderr_has("`flip` does not apply to model = \"npy\"");
 }

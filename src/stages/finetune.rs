@@ -247,6 +247,7 @@ impl Stage for FinetuneParams {
             classes: classes.len() as i64,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: from.per_image_norm,
         };
         let augment = Augment {

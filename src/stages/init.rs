@@ -86,6 +86,7 @@ impl Stage for InitParams {
                 classes: self.classes,
                 jigsaw: None,
                 projection: None,
+                decoder: None,
                 per_image_norm: false,
             },
             ctx.device,

@@ -11,6 +11,7 @@ use super::StageError;
 use crate::models::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::pretext::contrastive::ProjectionHead;
+use crate::pretext::decoder::DecoderHead;
 use crate::train::batches::ImageSet;
 
 /// What `model.json` records beside the weights.
@@ -26,6 +27,10 @@ pub struct ModelMeta {
     /// features, probes and `init` read the backbone alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionHead>,
+    /// The decoder of a colourisation or inpainting model (its variables are under
+    /// `decoder.*`; features, probes and `init` read the backbone alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<DecoderHead>,
     /// Inputs are normalised per image and channel to mean 0 and standard deviation 1, as
     /// the tiles of Jigsaw training were (instead of the fixed dataset normalisation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -139,7 +144,8 @@ impl LoadedModel {
     }
 
     /// Loads a model entry: its network, without any pretext head (a Jigsaw model's
-    /// `jigsaw.*` variables and a contrastive model's `contrastive.*` stay in the file).
+    /// `jigsaw.*` variables, a contrastive model's `contrastive.*` and a dense task's
+    /// `decoder.*` stay in the file).
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, StageError> {
         let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
         let mut m = LoadedModel::new(meta, device)?;
@@ -316,6 +322,7 @@ mod tests {
             classes,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: false,
         };
         LoadedModel::new(meta, Device::Cpu).unwrap()

@@ -275,6 +275,7 @@ impl Stage for TrainParams {
             classes,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: false,
         };
         let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);

@@ -192,6 +192,7 @@ impl Task for ContrastiveSetup {
             classes: 0,
             jigsaw: None,
             projection: Some(head),
+            decoder: None,
             per_image_norm: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;

@@ -337,6 +337,7 @@ impl Task for JigsawSetup {
             classes: 0,
             jigsaw: Some(head),
             projection: None,
+            decoder: None,
             per_image_norm: true,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;

@@ -5,6 +5,7 @@
 //! A task is one file in this folder (its options and their validation, its keyed form, how
 //! it trains and measures itself) and one line in [`TASKS`]; `task.rs` says what a task is
 //! to this stage.
+mod colorization;
 mod contrastive;
 mod jigsaw;
 mod rotation;
@@ -39,6 +40,7 @@ const TASKS: &[&TaskDef] = &[
     &jigsaw::JIGSAW_PLUS_PLUS,
     &rotation::ROTATION,
     &contrastive::CONTRASTIVE,
+    &colorization::COLORIZATION,
 ];
 
 /// The keys of a pretext table besides the flattened solver options and the tasks' own.
@@ -250,6 +252,9 @@ impl Stage for PretextParams {
         "pretext_heldout_retrieval_top1",
         "pretext_train_retrieval_top1",
         "pretext_heldout_retrieval_top1_chance",
+        "pretext_heldout_ab_accuracy",
+        "pretext_train_ab_accuracy",
+        "pretext_heldout_ab_accuracy_trivial",
     ];
 
     /// The task's; no images held out (`held_out = 0`): none of the held-out ones.

@@ -92,6 +92,7 @@ impl Task for RotationSetup {
                 classes: 4,
                 jigsaw: None,
                 projection: None,
+                decoder: None,
                 per_image_norm: false,
             },
             ctx.device,
