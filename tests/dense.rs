@@ -168,6 +168,71 @@ epochs = 1
 }
 
 #[test]
+fn inpainting_beats_the_mean_colour_on_held_out_regions_and_names_its_metric() {
+    for mask in ["center", "blocks"] {
+        let extra = format!("data = \"shapes:train\"\nmask = \"{mask}\"\nepochs = 4");
+        let (csv, epochs_csv, json) = run_pretext("inpaint", "inpainting", &extra);
+        let psnr = value(&csv, "pretext_heldout_psnr");
+        let trivial = value(&csv, "pretext_heldout_psnr_trivial");
+        let (mse, mse_trivial) = (value(&csv, "pretext_heldout_mse"), value(&csv, "pretext_heldout_mse_trivial"));
+        eprintln!("{mask}: held-out PSNR {psnr:.2} dB (mean colour {trivial:.2}), MSE {mse:.4} ({mse_trivial:.4})");
+        assert!(psnr > trivial + 1.0, "{mask}: {psnr} against {trivial}");
+        assert!(mse < mse_trivial, "{mask}: {mse} against {mse_trivial}");
+        assert_eq!(rows(&csv, "pretext_train_psnr").len(), 1, "{csv}");
+        let mut lines = epochs_csv.lines();
+        assert_eq!(lines.next(), Some("epoch,loss,psnr,lr"));
+        let losses: Vec<f64> = lines.map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+        assert!(losses.last() < losses.first(), "{losses:?}");
+        assert!(json.contains("\"decoder\"") && json.contains("\"side\": 32"), "{json}");
+    }
+}
+
+#[test]
+fn an_inpainting_model_flows_through_features_and_a_probe() {
+    let p = Project::new();
+    p.write(
+        "exp.toml",
+        r#"name = "flow"
+seed = 5
+[stages.pretext]
+kind = "pretext"
+task = "inpainting"
+arch = "vgg16-small"
+width = 0.25
+data = "shapes:test"
+epochs = 1
+batch_size = 32
+mask = "blocks"
+outside_weight = 0.1
+[stages.feat]
+kind = "features"
+model = "pretext"
+layer = "conv4"
+data = "shapes:test"
+[stages.target]
+kind = "train"
+arch = "vgg16-small"
+width = 0.25
+init = "pretext"
+data = "shapes:train"
+labels = "truth"
+epochs = 1
+[stages.probe]
+kind = "linear-probe"
+model = "pretext"
+layers = ["conv5"]
+train = "shapes:train"
+test = "shapes:test"
+"#,
+    );
+    p.ktlab(&["run", "exp.toml", "-v"]).ok();
+    let csv = p.read("results/flow/results.csv");
+    for metric in ["pretext_heldout_psnr", "pretext_heldout_mse_trivial", "top1"] {
+        assert!(!rows(&csv, metric).is_empty(), "{metric}: {csv}");
+    }
+}
+
+#[test]
 fn bad_dense_task_values_are_located_errors() {
     let p = Project::new();
     let base = "name = \"bad\"\n[stages.pretext]\nkind = \"pretext\"\narch = \"alexnet-small\"\ndata = \"shapes:unlabeled\"\n";

@@ -11,6 +11,8 @@ pub mod contrastive;
 #[cfg(feature = "torch")]
 pub mod decoder;
 #[cfg(feature = "torch")]
+pub mod inpainting;
+#[cfg(feature = "torch")]
 pub mod jigsaw;
 #[cfg(feature = "torch")]
 pub mod lab;

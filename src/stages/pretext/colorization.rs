@@ -190,6 +190,7 @@ impl Task for ColorizationSetup {
             classes: None,
             chance: heldout_maker.gray_accuracy(),
             heldout,
+            extra: Vec::new(),
         })
     }
 }

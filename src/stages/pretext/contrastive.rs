@@ -202,6 +202,7 @@ impl Task for ContrastiveSetup {
             classes: None,
             chance: 1.0 / job.aside.n.max(1) as f64,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

@@ -347,6 +347,7 @@ impl Task for JigsawSetup {
             classes: Some(perms.len()),
             chance: 1.0 / perms.len() as f64,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

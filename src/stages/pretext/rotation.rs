@@ -142,6 +142,7 @@ impl Task for RotationSetup {
             classes: Some(4),
             chance: 0.25,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

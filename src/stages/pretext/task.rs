@@ -125,4 +125,7 @@ pub struct Trained {
     pub chance: f64,
     /// The task's metric on the held-out images, if any were.
     pub heldout: Option<f64>,
+    /// Further held-out figures (named as in [`Task::metrics`], after the first three),
+    /// when images were held out: inpainting's region MSE and its trivial baseline's.
+    pub extra: Vec<(&'static str, f64)>,
 }
