@@ -1,8 +1,8 @@
 //! An upsampling decoder on a backbone layer, for the dense pretext tasks (colourisation,
-//! inpainting): the layer's feature map through a 3x3 conv, then steps of x2 bilinear
-//! upsampling and a 3x3 conv (ReLU after each) up to the output side (a last bilinear
-//! resize where the side is not a power-of-two multiple), and a 1x1 conv to the output
-//! channels. Its variables are under `decoder.*`, outside the backbone that `features`,
+//! inpainting): the layer's feature map through a 3x3 conv (as many channels as the layer,
+//! 16 to 256), then steps of x2 bilinear upsampling and a 3x3 conv halving the channels
+//! (down to 16; ReLU after each) up to the output side (a last bilinear resize where the
+//! side is not a power-of-two multiple), and a 1x1 conv to the output channels. Its variables are under `decoder.*`, outside the backbone that `features`,
 //! the probes and `init` read; `model.json` records its sizes.
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
@@ -15,7 +15,7 @@ use crate::models::{NetConfig, Network};
 pub struct DecoderHead {
     /// The backbone layer it reads (a tap name or alias).
     pub layer: String,
-    /// Channels of its convs.
+    /// Channels of its first conv (halved at each upsampling step, down to 16).
     pub channels: i64,
     /// Side of its output map.
     pub side: i64,
@@ -55,12 +55,15 @@ impl DenseNet {
         };
         let first = conv("conv0", c, channels, 3);
         let mut ups = Vec::new();
-        let mut at = h.max(1);
+        let (mut at, mut width) = (h.max(1), channels);
         while at * 2 <= side {
-            ups.push(conv(&format!("up{}", ups.len() + 1), channels, channels, 3));
-            at *= 2;
+            // Each doubling of the side halves the channels (down to 16), so every step
+            // costs about the same and the full-resolution ones stay cheap.
+            let next = (width / 2).max(16);
+            ups.push(conv(&format!("up{}", ups.len() + 1), width, next, 3));
+            (at, width) = (at * 2, next);
         }
-        let last = conv("out", channels, out, 1);
+        let last = conv("out", width, out, 1);
         let head = DecoderHead {
             layer: layer.to_string(),
             channels,

@@ -3,7 +3,8 @@
 //! `mask_size`, half the image side by default; `mask = "blocks"`: squares of side
 //! `mask_size`, a quarter of the side by default, at random places until a quarter of the
 //! image is gone) and filled with the training images' mean colour; a decoder on
-//! `decoder_layer` (conv5 by default) predicts the whole image, and the loss is the mean
+//! `decoder_layer` (conv5 by default) predicts the whole image (as its difference from the
+//! mean colour), and the loss is the mean
 //! squared error on the removed pixels plus `outside_weight` (0) times that on the others.
 //! Held out: the removed region's PSNR and MSE, beside those of predicting the mean colour.
 //! The decoder is recorded in `model.json` but is not part of the backbone that `features`,
@@ -160,7 +161,10 @@ impl Task for InpaintingSetup {
             (ctx.note)(format!("initialised {copied} of {total} variables from the init model"));
         }
         let reporter = EpochReporter::new(ctx, job.cfg.epochs, objective.metric());
-        let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
+        // The decoder predicts the difference from the mean colour: an untrained network
+        // starts near the trivial prediction instead of black.
+        let colour = tch::Tensor::from_slice(&fill).view([1, 3, 1, 1]).to_device(ctx.device);
+        let forward = |x: &tch::Tensor, train: bool| net.forward(x, train) + &colour;
         let history = train(
             &mut vs,
             &forward,
@@ -179,7 +183,6 @@ impl Task for InpaintingSetup {
             flip: false,
         };
         // The trivial prediction: the mean colour everywhere.
-        let colour = tch::Tensor::from_slice(&fill).view([1, 3, 1, 1]).to_device(ctx.device);
         let trivial = |x: &tch::Tensor, _: bool| colour.expand(x.size(), false);
         let mse = InpaintLoss {
             metric: RegionMetric::Mse,
