@@ -105,6 +105,7 @@ fn colorization_beats_gray_on_held_out_images_and_names_its_metric() {
         let losses: Vec<f64> = lines.map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
         assert!(losses.last() < losses.first(), "{losses:?}");
         assert!(json.contains("\"decoder\"") && json.contains("\"layer\": \"conv5\""), "{json}");
+        assert!(json.contains("\"lightness_input\": true"), "{json}");
     }
 }
 

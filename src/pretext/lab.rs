@@ -58,6 +58,22 @@ fn lab64(rgb: [u8; 3]) -> [f64; 3] {
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
+/// The CIE L of a batch of normalised images `[b, 3, h, w]` (each channel `(v - 0.5) /
+/// 0.25` of sRGB `v` in 0..1), scaled and normalised the same way (`(L / 100 - 0.5) /
+/// 0.25`) in all three channels: what a colourisation network saw in training, computed
+/// on the batch's device.
+pub fn lightness_of_normalised(x: &tch::Tensor) -> tch::Tensor {
+    use crate::train::batches::{MEAN, STD};
+    let v = (x.to_kind(tch::Kind::Float) * STD as f64 + MEAN as f64).clamp(0.0, 1.0);
+    let linear = (&v / 12.92).where_self(&v.le(0.040_45), &((&v + 0.055) / 1.055).pow_tensor_scalar(2.4));
+    let y = linear.select(1, 0) * RGB_TO_XYZ[1][0] + linear.select(1, 1) * RGB_TO_XYZ[1][1] + linear.select(1, 2) * RGB_TO_XYZ[1][2];
+    const D: f64 = 6.0 / 29.0;
+    let cube_root = y.clamp_min(0.0).pow_tensor_scalar(1.0 / 3.0);
+    let fy = cube_root.where_self(&y.gt(D * D * D), &(&y / (3.0 * D * D) + 4.0 / 29.0));
+    let l = ((fy * 116.0 - 16.0) / 100.0 - MEAN as f64) / STD as f64; // [b, h, w]
+    l.unsqueeze(1).expand([-1, 3, -1, -1], false).contiguous()
+}
+
 /// The in-gamut ab bins: the centres (multiples of [`GRID`]) that at least one 8-bit sRGB
 /// colour is nearest to, in order of a, then b. Computed once, from all 2^24 colours.
 pub fn bins() -> &'static [[f32; 2]] {
@@ -175,6 +191,33 @@ mod tests {
         ([90, 140, 60], [53.228, -31.786, 36.948]),
         ([1, 2, 3], [0.50983, -0.12245, -0.4706]),
     ];
+
+    /// The tensor lightness of normalised batches agrees with the host conversion.
+    #[test]
+    fn lightness_of_normalised_batches_is_the_hosts_l() {
+        use crate::train::batches::{MEAN, STD};
+        let colours: Vec<[u8; 3]> = LAB_REFERENCE
+            .iter()
+            .map(|(c, _)| *c)
+            .chain([[255, 0, 0], [128, 128, 128]])
+            .collect();
+        let mut x = vec![0f32; 3 * colours.len()];
+        for (p, c) in colours.iter().enumerate() {
+            for ch in 0..3 {
+                x[ch * colours.len() + p] = (c[ch] as f32 / 255.0 - MEAN) / STD;
+            }
+        }
+        let n = colours.len() as i64;
+        let l = lightness_of_normalised(&tch::Tensor::from_slice(&x).view([1, 3, 1, n]));
+        assert_eq!(l.size(), [1, 3, 1, n]);
+        for (p, c) in colours.iter().enumerate() {
+            let want = (srgb_to_lab(*c)[0] / 100.0 - MEAN) / STD;
+            for ch in 0..3 {
+                let got = l.double_value(&[0, ch, 0, p as i64]) as f32;
+                assert!((got - want).abs() < 1e-4, "{c:?}: {got} against {want}");
+            }
+        }
+    }
 
     #[test]
     fn the_gamut_holds_the_primaries_and_gray_and_its_bins_are_fixed() {

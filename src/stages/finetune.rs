@@ -249,6 +249,7 @@ impl Stage for FinetuneParams {
             projection: None,
             decoder: None,
             per_image_norm: from.per_image_norm,
+            lightness_input: from.lightness_input,
         };
         let augment = Augment {
             crop_padding: self.crop_padding,

@@ -88,6 +88,7 @@ impl Stage for InitParams {
                 projection: None,
                 decoder: None,
                 per_image_norm: false,
+                lightness_input: false,
             },
             ctx.device,
         )?;

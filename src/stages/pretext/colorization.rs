@@ -182,6 +182,7 @@ impl Task for ColorizationSetup {
             projection: None,
             decoder: Some(head),
             per_image_norm: false,
+            lightness_input: true,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

@@ -194,6 +194,7 @@ impl Task for ContrastiveSetup {
             projection: Some(head),
             decoder: None,
             per_image_norm: false,
+            lightness_input: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

@@ -208,6 +208,7 @@ impl Task for InpaintingSetup {
             projection: None,
             decoder: Some(head),
             per_image_norm: false,
+            lightness_input: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

@@ -339,6 +339,7 @@ impl Task for JigsawSetup {
             projection: None,
             decoder: None,
             per_image_norm: true,
+            lightness_input: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

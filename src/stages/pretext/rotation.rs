@@ -94,6 +94,7 @@ impl Task for RotationSetup {
                 projection: None,
                 decoder: None,
                 per_image_norm: false,
+                lightness_input: false,
             },
             ctx.device,
         )?;
