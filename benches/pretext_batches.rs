@@ -9,19 +9,28 @@
 //! training step with the projection head and NT-Xent on both views (`--cuda`: the step on
 //! the first CUDA device, each batch copied there from the host).
 //!
-//! `cargo bench --bench pretext_batches -- [--task contrastive [--cuda]] [--batch 64]
-//! [--threads 2] [--steps 10]`
+//! `--task colorization` and `--task inpainting` measure the dense tasks: Lab conversion and
+//! block-mean ab targets of 32 px images (colourisation; the rebalancing weights from the
+//! images' prior), or masked images with their targets (inpainting, centre masks; `--blocks`
+//! random blocks), against `alexnet-small`'s training step through the conv5 decoder.
+//!
+//! `cargo bench --bench pretext_batches -- [--task contrastive [--cuda]] [--task
+//! colorization|inpainting [--blocks]] [--batch 64] [--threads 2] [--steps 10]`
 use std::sync::Arc;
 use std::time::Instant;
 
 use ktlab::data::Synthetic;
 use ktlab::models::{Arch, NetConfig};
 use ktlab::pretext::cfn::{ContextFree, JigsawHead};
+use ktlab::pretext::colorization::{output_side, ColorLoss, Colorize};
 use ktlab::pretext::contrastive::{ContrastiveNet, NtXent, Views};
+use ktlab::pretext::decoder::DenseNet;
+use ktlab::pretext::inpainting::{mean_colour, Inpaint, InpaintLoss, MaskConfig, MaskKind, RegionMetric};
 use ktlab::pretext::jigsaw::{Jigsaw, JigsawConfig};
+use ktlab::pretext::lab::{rebalancing_weights, smoothed_prior};
 use ktlab::pretext::permutations::PermutationSet;
 use ktlab::pretext::views::ViewConfig;
-use ktlab::train::batches::{assemble, epoch_order, ImageSet};
+use ktlab::train::batches::{assemble, epoch_order, ImageSet, SampleMaker};
 use ktlab::train::objective::Objective;
 use ktlab::train::optim::{Optimizer, OptimizerConfig};
 use tch::{nn, Device, Reduction, Tensor};
@@ -48,6 +57,10 @@ fn main() {
             Device::Cpu
         };
         contrastive(batch, threads, steps, device);
+        return;
+    }
+    if std::env::args().any(|a| a == "colorization" || a == "inpainting") {
+        dense(batch, threads, steps);
         return;
     }
     // The quickstart's setting: synthetic 32 px images shown at 64 px, a 57 px crop,
@@ -175,6 +188,96 @@ fn contrastive(batch: usize, threads: usize, steps: usize, device: Device) {
         let secs = t.elapsed().as_secs_f64();
         println!(
             "training   alexnet-small width {width} contrastive batch {batch} (2 views each) on {device:?}, {threads} threads: {:.0} samples/s ({steps} steps in {secs:.2}s)",
+            (batch * steps) as f64 / secs
+        );
+    }
+}
+
+/// Colourisation or inpainting samples of the synthetic 32 px images against
+/// `alexnet-small`'s training step through the decoder on conv5.
+fn dense(batch: usize, threads: usize, steps: usize) {
+    let source = Synthetic::new("shapes", "unlabeled", 32, 0, 2000).expect("synthetic");
+    let set = Arc::new(ImageSet::load(&source, 32, &|_, _| {}).expect("images"));
+    let colorization = std::env::args().any(|a| a == "colorization");
+    let blocks = std::env::args().any(|a| a == "--blocks");
+    let (maker, objective, side, out, what): (Box<dyn SampleMaker>, Box<dyn Objective>, i64, i64, String) = if colorization {
+        let maker = Colorize { set, flip: true };
+        let t = Instant::now();
+        let weights = rebalancing_weights(&smoothed_prior(&maker.histogram(), 5.0), 0.5);
+        println!(
+            "prior      ab histogram of 2000 images and weights: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+        let loss = ColorLoss::Classification { weights };
+        let channels = loss.channels();
+        (
+            Box::new(maker),
+            Box::new(loss),
+            output_side(32) as i64,
+            channels,
+            "colorization L -> 8 x 8 ab".into(),
+        )
+    } else {
+        let mask = MaskConfig {
+            kind: if blocks { MaskKind::Blocks } else { MaskKind::Center },
+            size: if blocks { 8 } else { 16 },
+        };
+        let fill = mean_colour(&set);
+        let maker = Inpaint {
+            set,
+            mask,
+            fill,
+            flip: true,
+        };
+        let loss = InpaintLoss {
+            outside_weight: 0.0,
+            metric: RegionMetric::Psnr,
+        };
+        let name = if blocks { "inpainting blocks" } else { "inpainting center" };
+        (Box::new(maker), Box::new(loss), 32, 3, format!("{name} 32 px"))
+    };
+    let order = epoch_order(2000, batch, 0, 0);
+    let t = Instant::now();
+    let mut made = 0;
+    let mut batches = Vec::new();
+    for chunk in &order {
+        let bt = assemble(maker.as_ref(), chunk, 0, 0);
+        made += chunk.len();
+        if batches.len() < 2 {
+            batches.push(bt);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "assembly   {what}, {threads} threads: {:.0} samples/s ({made} samples in {secs:.2}s)",
+        made as f64 / secs
+    );
+    for width in [0.5, 1.0] {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net_cfg = NetConfig {
+            arch: Arch::AlexnetSmall,
+            width,
+            batch_norm: true,
+            in_channels: 3,
+            image_size: 32,
+        };
+        let (net, _) = DenseNet::new(&vs.root(), &net_cfg, "conv5", side, out).expect("network");
+        let params: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9, 5e-4), params);
+        let mut step = |i: usize| {
+            let b = &batches[i % batches.len()];
+            let loss = objective.loss(&net.forward(&b.inputs, true), &b.targets);
+            opt.backward_step(&loss, 0.01);
+        };
+        step(0);
+        let t = Instant::now();
+        for i in 0..steps {
+            step(i);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "training   alexnet-small width {width} + decoder, {what}, batch {batch}, {threads} threads: {:.0} samples/s ({steps} steps in {secs:.2}s)",
             (batch * steps) as f64 / secs
         );
     }

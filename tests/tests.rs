@@ -8,6 +8,7 @@ mod concurrency;
 mod config_errors;
 mod contrastive;
 mod decisions;
+mod dense;
 mod disk_full;
 mod estimates;
 mod failures;

@@ -141,6 +141,49 @@ batch_size = 45
     );
 }
 
+/// A colourisation pretext stage (random flips per sample, class-rebalancing weights from
+/// the training images) resumes bit for bit too: 900 images in 20 steps of 45.
+#[test]
+fn colorization_pretext_killed_mid_epoch_resumes_to_identical_weights() {
+    killed_mid_epoch_resumes_to_identical_weights(
+        r#"
+name = "resume-colorization"
+seed = 9
+[stages.pretext]
+kind = "pretext"
+task = "colorization"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+epochs = 4
+batch_size = 45
+"#,
+        "pretext",
+    );
+}
+
+/// An inpainting stage with random blocks (each sample's mask from its own generator)
+/// resumes bit for bit too.
+#[test]
+fn inpainting_pretext_killed_mid_epoch_resumes_to_identical_weights() {
+    killed_mid_epoch_resumes_to_identical_weights(
+        r#"
+name = "resume-inpainting"
+seed = 9
+[stages.pretext]
+kind = "pretext"
+task = "inpainting"
+arch = "alexnet-small"
+width = 0.25
+data = "shapes:train"
+mask = "blocks"
+epochs = 4
+batch_size = 45
+"#,
+        "pretext",
+    );
+}
+
 /// Mixed precision keeps the checkpoint contract: bf16 autocast on the CPU resumes bit for bit.
 #[test]
 fn bf16_training_killed_mid_epoch_resumes_to_identical_weights() {

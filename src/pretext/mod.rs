@@ -1,12 +1,21 @@
 //! Pretext tasks: Jigsaw permutation sets, Jigsaw and Jigsaw++ samples, the context-free
-//! network, rotation prediction, and contrastive instance discrimination (views, projection
-//! head, NT-Xent).
+//! network, rotation prediction, contrastive instance discrimination (views, projection
+//! head, NT-Xent), colourisation (Lab, ab bins) and inpainting, the last two through an
+//! upsampling decoder.
 #[cfg(feature = "torch")]
 pub mod cfn;
 #[cfg(feature = "torch")]
+pub mod colorization;
+#[cfg(feature = "torch")]
 pub mod contrastive;
 #[cfg(feature = "torch")]
+pub mod decoder;
+#[cfg(feature = "torch")]
+pub mod inpainting;
+#[cfg(feature = "torch")]
 pub mod jigsaw;
+#[cfg(feature = "torch")]
+pub mod lab;
 pub mod permutations;
 #[cfg(feature = "torch")]
 pub mod rotation;

@@ -247,7 +247,9 @@ impl Stage for FinetuneParams {
             classes: classes.len() as i64,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: from.per_image_norm,
+            lightness_input: from.lightness_input,
         };
         let augment = Augment {
             crop_padding: self.crop_padding,

@@ -86,7 +86,9 @@ impl Stage for InitParams {
                 classes: self.classes,
                 jigsaw: None,
                 projection: None,
+                decoder: None,
                 per_image_norm: false,
+                lightness_input: false,
             },
             ctx.device,
         )?;

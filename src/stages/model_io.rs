@@ -11,6 +11,7 @@ use super::StageError;
 use crate::models::{NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::pretext::contrastive::ProjectionHead;
+use crate::pretext::decoder::DecoderHead;
 use crate::train::batches::ImageSet;
 
 /// What `model.json` records beside the weights.
@@ -26,10 +27,34 @@ pub struct ModelMeta {
     /// features, probes and `init` read the backbone alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionHead>,
+    /// The decoder of a colourisation or inpainting model (its variables are under
+    /// `decoder.*`; features, probes and `init` read the backbone alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<DecoderHead>,
     /// Inputs are normalised per image and channel to mean 0 and standard deviation 1, as
     /// the tiles of Jigsaw training were (instead of the fixed dataset normalisation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_image_norm: bool,
+    /// Inputs are turned into their CIE Lab lightness (in all three channels), as a
+    /// colourisation network saw them in training.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lightness_input: bool,
+}
+
+impl ModelMeta {
+    /// A batch of normalised images `[b, 3, h, w]` as this network takes them.
+    pub fn prepare(&self, x: &Tensor) -> Tensor {
+        let x = if self.lightness_input {
+            crate::pretext::lab::lightness_of_normalised(x)
+        } else {
+            x.shallow_clone()
+        };
+        if self.per_image_norm {
+            normalize_per_image(&x)
+        } else {
+            x
+        }
+    }
 }
 
 /// What [`LoadedModel::init_from`] took over.
@@ -139,7 +164,8 @@ impl LoadedModel {
     }
 
     /// Loads a model entry: its network, without any pretext head (a Jigsaw model's
-    /// `jigsaw.*` variables and a contrastive model's `contrastive.*` stay in the file).
+    /// `jigsaw.*` variables, a contrastive model's `contrastive.*` and a dense task's
+    /// `decoder.*` stay in the file).
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, StageError> {
         let meta: ModelMeta = artefacts::read_json(&dir.join("model.json"))?;
         let mut m = LoadedModel::new(meta, device)?;
@@ -228,10 +254,7 @@ impl LoadedModel {
         let idx: Vec<usize> = (0..set.n).collect();
         tch::no_grad(|| -> Result<(), StageError> {
             for (b, chunk) in idx.chunks(EXTRACT_BATCH).enumerate() {
-                let mut x = set.batch(chunk).to_device(device);
-                if self.meta.per_image_norm {
-                    x = normalize_per_image(&x);
-                }
+                let x = self.meta.prepare(&set.batch(chunk).to_device(device));
                 let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
                 for (slot, t) in parts.iter_mut().zip(taps) {
                     slot.push(pool(&t, target).to_device(Device::Cpu));
@@ -303,6 +326,25 @@ mod tests {
         assert_eq!(flat.abs().sum(Kind::Float).double_value(&[]), 0.0);
     }
 
+    /// A colourisation model takes every input as its lightness, as in training; a model
+    /// without the flag takes it as it is; `model.json` of older models reads as without.
+    #[test]
+    fn a_lightness_model_sees_l_in_all_three_channels() {
+        let mut meta = model(0.25, 0).meta;
+        let x = Tensor::randn([2, 3, 4, 4], (Kind::Float, Device::Cpu)).clamp(-2.0, 2.0);
+        assert!(meta.prepare(&x).equal(&x));
+        meta.lightness_input = true;
+        let l = meta.prepare(&x);
+        assert!(l.equal(&crate::pretext::lab::lightness_of_normalised(&x)));
+        assert!(l.select(1, 0).equal(&l.select(1, 2)));
+        assert!(!l.equal(&x));
+        let json = serde_json::to_value(&meta).unwrap();
+        assert_eq!(json["lightness_input"], true);
+        meta.lightness_input = false;
+        let older: ModelMeta = serde_json::from_value(serde_json::to_value(&meta).unwrap()).unwrap();
+        assert!(!older.lightness_input && serde_json::to_value(&meta).unwrap().get("lightness_input").is_none());
+    }
+
     fn model(width: f64, classes: i64) -> LoadedModel {
         let config = NetConfig {
             arch: crate::models::Arch::AlexnetSmall,
@@ -316,7 +358,9 @@ mod tests {
             classes,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: false,
+            lightness_input: false,
         };
         LoadedModel::new(meta, Device::Cpu).unwrap()
     }

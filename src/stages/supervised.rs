@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tch::{Kind, Tensor};
 
-use super::model_io::{normalize_per_image, LoadedModel, ModelMeta};
+use super::model_io::{LoadedModel, ModelMeta};
 use super::solver::{write_history, EpochReporter, SolverParams};
 use super::{RunCtx, StageError};
 use crate::train::batches::{Augment, ImageSet, Labeled};
@@ -57,14 +57,8 @@ pub(super) fn train_classifier(
     let cfg = solver.config(ctx.seed);
     let objective = Classification::ACCURACY;
     let observer = EpochReporter::new(ctx, solver.epochs, objective.metric());
-    let (net, per_image_norm) = (&model.net, model.meta.per_image_norm);
-    let forward = |x: &tch::Tensor, train: bool| {
-        if per_image_norm {
-            net.forward(&normalize_per_image(x), train)
-        } else {
-            net.forward(x, train)
-        }
-    };
+    let (net, meta) = (&model.net, &model.meta);
+    let forward = |x: &tch::Tensor, train: bool| net.forward(&meta.prepare(x), train);
     let maker = Arc::new(Labeled { set, labels, augment });
     let history = train(&mut model.vs, &forward, maker, &objective, &cfg, ctx.checkpoint_dir, &observer)
         .map_err(|e| StageError::Failed(e.to_string()))?;
@@ -84,10 +78,7 @@ pub(super) fn score_classifier(model: &LoadedModel, set: &ImageSet, labels: &[i6
     let idx: Vec<usize> = (0..set.n).collect();
     tch::no_grad(|| -> Result<(), StageError> {
         for chunk in idx.chunks(EVAL_BATCH) {
-            let mut x = set.batch(chunk).to_device(device); // [b, 3, s, s]
-            if model.meta.per_image_norm {
-                x = normalize_per_image(&x);
-            }
+            let x = model.meta.prepare(&set.batch(chunk).to_device(device)); // [b, 3, s, s]
             let y = Tensor::from_slice(&labels[chunk[0]..chunk[0] + chunk.len()]).to_device(device);
             let logits = model.net.forward(&x, false); // [b, classes]
             right1 += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);

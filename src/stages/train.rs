@@ -275,7 +275,9 @@ impl Stage for TrainParams {
             classes,
             jigsaw: None,
             projection: None,
+            decoder: None,
             per_image_norm: false,
+            lightness_input: false,
         };
         let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);
         let start = match self.init {

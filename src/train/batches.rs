@@ -176,7 +176,10 @@ pub enum Target {
     /// 2, ...]`, each sample's two views together; the targets are the images' indices
     /// (not read by the loss: the positive of a view is the other view of its sample).
     ViewPair,
-    // Later: per-pixel classes (colourisation's ab bins), an image (inpainting).
+    /// Floats per sample ([`SampleMaker::pixel_targets`] of them, shaped by
+    /// [`SampleMaker::target_shape`]): colourisation's ab values per pixel, inpainting's
+    /// image and mask. The targets tensor is `Float`.
+    Pixels,
 }
 
 /// Makes the training samples of one task: the supervised images with their labels, or a
@@ -200,6 +203,23 @@ pub trait SampleMaker: Send + Sync {
     /// Writes sample `i` (normalised floats) to `out` and its targets to `targets`,
     /// drawing every random choice from `rng`.
     fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]);
+    /// Floats per sample of [`Target::Pixels`] targets (none for the other kinds).
+    fn pixel_targets(&self) -> usize {
+        0
+    }
+    /// Shape of the [`Target::Pixels`] targets of `b` samples (`[b, ...]`).
+    fn target_shape(&self, b: usize) -> Vec<i64> {
+        vec![(b * self.pixel_targets()) as i64]
+    }
+    /// Writes sample `i` and its float targets ([`Target::Pixels`] makers write here; the
+    /// loop never asks other makers, whose default writes their class indices as floats).
+    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+        let mut classes = vec![0i64; self.targets_per_sample()];
+        self.make(i, rng, out, &mut classes);
+        for (t, c) in targets.iter_mut().zip(classes) {
+            *t = c as f32;
+        }
+    }
 }
 
 /// Supervised samples: one augmented image and its label.
@@ -253,6 +273,9 @@ pub fn epoch_order(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<
 /// size.
 pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize) -> Batch {
     let samples = seed::stream(seed, "samples");
+    if maker.target() == Target::Pixels {
+        return assemble_pixels(maker, chunk, samples, epoch);
+    }
     let (per, tps) = (maker.sample_len(), maker.targets_per_sample());
     let mut buf = vec![0f32; chunk.len() * per];
     let mut targets = vec![0i64; chunk.len() * tps];
@@ -266,6 +289,25 @@ pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usiz
     Batch {
         inputs: Tensor::from_slice(&buf).view(maker.batch_shape(chunk.len()).as_slice()),
         targets: Tensor::from_slice(&targets),
+    }
+}
+
+/// [`assemble`] for makers of [`Target::Pixels`]: float targets, from the same per-sample
+/// generators.
+fn assemble_pixels(maker: &dyn SampleMaker, chunk: &[usize], samples: u64, epoch: usize) -> Batch {
+    let (per, tps) = (maker.sample_len(), maker.pixel_targets());
+    let mut buf = vec![0f32; chunk.len() * per];
+    let mut targets = vec![0f32; chunk.len() * tps];
+    buf.par_chunks_mut(per)
+        .zip(targets.par_chunks_mut(tps.max(1)))
+        .zip(chunk.par_iter())
+        .for_each(|((out, t), &i)| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed::item(samples, &[epoch as u64, i as u64]));
+            maker.make_pixels(i, &mut r, out, t);
+        });
+    Batch {
+        inputs: Tensor::from_slice(&buf).view(maker.batch_shape(chunk.len()).as_slice()),
+        targets: Tensor::from_slice(&targets).view(maker.target_shape(chunk.len()).as_slice()),
     }
 }
 

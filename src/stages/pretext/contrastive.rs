@@ -192,7 +192,9 @@ impl Task for ContrastiveSetup {
             classes: 0,
             jigsaw: None,
             projection: Some(head),
+            decoder: None,
             per_image_norm: false,
+            lightness_input: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {
@@ -201,6 +203,7 @@ impl Task for ContrastiveSetup {
             classes: None,
             chance: 1.0 / job.aside.n.max(1) as f64,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

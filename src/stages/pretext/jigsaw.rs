@@ -337,7 +337,9 @@ impl Task for JigsawSetup {
             classes: 0,
             jigsaw: Some(head),
             projection: None,
+            decoder: None,
             per_image_norm: true,
+            lightness_input: false,
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {
@@ -346,6 +348,7 @@ impl Task for JigsawSetup {
             classes: Some(perms.len()),
             chance: 1.0 / perms.len() as f64,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

@@ -5,7 +5,9 @@
 //! A task is one file in this folder (its options and their validation, its keyed form, how
 //! it trains and measures itself) and one line in [`TASKS`]; `task.rs` says what a task is
 //! to this stage.
+mod colorization;
 mod contrastive;
+mod inpainting;
 mod jigsaw;
 mod rotation;
 mod task;
@@ -39,6 +41,8 @@ const TASKS: &[&TaskDef] = &[
     &jigsaw::JIGSAW_PLUS_PLUS,
     &rotation::ROTATION,
     &contrastive::CONTRASTIVE,
+    &colorization::COLORIZATION,
+    &inpainting::INPAINTING,
 ];
 
 /// The keys of a pretext table besides the flattened solver options and the tasks' own.
@@ -250,6 +254,14 @@ impl Stage for PretextParams {
         "pretext_heldout_retrieval_top1",
         "pretext_train_retrieval_top1",
         "pretext_heldout_retrieval_top1_chance",
+        "pretext_heldout_ab_accuracy",
+        "pretext_train_ab_accuracy",
+        "pretext_heldout_ab_accuracy_trivial",
+        "pretext_heldout_psnr",
+        "pretext_train_psnr",
+        "pretext_heldout_psnr_trivial",
+        "pretext_heldout_mse",
+        "pretext_heldout_mse_trivial",
     ];
 
     /// The task's; no images held out (`held_out = 0`): none of the held-out ones.
@@ -371,6 +383,9 @@ impl Stage for PretextParams {
             metrics.insert(0, row(heldout_name, value));
             if let Some(chance_name) = names.get(2) {
                 metrics.push(row(chance_name, trained.chance));
+            }
+            for (name, value) in &trained.extra {
+                metrics.push(row(name, *value));
             }
             measured = format!("held-out {name} {value:.3} on {aside} images, {measured}");
         }

@@ -92,7 +92,9 @@ impl Task for RotationSetup {
                 classes: 4,
                 jigsaw: None,
                 projection: None,
+                decoder: None,
                 per_image_norm: false,
+                lightness_input: false,
             },
             ctx.device,
         )?;
@@ -141,6 +143,7 @@ impl Task for RotationSetup {
             classes: Some(4),
             chance: 0.25,
             heldout,
+            extra: Vec::new(),
         })
     }
 }

@@ -76,7 +76,8 @@ pub trait Task: std::fmt::Debug + Send + Sync {
     fn key_fields(&self) -> Map<String, Value>;
     /// The metric names of its result rows (of the stage's `METRICS`), held-out ones
     /// first: `pretext_heldout_<metric>`, `pretext_train_<metric>`, and its trivial
-    /// baseline's where it reports one. Those starting `pretext_heldout_` are left out
+    /// baseline's where it reports one (`pretext_heldout_<metric>_chance` for guessing,
+    /// `pretext_heldout_<metric>_trivial` for a fixed prediction: gray, the mean colour). Those starting `pretext_heldout_` are left out
     /// when no images are held out.
     fn metrics(&self) -> &'static [&'static str];
     fn clone_box(&self) -> Box<dyn Task>;
@@ -119,8 +120,12 @@ pub struct Trained {
     /// Classes of a classification task.
     pub classes: Option<usize>,
     /// The metric of guessing on the held-out images (one over the classes; one over the
-    /// held-out images for instance retrieval).
+    /// held-out images for instance retrieval), or of the trivial prediction of a dense
+    /// task (gray, the mean colour).
     pub chance: f64,
     /// The task's metric on the held-out images, if any were.
     pub heldout: Option<f64>,
+    /// Further held-out figures (named as in [`Task::metrics`], after the first three),
+    /// when images were held out: inpainting's region MSE and its trivial baseline's.
+    pub extra: Vec<(&'static str, f64)>,
 }
