@@ -134,4 +134,18 @@ mod tests {
             }
         }
     }
+
+    /// Full size: AlexNet's 13 x 13 conv5 to Zhang's 56 x 56 (two doublings, then a resize)
+    /// and to the whole 224 px image.
+    #[test]
+    fn the_decoder_reaches_full_size_outputs_from_a_side_that_is_no_power_of_two() {
+        let cfg = testing::cfg(Arch::Alexnet, 0.25, true, 224);
+        for (side, out, ups) in [(56, 261, 2), (224, 3, 4)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let (net, _) = DenseNet::new(&vs.root(), &cfg, "conv5", side, out).unwrap();
+            assert_eq!(net.ups.len(), ups);
+            let y = net.forward(&Tensor::zeros([1, 3, 224, 224], (Kind::Float, Device::Cpu)), false);
+            assert_eq!(y.size(), [1, out, side, side]);
+        }
+    }
 }

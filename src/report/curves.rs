@@ -1,7 +1,7 @@
 //! Training curves: the `epochs.csv` of every stage instance the results cover that has one
 //! in its store entry (the training kinds: train, pretext, finetune), as one figure with a
 //! loss panel and a panel per metric the runs report (accuracy; a contrastive task's
-//! retrieval top-1), named after it; one line per stage label (with the swept values of a stage
+//! retrieval top-1, colorization's ab accuracy, inpainting's PSNR), named after it; one line per stage label (with the swept values of a stage
 //! that varies with them), the mean over seeds, with a band of ± the standard deviation
 //! where several seeds ran.
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,6 +45,8 @@ fn metric_title(key: &str) -> String {
     match key {
         "accuracy" => "training accuracy (fraction correct)".into(),
         "retrieval_top1" => "training retrieval top-1 in the batch (fraction found)".into(),
+        "ab_accuracy" => "training ab accuracy (fraction of pixels within 10)".into(),
+        "psnr" => "training masked-region PSNR (dB)".into(),
         other => format!("training {}", other.replace('_', " ")),
     }
 }
@@ -309,6 +311,13 @@ fn mean_curve(runs: &[&History], value: fn(&Epoch) -> f64) -> Vec<Point> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_task_metric_has_a_panel_title_with_its_unit() {
+        assert_eq!(metric_title("ab_accuracy"), "training ab accuracy (fraction of pixels within 10)");
+        assert_eq!(metric_title("psnr"), "training masked-region PSNR (dB)");
+        assert_eq!(metric_title("top_5"), "training top 5");
+    }
 
     fn run(series: &str, values: &[(f64, f64)]) -> History {
         run_of("accuracy", series, values)
