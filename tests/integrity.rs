@@ -103,8 +103,9 @@ fn same_experiment_twice_from_empty_stores_gives_identical_results() {
     a.ktlab(&["run", "exp.toml", "-q"]).ok();
     b.ktlab(&["run", "exp.toml", "-q"]).ok();
     let (ra, rb) = (a.read("results/all-kinds/results.csv"), b.read("results/all-kinds/results.csv"));
-    // 3 cluster-metrics stages x 7 metrics, the pretext stage's two accuracies, 2 probe layers x 2.
-    assert_eq!(ra.lines().count(), 1 + 3 * 7 + 2 + 2 * 2, "{ra}");
+    // 3 cluster-metrics stages x 7 metrics, the pretext stage's two accuracies, 2 probe layers
+    // x 2, the train stage's last-epoch loss and accuracy.
+    assert_eq!(ra.lines().count(), 1 + 3 * 7 + 2 + 2 * 2 + 2, "{ra}");
     assert_eq!(ra.as_bytes(), rb.as_bytes(), "results differ:\n{ra}\n{rb}");
     // Every artefact too, not only the metrics.
     assert_eq!(a.entries(), b.entries());
