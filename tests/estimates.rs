@@ -138,3 +138,27 @@ fn history_beats_the_model_the_same_instance_first_then_scaled_by_work() {
     let text = p.ktlab(&["plan", "exp.toml", "--set", "seed=2"]).ok().stdout;
     assert!(text.contains("(history (1 same)), will run"), "{text}");
 }
+
+/// A `finetune` stage trains on its labelled subset: the estimate's images are
+/// `labels_per_class` of each class (or `label_fraction` of it), not the whole split and
+/// the test split (which overestimated a 100-labels-per-class fine-tuning of CIFAR-10 by a
+/// factor of 20).
+#[test]
+fn finetune_is_estimated_from_its_labelled_subset() {
+    let p = project();
+    p.write(
+        "datasets.toml",
+        "[tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 80, test = 40 }\n",
+    );
+    p.write(
+        "exp.toml",
+        &format!(
+            "{EXPERIMENT}\n[stages.ft]\nkind = \"finetune\"\nmodel = \"net\"\ntrain = \"tiny:train\"\ntest = \"tiny:test\"\nepochs = 3\n"
+        ),
+    );
+    let images = |set: &[&str]| instance(&plan(&p, set), "ft")["images"].as_f64().unwrap();
+    // The synthetic shapes have 8 classes of 10 images in 80.
+    assert_eq!(images(&[]), 80.0, "the whole train split, not train + test");
+    assert_eq!(images(&["stages.ft.labels_per_class=2"]), 16.0);
+    assert_eq!(images(&["stages.ft.label_fraction=0.5"]), 40.0);
+}

@@ -50,7 +50,8 @@ pub struct Estimate {
 /// over its instances (`ktlab plan --format json` prints each instance's `work`, the
 /// manifests their seconds). That run shared the machine (771 s of wall time); the rates
 /// are scaled to the idle machine by 177.0 / 771 (the quickstart's time on 2 idle cores,
-/// README). knn-probe and finetune: taken as linear-probe and train.
+/// README). knn-probe and finetune: taken as linear-probe and train (finetune's images are
+/// its labelled subset).
 pub const MODEL: &[(&str, f64, f64)] = &[
     // (kind, seconds per unit of work x threads, seconds of start-up)
     ("pretext", 2.4e-11, 0.05),
@@ -157,6 +158,11 @@ fn facts_of(plan: &Plan, threads: usize, wanted: &[bool]) -> Vec<CostFacts> {
             }
         }
         let params = &inst.key_input["params"];
+        // finetune trains on its labelled subset of `train` (the test split's single pass
+        // at the end is not counted).
+        if let Some(n) = finetune_subset(inst.kind.name(), params, inst.inputs.get("train")) {
+            data_images = Some(n);
+        }
         let own = own_macs(params);
         let model = match inst.inputs.get("model") {
             Some(PlannedInput::Stage(j)) => nets[*j],
@@ -171,6 +177,25 @@ fn facts_of(plan: &Plan, threads: usize, wanted: &[bool]) -> Vec<CostFacts> {
         });
     }
     out
+}
+
+/// The images a `finetune` stage trains on in an epoch: `labels_per_class` of each class
+/// (at most the class's images), `label_fraction` of each class, or the whole `train`
+/// split; `None` for other kinds or when the split cannot be read.
+fn finetune_subset(kind: &str, params: &Value, train: Option<&PlannedInput>) -> Option<f64> {
+    let Some(PlannedInput::Data { spec, split, .. }) = train.filter(|_| kind == "finetune") else {
+        return None;
+    };
+    let summary = crate::data::summarize(spec, split).ok()?;
+    let per_class = summary.per_class.unwrap_or_else(|| vec![summary.len]);
+    let n: f64 = if let Some(m) = params.get("labels_per_class").and_then(Value::as_f64) {
+        per_class.iter().map(|&c| (c as f64).min(m)).sum()
+    } else if let Some(f) = params.get("label_fraction").and_then(Value::as_f64) {
+        per_class.iter().map(|&c| (c as f64 * f).round().max(1.0).min(c as f64)).sum()
+    } else {
+        summary.len as f64
+    };
+    Some(n)
 }
 
 /// The multiply-accumulates of the network a stage builds from its own parameters: of one
