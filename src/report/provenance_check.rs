@@ -186,15 +186,8 @@ fn check_decisions(plan: &Plan, rows: &[ResultRow], present: &HashSet<usize>, do
             .filter(|k| !recorded_keys.contains(k))
             .map(|k| short(k))
             .collect();
-        if !extra.is_empty() || !missing.is_empty() {
-            let mut why = Vec::new();
-            if !extra.is_empty() {
-                why.push(format!("not planned here: {}", extra.join(", ")));
-            }
-            if !missing.is_empty() {
-                why.push(format!("planned here but not recorded: {}", missing.join(", ")));
-            }
-            check.problems.push(format!("{at}: other instances ({})", why.join("; ")));
+        if let Some(problem) = other_instances(&at, &extra, &missing) {
+            check.problems.push(problem);
             continue;
         }
         if !planned.iter().all(|i| present.contains(i)) {
@@ -279,15 +272,8 @@ fn check_cell(plan: &Plan, at: &str, cell: &Value, planned: &[(usize, f64)], pre
         .filter(|k| !recorded.iter().any(|(r, _)| r == *k))
         .map(|k| short(k))
         .collect();
-    if !extra.is_empty() || !missing.is_empty() {
-        let mut why = Vec::new();
-        if !extra.is_empty() {
-            why.push(format!("not planned here: {}", extra.join(", ")));
-        }
-        if !missing.is_empty() {
-            why.push(format!("planned here but not recorded: {}", missing.join(", ")));
-        }
-        check.problems.push(format!("{at}: other instances ({})", why.join("; ")));
+    if let Some(problem) = other_instances(at, &extra, &missing) {
+        check.problems.push(problem);
         return;
     }
     let n = cell["n"].as_u64();
@@ -380,4 +366,18 @@ pub fn planned_rows(plan: &Plan, store: &Store) -> (Vec<ResultRow>, HashSet<usiz
         }
     }
     (rows, present)
+}
+
+/// The problem of a recorded place whose instances differ from the planned ones: those
+/// recorded but `extra` (not planned here) and those planned but `missing`; `None` when
+/// both are empty.
+fn other_instances(at: &str, extra: &[String], missing: &[String]) -> Option<String> {
+    let mut why = Vec::new();
+    if !extra.is_empty() {
+        why.push(format!("not planned here: {}", extra.join(", ")));
+    }
+    if !missing.is_empty() {
+        why.push(format!("planned here but not recorded: {}", missing.join(", ")));
+    }
+    (!why.is_empty()).then(|| format!("{at}: other instances ({})", why.join("; ")))
 }
