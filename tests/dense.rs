@@ -260,3 +260,48 @@ fn bad_dense_task_values_are_located_errors() {
         assert!(r.stderr.contains("exp.toml:"), "{keys}: located: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_task_states_its_baseline_by_its_kind_and_none_without_held_out_images() {
+    // The trivial prediction of a dense task is not "chance", and a baseline measured on
+    // held-out images does not exist when none are held out: it used to be written as
+    // `"chance": null` (inpainting's and colorization's NaN) or `"chance": 1.0` (retrieval
+    // among max(0, 1) images), and the summary line said "chance NaN".
+    for (task, held_out, word) in [
+        ("inpainting", "0.1", Some("trivial")),
+        ("inpainting", "0", None),
+        ("colorization", "0", None),
+        ("contrastive", "0", None),
+        ("rotation", "0", Some("chance")),
+    ] {
+        let p = Project::new();
+        p.write(
+            "exp.toml",
+            &format!(
+                "name = \"b\"\nseed = 3\n[stages.pretext]\nkind = \"pretext\"\ntask = \"{task}\"\n\
+                 arch = \"alexnet-small\"\nwidth = 0.25\ndata = \"shapes:train\"\nheld_out = {held_out}\n\
+                 epochs = 1\nbatch_size = 32\n"
+            ),
+        );
+        p.write("datasets.toml", SHAPES_400.replace("train = 400", "train = 64").as_str());
+        let run = p.ktlab(&["run", "exp.toml"]).ok();
+        let entry = p.entries().into_iter().find(|e| e.starts_with("pretext/")).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&p.read(&format!("store/{entry}/pretext.json"))).unwrap();
+        let csv = p.read("results/b/results.csv");
+        let said = format!("{}{}", run.stdout, run.stderr);
+        let what = format!("{task}, held_out {held_out}: {summary}\n{said}\n{csv}");
+        match word {
+            Some("trivial") => {
+                assert!(summary["trivial"].as_f64().is_some_and(f64::is_finite), "{what}");
+                assert!(summary.get("chance").is_none() && said.contains("(trivial prediction "), "{what}");
+                assert!(csv.contains("pretext_heldout_psnr_trivial"), "{what}");
+            }
+            Some(_) => assert_eq!(summary["chance"].as_f64(), Some(0.25), "{what}"),
+            None => {
+                assert!(summary.get("chance").is_none() && summary.get("trivial").is_none(), "{what}");
+                assert!(!said.contains("chance") && !said.contains("trivial"), "{what}");
+                assert!(!csv.contains("_chance") && !csv.contains("_trivial"), "{what}");
+            }
+        }
+    }
+}

@@ -62,6 +62,31 @@ impl NetConfig {
     }
 }
 
+impl NetConfig {
+    /// The shape (`[C, h, w]`, or `[d]` after flattening) of the backbone's tap `name` (a
+    /// name or alias) at `image_size`, without building any weight; `None` when there is
+    /// no such tap or the configuration does not build.
+    pub fn tap_dims(&self, name: &str) -> Option<Vec<i64>> {
+        let bp = blueprint(self, None).ok()?;
+        let name = bp
+            .aliases
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name, |(_, canonical)| *canonical);
+        let input = layers::Shape::Map {
+            c: self.in_channels,
+            h: self.image_size,
+            w: self.image_size,
+        };
+        let shapes = layers::propagate(&bp.backbone, input)?;
+        bp.backbone
+            .iter()
+            .zip(shapes)
+            .find(|(spec, _)| matches!(spec, layers::Spec::Tap(n) if *n == name))
+            .map(|(_, shape)| shape.dims())
+    }
+}
+
 /// Checks a probe layer name (or alias) for an architecture without building any weights,
 /// so that planning can refuse an unknown layer before anything runs.
 pub fn check_layer_name(cfg: &NetConfig, name: &str) -> Result<(), ModelError> {

@@ -200,7 +200,8 @@ fn finetune_subset(kind: &str, params: &Value, train: Option<&PlannedInput>) -> 
 
 /// The multiply-accumulates of the network a stage builds from its own parameters: of one
 /// image at its `image_size` (what a stage reading the model pays per image), and of one
-/// training sample (9 tiles for Jigsaw, 4 rotations).
+/// training image (a pretext task's samples of it: 9 tiles for Jigsaw, 4 rotations, 2
+/// views, the decoder of a dense task).
 fn own_macs(params: &Value) -> Option<(f64, f64)> {
     let arch: Arch = params.get("arch")?.as_str()?.parse().ok()?;
     let mut cfg = NetConfig::new(arch);
@@ -214,12 +215,9 @@ fn own_macs(params: &Value) -> Option<(f64, f64)> {
         cfg.image_size = side;
     }
     let whole = cfg.macs_per_image()?;
-    let task = params.get("task").and_then(Value::as_str).unwrap_or("");
-    let tile = params.get("tile_size").and_then(Value::as_i64);
-    let per_sample = match (task, tile) {
-        (t, Some(tile)) if t.starts_with("jigsaw") => 9.0 * NetConfig { image_size: tile, ..cfg }.macs_per_image()?,
-        ("rotation", _) => 4.0 * whole,
-        _ => whole,
+    let per_sample = match params.get("task") {
+        Some(_) => crate::stages::pretext_sample_macs(params, &cfg)?,
+        None => whole,
     };
     Some((whole, per_sample))
 }
@@ -352,5 +350,57 @@ pub fn estimate_plan(plan: &Plan, due: &[bool], history: &History, threads: usiz
         critical_path_seconds: finish.iter().copied().fold(0.0, f64::max),
         instances,
         facts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pretext::decoder;
+
+    /// A pretext stage's cost per image is its task's samples of it, the decoder of a dense
+    /// task included (it used to count the backbone alone for colourisation, inpainting
+    /// and the two contrastive views).
+    #[test]
+    fn a_pretext_image_costs_its_tasks_samples_and_decoder() {
+        let params = |extra: Value| {
+            let mut v = json!({"arch": "alexnet-small", "width": 0.5});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let cfg = NetConfig {
+            width: 0.5,
+            ..NetConfig::new(Arch::AlexnetSmall)
+        };
+        let whole = cfg.macs_per_image().unwrap();
+        let per = |extra: Value| {
+            let (w, per) = own_macs(&params(extra)).unwrap();
+            assert_eq!(w, whole);
+            per
+        };
+        assert_eq!(own_macs(&params(json!({}))), Some((whole, whole)), "a stage without a task");
+        assert_eq!(per(json!({"task": "rotation"})), 4.0 * whole);
+        assert_eq!(per(json!({"task": "contrastive"})), 2.0 * whole);
+        let tiles = NetConfig {
+            image_size: 16,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            per(json!({"task": "jigsaw++", "tile_size": 16})),
+            9.0 * tiles.macs_per_image().unwrap()
+        );
+        let colour = |loss: &str| per(json!({"task": "colorization", "decoder_layer": "conv5", "loss": loss}));
+        assert_eq!(colour("classification"), whole + decoder::macs(&cfg, "conv5", 8, 261).unwrap());
+        assert!(colour("regression") < colour("classification"));
+        let inpaint = per(json!({"task": "inpainting", "decoder_layer": "conv5"}));
+        assert_eq!(inpaint, whole + decoder::macs(&cfg, "conv5", 32, 3).unwrap());
+        assert!(inpaint > 1.1 * whole, "{inpaint} against {whole}");
+        assert_eq!(
+            own_macs(&params(json!({"task": "colorization"}))),
+            None,
+            "no decoder layer: unknown"
+        );
     }
 }

@@ -17,12 +17,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
-use super::lab::{bins, nearest_bin, srgb_to_lab};
+use super::lab::{bins, nearest_bin, output_side, srgb_to_lab};
 use crate::train::batches::{ImageSet, SampleMaker, Target, MEAN, STD};
 use crate::train::objective::{Metric, Objective};
 
-/// Input pixels per output pixel along each side (Zhang's 224 -> 56).
-pub const STRIDE: usize = 4;
 /// An output pixel counts as right when its ab lies within this distance of the truth.
 pub const TOLERANCE: f64 = 10.0;
 /// Zhang's temperature of the annealed mean over the bins.
@@ -35,11 +33,6 @@ pub struct Colorize {
     pub set: Arc<ImageSet>,
     /// Mirror each sample with probability 1/2.
     pub flip: bool,
-}
-
-/// Side of the ab map for images of side `size`.
-pub fn output_side(size: usize) -> usize {
-    (size / STRIDE).max(1)
 }
 
 impl Colorize {

@@ -10,6 +10,19 @@ pub const GRID: f32 = 10.0;
 /// (sRGB's ab values lie within about -86..98 and -108..95).
 pub const AB_RANGE: f32 = 110.0;
 
+/// Input pixels per output pixel along each side of the ab targets (Zhang's 224 -> 56).
+pub const STRIDE: usize = 4;
+
+/// Side of the ab map for images of side `size`.
+pub fn output_side(size: usize) -> usize {
+    (size / STRIDE).max(1)
+}
+
+/// How many in-gamut bins [`bins`] finds (a test pins it to the computation and to
+/// scripts/lab_reference.py): the colourisation head's classes, known without the pass over
+/// every colour (plan estimates use it).
+pub const IN_GAMUT_BINS: usize = 261;
+
 /// The D65 reference white (X, Y, Z), Y = 1.
 const WHITE: [f64; 3] = [0.950_47, 1.0, 1.088_83];
 
@@ -62,6 +75,7 @@ fn lab64(rgb: [u8; 3]) -> [f64; 3] {
 /// 0.25` of sRGB `v` in 0..1), scaled and normalised the same way (`(L / 100 - 0.5) /
 /// 0.25`) in all three channels: what a colourisation network saw in training, computed
 /// on the batch's device.
+#[cfg(feature = "torch")]
 pub fn lightness_of_normalised(x: &tch::Tensor) -> tch::Tensor {
     use crate::train::batches::{MEAN, STD};
     let v = (x.to_kind(tch::Kind::Float) * STD as f64 + MEAN as f64).clamp(0.0, 1.0);
@@ -193,6 +207,7 @@ mod tests {
     ];
 
     /// The tensor lightness of normalised batches agrees with the host conversion.
+    #[cfg(feature = "torch")]
     #[test]
     fn lightness_of_normalised_batches_is_the_hosts_l() {
         use crate::train::batches::{MEAN, STD};
@@ -230,9 +245,6 @@ mod tests {
         let corner = b[nearest_bin(-110.0, -110.0)];
         assert!(corner[0] > -110.0 || corner[1] > -110.0, "{corner:?}");
     }
-
-    /// From scripts/lab_reference.py (every 8-bit colour, the same nearest-centre rule).
-    const IN_GAMUT_BINS: usize = 261;
 
     #[test]
     fn rebalancing_weights_have_expectation_one_under_the_prior_and_favour_rare_bins() {

@@ -8,13 +8,11 @@ pub mod cfn;
 pub mod colorization;
 #[cfg(feature = "torch")]
 pub mod contrastive;
-#[cfg(feature = "torch")]
 pub mod decoder;
 #[cfg(feature = "torch")]
 pub mod inpainting;
 #[cfg(feature = "torch")]
 pub mod jigsaw;
-#[cfg(feature = "torch")]
 pub mod lab;
 pub mod permutations;
 #[cfg(feature = "torch")]

@@ -23,6 +23,7 @@ pub use kind::OutputKind;
 pub use model_io::{InitReport, LoadedModel, ModelMeta};
 pub use network_params::NetworkParams;
 pub use params::InputSpec;
+pub use pretext::sample_macs as pretext_sample_macs;
 pub use solver::SolverParams;
 pub use stage::{HeadLabels, LayerUse, Networks, ParamError, Rows, Stage, Upstream};
 

@@ -20,8 +20,9 @@ use {
     super::super::solver::EpochReporter,
     super::super::StageError,
     super::task::{Job, Trained},
-    crate::pretext::colorization::{output_side, ColorLoss, Colorize},
+    crate::pretext::colorization::{ColorLoss, Colorize},
     crate::pretext::decoder::DenseNet,
+    crate::pretext::lab::output_side,
     crate::pretext::lab::{rebalancing_weights, smoothed_prior},
     crate::train::objective::Objective,
     crate::train::trainer::train,
@@ -32,6 +33,20 @@ pub const COLORIZATION: TaskDef = TaskDef {
     name: "colorization",
     family: "colorization",
     keys: &["loss", "decoder_layer", "flip"],
+    metrics: &[
+        "pretext_heldout_ab_accuracy",
+        "pretext_train_ab_accuracy",
+        "pretext_heldout_ab_accuracy_trivial",
+    ],
+    sample_macs: |params, cfg| {
+        let layer = params.get("decoder_layer")?.as_str()?;
+        let side = crate::pretext::lab::output_side(cfg.image_size as usize) as i64;
+        let out = match params.get("loss")?.as_str()? {
+            "regression" => 2,
+            _ => crate::pretext::lab::IN_GAMUT_BINS as i64,
+        };
+        Some(cfg.macs_per_image()? + crate::pretext::decoder::macs(cfg, layer, side, out)?)
+    },
     decode: |input| Ok(Box::new(ColorizationSetup::decode(input)?)),
 };
 
@@ -118,14 +133,6 @@ impl Task for ColorizationSetup {
         key
     }
 
-    fn metrics(&self) -> &'static [&'static str] {
-        &[
-            "pretext_heldout_ab_accuracy",
-            "pretext_train_ab_accuracy",
-            "pretext_heldout_ab_accuracy_trivial",
-        ]
-    }
-
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -189,7 +196,7 @@ impl Task for ColorizationSetup {
             history,
             metric: objective.metric(),
             classes: None,
-            chance: heldout_maker.gray_accuracy(),
+            baseline: (job.aside.n > 0).then(|| heldout_maker.gray_accuracy()),
             heldout,
             extra: Vec::new(),
         })

@@ -46,6 +46,13 @@ pub const CONTRASTIVE: TaskDef = TaskDef {
         "projection_dim",
         "temperature",
     ],
+    metrics: &[
+        "pretext_heldout_retrieval_top1",
+        "pretext_train_retrieval_top1",
+        "pretext_heldout_retrieval_top1_chance",
+    ],
+    // Two views of each image (the projection head is a rounding error).
+    sample_macs: |_, cfg| Some(2.0 * cfg.macs_per_image()?),
     decode: |input| Ok(Box::new(ContrastiveSetup::decode(input)?)),
 };
 
@@ -135,14 +142,6 @@ impl Task for ContrastiveSetup {
         key
     }
 
-    fn metrics(&self) -> &'static [&'static str] {
-        &[
-            "pretext_heldout_retrieval_top1",
-            "pretext_train_retrieval_top1",
-            "pretext_heldout_retrieval_top1_chance",
-        ]
-    }
-
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -201,7 +200,7 @@ impl Task for ContrastiveSetup {
             history,
             metric: objective.metric(),
             classes: None,
-            chance: 1.0 / job.aside.n.max(1) as f64,
+            baseline: (job.aside.n > 0).then(|| 1.0 / job.aside.n as f64),
             heldout,
             extra: Vec::new(),
         })

@@ -33,6 +33,17 @@ pub const INPAINTING: TaskDef = TaskDef {
     name: "inpainting",
     family: "inpainting",
     keys: &["mask", "mask_size", "outside_weight", "decoder_layer", "flip"],
+    metrics: &[
+        "pretext_heldout_psnr",
+        "pretext_train_psnr",
+        "pretext_heldout_psnr_trivial",
+        "pretext_heldout_mse",
+        "pretext_heldout_mse_trivial",
+    ],
+    sample_macs: |params, cfg| {
+        let layer = params.get("decoder_layer")?.as_str()?;
+        Some(cfg.macs_per_image()? + crate::pretext::decoder::macs(cfg, layer, cfg.image_size, 3)?)
+    },
     decode: |input| Ok(Box::new(InpaintingSetup::decode(input)?)),
 };
 
@@ -120,16 +131,6 @@ impl Task for InpaintingSetup {
         key
     }
 
-    fn metrics(&self) -> &'static [&'static str] {
-        &[
-            "pretext_heldout_psnr",
-            "pretext_train_psnr",
-            "pretext_heldout_psnr_trivial",
-            "pretext_heldout_mse",
-            "pretext_heldout_mse_trivial",
-        ]
-    }
-
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -191,14 +192,14 @@ impl Task for InpaintingSetup {
         let measure = |o: &InpaintLoss, f: &dyn Fn(&tch::Tensor, bool) -> tch::Tensor| {
             o.evaluate(f, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device)
         };
-        let (heldout, chance, extra) = if job.aside.n > 0 {
+        let (heldout, baseline, extra) = if job.aside.n > 0 {
             let extra = vec![
                 ("pretext_heldout_mse", measure(&mse, &forward)),
                 ("pretext_heldout_mse_trivial", measure(&mse, &trivial)),
             ];
-            (Some(measure(&objective, &forward)), measure(&objective, &trivial), extra)
+            (Some(measure(&objective, &forward)), Some(measure(&objective, &trivial)), extra)
         } else {
-            (None, f64::NAN, Vec::new())
+            (None, None, Vec::new())
         };
         vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
         let meta = ModelMeta {
@@ -215,7 +216,7 @@ impl Task for InpaintingSetup {
             history,
             metric: objective.metric(),
             classes: None,
-            chance,
+            baseline,
             heldout,
             extra,
         })

@@ -36,10 +36,25 @@ const KEYS: &[&str] = &[
     "grayscale",
 ];
 
+/// Both jigsaw tasks' metrics: permutation accuracy.
+const ACCURACY: &[&str] = &["pretext_heldout_accuracy", "pretext_train_accuracy"];
+
+/// Nine tiles of `tile_size` per sample.
+fn nine_tiles(params: &Value, cfg: &crate::models::NetConfig) -> Option<f64> {
+    let tile = params.get("tile_size")?.as_i64()?;
+    let tiles = crate::models::NetConfig {
+        image_size: tile,
+        ..cfg.clone()
+    };
+    Some(9.0 * tiles.macs_per_image()?)
+}
+
 pub const JIGSAW: TaskDef = TaskDef {
     name: "jigsaw",
     family: "jigsaw tasks",
     keys: KEYS,
+    metrics: ACCURACY,
+    sample_macs: nine_tiles,
     decode: |input| Ok(Box::new(JigsawSetup::decode(input, false)?)),
 };
 
@@ -56,6 +71,8 @@ pub const JIGSAW_PLUS_PLUS: TaskDef = TaskDef {
         "grayscale",
         "max_replaced",
     ],
+    metrics: ACCURACY,
+    sample_macs: nine_tiles,
     decode: |input| Ok(Box::new(JigsawSetup::decode(input, true)?)),
 };
 
@@ -265,10 +282,6 @@ impl Task for JigsawSetup {
         key
     }
 
-    fn metrics(&self) -> &'static [&'static str] {
-        &["pretext_heldout_accuracy", "pretext_train_accuracy"]
-    }
-
     fn clone_box(&self) -> Box<dyn Task> {
         Box::new(self.clone())
     }
@@ -346,7 +359,7 @@ impl Task for JigsawSetup {
             history,
             metric: objective.metric(),
             classes: Some(perms.len()),
-            chance: 1.0 / perms.len() as f64,
+            baseline: Some(1.0 / perms.len() as f64),
             heldout,
             extra: Vec::new(),
         })

@@ -48,6 +48,70 @@ const TASKS: &[&TaskDef] = &[
 /// The keys of a pretext table besides the flattened solver options and the tasks' own.
 const COMMON_KEYS: &[&str] = &["task", "arch", "width", "batch_norm", "data", "image_size", "init", "held_out"];
 
+/// Every task's metrics, each once, in the order of [`TASKS`]: the stage's `METRICS`,
+/// derived at compile time so that a new task's file names its metrics in one place.
+const ALL_METRICS: [&str; METRIC_COUNT] = {
+    let mut out = [""; METRIC_COUNT];
+    distinct_metrics(TASKS, &mut out);
+    out
+};
+
+const METRIC_COUNT: usize = distinct_metrics(TASKS, &mut []);
+
+/// Writes the tasks' distinct metric names into `out` (as far as it reaches) and returns
+/// how many there are.
+const fn distinct_metrics(tasks: &[&TaskDef], out: &mut [&'static str]) -> usize {
+    let mut scratch = [""; 64];
+    let mut n = 0;
+    let mut t = 0;
+    while t < tasks.len() {
+        let mut m = 0;
+        while m < tasks[t].metrics.len() {
+            let name = tasks[t].metrics[m];
+            let mut seen = false;
+            let mut i = 0;
+            while i < n {
+                seen |= str_eq(scratch[i], name);
+                i += 1;
+            }
+            if !seen {
+                scratch[n] = name;
+                if n < out.len() {
+                    out[n] = name;
+                }
+                n += 1;
+            }
+            m += 1;
+        }
+        t += 1;
+    }
+    n
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Multiply-accumulates of one training image of a pretext stage with keyed parameters
+/// `params` on the network `cfg` (its task's [`TaskDef::sample_macs`]); `None` for an
+/// unknown task or what its task cannot tell.
+pub fn sample_macs(params: &Value, cfg: &crate::models::NetConfig) -> Option<f64> {
+    let task = params.get("task")?.as_str()?;
+    let def = TASKS.iter().find(|d| d.name == task)?;
+    (def.sample_macs)(params, cfg)
+}
+
 /// Every key a pretext table may hold besides the solver options: the stage's own and
 /// every task's.
 pub(crate) fn own_keys() -> Vec<&'static str> {
@@ -247,28 +311,15 @@ impl Stage for PretextParams {
     /// held-out images and generated permutations from the stated seed, one seed derivation (`crate::seed`).
     const VERSION: u32 = 4;
     const OUTPUT: OutputKind = OutputKind::Model;
-    /// Every task's (see [`Task::metrics`]).
-    const METRICS: &'static [&'static str] = &[
-        "pretext_heldout_accuracy",
-        "pretext_train_accuracy",
-        "pretext_heldout_retrieval_top1",
-        "pretext_train_retrieval_top1",
-        "pretext_heldout_retrieval_top1_chance",
-        "pretext_heldout_ab_accuracy",
-        "pretext_train_ab_accuracy",
-        "pretext_heldout_ab_accuracy_trivial",
-        "pretext_heldout_psnr",
-        "pretext_train_psnr",
-        "pretext_heldout_psnr_trivial",
-        "pretext_heldout_mse",
-        "pretext_heldout_mse_trivial",
-    ];
+    /// Every task's (see [`TaskDef::metrics`]), each once.
+    const METRICS: &'static [&'static str] = &ALL_METRICS;
 
     /// The task's; no images held out (`held_out = 0`): none of the held-out ones.
     fn metrics(&self) -> Vec<&'static str> {
         let held_out = self.held_out > 0.0;
         self.task
-            .metrics()
+            .def()
+            .metrics
             .iter()
             .copied()
             .filter(|m| held_out || !m.starts_with("pretext_heldout_"))
@@ -352,8 +403,17 @@ impl Stage for PretextParams {
         if let Some(classes) = trained.classes {
             summary.insert("classes".into(), classes.into());
         }
+        // The task's metric names: (held-out, training, the baseline's if reported). The
+        // baseline is guessing (`..._chance`) or a fixed prediction (`..._trivial`).
+        let names = self.task.def().metrics;
+        let baseline_word = match names.get(2) {
+            Some(name) if name.ends_with("_trivial") => "trivial",
+            _ => "chance",
+        };
+        if let Some(value) = trained.baseline {
+            summary.insert(baseline_word.into(), value.into());
+        }
         for (field, value) in [
-            ("chance".to_string(), Value::from(trained.chance)),
             ("final_loss".into(), last.0.into()),
             (format!("final_{key}"), last.1.into()),
             ("epochs".into(), history.len().into()),
@@ -373,30 +433,32 @@ impl Stage for PretextParams {
             metric: metric.into(),
             value,
         };
-        // The task's metric names: (held-out, training, the held-out chance's if reported).
-        let names = self.task.metrics();
         let (heldout_name, train_name) = (names[0], names[1]);
         let name = key.replace('_', " ");
         let mut metrics = vec![row(train_name, last.1)];
         let mut measured = format!("training {name} {:.3}", last.1);
         if let Some(value) = heldout {
             metrics.insert(0, row(heldout_name, value));
-            if let Some(chance_name) = names.get(2) {
-                metrics.push(row(chance_name, trained.chance));
+            if let (Some(baseline_name), Some(value)) = (names.get(2), trained.baseline) {
+                metrics.push(row(baseline_name, value));
             }
             for (name, value) in &trained.extra {
                 metrics.push(row(name, *value));
             }
             measured = format!("held-out {name} {value:.3} on {aside} images, {measured}");
         }
+        let baseline = match trained.baseline {
+            Some(value) if baseline_word == "trivial" => format!(" (trivial prediction {value:.4})"),
+            Some(value) => format!(" (chance {value:.4})"),
+            None => String::new(),
+        };
         Ok(Outcome {
             metrics,
             summary: format!(
-                "{} on {} images, {} epochs: {measured} (chance {:.4}), loss {:.4}",
+                "{} on {} images, {} epochs: {measured}{baseline}, loss {:.4}",
                 self.task_name(),
                 images,
                 history.len(),
-                trained.chance,
                 last.0
             ),
         })
@@ -439,10 +501,19 @@ mod tests {
                 assert!(key.get(own).is_some(), "{}: `{own}` is not in the key", def.name);
             }
             // Held-out metric, then training metric (the stage reads them so), all listed.
-            let metrics = params.task.metrics();
+            let metrics = params.task.def().metrics;
             assert!(metrics.len() >= 2, "{}", def.name);
             assert!(metrics[0].starts_with("pretext_heldout_") && metrics[1].starts_with("pretext_train_"));
             assert!(metrics.iter().all(|m| PretextParams::METRICS.contains(m)), "{}", def.name);
         }
+        // The stage's list is the tasks' lists, each name once, in the order of TASKS.
+        let mut union: Vec<&str> = Vec::new();
+        for m in TASKS.iter().flat_map(|d| d.metrics) {
+            if !union.contains(m) {
+                union.push(m);
+            }
+        }
+        assert_eq!(PretextParams::METRICS, union.as_slice());
+        assert_eq!(PretextParams::METRICS.len(), 13);
     }
 }

@@ -22,6 +22,9 @@ pub const ROTATION: TaskDef = TaskDef {
     name: "rotation",
     family: "rotation",
     keys: &["crop_padding", "flip"],
+    metrics: &["pretext_heldout_accuracy", "pretext_train_accuracy"],
+    // The four rotations of each image.
+    sample_macs: |_, cfg| Some(4.0 * cfg.macs_per_image()?),
     decode: |input| Ok(Box::new(RotationSetup::decode(input)?)),
 };
 
@@ -73,10 +76,6 @@ impl Task for RotationSetup {
         key.insert("crop_padding".into(), json!(self.crop_padding));
         key.insert("flip".into(), json!(self.flip));
         key
-    }
-
-    fn metrics(&self) -> &'static [&'static str] {
-        &["pretext_heldout_accuracy", "pretext_train_accuracy"]
     }
 
     fn clone_box(&self) -> Box<dyn Task> {
@@ -141,7 +140,7 @@ impl Task for RotationSetup {
             history,
             metric: objective.metric(),
             classes: Some(4),
-            chance: 0.25,
+            baseline: Some(0.25),
             heldout,
             extra: Vec::new(),
         })

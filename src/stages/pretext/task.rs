@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::super::network_params::NetworkParams;
 use crate::config::{ConfigError, Node};
-use crate::models::Arch;
+use crate::models::{Arch, NetConfig};
 #[cfg(feature = "torch")]
 use {
     super::super::{RunCtx, StageError},
@@ -26,6 +26,18 @@ pub struct TaskDef {
     /// The keys this task takes besides the stage's own (`arch`, `data`, the training
     /// options...); another task's key is refused naming the tasks that take it.
     pub keys: &'static [&'static str],
+    /// The metric names of its result rows, held-out ones first:
+    /// `pretext_heldout_<metric>`, `pretext_train_<metric>`, and its trivial baseline's
+    /// where it reports one (`pretext_heldout_<metric>_chance` for guessing,
+    /// `pretext_heldout_<metric>_trivial` for a fixed prediction: gray, the mean colour).
+    /// The stage's `METRICS` is every task's; those starting `pretext_heldout_` are left
+    /// out when no images are held out.
+    pub metrics: &'static [&'static str],
+    /// Multiply-accumulates of one training image's samples through the network the stage
+    /// trains (`cfg`, at the stage's image side; the task's head or decoder included where
+    /// it costs more than a rounding error), from the stage's keyed parameters: what plan
+    /// estimates scale a stage's cost by. `None` when they cannot tell.
+    pub sample_macs: fn(&Value, &NetConfig) -> Option<f64>,
     /// Reads and validates the task's own options, defaults filled in.
     pub decode: fn(&TaskInput<'_>) -> Result<Box<dyn Task>, ConfigError>,
 }
@@ -74,12 +86,6 @@ pub trait Task: std::fmt::Debug + Send + Sync {
     fn image_size(&self) -> usize;
     /// Its keyed options, defaults filled in (entered beside the stage's own).
     fn key_fields(&self) -> Map<String, Value>;
-    /// The metric names of its result rows (of the stage's `METRICS`), held-out ones
-    /// first: `pretext_heldout_<metric>`, `pretext_train_<metric>`, and its trivial
-    /// baseline's where it reports one (`pretext_heldout_<metric>_chance` for guessing,
-    /// `pretext_heldout_<metric>_trivial` for a fixed prediction: gray, the mean colour). Those starting `pretext_heldout_` are left out
-    /// when no images are held out.
-    fn metrics(&self) -> &'static [&'static str];
     fn clone_box(&self) -> Box<dyn Task>;
     /// Builds the network (from `job.init` where given), trains it on `job.set`, measures the
     /// task on `job.aside`, and writes `model.safetensors`, `model.json` and the task's own
@@ -119,13 +125,14 @@ pub struct Trained {
     pub metric: Metric,
     /// Classes of a classification task.
     pub classes: Option<usize>,
-    /// The metric of guessing on the held-out images (one over the classes; one over the
-    /// held-out images for instance retrieval), or of the trivial prediction of a dense
-    /// task (gray, the mean colour).
-    pub chance: f64,
+    /// The baseline of the task's metric: guessing (one over the classes; one over the
+    /// held-out images for instance retrieval) or the trivial prediction of a dense task
+    /// (gray, the mean colour) on the held-out images. `None` where it needs held-out
+    /// images and there are none.
+    pub baseline: Option<f64>,
     /// The task's metric on the held-out images, if any were.
     pub heldout: Option<f64>,
-    /// Further held-out figures (named as in [`Task::metrics`], after the first three),
+    /// Further held-out figures (named as in [`TaskDef::metrics`], after the first three),
     /// when images were held out: inpainting's region MSE and its trivial baseline's.
     pub extra: Vec<(&'static str, f64)>,
 }
