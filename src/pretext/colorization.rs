@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 use super::lab::{bins, nearest_bin, output_side, srgb_to_lab};
-use crate::train::batches::{ImageSet, SampleMaker, Target, MEAN, STD};
+use crate::train::batches::{DenseMaker, ImageSet, Target, MEAN, STD};
 use crate::train::objective::{Metric, Objective};
 
 /// An output pixel counts as right when its ab lies within this distance of the truth.
@@ -109,33 +109,16 @@ impl Colorize {
     }
 }
 
-impl SampleMaker for Colorize {
-    fn samples(&self) -> usize {
-        self.set.n
+impl DenseMaker for Colorize {
+    fn images(&self) -> &ImageSet {
+        &self.set
     }
-    fn sample_len(&self) -> usize {
-        3 * self.set.size * self.set.size
+    /// `[2, S/4, S/4]`: a, then b.
+    fn target_dims(&self) -> [usize; 3] {
+        let o = self.out_side();
+        [2, o, o]
     }
-    fn target(&self) -> Target {
-        Target::Pixels
-    }
-    fn batch_shape(&self, b: usize) -> Vec<i64> {
-        let s = self.set.size as i64;
-        vec![b as i64, 3, s, s]
-    }
-    fn pixel_targets(&self) -> usize {
-        2 * self.out_side() * self.out_side()
-    }
-    /// `[b, 2, S/4, S/4]`: a, then b.
-    fn target_shape(&self, b: usize) -> Vec<i64> {
-        let o = self.out_side() as i64;
-        vec![b as i64, 2, o, o]
-    }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], _targets: &mut [i64]) {
-        let mut ab = vec![0f32; self.pixel_targets()];
-        self.make_pixels(i, rng, out, &mut ab);
-    }
-    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
         let flip = self.flip && rng.gen_bool(0.5);
         self.write(i, flip, out, targets);
     }

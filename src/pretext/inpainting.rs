@@ -16,7 +16,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
-use crate::train::batches::{ImageSet, SampleMaker, Target, MEAN, STD};
+use crate::train::batches::{DenseMaker, ImageSet, Target, MEAN, STD};
 use crate::train::objective::{Metric, Objective};
 
 /// Which pixels a sample loses.
@@ -115,33 +115,15 @@ impl Inpaint {
     }
 }
 
-impl SampleMaker for Inpaint {
-    fn samples(&self) -> usize {
-        self.set.n
+impl DenseMaker for Inpaint {
+    fn images(&self) -> &ImageSet {
+        &self.set
     }
-    fn sample_len(&self) -> usize {
-        3 * self.set.size * self.set.size
+    /// `[4, S, S]`: RGB, then the mask.
+    fn target_dims(&self) -> [usize; 3] {
+        [4, self.set.size, self.set.size]
     }
-    fn target(&self) -> Target {
-        Target::Pixels
-    }
-    fn batch_shape(&self, b: usize) -> Vec<i64> {
-        let s = self.set.size as i64;
-        vec![b as i64, 3, s, s]
-    }
-    fn pixel_targets(&self) -> usize {
-        4 * self.set.size * self.set.size
-    }
-    /// `[b, 4, S, S]`: RGB, then the mask.
-    fn target_shape(&self, b: usize) -> Vec<i64> {
-        let s = self.set.size as i64;
-        vec![b as i64, 4, s, s]
-    }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], _targets: &mut [i64]) {
-        let mut t = vec![0f32; self.pixel_targets()];
-        self.make_pixels(i, rng, out, &mut t);
-    }
-    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
         let flip = self.flip && rng.gen_bool(0.5);
         let mask = self.mask.draw(self.set.size, rng);
         self.write(i, flip, &mask, out, targets);

@@ -222,6 +222,49 @@ pub trait SampleMaker: Send + Sync {
     }
 }
 
+/// A dense task's samples: one whole image of an [`ImageSet`] in (at the set's side, in
+/// its three channels), float targets of `target_dims` out ([`Target::Pixels`]). Every
+/// such maker is a [`SampleMaker`].
+pub trait DenseMaker: Send + Sync {
+    /// The images, one sample each.
+    fn images(&self) -> &ImageSet;
+    /// Shape of one sample's targets (`[channels, side, side]`).
+    fn target_dims(&self) -> [usize; 3];
+    /// Writes sample `i` (normalised floats) to `out` and its targets to `targets`,
+    /// drawing every random choice from `rng`.
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]);
+}
+
+impl<T: DenseMaker> SampleMaker for T {
+    fn samples(&self) -> usize {
+        self.images().n
+    }
+    fn sample_len(&self) -> usize {
+        3 * self.images().size * self.images().size
+    }
+    fn target(&self) -> Target {
+        Target::Pixels
+    }
+    fn batch_shape(&self, b: usize) -> Vec<i64> {
+        let s = self.images().size as i64;
+        vec![b as i64, 3, s, s]
+    }
+    fn pixel_targets(&self) -> usize {
+        self.target_dims().iter().product()
+    }
+    fn target_shape(&self, b: usize) -> Vec<i64> {
+        let [c, h, w] = self.target_dims().map(|d| d as i64);
+        vec![b as i64, c, h, w]
+    }
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], _targets: &mut [i64]) {
+        let mut t = vec![0f32; self.pixel_targets()];
+        self.make_dense(i, rng, out, &mut t);
+    }
+    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+        self.make_dense(i, rng, out, targets);
+    }
+}
+
 /// Supervised samples: one augmented image and its label.
 pub struct Labeled {
     pub set: std::sync::Arc<ImageSet>,
