@@ -6,8 +6,8 @@ Each case is a whole `ktlab` process, run `--rounds` times in turn with the othe
 resident memory (from wait4's rusage). Cases:
 
 - `ktlab --version`: start-up of a command that computes nothing;
-- `ktlab plan` of the quickstart (2 variants x 2 seeds) and of the quickstart swept over 500
-  cluster counts x 2 seeds (1,000 variants);
+- `ktlab plan` of the quickstart (2 seeds, 45 instances) and of the quickstart swept over
+  500 cluster counts of its arm A x 2 seeds (1,000 variants);
 - a fully cached re-run of the quickstart (its store filled first if it is empty);
 - `ktlab datasets` on CIFAR-10 (../shared/datasets/cifar10, 60,000 files): the content
   fingerprint from an empty hash cache once (cold), then on re-runs (warm), beside
@@ -78,9 +78,10 @@ def main():
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     work = Path(tempfile.mkdtemp(prefix="ktlab-overhead-"))
     quickstart = ROOT / "experiments" / "quickstart.toml"
-    swept = quickstart.read_text().replace('"stages.kt_clusters.k" = [16, 64]', f'"stages.kt_clusters.k" = {list(range(2, 502))}')
-    if swept == quickstart.read_text():
-        sys.exit(f"{quickstart}: no `\"stages.kt_clusters.k\" = [16, 64]` sweep to widen")
+    text = quickstart.read_text()
+    if "[stages.kt_clusters]" not in text or "[sweep]" in text:
+        sys.exit(f"{quickstart}: expected a `kt_clusters` stage and no `[sweep]` to add one to")
+    swept = text + f'\n[sweep]\n"stages.kt_clusters.k" = {list(range(2, 502))}\n'
     shutil.copy(ROOT / "datasets.toml", work / "datasets.toml")
     (work / "thousand.toml").write_text(swept)
     g = ["--store", str(work / "store"), "--results", str(work / "results")]
@@ -96,10 +97,10 @@ def main():
     for name, bin_ in [("ktlab", ktlab), ("ktlab-engine", engine)]:
         cases += [
             (f"`{name} --version`", [bin_, "--version"], work),
-            (f"`{name} plan` of the quickstart (4 variants, 44 instances)", [bin_, *g, "plan", str(quickstart)], work),
+            (f"`{name} plan` of the quickstart (2 seeds, 45 instances)", [bin_, *g, "plan", str(quickstart)], work),
             (f"`{name} plan` of the quickstart over 500 k x 2 seeds (1,000 variants)", [bin_, *g, "plan", "thousand.toml"], work),
         ]
-    cases.append(("fully cached re-run of the quickstart (`ktlab run`, 44 instances)", qs, ROOT))
+    cases.append(("fully cached re-run of the quickstart (`ktlab run`, 45 instances)", qs, ROOT))
     cifar = Path(args.cifar)
     cold = None
     if (cifar / "train").is_dir():
