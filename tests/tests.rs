@@ -13,6 +13,7 @@ mod disk_full;
 mod estimates;
 mod failures;
 mod fuzz_regressions;
+mod image_folders;
 mod integrity;
 mod keys;
 mod labels;
