@@ -697,3 +697,95 @@ fn a_pretext_stage_holding_out_images_its_init_model_trained_on_is_refused() {
         .fails(2)
         .stderr_has("`s` (through `init` = `a`) trained on `shapes:test` on all of it");
 }
+
+/// The new user's check of the task list: one experiment, its pretext stage's `task`
+/// swept over every task (no other key changes), each model through features, k-means, a
+/// target started from it, and the four probes (linear, kNN, MLP, fine-tuning).
+#[test]
+fn every_task_flows_through_features_clusters_a_target_and_the_four_probes() {
+    let tasks = ["jigsaw", "jigsaw++", "rotation", "contrastive", "colorization", "inpainting"];
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[mini]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 80, test = 40 }\n",
+    );
+    let list: Vec<String> = tasks.iter().map(|t| format!("\"{t}\"")).collect();
+    p.write(
+        "exp.toml",
+        &format!(
+            r#"name = "tasks"
+seed = 2
+[stages.pretext]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "mini:train"
+epochs = 1
+batch_size = 16
+[stages.feat]
+kind = "features"
+model = "pretext"
+layer = "conv5"
+pooled_dim = 1
+data = "mini:train"
+[stages.clusters]
+kind = "kmeans"
+features = "feat"
+k = 4
+[stages.labels]
+kind = "assign"
+centroids = "clusters"
+features = "feat"
+[stages.target]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+init = "pretext"
+labels = "labels"
+epochs = 1
+batch_size = 16
+[stages.linear]
+kind = "linear-probe"
+model = "target"
+layers = ["conv4"]
+train = "mini:train"
+test = "mini:test"
+[stages.knn]
+kind = "knn-probe"
+model = "pretext"
+layers = ["conv5"]
+train = "mini:train"
+test = "mini:test"
+[stages.mlp]
+kind = "mlp-probe"
+model = "pretext"
+layers = ["conv5"]
+train = "mini:train"
+test = "mini:test"
+epochs = 2
+[stages.tuned]
+kind = "finetune"
+model = "pretext"
+train = "mini:train"
+test = "mini:test"
+epochs = 1
+batch_size = 16
+[sweep]
+"stages.pretext.task" = [{}]
+"#,
+            list.join(", ")
+        ),
+    );
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+    let csv = p.read("results/tasks/results.csv");
+    for task in tasks {
+        for stage in ["linear", "knn", "mlp", "tuned"] {
+            let found = csv
+                .lines()
+                .filter(|l| l.starts_with(&format!("task={task},")) || l.contains(&format!(",{task},")))
+                .any(|l| l.split(',').any(|f| f == stage) && l.contains(",top1,"));
+            assert!(found, "no top1 of `{stage}` for task {task}:\n{csv}");
+        }
+    }
+}
