@@ -130,6 +130,10 @@ pub enum Command {
         /// Run only this stage and what it needs (repeatable)
         #[arg(long, value_name = "STAGE")]
         only: Vec<String>,
+        /// Run even when a stage instance's estimated peak memory exceeds this machine's
+        /// (`ktlab plan` shows the estimates)
+        #[arg(long)]
+        ignore_memory: bool,
         #[command(flatten)]
         batch: BatchArgs,
     },

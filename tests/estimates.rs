@@ -162,3 +162,47 @@ fn finetune_is_estimated_from_its_labelled_subset() {
     assert_eq!(images(&["stages.ft.labels_per_class=2"]), 16.0);
     assert_eq!(images(&["stages.ft.label_fraction=0.5"]), 40.0);
 }
+
+/// `ktlab plan` shows each instance's estimated peak memory and the largest against this
+/// machine's; `ktlab run` refuses a plan whose largest instance would not fit (exit 2,
+/// nothing computed) unless told to proceed. Today a training stage decodes its whole split:
+/// ten million images at AlexNet's 224 px are 1.5 TB before the first step.
+#[test]
+fn plan_shows_memory_and_run_refuses_what_does_not_fit() {
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[huge]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 10000000 }\n\n\
+         [tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n",
+    );
+    let exp = |split: &str| {
+        format!(
+            "name = \"mem\"\nseed = 1\ndevice = \"cpu\"\n[stages.net]\nkind = \"train\"\narch = \"alexnet\"\nwidth = 0.25\n\
+             data = \"{split}\"\nlabels = \"truth\"\nepochs = 1\nbatch_size = 8\n"
+        )
+    };
+    p.write("exp.toml", &exp("huge:train"));
+    let text = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    let line = text.lines().find(|l| l.contains(" net ")).unwrap();
+    assert!(line.contains("will run: new, ~1") && line.ends_with(" GiB"), "{text}");
+    assert!(
+        text.contains("peak memory: ~1") && text.contains("(net[default]: images 1") && text.contains("this machine has"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&p.ktlab(&["plan", "exp.toml", "--format", "json"]).ok().stdout).unwrap();
+    let inst = &json["instances"][0];
+    assert_eq!(inst["memory"]["images"].as_f64(), Some(1e7 * 3.0 * 224.0 * 224.0), "{inst}");
+    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    assert!(
+        r.stderr.contains("stage `net` (default) would need about") && r.stderr.contains("--ignore-memory"),
+        "{}",
+        r.stderr
+    );
+    assert!(p.entries().is_empty(), "{:?}", p.entries());
+    // What fits runs as before.
+    p.write(
+        "exp.toml",
+        &exp("tiny:train").replace("arch = \"alexnet\"", "arch = \"alexnet-small\""),
+    );
+    p.ktlab(&["run", "exp.toml", "-q"]).ok();
+}

@@ -80,10 +80,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 fn run_here(session: Session, command: Command) -> Result<ExitCode, Error> {
     match command {
         #[cfg(feature = "torch")]
-        Command::Run { exp, force, only, batch } => {
+        Command::Run {
+            exp,
+            force,
+            only,
+            ignore_memory,
+            batch,
+        } => {
             let sel = Selection { force, only };
             match batch.executor {
-                ExecutorKind::Local => run::run_local(&session, &exp, &sel),
+                ExecutorKind::Local => run::run_local(&session, &exp, &sel, ignore_memory),
                 ExecutorKind::Slurm => run::run_slurm(&session, &exp, &sel, &batch),
             }
         }

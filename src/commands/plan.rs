@@ -68,6 +68,10 @@ fn plan_json(plan: &crate::plan::Plan, states: &[InstanceState], estimates: &Pla
                     v["work"] = serde_json::json!(crate::plan::work(inst.kind.name(), &inst.key_input["params"], f));
                     v["images"] = serde_json::json!(f.images);
                     v["macs_per_image"] = serde_json::json!(f.macs_per_image);
+                    if let Some(m) = &estimates.memory[i] {
+                        v["estimated_memory_bytes"] = serde_json::json!(m.total());
+                        v["memory"] = serde_json::json!(m);
+                    }
                 }
                 _ => v["state"] = "cached".into(),
             }

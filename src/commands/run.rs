@@ -14,13 +14,16 @@ use crate::plan::Plan;
 use crate::Error;
 
 /// `ktlab run FILE`: every missing instance in this process, in dependency order.
-pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Result<ExitCode, Error> {
+pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection, ignore_memory: bool) -> Result<ExitCode, Error> {
     // Ctrl-C and SIGTERM say what was interrupted and how to resume.
     crate::exec::handle_interrupts(resume_command());
     let plan = session.load_plan(exp, PlanOptions::for_executor(ExecutorKind::Local))?.plan;
     session.check_results_owner(&plan)?;
     check_stage_names(&plan, &sel.force, "--force")?;
     check_stage_names(&plan, &sel.only, "--only")?;
+    if !ignore_memory {
+        check_memory(session, &plan, sel)?;
+    }
     session.announce_store();
     // Pinned before the store is looked at: a concurrent gc leaves these entries alone.
     let _pins = session.store.pin(plan.instances.iter().map(|i| i.key))?;
@@ -35,6 +38,50 @@ pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection) -> Re
     };
     let summary = executor.run(&plan, sel);
     session.finish_run(&plan, &summary)
+}
+
+/// Refuses a run whose largest due instance would not fit in this machine's memory by the
+/// plan's estimate (`--ignore-memory` proceeds), naming it and what its estimate holds.
+fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), Error> {
+    let Some(machine) = crate::plan::machine_memory() else {
+        return Ok(());
+    };
+    let records = crate::store::Records::load(&session.store, &plan.experiment);
+    let due: Vec<bool> = plan
+        .instances
+        .iter()
+        .map(|inst| {
+            let forced = inst.uses.iter().any(|(_, stage)| sel.force.contains(stage));
+            forced
+                || matches!(
+                    crate::plan::state_of(plan, inst, &session.store, &records),
+                    crate::plan::InstanceState::Due(_)
+                )
+        })
+        .collect();
+    let memory = crate::plan::memory_plan(plan, &due, &crate::plan::cost_facts(plan, crate::plan::threads_here()));
+    let largest = memory
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()));
+    match largest {
+        Some((i, m)) if m.total() > machine => {
+            let (variant, stage) = &plan.instances[i].uses[0];
+            let gib = crate::plan::human_bytes;
+            Err(Error::Usage(format!(
+                "stage `{stage}` ({variant}) would need about {} at its peak (images {}, model {}, activations {}, features {}) \
+                 and this machine has {}: run it where there is more memory, on smaller splits, or pass --ignore-memory to try anyway",
+                gib(m.total()),
+                gib(m.images),
+                gib(m.model),
+                gib(m.activations),
+                gib(m.features),
+                gib(machine)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// This command line as the user would type it again (`ktlab run exp.toml --only f`).

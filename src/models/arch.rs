@@ -174,6 +174,23 @@ impl NetConfig {
     }
 }
 
+/// VISSL pools each AlexNet conv layer to about 9,000 values at 224 px (e.g. conv1
+/// 96x10x10, conv5 256x6x6). For images under 128 px we aim at about 2,000 values, which
+/// keeps probes on small images comparably sized across layers.
+pub fn default_pooled_dim(image_size: usize) -> usize {
+    if image_size >= 128 {
+        9216
+    } else {
+        2048
+    }
+}
+
+/// The side `s` a `c`-channel map of side `h` is average-pooled to so that `c * s * s` is
+/// nearest to `target` (at least 1, at most `h`): the probes' pooled features.
+pub fn pooled_side(c: i64, h: i64, target: usize) -> i64 {
+    ((target as f64 / c as f64).sqrt().round() as i64).clamp(1, h.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,28 @@ impl NetConfig {
 }
 
 impl NetConfig {
+    /// Trainable values of the backbone (the `classes`-way head left out); `None` for a
+    /// configuration that does not build.
+    pub fn parameter_count(&self) -> Option<f64> {
+        let bp = blueprint(self, None).ok()?;
+        layers::parameters(&bp.backbone, self.input_shape())
+    }
+
+    /// Values of the backbone's layer outputs for one image at `image_size`: their sum and
+    /// the largest layer's input and output together (see [`layers::activations`]).
+    pub fn activation_values(&self) -> Option<(f64, f64)> {
+        let bp = blueprint(self, None).ok()?;
+        layers::activations(&bp.backbone, self.input_shape())
+    }
+
+    fn input_shape(&self) -> layers::Shape {
+        layers::Shape::Map {
+            c: self.in_channels,
+            h: self.image_size,
+            w: self.image_size,
+        }
+    }
+
     /// The shape (`[C, h, w]`, or `[d]` after flattening) of the backbone's tap `name` (a
     /// name or alias) at `image_size`, without building any weight; `None` when there is
     /// no such tap or the configuration does not build.

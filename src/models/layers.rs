@@ -220,6 +220,55 @@ pub(crate) fn macs(specs: &[Spec], input: Shape) -> Option<f64> {
     Some(total)
 }
 
+/// Trainable values of `specs` for one sample of shape `input` (convolution and linear
+/// weights and biases, BatchNorm's scale and shift, a residual block's two convolutions,
+/// BatchNorms and shortcut), `None` if some step cannot run: what memory estimates count
+/// for the weights, their gradients and the optimiser's state.
+pub(crate) fn parameters(specs: &[Spec], input: Shape) -> Option<f64> {
+    let mut total = 0.0;
+    let mut cur = input;
+    for spec in specs {
+        let next = spec.output_shape(cur)?;
+        let c_in = match cur {
+            Shape::Map { c, .. } => c,
+            Shape::Flat(d) => d,
+        };
+        total += match spec {
+            Spec::Conv { out, kernel, bias, .. } => (c_in * out * kernel * kernel + if *bias { *out } else { 0 }) as f64,
+            Spec::BatchNorm { .. } => (2 * c_in) as f64,
+            Spec::Linear { out, .. } => (c_in * out + out) as f64,
+            Spec::BasicBlock { out, stride, .. } => {
+                let shortcut = if *stride != 1 || c_in != *out { c_in * out + 2 * out } else { 0 };
+                (c_in * out * 9 + 2 * out + out * out * 9 + 2 * out + shortcut) as f64
+            }
+            _ => 0.0,
+        };
+        cur = next;
+    }
+    Some(total)
+}
+
+/// Values of the steps' outputs for one sample through `specs`: their sum (what a training
+/// step keeps for the backward pass; a residual block counts its two convolutions and two
+/// BatchNorms) and the largest step's input and output together (what inference holds at
+/// once). `None` if some step cannot run.
+pub(crate) fn activations(specs: &[Spec], input: Shape) -> Option<(f64, f64)> {
+    let (mut sum, mut peak) = (0.0, 0.0f64);
+    let mut cur = input;
+    for spec in specs {
+        let next = spec.output_shape(cur)?;
+        let out = next.numel() as f64;
+        sum += match spec {
+            Spec::BasicBlock { .. } => 4.0 * out,
+            Spec::Tap(_) => 0.0,
+            _ => out,
+        };
+        peak = peak.max(cur.numel() as f64 + out);
+        cur = next;
+    }
+    Some((sum, peak))
+}
+
 /// Largest input side searched when looking for an architecture's minimum.
 const MAX_SEARCHED_SIDE: i64 = 4096;
 

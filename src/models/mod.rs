@@ -15,7 +15,7 @@ pub mod pixels;
 pub mod resnet;
 pub mod vgg;
 
-pub use arch::{default_image_size, Arch, NetConfig, PROBE_LAYERS};
+pub use arch::{default_image_size, default_pooled_dim, pooled_side, Arch, NetConfig, PROBE_LAYERS};
 pub use blueprints::check_layer_name;
 pub use error::ModelError;
 #[cfg(feature = "torch")]

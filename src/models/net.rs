@@ -289,6 +289,20 @@ mod tests {
         Network::backbone(&vs.root(), cfg)
     }
 
+    /// The count from the layer descriptions (memory estimates) is the built network's.
+    #[test]
+    fn parameter_counts_from_the_layer_descriptions_are_the_built_networks() {
+        for arch in Arch::ALL {
+            for (width, bn) in [(0.25, true), (0.5, false)] {
+                let cfg = testing::cfg(arch, width, bn, arch.min_image_size().max(32));
+                let vs = nn::VarStore::new(Device::Cpu);
+                Network::backbone(&vs.root(), &cfg).unwrap();
+                let built: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+                assert_eq!(cfg.parameter_count(), Some(built as f64), "{arch} width {width} bn {bn}");
+            }
+        }
+    }
+
     #[test]
     fn invalid_widths_are_rejected() {
         for width in [0.0, -1.0, f64::NAN, f64::INFINITY] {

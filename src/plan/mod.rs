@@ -6,6 +6,7 @@ mod estimate;
 mod graph;
 mod held_out;
 mod instance;
+mod memory;
 mod reasons;
 mod render;
 mod table;
@@ -18,6 +19,7 @@ pub use estimate::{
 };
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
+pub use memory::{human_bytes, machine_memory, memory_plan, Memory};
 pub use reasons::{state_of, InstanceState};
-pub use render::{human_seconds, render_explain, render_instances, render_plan, render_table};
+pub use render::{human_seconds, largest_memory, render_explain, render_instances, render_plan, render_table};
 pub use table::{short_key, validate_tables, Axis, Reference, TableSpec, DECISIONS, NO_LAYER, RESERVED_NAMES, TRAINING_CURVES};

@@ -12,7 +12,7 @@ use crate::store::sha256_file;
 #[cfg(feature = "torch")]
 use {
     super::artefacts,
-    super::{Outcome, RunCtx, StageError},
+    super::{Outcome, RunCtx, StageError, MODEL_WAVE},
     crate::data::{open_split, Image, NpyWriter},
     crate::models::pixels,
     rayon::prelude::*,
@@ -449,9 +449,6 @@ impl Extractor {
     }
 }
 
-#[cfg(feature = "torch")]
-/// Images per wave of a model stage's features (a multiple of the extraction batch).
-const MODEL_WAVE: usize = 4096;
 #[cfg(feature = "torch")]
 /// Bytes of float32 rows to hold at a time when writing or copying features.
 const BLOCK_BYTES: usize = 8 << 20;

@@ -29,6 +29,12 @@ pub use stage::{HeadLabels, LayerUse, Networks, ParamError, Rows, Stage, Upstrea
 
 use crate::config::{ConfigError, Node};
 
+/// Rows per forward pass when a stage reads a model's layers (features, probes).
+pub const EXTRACT_BATCH: usize = 256;
+/// Images per wave of a model stage's features: decoded, run through the model and written
+/// before the next (a multiple of the extraction batch).
+pub const MODEL_WAVE: usize = 4096;
+
 // Each kind: its file, declared here (so that `cargo fmt` reaches it), and one line in the
 // list below (a line without its module does not compile; a module without its line is dead
 // code, which clippy refuses).

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use super::artefacts;
-use super::StageError;
-use crate::models::{NetConfig, Network};
+use super::{StageError, EXTRACT_BATCH};
+use crate::models::{default_pooled_dim, pooled_side, NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::pretext::contrastive::ProjectionHead;
 use crate::pretext::decoder::DecoderHead;
@@ -146,9 +146,6 @@ pub struct LoadedModel {
     pub meta: ModelMeta,
 }
 
-/// Rows per forward pass when extracting features.
-const EXTRACT_BATCH: usize = 256;
-
 impl LoadedModel {
     /// Builds the network of `meta` with fresh variables on `device` (weights seeded by
     /// the caller through `tch::manual_seed`); a backbone alone when `classes` is 0.
@@ -275,17 +272,6 @@ pub fn normalize_per_image(x: &Tensor) -> Tensor {
     (x - mean) / std
 }
 
-/// VISSL pools each AlexNet conv layer to about 9,000 values at 224 px (e.g. conv1
-/// 96x10x10, conv5 256x6x6). For images under 128 px we aim at about 2,000 values, which
-/// keeps probes on small images comparably sized across layers.
-pub fn default_pooled_dim(image_size: usize) -> usize {
-    if image_size >= 128 {
-        9216
-    } else {
-        2048
-    }
-}
-
 /// Average-pools a `[b, c, h, w]` activation to `[b, c * s * s]` with the side `s` that
 /// brings `c * s * s` nearest to `target` (at most `h`); `[b, d]` passes through.
 pub fn pool(t: &Tensor, target: usize) -> Tensor {
@@ -293,8 +279,7 @@ pub fn pool(t: &Tensor, target: usize) -> Tensor {
     if size.len() != 4 {
         return t.flatten(1, -1).to_kind(Kind::Float);
     }
-    let (c, h) = (size[1] as f64, size[2].min(size[3]));
-    let s = ((target as f64 / c).sqrt().round() as i64).clamp(1, h.max(1));
+    let s = pooled_side(size[1], size[2].min(size[3]), target);
     t.adaptive_avg_pool2d([s, s]).flatten(1, -1).to_kind(Kind::Float) // [b, c * s * s]
 }
 

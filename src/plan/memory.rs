@@ -1,0 +1,256 @@
+//! How much memory each instance of a plan should need at its peak, before it runs: the
+//! images a stage decodes and holds (today every stage that trains or probes decodes each
+//! split it reads whole, as 8-bit RGB at the side it reads it), its network's weights (with
+//! their gradients and the optimiser's state when it trains), a batch's layer outputs, and
+//! the pooled features a probe holds. A count from the layer descriptions and the splits'
+//! sizes, not a measurement; `ktlab run` refuses a plan whose largest instance would not
+//! fit in this machine's memory unless told to proceed.
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Plan, PlannedInput};
+use crate::models::{default_pooled_dim, pooled_side, Arch, NetConfig};
+use crate::stages::{EXTRACT_BATCH, MODEL_WAVE};
+use crate::store::CostFacts;
+
+/// Bytes of one instance's peak, by what holds them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Memory {
+    /// Decoded images held at once (8-bit RGB at the side they are read at).
+    pub images: f64,
+    /// The network's float32 weights; for training also their gradients and the
+    /// optimiser's state (one more copy for SGD with momentum, two for Adam).
+    pub model: f64,
+    /// A batch's float32 layer outputs: for training all of them and their gradients (kept
+    /// for the backward pass), for reading a model the largest layer's input and output.
+    pub activations: f64,
+    /// Float32 features held: a probe's pooled features of every split it reads, a
+    /// features stage's wave.
+    pub features: f64,
+}
+
+impl Memory {
+    pub fn total(&self) -> f64 {
+        self.images + self.model + self.activations + self.features
+    }
+}
+
+/// The estimate of every instance that is `due` (the others, and kinds that hold little
+/// or whose size is not known before they run: `None`), from the plan's cost facts.
+pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts]) -> Vec<Option<Memory>> {
+    let mut sizes: HashMap<(String, String), Option<f64>> = HashMap::new();
+    let mut nets: Vec<Option<NetConfig>> = Vec::with_capacity(plan.instances.len());
+    let mut out = Vec::with_capacity(plan.instances.len());
+    for (i, inst) in plan.instances.iter().enumerate() {
+        let params = &inst.key_input["params"];
+        let net = own_net(params).or_else(|| match inst.inputs.get("model") {
+            Some(PlannedInput::Stage(j)) => nets[*j].clone(),
+            _ => None,
+        });
+        nets.push(net.clone());
+        if !due[i] {
+            out.push(None);
+            continue;
+        }
+        // The lengths of the splits it reads, in input order.
+        let splits: Vec<f64> = inst
+            .inputs
+            .values()
+            .filter_map(|input| match input {
+                PlannedInput::Data { spec, split, .. } => *sizes
+                    .entry((spec.name.clone(), split.clone()))
+                    .or_insert_with(|| crate::data::summarize(spec, split).ok().map(|s| s.len as f64)),
+                PlannedInput::Stage(_) => None,
+            })
+            .collect();
+        let trained_images = facts.get(i).and_then(|f| f.images);
+        let per_sample = facts.get(i).and_then(|f| f.macs_per_image);
+        out.push(net.and_then(|net| estimate(inst.kind.name(), params, &net, &splits, trained_images, per_sample)));
+    }
+    out
+}
+
+/// The network a stage builds from its own parameters (`arch`, `width`, `batch_norm`,
+/// `image_size`), if it names one.
+fn own_net(params: &Value) -> Option<NetConfig> {
+    let arch: Arch = params.get("arch")?.as_str()?.parse().ok()?;
+    let mut cfg = NetConfig::new(arch);
+    if let Some(w) = params.get("width").and_then(Value::as_f64) {
+        cfg.width = w;
+    }
+    if let Some(bn) = params.get("batch_norm").and_then(Value::as_bool) {
+        cfg.batch_norm = bn;
+    }
+    if let Some(side) = params.get("image_size").and_then(Value::as_i64) {
+        cfg.image_size = side;
+    }
+    Some(cfg)
+}
+
+/// Bytes of one float32.
+const F32: f64 = 4.0;
+
+/// One instance's peak. `splits`: the lengths of the splits it reads; `trained`: the images
+/// a training stage trains on (its data split, or its labels' images); `per_sample`: the
+/// multiply-accumulates of one training image (a pretext task's samples of it), which
+/// scale a whole image's activations.
+fn estimate(kind: &str, params: &Value, net: &NetConfig, splits: &[f64], trained: Option<f64>, per_sample: Option<f64>) -> Option<Memory> {
+    let num = |k: &str| params.get(k).and_then(Value::as_f64);
+    let weights = net.parameter_count()? * F32;
+    let (act_sum, act_peak) = net.activation_values()?;
+    let side = net.image_size as f64;
+    let image = 3.0 * side * side;
+    match kind {
+        "pretext" | "train" | "finetune" => {
+            // train and finetune hold their test split beside the training images; a
+            // finetune decodes its whole train split before taking the labelled subset.
+            let images = match kind {
+                "pretext" | "train" => trained.unwrap_or(0.0) + if kind == "train" { splits.iter().skip(1).sum() } else { 0.0 },
+                _ => splits.iter().sum(),
+            };
+            let states = match params.get("optimizer").and_then(Value::as_str) {
+                Some("adam") => 2.0,
+                _ if num("momentum").unwrap_or(0.9) > 0.0 => 1.0,
+                _ => 0.0,
+            };
+            let whole = net.macs_per_image().unwrap_or(1.0).max(1.0);
+            let samples = per_sample.map_or(1.0, |m| (m / whole).max(1.0));
+            let batch = num("batch_size").unwrap_or(128.0);
+            Some(Memory {
+                images: images * image,
+                model: weights * (2.0 + states),
+                activations: 2.0 * batch * samples * act_sum * F32,
+                features: 0.0,
+            })
+        }
+        "linear-probe" | "knn-probe" | "mlp-probe" => {
+            let side = num("image_size").map_or(net.image_size, |s| s as i64);
+            let read = NetConfig {
+                image_size: side,
+                ..net.clone()
+            };
+            let target = num("pooled_dim").map_or(default_pooled_dim(side as usize), |d| d as usize);
+            let layers: Vec<&str> = params
+                .get("layers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut per_image = 0.0;
+            for layer in layers {
+                let dims = read.tap_dims(layer)?;
+                per_image += match dims.as_slice() {
+                    [c, h, _] => (c * pooled_side(*c, *h, target).pow(2)) as f64,
+                    d => d.iter().product::<i64>() as f64,
+                };
+            }
+            let (_, peak) = read.activation_values()?;
+            Some(Memory {
+                images: splits.iter().copied().fold(0.0, f64::max) * 3.0 * (side * side) as f64,
+                model: weights,
+                activations: EXTRACT_BATCH as f64 * peak * F32,
+                features: splits.iter().sum::<f64>() * per_image * F32,
+            })
+        }
+        "features" => {
+            let wave = splits.first().copied().unwrap_or(0.0).min(MODEL_WAVE as f64);
+            let dims = params.get("layer").and_then(Value::as_str).and_then(|l| net.tap_dims(l));
+            let row = match (dims, num("pooled_dim")) {
+                (Some(d), Some(p)) if d.len() == 3 => (d[0] * pooled_side(d[0], d[1], p as usize).pow(2)) as f64,
+                (Some(d), _) => d.iter().product::<i64>() as f64,
+                (None, _) => 0.0,
+            };
+            Some(Memory {
+                images: wave * image,
+                model: weights,
+                activations: EXTRACT_BATCH as f64 * act_peak * F32,
+                features: wave * row * F32,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// This machine's memory in bytes (`MemTotal` of /proc/meminfo), where it can tell.
+pub fn machine_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// `0.42 GiB`, `252 GiB`: a memory estimate's precision.
+pub fn human_bytes(b: f64) -> String {
+    let gib = b / (1u64 << 30) as f64;
+    if gib >= 10.0 {
+        format!("{gib:.0} GiB")
+    } else if gib >= 0.1 {
+        format!("{gib:.2} GiB")
+    } else {
+        format!("{:.0} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The paper's Jigsaw++ on ImageNet decodes 1.28M images at 256 px before its first
+    /// step (about 252 GB, #23's figure); the quickstart's contrastive teacher well under a
+    /// GiB.
+    #[test]
+    fn a_pretext_stage_holds_its_decoded_split_its_model_and_a_batch() {
+        let net = NetConfig {
+            image_size: 256,
+            ..NetConfig::new(Arch::Vgg16)
+        };
+        let params = json!({"optimizer": "sgd", "momentum": 0.9, "batch_size": 256});
+        let m = estimate("pretext", &params, &net, &[1_281_167.0], Some(1_281_167.0), None).unwrap();
+        assert_eq!(m.images, 1_281_167.0 * 3.0 * 256.0 * 256.0);
+        assert!((m.images / 1e9 - 251.9).abs() < 0.1, "{}", m.images / 1e9);
+        assert_eq!(m.model, net.parameter_count().unwrap() * 4.0 * 3.0);
+        assert!(m.total() > m.images);
+        let small = NetConfig {
+            width: 0.25,
+            ..NetConfig::new(Arch::Vgg16Small)
+        };
+        let adam = json!({"optimizer": "adam", "batch_size": 64});
+        let q = estimate(
+            "pretext",
+            &adam,
+            &small,
+            &[2000.0],
+            Some(1800.0),
+            Some(2.0 * small.macs_per_image().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(q.images, 1800.0 * 3.0 * 32.0 * 32.0);
+        assert_eq!(q.model, small.parameter_count().unwrap() * 4.0 * 4.0);
+        assert_eq!(q.activations, 2.0 * 64.0 * 2.0 * small.activation_values().unwrap().0 * 4.0);
+        assert!(q.total() < 0.5 * (1u64 << 30) as f64, "{}", human_bytes(q.total()));
+    }
+
+    /// A probe decodes one split at a time and keeps every split's pooled features.
+    #[test]
+    fn a_probe_holds_its_largest_split_and_every_splits_pooled_features() {
+        let net = NetConfig::new(Arch::Alexnet);
+        let params = json!({"layers": ["conv1", "conv5"]});
+        let m = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None).unwrap();
+        assert_eq!(m.images, 50_000.0 * 3.0 * 224.0 * 224.0);
+        // VISSL's sizes: conv1 96 x 10 x 10, conv5 256 x 6 x 6 (model_io's pool tests).
+        assert_eq!(m.features, 60_000.0 * (9600.0 + 9216.0) * 4.0);
+        assert_eq!(m.model, net.parameter_count().unwrap() * 4.0);
+        assert_eq!(estimate("kmeans", &params, &net, &[1.0], None, None), None);
+    }
+
+    #[test]
+    fn bytes_read_at_their_precision() {
+        assert_eq!(human_bytes(252e9), "235 GiB");
+        assert_eq!(human_bytes(0.42 * (1u64 << 30) as f64), "0.42 GiB");
+        assert_eq!(human_bytes(5e6), "5 MiB");
+        assert_eq!(human_bytes(0.0), "0 MiB");
+    }
+}
