@@ -31,6 +31,14 @@ impl Shape {
         }
     }
 
+    /// Channels of a map, the length of a vector.
+    pub(crate) fn channels(&self) -> i64 {
+        match *self {
+            Shape::Map { c, .. } => c,
+            Shape::Flat(d) => d,
+        }
+    }
+
     /// Number of values per sample.
     pub(crate) fn numel(&self) -> i64 {
         self.dims().iter().product()
@@ -194,13 +202,8 @@ pub(crate) fn propagate(specs: &[Spec], input: Shape) -> Option<Vec<Shape>> {
 /// scale of a network's cost per image that time estimates use.
 pub(crate) fn macs(specs: &[Spec], input: Shape) -> Option<f64> {
     let mut total = 0.0;
-    let mut cur = input;
-    for spec in specs {
-        let next = spec.output_shape(cur)?;
-        let c_in = match cur {
-            Shape::Map { c, .. } => c,
-            Shape::Flat(d) => d,
-        };
+    for (spec, cur, next) in steps(specs, input)? {
+        let c_in = cur.channels();
         let out_numel = next.numel() as f64;
         total += match spec {
             Spec::Conv { kernel, .. } => out_numel * (c_in * kernel * kernel) as f64,
@@ -215,9 +218,21 @@ pub(crate) fn macs(specs: &[Spec], input: Shape) -> Option<f64> {
             }
             _ => 0.0,
         };
-        cur = next;
     }
     Some(total)
+}
+
+/// Each step of `specs` with the shape it reads and the shape it writes, `None` if some
+/// step cannot run.
+fn steps(specs: &[Spec], input: Shape) -> Option<Vec<(&Spec, Shape, Shape)>> {
+    let mut out = Vec::with_capacity(specs.len());
+    let mut cur = input;
+    for spec in specs {
+        let next = spec.output_shape(cur)?;
+        out.push((spec, cur, next));
+        cur = next;
+    }
+    Some(out)
 }
 
 /// Trainable values of `specs` for one sample of shape `input` (convolution and linear
@@ -226,13 +241,8 @@ pub(crate) fn macs(specs: &[Spec], input: Shape) -> Option<f64> {
 /// for the weights, their gradients and the optimiser's state.
 pub(crate) fn parameters(specs: &[Spec], input: Shape) -> Option<f64> {
     let mut total = 0.0;
-    let mut cur = input;
-    for spec in specs {
-        let next = spec.output_shape(cur)?;
-        let c_in = match cur {
-            Shape::Map { c, .. } => c,
-            Shape::Flat(d) => d,
-        };
+    for (spec, cur, _) in steps(specs, input)? {
+        let c_in = cur.channels();
         total += match spec {
             Spec::Conv { out, kernel, bias, .. } => (c_in * out * kernel * kernel + if *bias { *out } else { 0 }) as f64,
             Spec::BatchNorm { .. } => (2 * c_in) as f64,
@@ -243,7 +253,6 @@ pub(crate) fn parameters(specs: &[Spec], input: Shape) -> Option<f64> {
             }
             _ => 0.0,
         };
-        cur = next;
     }
     Some(total)
 }
@@ -254,9 +263,7 @@ pub(crate) fn parameters(specs: &[Spec], input: Shape) -> Option<f64> {
 /// once). `None` if some step cannot run.
 pub(crate) fn activations(specs: &[Spec], input: Shape) -> Option<(f64, f64)> {
     let (mut sum, mut peak) = (0.0, 0.0f64);
-    let mut cur = input;
-    for spec in specs {
-        let next = spec.output_shape(cur)?;
+    for (spec, cur, next) in steps(specs, input)? {
         let out = next.numel() as f64;
         sum += match spec {
             Spec::BasicBlock { .. } => 4.0 * out,
@@ -264,7 +271,6 @@ pub(crate) fn activations(specs: &[Spec], input: Shape) -> Option<(f64, f64)> {
             _ => out,
         };
         peak = peak.max(cur.numel() as f64 + out);
-        cur = next;
     }
     Some((sum, peak))
 }
@@ -530,10 +536,7 @@ impl Stack {
         let mut taps = Vec::new();
         let mut cur = input;
         for (spec, &out_shape) in specs.iter().zip(&shapes) {
-            let channels_in = match cur {
-                Shape::Map { c, .. } => c,
-                Shape::Flat(d) => d,
-            };
+            let channels_in = cur.channels();
             let layer = match spec {
                 Spec::Conv {
                     path,

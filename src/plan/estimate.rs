@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Plan, PlannedInput, StageInstance};
-use crate::models::{Arch, NetConfig};
 use crate::store::{CostFacts, Manifest, Store};
 
 /// Where an estimate comes from.
@@ -203,17 +202,7 @@ fn finetune_subset(kind: &str, params: &Value, train: Option<&PlannedInput>) -> 
 /// training image (a pretext task's samples of it: 9 tiles for Jigsaw, 4 rotations, 2
 /// views, the decoder of a dense task).
 fn own_macs(params: &Value) -> Option<(f64, f64)> {
-    let arch: Arch = params.get("arch")?.as_str()?.parse().ok()?;
-    let mut cfg = NetConfig::new(arch);
-    if let Some(w) = params.get("width").and_then(Value::as_f64) {
-        cfg.width = w;
-    }
-    if let Some(bn) = params.get("batch_norm").and_then(Value::as_bool) {
-        cfg.batch_norm = bn;
-    }
-    if let Some(side) = params.get("image_size").and_then(Value::as_i64) {
-        cfg.image_size = side;
-    }
+    let cfg = super::memory::own_net(params)?;
     let whole = cfg.macs_per_image()?;
     let per_sample = match params.get("task") {
         Some(_) => crate::stages::pretext_sample_macs(params, &cfg)?,
@@ -361,6 +350,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::models::{Arch, NetConfig};
     use crate::pretext::decoder;
 
     /// A pretext stage's cost per image is its task's samples of it, the decoder of a dense

@@ -74,7 +74,7 @@ pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts]) -> Vec<Option
 
 /// The network a stage builds from its own parameters (`arch`, `width`, `batch_norm`,
 /// `image_size`), if it names one.
-fn own_net(params: &Value) -> Option<NetConfig> {
+pub(super) fn own_net(params: &Value) -> Option<NetConfig> {
     let arch: Arch = params.get("arch")?.as_str()?.parse().ok()?;
     let mut cfg = NetConfig::new(arch);
     if let Some(w) = params.get("width").and_then(Value::as_f64) {
