@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use super::session::{instance_of, PlanOptions, Session};
 use crate::cli::{ExperimentArgs, PlanFormat};
-use crate::plan::{estimate_plan, render_explain, render_plan, state_of, threads_here, History, InstanceState, PlanEstimate};
+use crate::plan::{
+    estimate_plan, memory_plan, render_explain, render_plan, state_of, threads_here, History, InstanceState, Memory, PlanEstimate,
+};
 use crate::store::Records;
 use crate::Error;
 
@@ -21,11 +23,12 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>, 
     let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(plan, i, &session.store, &records)).collect();
     let due: Vec<bool> = states.iter().map(|s| matches!(s, InstanceState::Due(_))).collect();
     let estimates = estimate_plan(plan, &due, &History::load(&session.store), threads_here());
+    let memory = memory_plan(plan, &due, &estimates.facts);
     if format == PlanFormat::Json {
-        let text = serde_json::to_string_pretty(&plan_json(plan, &states, &estimates)).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&plan_json(plan, &states, &estimates, &memory)).map_err(|e| Error::Usage(e.to_string()))?;
         println!("{text}");
     } else {
-        print!("{}", render_plan(plan, &states, &estimates));
+        print!("{}", render_plan(plan, &states, &estimates, &memory));
     }
     if !loaded.unavailable.is_empty() && format == PlanFormat::Text {
         println!("\nnot available on this machine (the stages reading them cannot run here):");
@@ -41,7 +44,7 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>, 
 
 /// `plan --format json`: each instance (the stages it serves, kind, key, state, reasons;
 /// for one that runs `estimated_seconds`, `source` and `work`) and the totals.
-fn plan_json(plan: &crate::plan::Plan, states: &[InstanceState], estimates: &PlanEstimate) -> serde_json::Value {
+fn plan_json(plan: &crate::plan::Plan, states: &[InstanceState], estimates: &PlanEstimate, memory: &[Option<Memory>]) -> serde_json::Value {
     let instances: Vec<serde_json::Value> = plan
         .instances
         .iter()
@@ -68,7 +71,7 @@ fn plan_json(plan: &crate::plan::Plan, states: &[InstanceState], estimates: &Pla
                     v["work"] = serde_json::json!(crate::plan::work(inst.kind.name(), &inst.key_input["params"], f));
                     v["images"] = serde_json::json!(f.images);
                     v["macs_per_image"] = serde_json::json!(f.macs_per_image);
-                    if let Some(m) = &estimates.memory[i] {
+                    if let Some(m) = &memory[i] {
                         v["estimated_memory_bytes"] = serde_json::json!(m.total());
                         v["memory"] = serde_json::json!(m);
                     }

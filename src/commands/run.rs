@@ -46,37 +46,17 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
     let Some(machine) = crate::plan::machine_memory() else {
         return Ok(());
     };
-    let records = crate::store::Records::load(&session.store, &plan.experiment);
-    let due: Vec<bool> = plan
-        .instances
-        .iter()
-        .map(|inst| {
-            let forced = inst.uses.iter().any(|(_, stage)| sel.force.contains(stage));
-            forced
-                || matches!(
-                    crate::plan::state_of(plan, inst, &session.store, &records),
-                    crate::plan::InstanceState::Due(_)
-                )
-        })
-        .collect();
+    let due = crate::exec::to_compute(plan, &session.store, sel);
     let memory = crate::plan::memory_plan(plan, &due, &crate::plan::cost_facts(plan, crate::plan::threads_here()));
-    let largest = memory
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
-        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()));
-    match largest {
+    match crate::plan::largest(&memory) {
         Some((i, m)) if m.total() > machine => {
             let (variant, stage) = &plan.instances[i].uses[0];
             let gib = crate::plan::human_bytes;
             Err(Error::Usage(format!(
-                "stage `{stage}` ({variant}) would need about {} at its peak (images {}, model {}, activations {}, features {}) \
-                 and this machine has {}: run it where there is more memory, on smaller splits, or pass --ignore-memory to try anyway",
+                "stage `{stage}` ({variant}) would need about {} at its peak ({}) and this machine has {}: \
+                 run it where there is more memory, on smaller splits, or pass --ignore-memory to try anyway",
                 gib(m.total()),
-                gib(m.images),
-                gib(m.model),
-                gib(m.activations),
-                gib(m.features),
+                m.parts(),
                 gib(machine)
             )))
         }

@@ -2,12 +2,10 @@
 //! stage stops its dependents, the others go on.
 use std::collections::HashSet;
 
-use crate::plan::Plan;
 #[cfg(feature = "torch")]
-use {
-    super::{run_instance, Event, InstanceOutcome, Reporter},
-    crate::store::{EntryState, Store},
-};
+use super::{run_instance, Event, InstanceOutcome, Reporter};
+use crate::plan::Plan;
+use crate::store::{EntryState, Store};
 
 /// Which instances to consider and which to recompute.
 #[derive(Clone, Debug, Default)]
@@ -65,23 +63,13 @@ impl Progress {
 impl LocalExecutor<'_> {
     pub fn run(&self, plan: &Plan, sel: &Selection) -> RunSummary {
         let selected = selected_instances(plan, &sel.only);
-        let forced: HashSet<usize> = (0..plan.instances.len())
-            .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s)))
-            .collect();
+        let forced = forced_instances(plan, sel);
         // CUDA before anything computes: libtorch fixes whether it has CUDA at its first
         // query of it, which a CPU instance's seeding makes.
         if plan.instances.iter().any(|i| matches!(i.device, crate::device::Device::Cuda(_))) {
             crate::device::cuda::load();
         }
-        // What the store lacks (or is forced) is what this run computes, as far as it
-        // knows before it starts.
-        let counted = (0..plan.instances.len())
-            .map(|i| {
-                let inst = &plan.instances[i];
-                selected.contains(&i)
-                    && (forced.contains(&i) || !matches!(self.store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
-            })
-            .collect::<Vec<bool>>();
+        let counted = to_compute(plan, self.store, sel);
         // The time left as `ktlab plan` estimates it.
         let history = crate::plan::History::load(self.store);
         let estimates = crate::plan::estimate_plan(plan, &counted, &history, crate::plan::threads_here());
@@ -188,6 +176,26 @@ impl LocalExecutor<'_> {
             }
         }
     }
+}
+
+/// The instances of the stages named by `--force`.
+fn forced_instances(plan: &Plan, sel: &Selection) -> HashSet<usize> {
+    (0..plan.instances.len())
+        .filter(|&i| plan.instances[i].uses.iter().any(|(_, s)| sel.force.contains(s)))
+        .collect()
+}
+
+/// What a run with `sel` computes, as far as it knows before it starts: the selected
+/// instances the store lacks, and those forced.
+pub fn to_compute(plan: &Plan, store: &Store, sel: &Selection) -> Vec<bool> {
+    let selected = selected_instances(plan, &sel.only);
+    let forced = forced_instances(plan, sel);
+    (0..plan.instances.len())
+        .map(|i| {
+            let inst = &plan.instances[i];
+            selected.contains(&i) && (forced.contains(&i) || !matches!(store.state(inst.kind, &inst.key, false), EntryState::Valid(_)))
+        })
+        .collect()
 }
 
 /// With `only` empty, every instance; else the named stages' instances and all they need.

@@ -30,7 +30,7 @@ pub use verify::{render_checks, verify_instance, ArtefactCheck, VerifyError};
 
 pub use batch::{describe_end, job_name, now, BatchError, BatchExecutor, BatchOptions, Standing, SubmitSummary};
 pub use jobs::{JobBook, JobRecord};
-pub use local::selected_instances;
+pub use local::{selected_instances, to_compute};
 pub use scheduler::{JobRequest, JobState, JobStatus, Scheduler, SchedulerError, Submitted};
 pub use slurm::Slurm;
 pub use submission::{job_script, shell_quote, Submission, SubmissionError, SubmissionInfo};

@@ -316,8 +316,6 @@ pub fn estimate(inst: &StageInstance, facts: &CostFacts, history: &History) -> E
 pub struct PlanEstimate {
     pub instances: Vec<Option<Estimate>>,
     pub facts: Vec<CostFacts>,
-    /// The peak memory of each due instance whose kind says (see [`super::memory_plan`]).
-    pub memory: Vec<Option<super::Memory>>,
     pub total_seconds: f64,
     pub critical_path_seconds: f64,
 }
@@ -339,7 +337,6 @@ pub fn estimate_plan(plan: &Plan, due: &[bool], history: &History, threads: usiz
     PlanEstimate {
         total_seconds: instances.iter().flatten().map(|e| e.seconds).sum(),
         critical_path_seconds: finish.iter().copied().fold(0.0, f64::max),
-        memory: super::memory_plan(plan, due, &facts),
         instances,
         facts,
     }

@@ -2,17 +2,17 @@
 //! one key (`ktlab explain`).
 use std::fmt::Write;
 
-use super::{human_bytes, machine_memory, InstanceState, Plan, PlanEstimate};
+use super::{human_bytes, largest, machine_memory, InstanceState, Memory, Plan, PlanEstimate};
 use crate::store::canonical_json;
 
 /// One line per (variant, stage): variant, stage, kind, short key, the estimated time of
 /// each instance that runs and where it comes from, state, its estimated peak memory; then
 /// the counts, the total time, the critical path (each instance its own cluster job) and
 /// the largest peak against this machine's memory.
-pub fn render_plan(plan: &Plan, states: &[InstanceState], estimates: &PlanEstimate) -> String {
+pub fn render_plan(plan: &Plan, states: &[InstanceState], estimates: &PlanEstimate, memory: &[Option<Memory>]) -> String {
     let mut out = render_instances(plan, |i| match &estimates.instances[i] {
         Some(e) => {
-            let memory = estimates.memory[i]
+            let memory = memory[i]
                 .as_ref()
                 .map_or(String::new(), |m| format!(", ~{}", human_bytes(m.total())));
             format!(
@@ -39,31 +39,18 @@ pub fn render_plan(plan: &Plan, states: &[InstanceState], estimates: &PlanEstima
             human_seconds(estimates.total_seconds),
             human_seconds(estimates.critical_path_seconds)
         );
-        if let Some((i, m)) = largest_memory(estimates) {
+        if let Some((i, m)) = largest(memory) {
             let (variant, stage) = &plan.instances[i].uses[0];
             let machine = machine_memory().map_or(String::new(), |b| format!("; this machine has {}", human_bytes(b)));
             let _ = writeln!(
                 out,
-                "peak memory: ~{} ({stage}[{variant}]: images {}, model {}, activations {}, features {}){machine}",
+                "peak memory: ~{} ({stage}[{variant}]: {}){machine}",
                 human_bytes(m.total()),
-                human_bytes(m.images),
-                human_bytes(m.model),
-                human_bytes(m.activations),
-                human_bytes(m.features),
+                m.parts()
             );
         }
     }
     out
-}
-
-/// The due instance with the largest estimated peak memory.
-pub fn largest_memory(estimates: &PlanEstimate) -> Option<(usize, &super::Memory)> {
-    estimates
-        .memory
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
-        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
 }
 
 /// `0.4s`, `12s`, `3m 05s`, `2h 03m`: an estimate's precision.
