@@ -84,7 +84,7 @@ fn main() {
     let mut made = 0;
     let mut batches = Vec::new();
     for chunk in &order {
-        let bt = assemble(&task, chunk, 0, 0);
+        let bt = assemble(&task, chunk, 0, 0).expect("batch");
         made += chunk.len();
         if batches.len() < 2 {
             batches.push(bt);
@@ -148,7 +148,7 @@ fn contrastive(batch: usize, threads: usize, steps: usize, device: Device) {
     let mut made = 0;
     let mut batches = Vec::new();
     for chunk in &order {
-        let bt = assemble(&views, chunk, 0, 0);
+        let bt = assemble(&views, chunk, 0, 0).expect("batch");
         made += chunk.len();
         if batches.len() < 2 {
             batches.push(bt);
@@ -204,7 +204,7 @@ fn dense(batch: usize, threads: usize, steps: usize) {
     let (maker, objective, side, out, what): (Box<dyn SampleMaker>, Box<dyn Objective>, i64, i64, String) = if colorization {
         let maker = Colorize { set, flip: true };
         let t = Instant::now();
-        let weights = rebalancing_weights(&smoothed_prior(&maker.histogram(), 5.0), 0.5);
+        let weights = rebalancing_weights(&smoothed_prior(&maker.histogram().expect("histogram"), 5.0), 0.5);
         println!(
             "prior      ab histogram of 2000 images and weights: {:.2}s",
             t.elapsed().as_secs_f64()
@@ -223,7 +223,7 @@ fn dense(batch: usize, threads: usize, steps: usize) {
             kind: if blocks { MaskKind::Blocks } else { MaskKind::Center },
             size: if blocks { 8 } else { 16 },
         };
-        let fill = mean_colour(&set);
+        let fill = mean_colour(&set).expect("mean colour");
         let maker = Inpaint {
             set,
             mask,
@@ -242,7 +242,7 @@ fn dense(batch: usize, threads: usize, steps: usize) {
     let mut made = 0;
     let mut batches = Vec::new();
     for chunk in &order {
-        let bt = assemble(maker.as_ref(), chunk, 0, 0);
+        let bt = assemble(maker.as_ref(), chunk, 0, 0).expect("batch");
         made += chunk.len();
         if batches.len() < 2 {
             batches.push(bt);

@@ -27,6 +27,7 @@ mod report_html;
 mod results_folder;
 mod slurm;
 mod soak;
+mod streaming;
 mod stress;
 mod tables;
 mod tensorboard;

@@ -23,7 +23,7 @@ pub fn plan(session: &Session, exp: &ExperimentArgs, provenance: Option<&Path>, 
     let states: Vec<InstanceState> = plan.instances.iter().map(|i| state_of(plan, i, &session.store, &records)).collect();
     let due: Vec<bool> = states.iter().map(|s| matches!(s, InstanceState::Due(_))).collect();
     let estimates = estimate_plan(plan, &due, &History::load(&session.store), threads_here());
-    let memory = memory_plan(plan, &due, &estimates.facts);
+    let memory = memory_plan(plan, &due, &estimates.facts, crate::data::decode_budget()?);
     if format == PlanFormat::Json {
         let text = serde_json::to_string_pretty(&plan_json(plan, &states, &estimates, &memory)).map_err(|e| Error::Usage(e.to_string()))?;
         println!("{text}");

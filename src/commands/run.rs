@@ -47,7 +47,12 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
         return Ok(());
     };
     let due = crate::exec::to_compute(plan, &session.store, sel);
-    let memory = crate::plan::memory_plan(plan, &due, &crate::plan::cost_facts(plan, crate::plan::threads_here()));
+    let memory = crate::plan::memory_plan(
+        plan,
+        &due,
+        &crate::plan::cost_facts(plan, crate::plan::threads_here()),
+        crate::data::decode_budget()?,
+    );
     match crate::plan::largest(&memory) {
         Some((i, m)) if m.total() > machine => {
             let (variant, stage) = &plan.instances[i].uses[0];

@@ -1,4 +1,5 @@
 //! Datasets: where images and their labels come from, and how they are fingerprinted.
+mod budget;
 mod cifar_binary;
 mod fingerprint;
 mod image;
@@ -10,6 +11,7 @@ mod subset;
 mod summary;
 mod synthetic;
 
+pub use budget::{decode_budget, decoded_bytes, BATCHES_AHEAD, DECODE_BUDGET_VAR, DEFAULT_DECODE_BUDGET};
 pub use cifar_binary::Cifar10Binary;
 pub use fingerprint::{fingerprint, fingerprint_with, Cache, FingerprintMode};
 pub use image::{area_resample, resize_to, Image};

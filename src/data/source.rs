@@ -17,6 +17,8 @@ pub enum DataError {
     Decode { path: PathBuf, message: String },
     #[error("dataset `{dataset}`: {message}")]
     Invalid { dataset: String, message: String },
+    #[error("{name}: {message}")]
+    Setting { name: String, message: String },
 }
 
 /// An indexable split: image `i` and its label. Implementations are cheap to share

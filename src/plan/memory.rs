@@ -1,6 +1,7 @@
 //! How much memory each instance of a plan should need at its peak, before it runs: the
-//! images a stage decodes and holds (today every stage that trains or probes decodes each
-//! split it reads whole, as 8-bit RGB at the side it reads it), its network's weights (with
+//! images a stage holds (a split whose decoded pixels fit the decode budget is decoded
+//! whole, as 8-bit RGB at the side it is read at; a larger one is streamed, and only the
+//! batches in flight count), its network's weights (with
 //! their gradients and the optimiser's state when it trains), a batch's layer outputs, and
 //! the pooled features a probe holds. A count from the layer descriptions and the splits'
 //! sizes, not a measurement; `ktlab run` refuses a plan whose largest instance would not
@@ -11,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Plan, PlannedInput};
+use crate::data::BATCHES_AHEAD;
 use crate::models::{default_pooled_dim, pooled_side, Arch, NetConfig};
 use crate::stages::{EXTRACT_BATCH, MODEL_WAVE};
 use crate::store::CostFacts;
@@ -18,7 +20,8 @@ use crate::store::CostFacts;
 /// Bytes of one instance's peak, by what holds them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Memory {
-    /// Decoded images held at once (8-bit RGB at the side they are read at).
+    /// Images held at once: decoded splits (8-bit RGB at the side they are read at), or
+    /// for a streamed split its batches in flight (float32).
     pub images: f64,
     /// The network's float32 weights; for training also their gradients and the
     /// optimiser's state (one more copy for SGD with momentum, two for Adam).
@@ -58,8 +61,9 @@ pub fn largest(memory: &[Option<Memory>]) -> Option<(usize, &Memory)> {
 }
 
 /// The estimate of every instance that is `due` (the others, and kinds that hold little
-/// or whose size is not known before they run: `None`), from the plan's cost facts.
-pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts]) -> Vec<Option<Memory>> {
+/// or whose size is not known before they run: `None`), from the plan's cost facts, with
+/// splits up to `budget` bytes decoded whole ([`crate::data::decode_budget`]).
+pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts], budget: u64) -> Vec<Option<Memory>> {
     let mut sizes: HashMap<(String, String), Option<f64>> = HashMap::new();
     let mut nets: Vec<Option<NetConfig>> = Vec::with_capacity(plan.instances.len());
     let mut out = Vec::with_capacity(plan.instances.len());
@@ -87,7 +91,8 @@ pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts]) -> Vec<Option
             .collect();
         let trained_images = facts.get(i).and_then(|f| f.images);
         let per_sample = facts.get(i).and_then(|f| f.macs_per_image);
-        out.push(net.and_then(|net| estimate(inst.kind.name(), params, &net, &splits, trained_images, per_sample)));
+        let held = Held { budget: budget as f64 };
+        out.push(net.and_then(|net| estimate(inst.kind.name(), params, &net, &splits, trained_images, per_sample, held)));
     }
     out
 }
@@ -112,11 +117,37 @@ pub(super) fn own_net(params: &Value) -> Option<NetConfig> {
 /// Bytes of one float32.
 const F32: f64 = 4.0;
 
+/// What a stage holds of a split it reads: the decode budget's rule.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    budget: f64,
+}
+
+impl Held {
+    /// Bytes held of `n` images of `image` bytes each, read `batch` at a time, with
+    /// `in_flight` batches of `floats` float32 values per image waiting when streamed.
+    fn split(self, n: f64, image: f64, batch: f64, in_flight: f64, floats: f64) -> f64 {
+        if n * image <= self.budget {
+            n * image
+        } else {
+            in_flight * batch * floats * F32
+        }
+    }
+}
+
 /// One instance's peak. `splits`: the lengths of the splits it reads; `trained`: the images
 /// a training stage trains on (its data split, or its labels' images); `per_sample`: the
 /// multiply-accumulates of one training image (a pretext task's samples of it), which
 /// scale a whole image's activations.
-fn estimate(kind: &str, params: &Value, net: &NetConfig, splits: &[f64], trained: Option<f64>, per_sample: Option<f64>) -> Option<Memory> {
+fn estimate(
+    kind: &str,
+    params: &Value,
+    net: &NetConfig,
+    splits: &[f64],
+    trained: Option<f64>,
+    per_sample: Option<f64>,
+    held: Held,
+) -> Option<Memory> {
     let num = |k: &str| params.get(k).and_then(Value::as_f64);
     let weights = net.parameter_count()? * F32;
     let (act_sum, act_peak) = net.activation_values()?;
@@ -124,22 +155,33 @@ fn estimate(kind: &str, params: &Value, net: &NetConfig, splits: &[f64], trained
     let image = 3.0 * side * side;
     match kind {
         "pretext" | "train" | "finetune" => {
-            // train and finetune hold their test split beside the training images; a
-            // finetune decodes its whole train split before taking the labelled subset.
-            let images = match kind {
-                "pretext" | "train" => trained.unwrap_or(0.0) + if kind == "train" { splits.iter().skip(1).sum() } else { 0.0 },
-                _ => splits.iter().sum(),
+            let whole = net.macs_per_image().unwrap_or(1.0).max(1.0);
+            let samples = per_sample.map_or(1.0, |m| (m / whole).max(1.0));
+            let batch = num("batch_size").unwrap_or(128.0);
+            // The training images (a finetune's labelled subset: always decoded), streamed
+            // as batches of `samples` images' floats each when over the budget; train and
+            // finetune also read their test split, a batch at a time when streamed.
+            let trained = trained.unwrap_or(0.0);
+            let train_images = match kind {
+                "finetune" => trained * image,
+                _ => held.split(trained, image, batch, (BATCHES_AHEAD + 1) as f64, samples * image),
             };
+            let test_images = match kind {
+                "pretext" => 0.0,
+                _ => splits
+                    .iter()
+                    .skip(1)
+                    .map(|&n| held.split(n, image, EXTRACT_BATCH as f64, 1.0, image))
+                    .sum(),
+            };
+            let images = train_images + test_images;
             let states = match params.get("optimizer").and_then(Value::as_str) {
                 Some("adam") => 2.0,
                 _ if num("momentum").unwrap_or(0.9) > 0.0 => 1.0,
                 _ => 0.0,
             };
-            let whole = net.macs_per_image().unwrap_or(1.0).max(1.0);
-            let samples = per_sample.map_or(1.0, |m| (m / whole).max(1.0));
-            let batch = num("batch_size").unwrap_or(128.0);
             Some(Memory {
-                images: images * image,
+                images,
                 model: weights * (2.0 + states),
                 activations: 2.0 * batch * samples * act_sum * F32,
                 features: 0.0,
@@ -166,8 +208,10 @@ fn estimate(kind: &str, params: &Value, net: &NetConfig, splits: &[f64], trained
                 };
             }
             let (_, peak) = read.activation_values()?;
+            let image = 3.0 * (side * side) as f64;
+            let largest = splits.iter().copied().fold(0.0, f64::max);
             Some(Memory {
-                images: splits.iter().copied().fold(0.0, f64::max) * 3.0 * (side * side) as f64,
+                images: held.split(largest, image, EXTRACT_BATCH as f64, 1.0, image),
                 model: weights,
                 activations: EXTRACT_BATCH as f64 * peak * F32,
                 features: splits.iter().sum::<f64>() * per_image * F32,
@@ -218,21 +262,30 @@ mod tests {
 
     use super::*;
 
-    /// The paper's Jigsaw++ on ImageNet decodes 1.28M images at 256 px before its first
-    /// step (about 252 GB, #23's figure); the quickstart's contrastive teacher well under a
-    /// GiB.
+    const KEEP_ALL: Held = Held { budget: f64::INFINITY };
+    const DEFAULT: Held = Held {
+        budget: crate::data::DEFAULT_DECODE_BUDGET as f64,
+    };
+
+    /// The paper's Jigsaw++ on ImageNet decoded whole is 1.28M images at 256 px before its
+    /// first step (about 252 GB, #23's figure); streamed (the default budget), the batches
+    /// in flight; the quickstart's contrastive teacher is decoded whole, well under a GiB.
     #[test]
-    fn a_pretext_stage_holds_its_decoded_split_its_model_and_a_batch() {
+    fn a_pretext_stage_holds_its_split_or_its_batches_its_model_and_a_batch() {
         let net = NetConfig {
             image_size: 256,
             ..NetConfig::new(Arch::Vgg16)
         };
         let params = json!({"optimizer": "sgd", "momentum": 0.9, "batch_size": 256});
-        let m = estimate("pretext", &params, &net, &[1_281_167.0], Some(1_281_167.0), None).unwrap();
+        let m = estimate("pretext", &params, &net, &[1_281_167.0], Some(1_281_167.0), None, KEEP_ALL).unwrap();
         assert_eq!(m.images, 1_281_167.0 * 3.0 * 256.0 * 256.0);
         assert!((m.images / 1e9 - 251.9).abs() < 0.1, "{}", m.images / 1e9);
         assert_eq!(m.model, net.parameter_count().unwrap() * 4.0 * 3.0);
         assert!(m.total() > m.images);
+        let streamed = estimate("pretext", &params, &net, &[1_281_167.0], Some(1_281_167.0), None, DEFAULT).unwrap();
+        assert_eq!(streamed.images, 4.0 * 256.0 * 3.0 * 256.0 * 256.0 * 4.0);
+        assert!(streamed.images < 1.1e9, "{}", human_bytes(streamed.images));
+        assert_eq!((streamed.model, streamed.activations), (m.model, m.activations));
         let small = NetConfig {
             width: 0.25,
             ..NetConfig::new(Arch::Vgg16Small)
@@ -245,6 +298,7 @@ mod tests {
             &[2000.0],
             Some(1800.0),
             Some(2.0 * small.macs_per_image().unwrap()),
+            DEFAULT,
         )
         .unwrap();
         assert_eq!(q.images, 1800.0 * 3.0 * 32.0 * 32.0);
@@ -253,17 +307,21 @@ mod tests {
         assert!(q.total() < 0.5 * (1u64 << 30) as f64, "{}", human_bytes(q.total()));
     }
 
-    /// A probe decodes one split at a time and keeps every split's pooled features.
+    /// A probe reads one split at a time (decoded whole within the budget, else a batch at
+    /// a time) and keeps every split's pooled features.
     #[test]
     fn a_probe_holds_its_largest_split_and_every_splits_pooled_features() {
         let net = NetConfig::new(Arch::Alexnet);
         let params = json!({"layers": ["conv1", "conv5"]});
-        let m = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None).unwrap();
+        let m = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None, KEEP_ALL).unwrap();
         assert_eq!(m.images, 50_000.0 * 3.0 * 224.0 * 224.0);
+        let streamed = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None, DEFAULT).unwrap();
+        assert_eq!(streamed.images, 256.0 * 3.0 * 224.0 * 224.0 * 4.0);
+        assert_eq!(streamed.features, m.features);
         // VISSL's sizes: conv1 96 x 10 x 10, conv5 256 x 6 x 6 (model_io's pool tests).
         assert_eq!(m.features, 60_000.0 * (9600.0 + 9216.0) * 4.0);
         assert_eq!(m.model, net.parameter_count().unwrap() * 4.0);
-        assert_eq!(estimate("kmeans", &params, &net, &[1.0], None, None), None);
+        assert_eq!(estimate("kmeans", &params, &net, &[1.0], None, None, DEFAULT), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 use super::lab::{bins, nearest_bin, output_side, srgb_to_lab};
+use crate::data::DataError;
 use crate::train::batches::{DenseMaker, ImageSet, Target, MEAN, STD};
 use crate::train::objective::{Metric, Objective};
 
@@ -42,12 +43,12 @@ impl Colorize {
 
     /// Image `i`'s lightness input (`[3, s, s]`, normalised) and block-mean ab
     /// (`[2, o, o]`), mirrored when `flip`.
-    pub fn write(&self, i: usize, flip: bool, out: &mut [f32], targets: &mut [f32]) {
+    pub fn write(&self, i: usize, flip: bool, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let s = self.set.size;
         let o = self.out_side();
         let block = s / o;
         let plane = s * s;
-        let src = &self.set.pixels[i * 3 * plane..(i + 1) * 3 * plane];
+        let src = self.set.image(i)?;
         targets.fill(0.0);
         for y in 0..s {
             for x in 0..s {
@@ -67,45 +68,46 @@ impl Colorize {
         }
         let per = (block * block) as f32;
         targets.iter_mut().for_each(|t| *t /= per);
+        Ok(())
     }
 
     /// How many of the set's target pixels fall in each ab bin (unmirrored images): the
-    /// prior's histogram.
-    pub fn histogram(&self) -> Vec<f64> {
+    /// prior's histogram (a pass over the set: a streamed set decodes each image once).
+    pub fn histogram(&self) -> Result<Vec<f64>, DataError> {
         let q = bins().len();
         let o = self.out_side();
         let per = 3 * self.set.size * self.set.size;
         (0..self.set.n)
             .into_par_iter()
-            .fold(
+            .try_fold(
                 || (vec![0f64; q], vec![0f32; per], vec![0f32; 2 * o * o]),
                 |(mut counts, mut input, mut ab), i| {
-                    self.write(i, false, &mut input, &mut ab);
+                    self.write(i, false, &mut input, &mut ab)?;
                     for p in 0..o * o {
                         counts[nearest_bin(ab[p], ab[o * o + p])] += 1.0;
                     }
-                    (counts, input, ab)
+                    Ok((counts, input, ab))
                 },
             )
-            .map(|(counts, _, _)| counts)
-            .reduce(|| vec![0f64; q], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect())
+            .map(|r| r.map(|(counts, _, _)| counts))
+            .try_reduce(|| vec![0f64; q], |a, b| Ok(a.iter().zip(&b).map(|(x, y)| x + y).collect()))
     }
 
     /// The share of the set's target pixels (unmirrored) within [`TOLERANCE`] of gray.
-    pub fn gray_accuracy(&self) -> f64 {
+    pub fn gray_accuracy(&self) -> Result<f64, DataError> {
         let o = self.out_side();
         let per = 3 * self.set.size * self.set.size;
         let hits: usize = (0..self.set.n)
             .into_par_iter()
             .map(|i| {
                 let (mut input, mut ab) = (vec![0f32; per], vec![0f32; 2 * o * o]);
-                self.write(i, false, &mut input, &mut ab);
-                (0..o * o)
+                self.write(i, false, &mut input, &mut ab)?;
+                Ok((0..o * o)
                     .filter(|&p| (ab[p] as f64).hypot(ab[o * o + p] as f64) <= TOLERANCE)
-                    .count()
+                    .count())
             })
-            .sum();
-        hits as f64 / (self.set.n * o * o).max(1) as f64
+            .try_reduce(|| 0, |a, b| Ok(a + b))?;
+        Ok(hits as f64 / (self.set.n * o * o).max(1) as f64)
     }
 }
 
@@ -118,9 +120,9 @@ impl DenseMaker for Colorize {
         let o = self.out_side();
         [2, o, o]
     }
-    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let flip = self.flip && rng.gen_bool(0.5);
-        self.write(i, flip, out, targets);
+        self.write(i, flip, out, targets)
     }
 }
 
@@ -237,24 +239,24 @@ mod tests {
                 }
             }
         }
-        Arc::new(ImageSet { pixels, n: 2, size: s })
+        Arc::new(ImageSet::from_pixels(pixels, 2, s))
     }
 
     #[test]
     fn samples_are_lightness_in_and_block_ab_out_fixed_by_the_seed() {
         let maker = Colorize { set: set(), flip: true };
-        let batch = assemble(&maker, &[0, 1], 3, 0);
+        let batch = assemble(&maker, &[0, 1], 3, 0).unwrap();
         assert_eq!(batch.inputs.size(), [2, 3, 8, 8]);
         assert_eq!(batch.targets.size(), [2, 2, 2, 2]);
         assert_eq!(batch.targets.kind(), Kind::Float);
         assert!(
-            assemble(&maker, &[0, 1], 3, 0).inputs.equal(&batch.inputs),
+            assemble(&maker, &[0, 1], 3, 0).unwrap().inputs.equal(&batch.inputs),
             "same seed, same samples"
         );
         // Unmirrored: red's L in all three channels on the left, ab of red in the first
         // block column, gray's (0, 0) in the second.
         let (mut input, mut ab) = (vec![0f32; 3 * 64], vec![0f32; 8]);
-        maker.write(0, false, &mut input, &mut ab);
+        maker.write(0, false, &mut input, &mut ab).unwrap();
         let red = srgb_to_lab([255, 0, 0]);
         let gray = srgb_to_lab([128, 128, 128]);
         let normalised = |l: f32| (l / 100.0 - MEAN) / STD;
@@ -266,19 +268,15 @@ mod tests {
         assert!(ab[1].abs() < 1e-3 && ab[5].abs() < 1e-3, "{ab:?}");
         // Mirrored: the blocks swap sides.
         let (mut flipped_in, mut flipped) = (vec![0f32; 3 * 64], vec![0f32; 8]);
-        maker.write(0, true, &mut flipped_in, &mut flipped);
+        maker.write(0, true, &mut flipped_in, &mut flipped).unwrap();
         assert!((flipped[1] - red[1]).abs() < 1e-4 && flipped[0].abs() < 1e-3, "{flipped:?}");
         // Half the first image's target pixels are gray.
         let one = Colorize {
-            set: Arc::new(ImageSet {
-                pixels: set().pixels[..3 * 64].to_vec(),
-                n: 1,
-                size: 8,
-            }),
+            set: Arc::new(ImageSet::from_pixels(set().image(0).unwrap().into_owned(), 1, 8)),
             flip: false,
         };
-        assert_eq!(one.gray_accuracy(), 0.5);
-        let counts = one.histogram();
+        assert_eq!(one.gray_accuracy().unwrap(), 0.5);
+        let counts = one.histogram().unwrap();
         assert_eq!(counts.iter().sum::<f64>(), 4.0);
         assert_eq!(counts[nearest_bin(0.0, 0.0)], 2.0);
         assert_eq!(counts[nearest_bin(red[1], red[2])], 2.0);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::views::{render, ViewConfig};
+use crate::data::DataError;
 use crate::models::error::ModelError;
 use crate::models::{NetConfig, Network};
 use crate::train::batches::{assemble, ImageSet, SampleMaker, Target, MEAN, STD};
@@ -38,18 +39,19 @@ impl SampleMaker for Views {
         let s = self.set.size as i64;
         vec![b as i64, 2, 3, s, s]
     }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
         let s = self.set.size;
         let per = 3 * s * s;
-        let src = &self.set.pixels[i * per..(i + 1) * per];
+        let src = self.set.image(i)?;
         for view in out.chunks_mut(per) {
             let d = self.config.draw(s, rng);
-            render(src, s, &d, view);
+            render(&src, s, &d, view);
             for v in view.iter_mut() {
                 *v = (*v - MEAN) / STD;
             }
         }
         targets[0] = i as i64;
+        Ok(())
     }
 }
 
@@ -177,22 +179,22 @@ impl Objective for NtXent {
         batch_size: usize,
         seed: u64,
         device: tch::Device,
-    ) -> f64 {
+    ) -> Result<f64, DataError> {
         let n = maker.samples();
         if n == 0 {
-            return 0.0;
+            return Ok(0.0);
         }
         tch::no_grad(|| {
             let order: Vec<usize> = (0..n).collect();
-            let outputs: Vec<Tensor> = order
+            let outputs = order
                 .chunks(batch_size.max(1))
                 .map(|chunk| {
-                    let batch = assemble(maker, chunk, seed, 0);
-                    forward(&batch.inputs.to_device(device), false)
+                    let batch = assemble(maker, chunk, seed, 0)?;
+                    Ok(forward(&batch.inputs.to_device(device), false))
                 })
-                .collect();
+                .collect::<Result<Vec<Tensor>, DataError>>()?;
             let all = Tensor::cat(&outputs, 0);
-            NtXent::retrieved(&all.select(1, 0), &all.select(1, 1)).int64_value(&[]) as f64 / n as f64
+            Ok(NtXent::retrieved(&all.select(1, 0), &all.select(1, 1)).int64_value(&[]) as f64 / n as f64)
         })
     }
 }
@@ -218,19 +220,22 @@ mod tests {
     #[test]
     fn batches_hold_two_different_views_per_image_fixed_by_the_seed() {
         let s = 8;
-        let set = Arc::new(ImageSet {
-            pixels: (0..3 * 3 * s * s).map(|v| (v * 7 % 251) as u8).collect(),
-            n: 3,
-            size: s,
-        });
+        let set = Arc::new(ImageSet::from_pixels(
+            (0..3 * 3 * s * s).map(|v| (v * 7 % 251) as u8).collect(),
+            3,
+            s,
+        ));
         let views = Views { set, config: config() };
-        let b = assemble(&views, &[2, 0], 5, 0);
+        let b = assemble(&views, &[2, 0], 5, 0).unwrap();
         assert_eq!(b.inputs.size(), [2, 2, 3, 8, 8]);
         assert_eq!(Vec::<i64>::try_from(&b.targets).unwrap(), vec![2, 0]);
         assert!(!b.inputs.get(0).get(0).equal(&b.inputs.get(0).get(1)), "two views differ");
-        assert!(assemble(&views, &[2, 0], 5, 0).inputs.equal(&b.inputs), "same seed, same views");
         assert!(
-            !assemble(&views, &[2, 0], 6, 0).inputs.equal(&b.inputs),
+            assemble(&views, &[2, 0], 5, 0).unwrap().inputs.equal(&b.inputs),
+            "same seed, same views"
+        );
+        assert!(
+            !assemble(&views, &[2, 0], 6, 0).unwrap().inputs.equal(&b.inputs),
             "another seed, other views"
         );
     }

@@ -16,6 +16,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
+use crate::data::DataError;
 use crate::train::batches::{DenseMaker, ImageSet, Target, MEAN, STD};
 use crate::train::objective::{Metric, Objective};
 
@@ -77,26 +78,28 @@ pub struct Inpaint {
     pub flip: bool,
 }
 
-/// The mean colour (RGB in 0..1) of a set's images.
-pub fn mean_colour(set: &ImageSet) -> [f32; 3] {
+/// The mean colour (RGB in 0..1) of a set's images (a pass over the set: a streamed set
+/// decodes each image once).
+pub fn mean_colour(set: &ImageSet) -> Result<[f32; 3], DataError> {
     let plane = set.size * set.size;
     let mut sums = [0f64; 3];
-    for image in set.pixels.chunks_exact(3 * plane.max(1)) {
+    for i in 0..set.n {
+        let image = set.image(i)?;
         for (ch, sum) in sums.iter_mut().enumerate() {
             *sum += image[ch * plane..(ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>();
         }
     }
     let n = (set.n * plane).max(1) as f64;
-    sums.map(|s| (s / n / 255.0) as f32)
+    Ok(sums.map(|s| (s / n / 255.0) as f32))
 }
 
 impl Inpaint {
     /// Image `i` with the pixels of `mask` filled (normalised, `[3, s, s]`), and its targets
     /// (`[4, s, s]`: RGB in 0..1, the mask), mirrored when `flip`.
-    pub fn write(&self, i: usize, flip: bool, mask: &[bool], out: &mut [f32], targets: &mut [f32]) {
+    pub fn write(&self, i: usize, flip: bool, mask: &[bool], out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let s = self.set.size;
         let plane = s * s;
-        let src = &self.set.pixels[i * 3 * plane..(i + 1) * 3 * plane];
+        let src = self.set.image(i)?;
         for ch in 0..3 {
             for y in 0..s {
                 for x in 0..s {
@@ -112,6 +115,7 @@ impl Inpaint {
         for (t, &m) in targets[3 * plane..].iter_mut().zip(mask) {
             *t = if m { 1.0 } else { 0.0 };
         }
+        Ok(())
     }
 }
 
@@ -123,10 +127,10 @@ impl DenseMaker for Inpaint {
     fn target_dims(&self) -> [usize; 3] {
         [4, self.set.size, self.set.size]
     }
-    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let flip = self.flip && rng.gen_bool(0.5);
         let mask = self.mask.draw(self.set.size, rng);
-        self.write(i, flip, &mask, out, targets);
+        self.write(i, flip, &mask, out, targets)
     }
 }
 
@@ -212,11 +216,11 @@ mod tests {
 
     fn set() -> Arc<ImageSet> {
         let s = 8;
-        Arc::new(ImageSet {
-            pixels: (0..2 * 3 * s * s).map(|v| (v * 7 % 251) as u8).collect(),
-            n: 2,
-            size: s,
-        })
+        Arc::new(ImageSet::from_pixels(
+            (0..2 * 3 * s * s).map(|v| (v * 7 % 251) as u8).collect(),
+            2,
+            s,
+        ))
     }
 
     #[test]
@@ -243,8 +247,9 @@ mod tests {
     #[test]
     fn samples_fill_the_removed_pixels_with_the_mean_colour_and_carry_the_image() {
         let set = set();
-        let fill = mean_colour(&set);
-        let expect: f64 = set.pixels[..64].iter().chain(&set.pixels[192..256]).map(|&v| v as f64).sum::<f64>() / 128.0 / 255.0;
+        let fill = mean_colour(&set).unwrap();
+        let pixels: Vec<u8> = (0..2).flat_map(|i| set.image(i).unwrap().into_owned()).collect();
+        let expect: f64 = pixels[..64].iter().chain(&pixels[192..256]).map(|&v| v as f64).sum::<f64>() / 128.0 / 255.0;
         assert!((fill[0] as f64 - expect).abs() < 1e-6);
         let maker = Inpaint {
             set: set.clone(),
@@ -255,17 +260,17 @@ mod tests {
             fill,
             flip: false,
         };
-        let batch = assemble(&maker, &[1, 0], 4, 0);
+        let batch = assemble(&maker, &[1, 0], 4, 0).unwrap();
         assert_eq!(batch.inputs.size(), [2, 3, 8, 8]);
         assert_eq!(batch.targets.size(), [2, 4, 8, 8]);
         let (mut out, mut t) = (vec![0f32; 192], vec![0f32; 256]);
         let mask = maker.mask.draw(8, &mut ChaCha8Rng::seed_from_u64(0));
-        maker.write(0, false, &mask, &mut out, &mut t);
+        maker.write(0, false, &mask, &mut out, &mut t).unwrap();
         // Pixel (0, 0) kept, (3, 3) removed.
-        assert_eq!(t[0], set.pixels[0] as f32 / 255.0);
+        assert_eq!(t[0], pixels[0] as f32 / 255.0);
         assert_eq!(out[0], (t[0] - MEAN) / STD);
         assert_eq!(out[3 * 8 + 3], (fill[0] - MEAN) / STD);
-        assert_eq!(t[3 * 8 + 3], set.pixels[3 * 8 + 3] as f32 / 255.0, "the target keeps the pixel");
+        assert_eq!(t[3 * 8 + 3], pixels[3 * 8 + 3] as f32 / 255.0, "the target keeps the pixel");
         assert_eq!((t[192], t[192 + 27]), (0.0, 1.0));
         let from_batch: Vec<f32> = Vec::try_from(batch.targets.get(1).flatten(0, -1)).unwrap();
         assert_eq!(from_batch, t);

@@ -17,6 +17,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::permutations::{Permutation, PermutationSet, MAX_REPLACED, TILES};
+use crate::data::DataError;
 use crate::train::batches::{ImageSet, SampleMaker};
 
 /// How tiles are cut from an image (its side is the `ImageSet`'s).
@@ -134,12 +135,14 @@ impl Jigsaw {
             .collect()
     }
 
-    /// Makes sample `i` into `out` (`[9, 3, tile, tile]`) and says what was drawn.
-    pub fn sample(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32]) -> Provenance {
+    /// Makes sample `i` into `out` (`[9, 3, tile, tile]`) and says what was drawn; fails
+    /// only when an image cannot be read.
+    pub fn sample(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32]) -> Result<Provenance, DataError> {
         let perm = rng.gen_range(0..self.perms.len());
         let own = self.cut(i, rng);
         let mut tiles: Vec<TileSource> = self.perms[perm].iter().map(|&c| own[c as usize].clone()).collect();
         let mut replaced = Vec::new();
+        let mut other_image = None;
         if self.cfg.max_replaced > 0 && self.set.n > 1 {
             let count = rng.gen_range(0..=self.cfg.max_replaced);
             if count > 0 {
@@ -148,6 +151,7 @@ impl Jigsaw {
                     other += 1;
                 }
                 let theirs = self.cut(other, rng);
+                other_image = Some(other);
                 replaced = sample(rng, TILES, count).into_vec();
                 replaced.sort_unstable();
                 for &p in &replaced {
@@ -156,20 +160,28 @@ impl Jigsaw {
             }
         }
         let gray = self.cfg.grayscale > 0.0 && rng.gen_bool(self.cfg.grayscale);
+        // Each image read once (a streamed set decodes it here), after every draw.
+        let own_pixels = self.set.image(i)?;
+        let other_pixels = other_image.map(|o| self.set.image(o)).transpose()?;
         for (t, src) in tiles.iter().enumerate() {
-            self.write_tile(src, gray, &mut out[t * self.tile_len()..(t + 1) * self.tile_len()]);
+            let img = if src.image == i {
+                &own_pixels
+            } else {
+                other_pixels.as_ref().unwrap_or(&own_pixels)
+            };
+            self.write_tile(img, src, gray, &mut out[t * self.tile_len()..(t + 1) * self.tile_len()]);
         }
-        Provenance {
+        Ok(Provenance {
             perm,
             gray,
             replaced,
             tiles,
-        }
+        })
     }
 
-    fn write_tile(&self, src: &TileSource, gray: bool, out: &mut [f32]) {
+    /// The tile `src` of `img` (the pixels of image `src.image`).
+    fn write_tile(&self, img: &[u8], src: &TileSource, gray: bool, out: &mut [f32]) {
         let (s, t) = (self.set.size, self.cfg.tile);
-        let img = &self.set.pixels[src.image * 3 * s * s..(src.image + 1) * 3 * s * s];
         let px = |ch: usize, x: usize, y: usize| img[ch * s * s + y * s + x] as f32 / 255.0;
         for y in 0..t {
             for x in 0..t {
@@ -217,8 +229,9 @@ impl SampleMaker for Jigsaw {
         let t = self.cfg.tile as i64;
         vec![b as i64, TILES as i64, 3, t, t]
     }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
-        targets[0] = self.sample(i, rng, out).perm as i64;
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
+        targets[0] = self.sample(i, rng, out)?.perm as i64;
+        Ok(())
     }
 }
 
@@ -246,7 +259,7 @@ mod tests {
                 }
             }
         }
-        Arc::new(ImageSet { pixels, n, size })
+        Arc::new(ImageSet::from_pixels(pixels, n, size))
     }
 
     fn config(max_replaced: usize, grayscale: f64, normalize: bool) -> JigsawConfig {
@@ -279,7 +292,7 @@ mod tests {
         assert_eq!(j.sample_len(), 9 * 3 * 16 * 16);
         assert_eq!(j.batch_shape(5), vec![5, 9, 3, 16, 16]);
         let chunk = [0usize, 1, 2, 3, 2];
-        let b = crate::train::batches::assemble(&j, &chunk, 3, 0);
+        let b = crate::train::batches::assemble(&j, &chunk, 3, 0).unwrap();
         assert_eq!(b.inputs.size(), [5, 9, 3, 16, 16]);
         assert_eq!(b.targets.size(), [5]);
         let t: Vec<i64> = b.targets.try_into().unwrap();
@@ -292,7 +305,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mut out = vec![0f32; j.sample_len()];
         for _ in 0..50 {
-            let p = j.sample(0, &mut rng, &mut out);
+            let p = j.sample(0, &mut rng, &mut out).unwrap();
             assert!(p.replaced.is_empty());
             let perm = j.perms[p.perm];
             // The crop origin is common: recover it from cell 0's tile bounds.
@@ -322,7 +335,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let mut out = vec![0f32; j.sample_len()];
         for i in 0..6 {
-            j.sample(i, &mut rng, &mut out);
+            j.sample(i, &mut rng, &mut out).unwrap();
             for plane in out.chunks(256) {
                 let mean = plane.iter().map(|&x| x as f64).sum::<f64>() / 256.0;
                 let var = plane.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / 256.0;
@@ -341,7 +354,7 @@ mod tests {
         let mut out = vec![0f32; j.sample_len()];
         let mut counts = [0usize; 3];
         for _ in 0..600 {
-            let p = j.sample(0, &mut rng, &mut out);
+            let p = j.sample(0, &mut rng, &mut out).unwrap();
             counts[p.replaced.len()] += 1;
             for (pos, src) in p.tiles.iter().enumerate() {
                 let replaced = p.replaced.contains(&pos);
@@ -371,7 +384,7 @@ mod tests {
             let n = 2000;
             let mut gray = 0;
             for k in 0..n {
-                let prov = j.sample(k % 3, &mut rng, &mut out);
+                let prov = j.sample(k % 3, &mut rng, &mut out).unwrap();
                 // A gray sample has three equal channels in every tile.
                 let equal = out.chunks(768).all(|t| t[..256] == t[256..512] && t[256..512] == t[512..]);
                 assert_eq!(equal, prov.gray);
@@ -399,10 +412,10 @@ mod tests {
     #[test]
     fn samples_are_deterministic_per_seed() {
         let j = task(4, config(2, 0.7, true));
-        let a = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1);
-        let b = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1);
+        let a = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1).unwrap();
+        let b = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 7, 1).unwrap();
         assert!(a.inputs.equal(&b.inputs) && a.targets.equal(&b.targets));
-        let c = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 8, 1);
+        let c = crate::train::batches::assemble(&j, &[0, 1, 2, 3], 8, 1).unwrap();
         assert!(!a.inputs.equal(&c.inputs));
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::data::DataError;
 use crate::train::batches::{Augment, ImageSet, SampleMaker};
 
 pub struct Rotation {
@@ -44,15 +45,16 @@ impl SampleMaker for Rotation {
         let s = self.set.size as i64;
         vec![4 * b as i64, 3, s, s]
     }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
         let s = self.set.size;
         let per = 3 * s * s;
         let mut image = vec![0f32; per];
-        self.set.write_normalised(i, &mut image, Some((&self.augment, rng)));
+        self.set.write_normalised(i, &mut image, Some((&self.augment, rng)))?;
         for q in 0..4 {
             rotate(&image, s, q, &mut out[q * per..(q + 1) * per]);
             targets[q] = q as i64;
         }
+        Ok(())
     }
 }
 
@@ -82,11 +84,7 @@ mod tests {
 
     #[test]
     fn batches_hold_all_four_rotations_of_each_image() {
-        let set = Arc::new(ImageSet {
-            pixels: (0..2 * 3 * 8 * 8).map(|v| (v % 251) as u8).collect(),
-            n: 2,
-            size: 8,
-        });
+        let set = Arc::new(ImageSet::from_pixels((0..2 * 3 * 8 * 8).map(|v| (v % 251) as u8).collect(), 2, 8));
         let r = Rotation {
             set,
             augment: Augment {
@@ -94,7 +92,7 @@ mod tests {
                 flip: false,
             },
         };
-        let b = crate::train::batches::assemble(&r, &[1, 0], 0, 0);
+        let b = crate::train::batches::assemble(&r, &[1, 0], 0, 0).unwrap();
         assert_eq!(b.inputs.size(), [8, 3, 8, 8]);
         let t: Vec<i64> = b.targets.try_into().unwrap();
         assert_eq!(t, vec![0, 1, 2, 3, 0, 1, 2, 3]);

@@ -128,6 +128,17 @@ pub enum StageError {
     Failed(String),
 }
 
+#[cfg(feature = "torch")]
+impl From<crate::train::trainer::TrainError> for StageError {
+    /// An unreadable image stays bad input; every other training failure is the run's.
+    fn from(e: crate::train::trainer::TrainError) -> StageError {
+        match e {
+            crate::train::trainer::TrainError::Data(d) => StageError::Data(d),
+            e => StageError::Failed(e.to_string()),
+        }
+    }
+}
+
 impl StageError {
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
         move |source| StageError::Io {

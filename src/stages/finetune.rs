@@ -15,7 +15,7 @@ use {
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::open_split,
+    crate::data::{decode_budget, open_split},
     crate::train::batches::{Augment, ImageSet},
     rand::seq::SliceRandom,
     rand::SeedableRng,
@@ -123,21 +123,6 @@ fn too_few_labels(m: usize, class: &str, images: usize) -> String {
     format!("labels_per_class = {m}, but class `{class}` has only {images} images in the train split")
 }
 
-#[cfg(feature = "torch")]
-/// The images `idx` of `set`, in that order.
-fn subset_of(set: &ImageSet, idx: &[usize]) -> ImageSet {
-    let per = 3 * set.size * set.size;
-    let mut pixels = Vec::with_capacity(idx.len() * per);
-    for &i in idx {
-        pixels.extend_from_slice(&set.pixels[i * per..(i + 1) * per]);
-    }
-    ImageSet {
-        pixels,
-        n: idx.len(),
-        size: set.size,
-    }
-}
-
 impl FinetuneParams {
     #[cfg(feature = "torch")]
     fn subset(&self) -> LabelSubset {
@@ -238,9 +223,10 @@ impl Stage for FinetuneParams {
         let subset_seed = crate::seed::stream(ctx.stated_seed, &format!("labelled subset of {}", ctx.data_fingerprint("train")?));
         let chosen = label_subset(&labels, &classes, self.subset(), subset_seed).map_err(StageError::Input)?;
         let size = from.config.image_size as usize;
-        let all = ImageSet::load(source.as_ref(), size, &|_, _| {})?;
-        let set = Arc::new(subset_of(&all, &chosen));
-        drop(all);
+        // Only the labelled subset is decoded (a streamed split is never read whole).
+        let all = ImageSet::open(Arc::from(source), size, 0, &|_, _| {})?;
+        let subset = all.subset(&chosen);
+        let set = Arc::new(subset.decoded()?);
         let train_labels: Vec<i64> = chosen.iter().map(|&i| labels[i]).collect();
         let meta = ModelMeta {
             config: from.config.clone(),
@@ -259,7 +245,7 @@ impl Stage for FinetuneParams {
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
         let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
-        let test = ImageSet::load(test_source.as_ref(), size, &|_, _| {})?;
+        let test = ImageSet::open(Arc::from(test_source), size, decode_budget()?, &|_, _| {})?;
         let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {
             layer: String::new(),

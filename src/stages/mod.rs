@@ -29,7 +29,8 @@ pub use stage::{HeadLabels, LayerUse, Networks, ParamError, Rows, Stage, Upstrea
 
 use crate::config::{ConfigError, Node};
 
-/// Rows per forward pass when a stage reads a model's layers (features, probes).
+/// Images per forward pass when a stage reads a model without training it (features,
+/// probes, a classifier's test score).
 pub const EXTRACT_BATCH: usize = 256;
 /// Images per wave of a model stage's features: decoded, run through the model and written
 /// before the next (a multiple of the extraction batch).

@@ -251,7 +251,7 @@ impl LoadedModel {
         let idx: Vec<usize> = (0..set.n).collect();
         tch::no_grad(|| -> Result<(), StageError> {
             for (b, chunk) in idx.chunks(EXTRACT_BATCH).enumerate() {
-                let x = self.meta.prepare(&set.batch(chunk).to_device(device));
+                let x = self.meta.prepare(&set.batch(chunk)?.to_device(device));
                 let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
                 for (slot, t) in parts.iter_mut().zip(taps) {
                     slot.push(pool(&t, target).to_device(Device::Cpu));

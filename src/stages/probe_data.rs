@@ -8,8 +8,9 @@ use {
     super::labels::true_labels,
     super::model_io::LoadedModel,
     super::{RunCtx, StageError},
-    crate::data::open_split,
+    crate::data::{decode_budget, open_split},
     crate::train::batches::ImageSet,
+    std::sync::Arc,
     tch::Tensor,
 };
 
@@ -118,11 +119,17 @@ pub(super) fn split_features(
     let (spec, split) = ctx.data_input(key)?;
     let source = open_split(spec, split)?;
     let labels = true_labels(source.as_ref(), &format!("{}:{split}", spec.name), into)?;
-    let set = ImageSet::load(source.as_ref(), image_size.unwrap_or(model.image_size()), &|_, _| {})?;
+    let classes = source.classes().to_vec();
+    let set = ImageSet::open(
+        Arc::from(source),
+        image_size.unwrap_or(model.image_size()),
+        decode_budget()?,
+        &|_, _| {},
+    )?;
     let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
     Ok(SplitFeatures {
         xs,
         labels: Tensor::from_slice(&labels),
-        classes: source.classes().to_vec(),
+        classes,
     })
 }

@@ -14,9 +14,6 @@ use crate::train::batches::{Augment, ImageSet, Labeled};
 use crate::train::objective::{Classification, Objective};
 use crate::train::trainer::{train, EpochStats};
 
-/// Test images per forward pass.
-const EVAL_BATCH: usize = 256;
-
 /// Where the weights of a model being trained start.
 pub(super) enum Start<'a> {
     /// Fresh weights, drawn from the stage's seed.
@@ -60,8 +57,7 @@ pub(super) fn train_classifier(
     let (net, meta) = (&model.net, &model.meta);
     let forward = |x: &tch::Tensor, train: bool| net.forward(&meta.prepare(x), train);
     let maker = Arc::new(Labeled { set, labels, augment });
-    let history = train(&mut model.vs, &forward, maker, &objective, &cfg, ctx.checkpoint_dir, &observer)
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+    let history = train(&mut model.vs, &forward, maker, &objective, &cfg, ctx.checkpoint_dir, &observer)?;
     write_history(ctx, &history, objective.metric())?;
     Ok((model, history))
 }
@@ -77,8 +73,8 @@ pub(super) fn score_classifier(model: &LoadedModel, set: &ImageSet, labels: &[i6
     let (mut right1, mut right5) = (0i64, 0i64);
     let idx: Vec<usize> = (0..set.n).collect();
     tch::no_grad(|| -> Result<(), StageError> {
-        for chunk in idx.chunks(EVAL_BATCH) {
-            let x = model.meta.prepare(&set.batch(chunk).to_device(device)); // [b, 3, s, s]
+        for chunk in idx.chunks(super::EXTRACT_BATCH) {
+            let x = model.meta.prepare(&set.batch(chunk)?.to_device(device)); // [b, 3, s, s]
             let y = Tensor::from_slice(&labels[chunk[0]..chunk[0] + chunk.len()]).to_device(device);
             let logits = model.net.forward(&x, false); // [b, classes]
             right1 += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);

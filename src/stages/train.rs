@@ -19,7 +19,7 @@ use {
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::open_split,
+    crate::data::{decode_budget, open_split},
     crate::train::batches::{Augment, ImageSet},
     crate::train::trainer::EpochStats,
 };
@@ -279,7 +279,13 @@ impl Stage for TrainParams {
             per_image_norm: false,
             lightness_input: false,
         };
-        let set = Arc::new(ImageSet::load(source.as_ref(), meta.config.image_size as usize, &|_, _| {})?);
+        // Kept in memory when it fits the decode budget, else streamed.
+        let set = Arc::new(ImageSet::open(
+            Arc::from(source),
+            meta.config.image_size as usize,
+            decode_budget()?,
+            &|_, _| {},
+        )?);
         let start = match self.init {
             Some(_) if self.fresh_head => Start::Backbone(ctx.stage_input("init")?),
             Some(_) => Start::Init(ctx.stage_input("init")?),
@@ -307,7 +313,12 @@ impl Stage for TrainParams {
         let mut metrics = vec![row("train_loss", last.loss), row("train_accuracy", last.metric)];
         let mut scored = String::new();
         if let Some((test_source, test_labels)) = test {
-            let test = ImageSet::load(test_source.as_ref(), model.meta.config.image_size as usize, &|_, _| {})?;
+            let test = ImageSet::open(
+                Arc::from(test_source),
+                model.meta.config.image_size as usize,
+                decode_budget()?,
+                &|_, _| {},
+            )?;
             let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
             metrics.push(row("test_top1", top1));
             metrics.extend(top5.map(|v| row("test_top5", v)));

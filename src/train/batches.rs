@@ -1,6 +1,8 @@
-//! Images in memory and the augmented, normalised batches made from them on a
-//! background thread, so that batch assembly overlaps the training step.
-use std::sync::mpsc;
+//! A split's images (kept in memory, or decoded as they are read) and the augmented,
+//! normalised batches made from them on a background thread, so that decoding and batch
+//! assembly overlap the training step.
+use std::borrow::Cow;
+use std::sync::{mpsc, Arc};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -8,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
+pub use crate::data::BATCHES_AHEAD;
 use crate::data::{resize_to, DataError, Source};
 use crate::seed;
 
@@ -15,11 +18,28 @@ use crate::seed;
 pub const MEAN: f32 = 0.5;
 pub const STD: f32 = 0.25;
 
-/// A split decoded into memory: `[n, 3, size, size]` u8, channels-first.
+/// A split's images at one side, `[3, size, size]` u8 channels-first each: decoded once
+/// and kept ([`ImageSet::load`], and [`ImageSet::open`] for a split whose pixels fit the
+/// decode budget), or decoded from the source each time an image is read (streamed, for
+/// splits larger than the budget). Both give the same bytes for an image, so what a stage
+/// computes does not depend on which it got. Subsets (held-out images, a labelled subset)
+/// share the pixels or the source; only their indices are new.
+#[derive(Clone)]
 pub struct ImageSet {
-    pub pixels: Vec<u8>,
+    /// Images in the set.
     pub n: usize,
+    /// Their side.
     pub size: usize,
+    pixels: Arc<Pixels>,
+    /// Image `i` of the set is image `index[i]` of `pixels` (`None`: the identity).
+    index: Option<Arc<Vec<usize>>>,
+    /// Every image read mirrored left to right.
+    mirrored: bool,
+}
+
+enum Pixels {
+    Memory(Vec<u8>),
+    Stream(Arc<dyn Source>),
 }
 
 /// The `held` of `n` images a seed sets aside, in index order: the first `held` of one
@@ -32,7 +52,54 @@ pub fn held_out_indices(n: usize, held: usize, seed: u64) -> Vec<usize> {
     aside
 }
 
+/// Image `i` of `source` at side `size` (area-resized if needed), channels-first, into `dst`.
+fn decode_into(source: &dyn Source, i: usize, size: usize, dst: &mut [u8]) -> Result<(), DataError> {
+    let img = source.load(i)?;
+    let img = if img.width != size || img.height != size {
+        resize_to(&img, size)
+    } else {
+        img
+    };
+    for y in 0..size {
+        for x in 0..size {
+            let p = img.pixel(x, y);
+            for ch in 0..3 {
+                dst[ch * size * size + y * size + x] = p[ch];
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ImageSet {
+    /// A set of `n` images of side `size` given as their pixels (`[n, 3, size, size]`).
+    pub fn from_pixels(pixels: Vec<u8>, n: usize, size: usize) -> ImageSet {
+        assert_eq!(pixels.len(), n * 3 * size * size, "pixels of {n} images of side {size}");
+        ImageSet {
+            n,
+            size,
+            pixels: Arc::new(Pixels::Memory(pixels)),
+            index: None,
+            mirrored: false,
+        }
+    }
+
+    /// The images of `source` at side `size`: decoded now and kept when their pixels fit
+    /// in `budget` bytes ([`crate::data::decode_budget`]), else streamed (decoded when
+    /// read: memory then does not grow with the split).
+    pub fn open(source: Arc<dyn Source>, size: usize, budget: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ImageSet, DataError> {
+        if crate::data::decoded_bytes(source.len(), size) <= budget {
+            return ImageSet::load(source.as_ref(), size, progress);
+        }
+        Ok(ImageSet {
+            n: source.len(),
+            size,
+            pixels: Arc::new(Pixels::Stream(source)),
+            index: None,
+            mirrored: false,
+        })
+    }
+
     /// Decodes every image of `source` (in parallel), resized to `size` if needed.
     pub fn load(source: &dyn Source, size: usize, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ImageSet, DataError> {
         ImageSet::load_range(source, size, 0..source.len(), progress)
@@ -55,40 +122,63 @@ impl ImageSet {
             .enumerate()
             .try_for_each(|(c, out)| -> Result<(), DataError> {
                 for (j, dst) in out.chunks_mut(per).enumerate() {
-                    let i = first + c * 64 + j;
-                    let img = source.load(i)?;
-                    let img = if img.width != size || img.height != size {
-                        resize_to(&img, size)
-                    } else {
-                        img
-                    };
-                    for y in 0..size {
-                        for x in 0..size {
-                            let p = img.pixel(x, y);
-                            for ch in 0..3 {
-                                dst[ch * size * size + y * size + x] = p[ch];
-                            }
-                        }
-                    }
+                    decode_into(source, first + c * 64 + j, size, dst)?;
                 }
                 let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
                 progress(d + (out.len() / per) as u64, n as u64);
                 Ok(())
             })?;
-        Ok(ImageSet { pixels, n, size })
+        Ok(ImageSet::from_pixels(pixels, n, size))
     }
 
-    /// Mirrors every image left to right, in place.
-    pub fn mirror(&mut self) {
-        for row in self.pixels.chunks_exact_mut(self.size.max(1)) {
-            row.reverse();
+    /// This set's images decoded into memory (in parallel), mirrored if the set is.
+    pub fn decoded(&self) -> Result<ImageSet, DataError> {
+        let per = 3 * self.size * self.size;
+        let mut pixels = vec![0u8; self.n * per];
+        pixels
+            .par_chunks_mut(per.max(1))
+            .enumerate()
+            .try_for_each(|(i, dst)| -> Result<(), DataError> {
+                dst.copy_from_slice(&self.image(i)?);
+                Ok(())
+            })?;
+        Ok(ImageSet::from_pixels(pixels, self.n, self.size))
+    }
+
+    /// True when images are decoded as they are read rather than kept.
+    pub fn is_streamed(&self) -> bool {
+        matches!(*self.pixels, Pixels::Stream(_))
+    }
+
+    /// Image `i`, `[3, size, size]` channels-first.
+    pub fn image(&self, i: usize) -> Result<Cow<'_, [u8]>, DataError> {
+        let per = 3 * self.size * self.size;
+        let j = self.index.as_ref().map_or(i, |index| index[i]);
+        let mut image = match &*self.pixels {
+            Pixels::Memory(pixels) => Cow::Borrowed(&pixels[j * per..(j + 1) * per]),
+            Pixels::Stream(source) => {
+                let mut dst = vec![0u8; per];
+                decode_into(source.as_ref(), j, self.size, &mut dst)?;
+                Cow::Owned(dst)
+            }
+        };
+        if self.mirrored {
+            for row in image.to_mut().chunks_exact_mut(self.size.max(1)) {
+                row.reverse();
+            }
         }
+        Ok(image)
+    }
+
+    /// Every image read mirrored left to right from now on.
+    pub fn mirror(&mut self) {
+        self.mirrored = !self.mirrored;
     }
 
     /// Image `i` as normalised floats, CHW.
-    pub fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) {
+    pub fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) -> Result<(), DataError> {
         let s = self.size;
-        let src = &self.pixels[i * 3 * s * s..(i + 1) * 3 * s * s];
+        let src = self.image(i)?;
         let (dx, dy, flip) = match aug {
             Some((a, rng)) if a.crop_padding > 0 || a.flip => {
                 let p = a.crop_padding as i64;
@@ -112,6 +202,7 @@ impl ImageSet {
                 }
             }
         }
+        Ok(())
     }
 
     /// Sets `held` images aside, drawn by `seed`: (the others in their order, the held-out
@@ -123,32 +214,30 @@ impl ImageSet {
             is_held[i] = true;
         }
         let kept: Vec<usize> = (0..self.n).filter(|&i| !is_held[i]).collect();
-        (self.select(&kept), self.select(&aside))
+        (self.subset(&kept), self.subset(&aside))
     }
 
-    /// The images `idx`, in that order.
-    fn select(&self, idx: &[usize]) -> ImageSet {
-        let per = 3 * self.size * self.size;
-        let mut pixels = Vec::with_capacity(idx.len() * per);
-        for &i in idx {
-            pixels.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
-        }
+    /// The images `idx`, in that order (sharing this set's pixels or source).
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let index = idx.iter().map(|&i| self.index.as_ref().map_or(i, |index| index[i])).collect();
         ImageSet {
-            pixels,
             n: idx.len(),
             size: self.size,
+            pixels: self.pixels.clone(),
+            index: Some(Arc::new(index)),
+            mirrored: self.mirrored,
         }
     }
 
     /// Images `idx` as a normalised float batch `[b, 3, s, s]`, without augmentation.
-    pub fn batch(&self, idx: &[usize]) -> Tensor {
+    pub fn batch(&self, idx: &[usize]) -> Result<Tensor, DataError> {
         let per = 3 * self.size * self.size;
         let mut buf = vec![0f32; idx.len() * per];
         buf.par_chunks_mut(per)
             .zip(idx.par_iter())
-            .for_each(|(out, &i)| self.write_normalised(i, out, None));
+            .try_for_each(|(out, &i)| self.write_normalised(i, out, None))?;
         let s = self.size as i64;
-        Tensor::from_slice(&buf).view([idx.len() as i64, 3, s, s])
+        Ok(Tensor::from_slice(&buf).view([idx.len() as i64, 3, s, s]))
     }
 }
 
@@ -201,8 +290,8 @@ pub trait SampleMaker: Send + Sync {
     /// Shape of the input tensor of `b` samples.
     fn batch_shape(&self, b: usize) -> Vec<i64>;
     /// Writes sample `i` (normalised floats) to `out` and its targets to `targets`,
-    /// drawing every random choice from `rng`.
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]);
+    /// drawing every random choice from `rng`; fails only when an image cannot be read.
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError>;
     /// Floats per sample of [`Target::Pixels`] targets (none for the other kinds).
     fn pixel_targets(&self) -> usize {
         0
@@ -213,12 +302,13 @@ pub trait SampleMaker: Send + Sync {
     }
     /// Writes sample `i` and its float targets ([`Target::Pixels`] makers write here; the
     /// loop never asks other makers, whose default writes their class indices as floats).
-    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
+    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let mut classes = vec![0i64; self.targets_per_sample()];
-        self.make(i, rng, out, &mut classes);
+        self.make(i, rng, out, &mut classes)?;
         for (t, c) in targets.iter_mut().zip(classes) {
             *t = c as f32;
         }
+        Ok(())
     }
 }
 
@@ -231,8 +321,8 @@ pub trait DenseMaker: Send + Sync {
     /// Shape of one sample's targets (`[channels, side, side]`).
     fn target_dims(&self) -> [usize; 3];
     /// Writes sample `i` (normalised floats) to `out` and its targets to `targets`,
-    /// drawing every random choice from `rng`.
-    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]);
+    /// drawing every random choice from `rng`; fails only when an image cannot be read.
+    fn make_dense(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError>;
 }
 
 impl<T: DenseMaker> SampleMaker for T {
@@ -256,18 +346,18 @@ impl<T: DenseMaker> SampleMaker for T {
         let [c, h, w] = self.target_dims().map(|d| d as i64);
         vec![b as i64, c, h, w]
     }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], _targets: &mut [i64]) {
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], _targets: &mut [i64]) -> Result<(), DataError> {
         let mut t = vec![0f32; self.pixel_targets()];
-        self.make_dense(i, rng, out, &mut t);
+        self.make_dense(i, rng, out, &mut t)
     }
-    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) {
-        self.make_dense(i, rng, out, targets);
+    fn make_pixels(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
+        self.make_dense(i, rng, out, targets)
     }
 }
 
 /// Supervised samples: one augmented image and its label.
 pub struct Labeled {
-    pub set: std::sync::Arc<ImageSet>,
+    pub set: Arc<ImageSet>,
     pub labels: Vec<i64>,
     pub augment: Augment,
 }
@@ -283,19 +373,24 @@ impl SampleMaker for Labeled {
         let s = self.set.size as i64;
         vec![b as i64, 3, s, s]
     }
-    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
-        self.set.write_normalised(i, out, Some((&self.augment, rng)));
+    fn make(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
+        self.set.write_normalised(i, out, Some((&self.augment, rng)))?;
         targets[0] = self.labels[i];
+        Ok(())
     }
 }
 
 /// The batches of one epoch, in an order drawn from (seed, epoch), assembled on a
-/// producer thread (each batch's samples in parallel) while the consumer trains.
-pub fn epoch_batches(maker: std::sync::Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Batch> {
-    let (tx, rx) = mpsc::sync_channel(3);
+/// producer thread (each batch's samples in parallel) while the consumer trains; at most
+/// [`BATCHES_AHEAD`] wait. The first image that cannot be read ends the epoch with its
+/// error.
+pub fn epoch_batches(maker: Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Result<Batch, DataError>> {
+    let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
     std::thread::spawn(move || {
         for chunk in &epoch_order(maker.samples(), batch_size, seed, epoch) {
-            if tx.send(assemble(maker.as_ref(), chunk, seed, epoch)).is_err() {
+            let batch = assemble(maker.as_ref(), chunk, seed, epoch);
+            let failed = batch.is_err();
+            if tx.send(batch).is_err() || failed {
                 return;
             }
         }
@@ -314,7 +409,7 @@ pub fn epoch_order(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<
 /// A batch of an epoch: its samples made in parallel, each from its own RNG derived from
 /// (seed, epoch, sample), so the result depends neither on thread timing nor on the batch
 /// size.
-pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize) -> Batch {
+pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usize) -> Result<Batch, DataError> {
     let samples = seed::stream(seed, "samples");
     if maker.target() == Target::Pixels {
         return assemble_pixels(maker, chunk, samples, epoch);
@@ -325,33 +420,33 @@ pub fn assemble(maker: &dyn SampleMaker, chunk: &[usize], seed: u64, epoch: usiz
     buf.par_chunks_mut(per)
         .zip(targets.par_chunks_mut(tps))
         .zip(chunk.par_iter())
-        .for_each(|((out, t), &i)| {
+        .try_for_each(|((out, t), &i)| {
             let mut r = ChaCha8Rng::seed_from_u64(seed::item(samples, &[epoch as u64, i as u64]));
-            maker.make(i, &mut r, out, t);
-        });
-    Batch {
+            maker.make(i, &mut r, out, t)
+        })?;
+    Ok(Batch {
         inputs: Tensor::from_slice(&buf).view(maker.batch_shape(chunk.len()).as_slice()),
         targets: Tensor::from_slice(&targets),
-    }
+    })
 }
 
 /// [`assemble`] for makers of [`Target::Pixels`]: float targets, from the same per-sample
 /// generators.
-fn assemble_pixels(maker: &dyn SampleMaker, chunk: &[usize], samples: u64, epoch: usize) -> Batch {
+fn assemble_pixels(maker: &dyn SampleMaker, chunk: &[usize], samples: u64, epoch: usize) -> Result<Batch, DataError> {
     let (per, tps) = (maker.sample_len(), maker.pixel_targets());
     let mut buf = vec![0f32; chunk.len() * per];
     let mut targets = vec![0f32; chunk.len() * tps];
     buf.par_chunks_mut(per)
         .zip(targets.par_chunks_mut(tps.max(1)))
         .zip(chunk.par_iter())
-        .for_each(|((out, t), &i)| {
+        .try_for_each(|((out, t), &i)| {
             let mut r = ChaCha8Rng::seed_from_u64(seed::item(samples, &[epoch as u64, i as u64]));
-            maker.make_pixels(i, &mut r, out, t);
-        });
-    Batch {
+            maker.make_pixels(i, &mut r, out, t)
+        })?;
+    Ok(Batch {
         inputs: Tensor::from_slice(&buf).view(maker.batch_shape(chunk.len()).as_slice()),
         targets: Tensor::from_slice(&targets).view(maker.target_shape(chunk.len()).as_slice()),
-    }
+    })
 }
 
 /// Labels as a tensor.
@@ -383,16 +478,119 @@ mod tests {
             }
             out
         };
-        let mut set = ImageSet {
-            pixels: chw(&images),
-            n,
-            size: w,
-        };
+        let mut set = ImageSet::from_pixels(chw(&images), n, w);
         set.mirror();
         let mirrored: Vec<Image> = images.iter().map(Image::mirrored).collect();
-        assert_eq!(set.pixels, chw(&mirrored));
+        let read = |set: &ImageSet| -> Vec<u8> { (0..set.n).flat_map(|i| set.image(i).unwrap().into_owned()).collect() };
+        assert_eq!(read(&set), chw(&mirrored));
+        // A subset of a mirrored set reads mirrored; mirroring again restores the images.
+        assert_eq!(read(&set.subset(&[1])), chw(&mirrored[1..]));
+        set.mirror();
+        assert_eq!(read(&set), chw(&images));
         assert_eq!(mirrored[0].pixel(0, 1), images[0].pixel(2, 1));
         assert_eq!(mirrored[1].mirrored(), images[1]);
+    }
+
+    /// Images 0..n of a synthetic split (native 32 px), read at `size`.
+    fn synthetic(n: usize) -> Arc<dyn Source> {
+        Arc::new(crate::data::Synthetic::new("shapes", "train", 32, 4, n).unwrap())
+    }
+
+    #[test]
+    fn a_streamed_set_reads_the_bytes_of_a_decoded_one() {
+        let source = synthetic(30);
+        let kept = ImageSet::open(source.clone(), 24, u64::MAX, &|_, _| {}).unwrap();
+        let streamed = ImageSet::open(source.clone(), 24, 0, &|_, _| {}).unwrap();
+        assert!(!kept.is_streamed() && streamed.is_streamed());
+        // Within the budget exactly: decoded.
+        let exact = crate::data::decoded_bytes(30, 24);
+        assert!(!ImageSet::open(source.clone(), 24, exact, &|_, _| {}).unwrap().is_streamed());
+        assert!(ImageSet::open(source, 24, exact - 1, &|_, _| {}).unwrap().is_streamed());
+        let read = |set: &ImageSet| -> Vec<Vec<u8>> { (0..set.n).map(|i| set.image(i).unwrap().into_owned()).collect() };
+        assert_eq!(read(&kept), read(&streamed));
+        let (k, s) = (kept.hold_out(7, 1), streamed.hold_out(7, 1));
+        assert_eq!((read(&k.0), read(&k.1)), (read(&s.0), read(&s.1)));
+        let pick = [9, 2, 2, 17];
+        assert_eq!(read(&k.0.subset(&pick)), read(&s.0.subset(&pick)));
+        assert_eq!(read(&s.0.subset(&pick).decoded().unwrap()), read(&k.0.subset(&pick)));
+        let (mut km, mut sm) = (kept.clone(), streamed.clone());
+        km.mirror();
+        sm.mirror();
+        assert_eq!(read(&km), read(&sm));
+        assert_ne!(read(&km), read(&kept));
+        // Augmented batches of both: the same floats and targets.
+        let batch = |set: ImageSet| {
+            let labels = (0..set.n as i64).collect();
+            let maker = Labeled {
+                set: Arc::new(set),
+                labels,
+                augment: Augment {
+                    crop_padding: 3,
+                    flip: true,
+                },
+            };
+            let b = assemble(&maker, &[4, 0, 21, 13], 9, 2).unwrap();
+            (
+                Vec::<f32>::try_from(b.inputs.flatten(0, -1)).unwrap(),
+                Vec::<i64>::try_from(b.targets).unwrap(),
+            )
+        };
+        assert_eq!(batch(kept), batch(streamed));
+    }
+
+    /// A source whose image `bad` does not decode.
+    struct Broken {
+        inner: Arc<dyn Source>,
+        bad: usize,
+    }
+
+    impl Source for Broken {
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        fn classes(&self) -> &[String] {
+            self.inner.classes()
+        }
+        fn label(&self, i: usize) -> Option<usize> {
+            self.inner.label(i)
+        }
+        fn load(&self, i: usize) -> Result<crate::data::Image, DataError> {
+            if i == self.bad {
+                return Err(DataError::Decode {
+                    path: format!("broken/{i}.jpg").into(),
+                    message: "truncated".into(),
+                });
+            }
+            self.inner.load(i)
+        }
+        fn describe(&self, i: usize) -> String {
+            self.inner.describe(i)
+        }
+    }
+
+    #[test]
+    fn an_image_that_does_not_decode_ends_the_epoch_with_its_error() {
+        let source: Arc<dyn Source> = Arc::new(Broken {
+            inner: synthetic(40),
+            bad: 23,
+        });
+        let set = ImageSet::open(source.clone(), 16, 0, &|_, _| {}).unwrap();
+        let maker: Arc<dyn SampleMaker> = Arc::new(Labeled {
+            labels: vec![0; set.n],
+            set: Arc::new(set),
+            augment: Augment {
+                crop_padding: 0,
+                flip: false,
+            },
+        });
+        let results: Vec<Result<Batch, DataError>> = epoch_batches(maker, 8, 1, 0).into_iter().collect();
+        let failed = results.iter().position(Result::is_err).expect("a batch fails");
+        assert_eq!(failed, results.len() - 1, "the epoch ends at the failed batch");
+        let err = results.into_iter().last().unwrap().err().unwrap().to_string();
+        assert!(err.contains("broken/23.jpg"), "{err}");
+        // Decoding up front fails on it too, before any training.
+        let err = ImageSet::open(source, 16, u64::MAX, &|_, _| {}).err().unwrap().to_string();
+        assert!(err.contains("broken/23.jpg"), "{err}");
     }
 
     #[test]
@@ -400,12 +598,8 @@ mod tests {
         // Image i is filled with the value i, so every image says which it is.
         let (n, size) = (50usize, 2usize);
         let per = 3 * size * size;
-        let set = ImageSet {
-            pixels: (0..n).flat_map(|i| std::iter::repeat_n(i as u8, per)).collect(),
-            n,
-            size,
-        };
-        let ids = |s: &ImageSet| -> Vec<u8> { s.pixels.chunks(per).map(|c| c[0]).collect() };
+        let set = ImageSet::from_pixels((0..n).flat_map(|i| std::iter::repeat_n(i as u8, per)).collect(), n, size);
+        let ids = |s: &ImageSet| -> Vec<u8> { (0..s.n).map(|i| s.image(i).unwrap()[0]).collect() };
         let (kept, held) = set.hold_out(7, 3);
         assert_eq!((kept.n, held.n), (43, 7));
         let (k, h) = (ids(&kept), ids(&held));

@@ -7,6 +7,7 @@ use tch::{Kind, Reduction, Tensor};
 
 pub use super::batches::Target;
 use super::batches::{assemble, SampleMaker};
+use crate::data::DataError;
 
 /// The metric an objective reports, with its names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,19 +41,20 @@ pub trait Objective: Send + Sync {
         batch_size: usize,
         seed: u64,
         device: tch::Device,
-    ) -> f64 {
+    ) -> Result<f64, DataError> {
         let (mut sum, mut seen) = (0.0, 0i64);
-        tch::no_grad(|| {
+        tch::no_grad(|| -> Result<(), DataError> {
             let order: Vec<usize> = (0..maker.samples()).collect();
             for chunk in order.chunks(batch_size.max(1)) {
-                let batch = assemble(maker, chunk, seed, 0);
+                let batch = assemble(maker, chunk, seed, 0)?;
                 let y = batch.targets.to_device(device);
                 let outputs = forward(&batch.inputs.to_device(device), false);
                 sum += self.score(&outputs, &y).double_value(&[]);
                 seen += y.size()[0];
             }
-        });
-        sum / seen.max(1) as f64
+            Ok(())
+        })?;
+        Ok(sum / seen.max(1) as f64)
     }
 }
 
@@ -125,9 +127,10 @@ mod tests {
         fn batch_shape(&self, b: usize) -> Vec<i64> {
             vec![b as i64, 2, 1]
         }
-        fn make(&self, i: usize, _: &mut rand_chacha::ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) {
+        fn make(&self, i: usize, _: &mut rand_chacha::ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
             out.fill(i as f32);
             targets[0] = i as i64;
+            Ok(())
         }
     }
 

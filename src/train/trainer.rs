@@ -13,6 +13,7 @@ use super::batches::{epoch_batches, SampleMaker};
 use super::objective::{Objective, Target};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
+use crate::data::DataError;
 use crate::seed;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,9 @@ pub enum TrainError {
     Precision(String),
     #[error("the samples carry {samples:?} targets but the objective expects {objective:?}")]
     Target { samples: Target, objective: Target },
+    /// An image that could not be read while its batch was made (bad input).
+    #[error(transparent)]
+    Data(#[from] DataError),
 }
 
 /// Where one call of [`train`] begins.
@@ -150,6 +154,7 @@ pub fn train(
             .into_iter()
             .enumerate()
         {
+            let batch = batch?;
             let x = batch.inputs.to_device(device);
             let y = batch.targets.to_device(device);
             // Forward pass and loss under autocast (for `bf16`/`fp16`), backward outside it.

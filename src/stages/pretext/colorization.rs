@@ -145,7 +145,7 @@ impl Task for ColorizationSetup {
             flip: self.flip,
         };
         let objective = if self.classification {
-            let prior = smoothed_prior(&maker.histogram(), PRIOR_SIGMA);
+            let prior = smoothed_prior(&maker.histogram()?, PRIOR_SIGMA);
             ColorLoss::Classification {
                 weights: rebalancing_weights(&prior, PRIOR_LAMBDA),
             }
@@ -162,7 +162,7 @@ impl Task for ColorizationSetup {
             (ctx.note)(format!("initialised {copied} of {total} variables from the init model"));
         }
         let mut reporter = EpochReporter::new(ctx, job.cfg.epochs, objective.metric());
-        reporter.chance = Some(maker.gray_accuracy());
+        reporter.chance = Some(maker.gray_accuracy()?);
         let forward = |x: &tch::Tensor, train: bool| net.forward(x, train);
         let history = train(
             &mut vs,
@@ -172,15 +172,15 @@ impl Task for ColorizationSetup {
             &job.cfg,
             ctx.checkpoint_dir,
             &reporter,
-        )
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+        )?;
         // Held-out images unmirrored.
         let heldout_maker = Colorize {
             set: job.aside.clone(),
             flip: false,
         };
-        let heldout =
-            (job.aside.n > 0).then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
+        let heldout = (job.aside.n > 0)
+            .then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device))
+            .transpose()?;
         vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
         let meta = ModelMeta {
             config,
@@ -196,7 +196,7 @@ impl Task for ColorizationSetup {
             history,
             metric: objective.metric(),
             classes: None,
-            baseline: (job.aside.n > 0).then(|| heldout_maker.gray_accuracy()),
+            baseline: (job.aside.n > 0).then(|| heldout_maker.gray_accuracy()).transpose()?,
             heldout,
             extra: Vec::new(),
         })

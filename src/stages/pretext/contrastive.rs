@@ -175,16 +175,16 @@ impl Task for ContrastiveSetup {
             &job.cfg,
             ctx.checkpoint_dir,
             &reporter,
-        )
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+        )?;
         // Held-out images with views drawn as in training (two crops of an image must differ
         // for the retrieval to mean anything), from the held-out seed.
         let heldout_maker = Views {
             set: job.aside.clone(),
             config: self.views.clone(),
         };
-        let heldout =
-            (job.aside.n > 0).then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
+        let heldout = (job.aside.n > 0)
+            .then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device))
+            .transpose()?;
         vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
         let meta = ModelMeta {
             config,

@@ -142,7 +142,7 @@ impl Task for InpaintingSetup {
             kind: if self.center { MaskKind::Center } else { MaskKind::Blocks },
             size: self.mask_size,
         };
-        let fill = mean_colour(&job.set);
+        let fill = mean_colour(&job.set)?;
         let maker = Inpaint {
             set: job.set.clone(),
             mask,
@@ -174,8 +174,7 @@ impl Task for InpaintingSetup {
             &job.cfg,
             ctx.checkpoint_dir,
             &reporter,
-        )
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+        )?;
         // Held-out images unmirrored, their masks (blocks) drawn from the held-out seed.
         let heldout_maker = Inpaint {
             set: job.aside.clone(),
@@ -194,10 +193,10 @@ impl Task for InpaintingSetup {
         };
         let (heldout, baseline, extra) = if job.aside.n > 0 {
             let extra = vec![
-                ("pretext_heldout_mse", measure(&mse, &forward)),
-                ("pretext_heldout_mse_trivial", measure(&mse, &trivial)),
+                ("pretext_heldout_mse", measure(&mse, &forward)?),
+                ("pretext_heldout_mse_trivial", measure(&mse, &trivial)?),
             ];
-            (Some(measure(&objective, &forward)), Some(measure(&objective, &trivial)), extra)
+            (Some(measure(&objective, &forward)?), Some(measure(&objective, &trivial)?), extra)
         } else {
             (None, None, Vec::new())
         };

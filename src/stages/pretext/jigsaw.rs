@@ -331,15 +331,13 @@ impl Task for JigsawSetup {
             &job.cfg,
             ctx.checkpoint_dir,
             &reporter,
-        )
-        .map_err(|e| StageError::Failed(e.to_string()))?;
+        )?;
         let heldout = (job.aside.n > 0)
             .then(|| {
-                Jigsaw::new(job.aside.clone(), &perms, jigsaw)
-                    .map(|m| objective.evaluate(&forward, &m, job.cfg.batch_size, job.eval_seed, ctx.device))
+                let maker = Jigsaw::new(job.aside.clone(), &perms, jigsaw).map_err(StageError::Input)?;
+                Ok::<_, StageError>(objective.evaluate(&forward, &maker, job.cfg.batch_size, job.eval_seed, ctx.device)?)
             })
-            .transpose()
-            .map_err(StageError::Input)?;
+            .transpose()?;
         vs.save(ctx.path("model.safetensors")).map_err(StageError::Torch)?;
         // Features are read on whole images at the pretext's image side.
         let meta = ModelMeta {

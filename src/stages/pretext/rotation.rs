@@ -131,10 +131,10 @@ impl Task for RotationSetup {
             &job.cfg,
             ctx.checkpoint_dir,
             &reporter,
-        )
-        .map_err(|e| StageError::Failed(e.to_string()))?;
-        let heldout =
-            (job.aside.n > 0).then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device));
+        )?;
+        let heldout = (job.aside.n > 0)
+            .then(|| objective.evaluate(&forward, &heldout_maker, job.cfg.batch_size, job.eval_seed, ctx.device))
+            .transpose()?;
         model.save(ctx.workdir)?;
         Ok(Trained {
             history,

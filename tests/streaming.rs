@@ -1,0 +1,143 @@
+//! Streamed splits (#23): a split over the decode budget is decoded as its batches are
+//! made instead of up front. Every stage that reads images computes the same bytes either
+//! way, and an image that cannot be decoded mid-epoch fails the stage as bad input naming
+//! the file, with nothing published.
+use std::path::Path;
+
+use crate::common::Run;
+
+use crate::common::Project;
+
+/// An image folder of JPEGs of mixed sizes: 3 classes, 8 training and 3 test images each.
+fn write_folder(root: &Path) {
+    for (split, per) in [("train", 8u32), ("test", 3)] {
+        for class in 0..3u32 {
+            let dir = root.join(split).join(format!("c{class}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..per {
+                let (w, h) = (40 + 4 * (i % 3), 36 + 3 * (i % 2));
+                let img = image::RgbImage::from_fn(w, h, |x, y| {
+                    let v = (x * (class + 2) + y * (i + 1) + 17 * class) % 256;
+                    image::Rgb([v as u8, ((x + y) * 3 * (class + 1)) as u8, (255 - v) as u8])
+                });
+                img.save(dir.join(format!("{i}.jpg"))).unwrap();
+            }
+        }
+    }
+}
+
+const EXPERIMENT: &str = r#"name = "stream"
+seed = 3
+[stages.pretext]
+kind = "pretext"
+task = "jigsaw++"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+permutations = 10
+tile_size = 19
+epochs = 2
+batch_size = 8
+held_out = 0.25
+[stages.rotation]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+epochs = 1
+batch_size = 8
+[stages.target]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+labels = "truth"
+test = "folder:test"
+epochs = 2
+batch_size = 8
+[stages.probe]
+kind = "linear-probe"
+model = "rotation"
+layers = ["conv1", "conv5"]
+train = "folder:train"
+test = "folder:test"
+[stages.tuned]
+kind = "finetune"
+model = "rotation"
+train = "folder:train"
+test = "folder:test"
+labels_per_class = 4
+epochs = 1
+"#;
+
+/// Every file of every published entry except its manifest (which records timings), by
+/// path under the store.
+fn artefacts(store: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in crate::common::entries(store) {
+        for f in walkdir::WalkDir::new(store.join(&entry)).into_iter().flatten() {
+            let name = f.file_name().to_string_lossy();
+            if f.file_type().is_file() && !name.starts_with("manifest") {
+                let rel = f.path().strip_prefix(store).unwrap().display().to_string();
+                out.push((rel, std::fs::read(f.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A project with the image folder and the experiment.
+fn project() -> Project {
+    let p = Project::new();
+    write_folder(&p.path("images"));
+    p.write("datasets.toml", "[folder]\nformat = \"image-folder\"\nroot = \"images\"\n");
+    p.write("exp.toml", EXPERIMENT);
+    p
+}
+
+/// `ktlab` in `p` with every split streamed.
+fn streamed(p: &Project, args: &[&str]) -> Run {
+    Run::from(p.cmd().args(args).env("KTLAB_DECODE_BUDGET", "0").output().unwrap())
+}
+
+#[test]
+fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the_stage() {
+    // Decoded up front (the default budget) in one project, streamed in another.
+    let (kept, stream) = (project(), project());
+    kept.ktlab(&["run", "exp.toml"]).ok();
+    streamed(&stream, &["run", "exp.toml"]).ok();
+    let (a, b) = (artefacts(&kept.path("store")), artefacts(&stream.path("store")));
+    assert_eq!(
+        a.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        b.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        "the same entries (the budget is not keyed)"
+    );
+    assert!(
+        a.iter().any(|f| f.0.starts_with("finetune/")),
+        "{:?}",
+        a.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x.1 == y.1, "{} differs between decoded and streamed images", x.0);
+    }
+    assert_eq!(kept.read("results/stream/results.csv"), stream.read("results/stream/results.csv"));
+
+    // A training image that no longer decodes: the fingerprint changes, the pretext stage
+    // runs again, streams, and fails in its first epoch naming the file (exit 2).
+    std::fs::write(stream.path("images/train/c1/5.jpg"), b"\xff\xd8\xff\xe0 not a jpeg any more").unwrap();
+    let before = stream.entries();
+    let r = streamed(&stream, &["run", "exp.toml", "--only", "rotation"]).fails(2);
+    assert!(r.stderr.contains("5.jpg") && r.stderr.contains("cannot decode"), "{}", r.stderr);
+    assert_eq!(stream.entries(), before, "nothing published");
+    // A budget that is not a size is a configuration error.
+    let r = Run::from(
+        kept.cmd()
+            .args(["plan", "exp.toml"])
+            .env("KTLAB_DECODE_BUDGET", "lots")
+            .output()
+            .unwrap(),
+    );
+    r.fails(2).stderr_has("KTLAB_DECODE_BUDGET");
+}
