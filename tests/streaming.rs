@@ -69,6 +69,23 @@ train = "folder:train"
 test = "folder:test"
 labels_per_class = 4
 epochs = 1
+[stages.imagenet]
+kind = "train"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+labels = "truth"
+test = "folder:test"
+crop = "random-resized"
+crop_scale = [0.25, 1.0]
+epochs = 2
+batch_size = 8
+[stages.imagenet_probe]
+kind = "linear-probe"
+model = "imagenet"
+layers = ["conv5"]
+train = "folder:train"
+test = "folder:test"
 "#;
 
 /// Every file of every published entry except its manifest (which records timings), by
@@ -123,6 +140,19 @@ fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the
         assert!(x.1 == y.1, "{} differs between decoded and streamed images", x.0);
     }
     assert_eq!(kept.read("results/stream/results.csv"), stream.read("results/stream/results.csv"));
+    // Trained on random resized crops, the model reads images by the centre crop of
+    // ImageNet's evaluation (32 px of the shorter side resized to 37), and says so.
+    let meta = a
+        .iter()
+        .find(|f| f.0.starts_with("train/") && f.0.ends_with("model.json") && String::from_utf8_lossy(&f.1).contains("centre-crop"));
+    let meta = String::from_utf8_lossy(&meta.expect("a model trained on random resized crops").1).into_owned();
+    assert!(meta.contains("\"resize\": 37"), "{meta}");
+    // The crop's ranges apply to it only.
+    let bad = EXPERIMENT.replace("crop = \"random-resized\"\n", "");
+    kept.write("bad.toml", &bad);
+    kept.ktlab(&["plan", "bad.toml"])
+        .fails(2)
+        .stderr_has("`crop_scale` applies to crop = \"random-resized\"");
 
     // A training image that no longer decodes: the fingerprint changes, the pretext stage
     // runs again, streams, and fails in its first epoch naming the file (exit 2).

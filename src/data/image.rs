@@ -40,6 +40,50 @@ impl Image {
     }
 }
 
+/// How an image of any size becomes a square of side `size` when it is read whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fit {
+    /// Resized to `size` x `size`, the aspect ratio not kept: the input of the `-small`
+    /// models (CIFAR-style, where images are square already).
+    #[default]
+    Squash,
+    /// The shorter side resized to `resize` with the aspect ratio kept, then the centre
+    /// `size` x `size`: ImageNet's evaluation (256, then the centre 224).
+    CentreCrop { resize: usize },
+}
+
+impl Image {
+    /// The `w` x `h` rectangle at (`x`, `y`) (clipped to the image).
+    pub fn crop(&self, x: usize, y: usize, w: usize, h: usize) -> Image {
+        let (x, y) = (x.min(self.width), y.min(self.height));
+        let (w, h) = (w.min(self.width - x), h.min(self.height - y));
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for row in y..y + h {
+            let start = (row * self.width + x) * 3;
+            rgb.extend_from_slice(&self.rgb[start..start + w * 3]);
+        }
+        Image { width: w, height: h, rgb }
+    }
+}
+
+/// `img` as a `size` x `size` square by `fit`. The centre crop takes the square of the
+/// original that becomes the centre `size` x `size` of the image resized to `resize`
+/// (side `size * shorter / resize`, rounded) and resamples it to `size` by area
+/// averaging: torchvision's `Resize(resize)` + `CenterCrop(size)` up to rounding.
+pub fn fit_to(img: &Image, size: usize, fit: Fit) -> Image {
+    match fit {
+        Fit::Squash => resize_to(img, size),
+        Fit::CentreCrop { resize } => {
+            let shorter = img.width.min(img.height);
+            let side = ((size * shorter) as f64 / resize.max(1) as f64).round() as usize;
+            let side = side.clamp(1.min(shorter), shorter);
+            let square = img.crop((img.width - side) / 2, (img.height - side) / 2, side, side);
+            resize_to(&square, size)
+        }
+    }
+}
+
 /// Resizes `img` to `size` x `size` (aspect ratio is not kept) by area averaging; see
 /// [`area_resample`]. A `size` of 0 gives an empty image.
 pub fn resize_to(img: &Image, size: usize) -> Image {
@@ -120,6 +164,21 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_centre_crop_takes_the_middle_of_the_shorter_side() {
+        // 8 x 4, column x has value 10 * x: the centre 4 x 4 is columns 2..6.
+        let rgb: Vec<u8> = (0..4).flat_map(|_| (0..8).flat_map(|x| [10 * x as u8; 3])).collect();
+        let img = Image::from_rgb(8, 4, rgb).unwrap();
+        let c = fit_to(&img, 4, Fit::CentreCrop { resize: 4 });
+        assert_eq!((c.width, c.height), (4, 4));
+        assert_eq!((0..4).map(|x| c.pixel(x, 1)[0]).collect::<Vec<_>>(), vec![20, 30, 40, 50]);
+        // resize 8 for size 4: the centre half of the shorter side (2 x 2 -> 4 x 4).
+        let c = fit_to(&img, 4, Fit::CentreCrop { resize: 8 });
+        assert_eq!((c.pixel(0, 0)[0], c.pixel(3, 3)[0]), (30, 40));
+        assert_eq!(fit_to(&img, 4, Fit::Squash), resize_to(&img, 4));
+        assert_eq!(img.crop(6, 3, 5, 5), Image::from_rgb(2, 1, vec![60, 60, 60, 70, 70, 70]).unwrap());
+    }
 
     fn gradient(w: usize, h: usize) -> Image {
         let mut img = Image::new(w, h);

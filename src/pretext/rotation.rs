@@ -90,6 +90,7 @@ mod tests {
             augment: Augment {
                 crop_padding: 0,
                 flip: false,
+                resized_crop: None,
             },
         };
         let b = crate::train::batches::assemble(&r, &[1, 0], 0, 0).unwrap();

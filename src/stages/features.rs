@@ -394,7 +394,13 @@ impl FeaturesParams {
         while start < n {
             let len = MODEL_WAVE.min(n - start);
             let size = self.image_size.unwrap_or(model.image_size());
-            let mut set = crate::train::batches::ImageSet::load_range(source.as_ref(), size, start..start + len, &|_, _| {})?;
+            let mut set = crate::train::batches::ImageSet::load_range(
+                source.as_ref(),
+                size,
+                model.meta.fit_at(size),
+                start..start + len,
+                &|_, _| {},
+            )?;
             if self.flip {
                 set.mirror();
             }

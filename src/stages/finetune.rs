@@ -3,6 +3,7 @@
 //! its labels: the low-label regime) and scored top-1 (and top-5) on a test split.
 use serde::{Deserialize, Serialize};
 
+use super::crop::{CropParams, CROP_KEYS};
 use super::labels::plan_class_map;
 use super::probe_data;
 use super::solver::SolverParams;
@@ -15,7 +16,7 @@ use {
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split},
+    crate::data::{decode_budget, open_split, Fit},
     crate::train::batches::{Augment, ImageSet},
     rand::seq::SliceRandom,
     rand::SeedableRng,
@@ -56,6 +57,9 @@ pub struct FinetuneParams {
     pub crop_padding: usize,
     #[serde(default = "d_true")]
     pub flip: bool,
+    /// `crop = "random-resized"` (ImageNet's training crop) and its ranges.
+    #[serde(flatten)]
+    pub crop: CropParams,
     /// For each class of the test split, the index of the train split's class of the same
     /// name: filled in at planning, and keyed only when the two class lists differ. Before
     /// labels were matched by name, such splits were scored by position (wrongly), and
@@ -133,7 +137,7 @@ impl FinetuneParams {
         }
     }
 
-    fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+    fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         if self.label_fraction.is_some() && self.labels_per_class.is_some() {
@@ -157,6 +161,7 @@ impl FinetuneParams {
             );
         }
         self.solver.validate(table, prefix)?;
+        self.crop.validate(table, prefix)?;
         Ok(self)
     }
 }
@@ -174,7 +179,7 @@ impl Stage for FinetuneParams {
 
     fn decode(table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         table
-            .decode_flattened::<FinetuneParams>(prefix, &[OWN_KEYS, struct_fields::<SolverParams>()])?
+            .decode_flattened::<FinetuneParams>(prefix, &[OWN_KEYS, CROP_KEYS, struct_fields::<SolverParams>()])?
             .validate(table, prefix)
     }
     /// The fresh head's weights, the label subset, shuffling, augmentation and dropout are
@@ -224,9 +229,14 @@ impl Stage for FinetuneParams {
         let chosen = label_subset(&labels, &classes, self.subset(), subset_seed).map_err(StageError::Input)?;
         let size = from.config.image_size as usize;
         // Only the labelled subset is decoded (a streamed split is never read whole).
-        let all = ImageSet::open(Arc::from(source), size, 0, &|_, _| {})?;
+        let all = ImageSet::open(Arc::from(source), size, Fit::Squash, 0, &|_, _| {})?;
         let subset = all.subset(&chosen);
-        let set = Arc::new(subset.decoded()?);
+        // A random resized crop cuts from the originals: the subset stays streamed.
+        let set = Arc::new(if self.crop.resized_crop().is_some() {
+            subset
+        } else {
+            subset.decoded()?
+        });
         let train_labels: Vec<i64> = chosen.iter().map(|&i| labels[i]).collect();
         let meta = ModelMeta {
             config: from.config.clone(),
@@ -236,16 +246,18 @@ impl Stage for FinetuneParams {
             decoder: None,
             per_image_norm: from.per_image_norm,
             lightness_input: from.lightness_input,
+            fit: self.crop.eval_fit(from.config.image_size as usize),
         };
         let augment = Augment {
             crop_padding: self.crop_padding,
             flip: self.flip,
+            resized_crop: self.crop.resized_crop(),
         };
         let (model, history) = train_classifier(ctx, meta, Start::Backbone(model_dir), set, train_labels, augment, &self.solver)?;
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
         let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
-        let test = ImageSet::open(Arc::from(test_source), size, decode_budget()?, &|_, _| {})?;
+        let test = ImageSet::open(Arc::from(test_source), size, model.meta.fit, decode_budget()?, &|_, _| {})?;
         let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {
             layer: String::new(),

@@ -89,6 +89,7 @@ impl Stage for InitParams {
                 decoder: None,
                 per_image_norm: false,
                 lightness_input: false,
+                fit: Default::default(),
             },
             ctx.device,
         )?;

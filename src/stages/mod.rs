@@ -3,6 +3,7 @@
 #[cfg(feature = "torch")]
 pub mod artefacts;
 mod context;
+mod crop;
 mod kind;
 mod labels;
 #[cfg(feature = "torch")]

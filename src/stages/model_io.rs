@@ -8,6 +8,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::artefacts;
 use super::{StageError, EXTRACT_BATCH};
+use crate::data::Fit;
 use crate::models::{default_pooled_dim, pooled_side, NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::pretext::contrastive::ProjectionHead;
@@ -39,9 +40,28 @@ pub struct ModelMeta {
     /// colourisation network saw them in training.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lightness_input: bool,
+    /// How the model reads an image whole (features, probes, test scores): resized whole,
+    /// or the centre crop of ImageNet's evaluation after training on random resized crops.
+    #[serde(default, skip_serializing_if = "is_squash")]
+    pub fit: Fit,
+}
+
+fn is_squash(f: &Fit) -> bool {
+    *f == Fit::Squash
 }
 
 impl ModelMeta {
+    /// [`ModelMeta::fit`] for images read at side `size` (a probe's `image_size`): a centre
+    /// crop keeps its ratio of input side to resized side.
+    pub fn fit_at(&self, size: usize) -> Fit {
+        match self.fit {
+            Fit::CentreCrop { resize } if size != self.config.image_size as usize => Fit::CentreCrop {
+                resize: (resize as f64 * size as f64 / self.config.image_size.max(1) as f64).round() as usize,
+            },
+            fit => fit,
+        }
+    }
+
     /// A batch of normalised images `[b, 3, h, w]` as this network takes them.
     pub fn prepare(&self, x: &Tensor) -> Tensor {
         let x = if self.lightness_input {
@@ -346,6 +366,7 @@ mod tests {
             decoder: None,
             per_image_norm: false,
             lightness_input: false,
+            fit: Default::default(),
         };
         LoadedModel::new(meta, Device::Cpu).unwrap()
     }

@@ -86,6 +86,7 @@ mod tests {
             "arch = \"alexnet-small\"\ndata = \"d:s\"\nlabels = \"truth\"\ninit = \"m\"\ntest = \"d:t\"\nimage_size = 32",
             &[
                 super::super::train::OWN_KEYS,
+                super::super::crop::CROP_KEYS,
                 struct_fields::<NetworkParams>(),
                 struct_fields::<SolverParams>(),
             ],

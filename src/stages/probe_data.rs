@@ -123,6 +123,7 @@ pub(super) fn split_features(
     let set = ImageSet::open(
         Arc::from(source),
         image_size.unwrap_or(model.image_size()),
+        model.meta.fit_at(image_size.unwrap_or(model.image_size())),
         decode_budget()?,
         &|_, _| {},
     )?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::crop::{CropParams, CROP_KEYS};
 use super::network_params::NetworkParams;
 use super::params::{data_ref, MODEL};
 use super::solver::SolverParams;
@@ -19,7 +20,7 @@ use {
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split},
+    crate::data::{decode_budget, open_split, Fit},
     crate::train::batches::{Augment, ImageSet},
     crate::train::trainer::EpochStats,
 };
@@ -52,6 +53,9 @@ pub struct TrainParams {
     pub crop_padding: usize,
     #[serde(default = "d_true")]
     pub flip: bool,
+    /// `crop = "random-resized"` (ImageNet's training crop) and its ranges.
+    #[serde(flatten)]
+    pub crop: CropParams,
     /// The `init` model's classifier head stays behind although it may have as many
     /// classes: it was trained on another labelling (true labels of splits whose class
     /// names differ, another clustering's pseudo-labels, or clusters where this stage has
@@ -103,6 +107,7 @@ impl TrainParams {
             }
         }
         self.solver.validate(table, prefix)?;
+        self.crop.validate(table, prefix)?;
         if self.crop_padding > self.net.image_size / 2 {
             return err(
                 "crop_padding",
@@ -154,7 +159,12 @@ impl Stage for TrainParams {
         table
             .decode_flattened::<TrainParams>(
                 prefix,
-                &[OWN_KEYS, struct_fields::<NetworkParams>(), struct_fields::<SolverParams>()],
+                &[
+                    OWN_KEYS,
+                    CROP_KEYS,
+                    struct_fields::<NetworkParams>(),
+                    struct_fields::<SolverParams>(),
+                ],
             )?
             .validate(table, prefix)
     }
@@ -278,14 +288,14 @@ impl Stage for TrainParams {
             decoder: None,
             per_image_norm: false,
             lightness_input: false,
+            fit: self.crop.eval_fit(self.net.image_size),
         };
         // Kept in memory when it fits the decode budget, else streamed.
-        let set = Arc::new(ImageSet::open(
-            Arc::from(source),
-            meta.config.image_size as usize,
-            decode_budget()?,
-            &|_, _| {},
-        )?);
+        // Kept in memory when it fits the decode budget, else streamed; a random resized
+        // crop cuts from the originals, which are never kept.
+        let size = meta.config.image_size as usize;
+        let budget = if self.crop.resized_crop().is_some() { 0 } else { decode_budget()? };
+        let set = Arc::new(ImageSet::open(Arc::from(source), size, Fit::Squash, budget, &|_, _| {})?);
         let start = match self.init {
             Some(_) if self.fresh_head => Start::Backbone(ctx.stage_input("init")?),
             Some(_) => Start::Init(ctx.stage_input("init")?),
@@ -294,6 +304,7 @@ impl Stage for TrainParams {
         let augment = Augment {
             crop_padding: self.crop_padding,
             flip: self.flip,
+            resized_crop: self.crop.resized_crop(),
         };
         let n_labels = labels.len();
         let (model, history) = train_classifier(ctx, meta, start, set, labels, augment, &self.solver)?;
@@ -313,12 +324,7 @@ impl Stage for TrainParams {
         let mut metrics = vec![row("train_loss", last.loss), row("train_accuracy", last.metric)];
         let mut scored = String::new();
         if let Some((test_source, test_labels)) = test {
-            let test = ImageSet::open(
-                Arc::from(test_source),
-                model.meta.config.image_size as usize,
-                decode_budget()?,
-                &|_, _| {},
-            )?;
+            let test = ImageSet::open(Arc::from(test_source), size, model.meta.fit, decode_budget()?, &|_, _| {})?;
             let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
             metrics.push(row("test_top1", top1));
             metrics.extend(top5.map(|v| row("test_top5", v)));

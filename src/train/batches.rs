@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 pub use crate::data::BATCHES_AHEAD;
-use crate::data::{resize_to, DataError, Source};
+use crate::data::{fit_to, resize_to, DataError, Fit, Image, Source};
 use crate::seed;
 
 /// Fixed normalisation of every input: (x/255 - MEAN) / STD per channel.
@@ -33,6 +33,8 @@ pub struct ImageSet {
     pixels: Arc<Pixels>,
     /// Image `i` of the set is image `index[i]` of `pixels` (`None`: the identity).
     index: Option<Arc<Vec<usize>>>,
+    /// How an image read whole becomes `size` x `size`.
+    fit: Fit,
     /// Every image read mirrored left to right.
     mirrored: bool,
 }
@@ -52,14 +54,21 @@ pub fn held_out_indices(n: usize, held: usize, seed: u64) -> Vec<usize> {
     aside
 }
 
-/// Image `i` of `source` at side `size` (area-resized if needed), channels-first, into `dst`.
-fn decode_into(source: &dyn Source, i: usize, size: usize, dst: &mut [u8]) -> Result<(), DataError> {
+/// Image `i` of `source` at side `size` (by `fit`), channels-first, into `dst`.
+fn decode_into(source: &dyn Source, i: usize, size: usize, fit: Fit, dst: &mut [u8]) -> Result<(), DataError> {
     let img = source.load(i)?;
     let img = if img.width != size || img.height != size {
-        resize_to(&img, size)
+        fit_to(&img, size, fit)
     } else {
         img
     };
+    write_chw(&img, dst);
+    Ok(())
+}
+
+/// `img` (`size` x `size`) channels-first into `dst`.
+fn write_chw(img: &Image, dst: &mut [u8]) {
+    let size = img.width;
     for y in 0..size {
         for x in 0..size {
             let p = img.pixel(x, y);
@@ -68,7 +77,6 @@ fn decode_into(source: &dyn Source, i: usize, size: usize, dst: &mut [u8]) -> Re
             }
         }
     }
-    Ok(())
 }
 
 impl ImageSet {
@@ -80,29 +88,37 @@ impl ImageSet {
             size,
             pixels: Arc::new(Pixels::Memory(pixels)),
             index: None,
+            fit: Fit::Squash,
             mirrored: false,
         }
     }
 
-    /// The images of `source` at side `size`: decoded now and kept when their pixels fit
-    /// in `budget` bytes ([`crate::data::decode_budget`]), else streamed (decoded when
-    /// read: memory then does not grow with the split).
-    pub fn open(source: Arc<dyn Source>, size: usize, budget: u64, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ImageSet, DataError> {
+    /// The images of `source` at side `size` by `fit`: decoded now and kept when their
+    /// pixels fit in `budget` bytes ([`crate::data::decode_budget`]), else streamed
+    /// (decoded when read: memory then does not grow with the split).
+    pub fn open(
+        source: Arc<dyn Source>,
+        size: usize,
+        fit: Fit,
+        budget: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<ImageSet, DataError> {
         if crate::data::decoded_bytes(source.len(), size) <= budget {
-            return ImageSet::load(source.as_ref(), size, progress);
+            return ImageSet::load_range(source.as_ref(), size, fit, 0..source.len(), progress);
         }
         Ok(ImageSet {
             n: source.len(),
             size,
             pixels: Arc::new(Pixels::Stream(source)),
             index: None,
+            fit,
             mirrored: false,
         })
     }
 
     /// Decodes every image of `source` (in parallel), resized to `size` if needed.
     pub fn load(source: &dyn Source, size: usize, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ImageSet, DataError> {
-        ImageSet::load_range(source, size, 0..source.len(), progress)
+        ImageSet::load_range(source, size, Fit::Squash, 0..source.len(), progress)
     }
 
     /// [`ImageSet::load`] of the images `range` of `source` only (image `range.start`
@@ -110,6 +126,7 @@ impl ImageSet {
     pub fn load_range(
         source: &dyn Source,
         size: usize,
+        fit: Fit,
         range: std::ops::Range<usize>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<ImageSet, DataError> {
@@ -122,13 +139,16 @@ impl ImageSet {
             .enumerate()
             .try_for_each(|(c, out)| -> Result<(), DataError> {
                 for (j, dst) in out.chunks_mut(per).enumerate() {
-                    decode_into(source, first + c * 64 + j, size, dst)?;
+                    decode_into(source, first + c * 64 + j, size, fit, dst)?;
                 }
                 let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
                 progress(d + (out.len() / per) as u64, n as u64);
                 Ok(())
             })?;
-        Ok(ImageSet::from_pixels(pixels, n, size))
+        Ok(ImageSet {
+            fit,
+            ..ImageSet::from_pixels(pixels, n, size)
+        })
     }
 
     /// This set's images decoded into memory (in parallel), mirrored if the set is.
@@ -158,7 +178,7 @@ impl ImageSet {
             Pixels::Memory(pixels) => Cow::Borrowed(&pixels[j * per..(j + 1) * per]),
             Pixels::Stream(source) => {
                 let mut dst = vec![0u8; per];
-                decode_into(source.as_ref(), j, self.size, &mut dst)?;
+                decode_into(source.as_ref(), j, self.size, self.fit, &mut dst)?;
                 Cow::Owned(dst)
             }
         };
@@ -170,6 +190,21 @@ impl ImageSet {
         Ok(image)
     }
 
+    /// Image `i` as decoded, at its own size for a streamed set (what a random resized
+    /// crop cuts from), at the set's side for a kept one.
+    pub fn original(&self, i: usize) -> Result<Image, DataError> {
+        let j = self.index.as_ref().map_or(i, |index| index[i]);
+        let image = match &*self.pixels {
+            Pixels::Stream(source) => source.load(j)?,
+            Pixels::Memory(_) => {
+                let (s, chw) = (self.size, self.image(i)?);
+                let rgb = (0..s * s).flat_map(|p| [chw[p], chw[s * s + p], chw[2 * s * s + p]]).collect();
+                return Ok(Image::from_rgb(s, s, rgb).unwrap_or_else(|| Image::new(s, s)));
+            }
+        };
+        Ok(if self.mirrored { image.mirrored() } else { image })
+    }
+
     /// Every image read mirrored left to right from now on.
     pub fn mirror(&mut self) {
         self.mirrored = !self.mirrored;
@@ -177,6 +212,35 @@ impl ImageSet {
 
     /// Image `i` as normalised floats, CHW.
     pub fn write_normalised(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) -> Result<(), DataError> {
+        if let Some((a, rng)) = aug {
+            if let Some(rc) = &a.resized_crop {
+                return self.write_resized_crop(i, rc, a.flip, rng, out);
+            }
+            return self.write_padded(i, out, Some((a, rng)));
+        }
+        self.write_padded(i, out, None)
+    }
+
+    /// [`ImageSet::write_normalised`] by a random resized crop of the original image,
+    /// resampled to the set's side, then a flip with probability 1/2 when `flip`.
+    fn write_resized_crop(&self, i: usize, rc: &ResizedCrop, flip: bool, rng: &mut ChaCha8Rng, out: &mut [f32]) -> Result<(), DataError> {
+        let s = self.size;
+        let img = self.original(i)?;
+        let (x, y, w, h) = rc.draw(img.width, img.height, rng);
+        let mut crop = resize_to(&img.crop(x, y, w, h), s);
+        if flip && rng.gen_bool(0.5) {
+            crop = crop.mirrored();
+        }
+        for (p, px) in crop.rgb.chunks_exact(3).enumerate() {
+            for ch in 0..3 {
+                out[ch * s * s + p] = (px[ch] as f32 / 255.0 - MEAN) / STD;
+            }
+        }
+        Ok(())
+    }
+
+    /// Image `i` normalised, translated by up to `crop_padding` and flipped when augmented.
+    fn write_padded(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) -> Result<(), DataError> {
         let s = self.size;
         let src = self.image(i)?;
         let (dx, dy, flip) = match aug {
@@ -225,6 +289,7 @@ impl ImageSet {
             size: self.size,
             pixels: self.pixels.clone(),
             index: Some(Arc::new(index)),
+            fit: self.fit,
             mirrored: self.mirrored,
         }
     }
@@ -242,11 +307,60 @@ impl ImageSet {
 }
 
 /// Training-time augmentation: random translation by up to `crop_padding` pixels
-/// (random crop of the zero-padded image, as CIFAR training does) and horizontal flips.
+/// (random crop of the zero-padded image, as CIFAR training does) and horizontal flips;
+/// or, with `resized_crop`, ImageNet's random resized crop of the original image (then
+/// the flip; no translation).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Augment {
     pub crop_padding: usize,
     pub flip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resized_crop: Option<ResizedCrop>,
+}
+
+/// A random resized crop (Szegedy et al. 2015; torchvision's `RandomResizedCrop`): a
+/// rectangle of `scale` of the image's area and aspect ratio in `ratio` (drawn
+/// log-uniformly), resampled to the output side.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResizedCrop {
+    pub scale: [f64; 2],
+    pub ratio: [f64; 2],
+}
+
+impl ResizedCrop {
+    /// ImageNet's recipe: 8 % to all of the area, aspect ratios 3/4 to 4/3.
+    pub const IMAGENET: ResizedCrop = ResizedCrop {
+        scale: [0.08, 1.0],
+        ratio: [3.0 / 4.0, 4.0 / 3.0],
+    };
+
+    /// The crop `(x, y, w, h)` of a `width` x `height` image: up to ten draws of area and
+    /// ratio, the first that fits; else the centre crop of the whole image with its ratio
+    /// clamped to `ratio` (torchvision's procedure).
+    pub fn draw(&self, width: usize, height: usize, rng: &mut ChaCha8Rng) -> (usize, usize, usize, usize) {
+        let area = (width * height) as f64;
+        let (lo, hi) = (self.ratio[0].ln(), self.ratio[1].ln());
+        for _ in 0..10 {
+            let target = area * rng.gen_range(self.scale[0]..=self.scale[1]);
+            let aspect = if hi > lo { rng.gen_range(lo..=hi) } else { lo }.exp();
+            let w = (target * aspect).sqrt().round() as usize;
+            let h = (target / aspect).sqrt().round() as usize;
+            if (1..=width).contains(&w) && (1..=height).contains(&h) {
+                let x = rng.gen_range(0..=width - w);
+                let y = rng.gen_range(0..=height - h);
+                return (x, y, w, h);
+            }
+        }
+        let in_ratio = width as f64 / height.max(1) as f64;
+        let (w, h) = if in_ratio < self.ratio[0] {
+            (width, ((width as f64 / self.ratio[0]).round() as usize).clamp(1, height.max(1)))
+        } else if in_ratio > self.ratio[1] {
+            (((height as f64 * self.ratio[1]).round() as usize).clamp(1, width.max(1)), height)
+        } else {
+            (width, height)
+        };
+        ((width - w) / 2, (height - h) / 2, w, h)
+    }
 }
 
 /// One training batch: network inputs and their targets (class indices).
@@ -457,7 +571,6 @@ pub fn labels_tensor(labels: &[i64]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Image;
 
     #[test]
     fn mirroring_a_set_mirrors_each_image_as_the_image_type_does() {
@@ -499,13 +612,17 @@ mod tests {
     #[test]
     fn a_streamed_set_reads_the_bytes_of_a_decoded_one() {
         let source = synthetic(30);
-        let kept = ImageSet::open(source.clone(), 24, u64::MAX, &|_, _| {}).unwrap();
-        let streamed = ImageSet::open(source.clone(), 24, 0, &|_, _| {}).unwrap();
+        let kept = ImageSet::open(source.clone(), 24, Fit::Squash, u64::MAX, &|_, _| {}).unwrap();
+        let streamed = ImageSet::open(source.clone(), 24, Fit::Squash, 0, &|_, _| {}).unwrap();
         assert!(!kept.is_streamed() && streamed.is_streamed());
         // Within the budget exactly: decoded.
         let exact = crate::data::decoded_bytes(30, 24);
-        assert!(!ImageSet::open(source.clone(), 24, exact, &|_, _| {}).unwrap().is_streamed());
-        assert!(ImageSet::open(source, 24, exact - 1, &|_, _| {}).unwrap().is_streamed());
+        assert!(!ImageSet::open(source.clone(), 24, Fit::Squash, exact, &|_, _| {})
+            .unwrap()
+            .is_streamed());
+        assert!(ImageSet::open(source, 24, Fit::Squash, exact - 1, &|_, _| {})
+            .unwrap()
+            .is_streamed());
         let read = |set: &ImageSet| -> Vec<Vec<u8>> { (0..set.n).map(|i| set.image(i).unwrap().into_owned()).collect() };
         assert_eq!(read(&kept), read(&streamed));
         let (k, s) = (kept.hold_out(7, 1), streamed.hold_out(7, 1));
@@ -527,6 +644,7 @@ mod tests {
                 augment: Augment {
                     crop_padding: 3,
                     flip: true,
+                    resized_crop: None,
                 },
             };
             let b = assemble(&maker, &[4, 0, 21, 13], 9, 2).unwrap();
@@ -574,13 +692,14 @@ mod tests {
             inner: synthetic(40),
             bad: 23,
         });
-        let set = ImageSet::open(source.clone(), 16, 0, &|_, _| {}).unwrap();
+        let set = ImageSet::open(source.clone(), 16, Fit::Squash, 0, &|_, _| {}).unwrap();
         let maker: Arc<dyn SampleMaker> = Arc::new(Labeled {
             labels: vec![0; set.n],
             set: Arc::new(set),
             augment: Augment {
                 crop_padding: 0,
                 flip: false,
+                resized_crop: None,
             },
         });
         let results: Vec<Result<Batch, DataError>> = epoch_batches(maker, 8, 1, 0).into_iter().collect();
@@ -589,8 +708,70 @@ mod tests {
         let err = results.into_iter().last().unwrap().err().unwrap().to_string();
         assert!(err.contains("broken/23.jpg"), "{err}");
         // Decoding up front fails on it too, before any training.
-        let err = ImageSet::open(source, 16, u64::MAX, &|_, _| {}).err().unwrap().to_string();
+        let err = ImageSet::open(source, 16, Fit::Squash, u64::MAX, &|_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("broken/23.jpg"), "{err}");
+    }
+
+    #[test]
+    fn random_resized_crops_cover_their_share_of_the_area_at_their_ratio() {
+        let rc = ResizedCrop::IMAGENET;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (mut small, mut large) = (false, false);
+        for _ in 0..2000 {
+            let (x, y, w, h) = rc.draw(500, 375, &mut rng);
+            assert!(x + w <= 500 && y + h <= 375 && w > 0 && h > 0);
+            let share = (w * h) as f64 / (500.0 * 375.0);
+            let ratio = w as f64 / h as f64;
+            // Rounding to whole pixels moves the share and ratio slightly.
+            assert!((0.075..=1.0).contains(&share), "{share}");
+            assert!((0.74..=1.35).contains(&ratio), "{ratio}");
+            small |= share < 0.15;
+            large |= share > 0.8;
+        }
+        assert!(small && large, "the whole range of scales is drawn");
+        let again = |seed| rc.draw(500, 375, &mut ChaCha8Rng::seed_from_u64(seed));
+        assert_eq!(again(1), again(1));
+        // No crop of the ratio fits a 400 x 2 strip: the centre of the whole image, its
+        // ratio clamped to the range.
+        let strip = ResizedCrop {
+            scale: [0.5, 1.0],
+            ratio: [1.0, 1.0],
+        };
+        assert_eq!(strip.draw(400, 2, &mut rng), (199, 0, 2, 2));
+    }
+
+    #[test]
+    fn a_random_resized_crop_is_cut_from_the_original_and_fixed_by_the_seed() {
+        // 48 x 36 originals, read at 16: the crop is drawn on the original's size.
+        let source: Arc<dyn Source> = Arc::new(crate::data::Synthetic::new("shapes", "train", 48, 4, 6).unwrap());
+        let set = Arc::new(ImageSet::open(source.clone(), 16, Fit::Squash, 0, &|_, _| {}).unwrap());
+        let augment = Augment {
+            crop_padding: 0,
+            flip: false,
+            resized_crop: Some(ResizedCrop::IMAGENET),
+        };
+        let maker = Labeled {
+            set: set.clone(),
+            labels: vec![0; 6],
+            augment: augment.clone(),
+        };
+        let a = assemble(&maker, &[3, 1], 7, 0).unwrap();
+        assert!(a.inputs.equal(&assemble(&maker, &[3, 1], 7, 0).unwrap().inputs));
+        assert!(
+            !a.inputs.equal(&assemble(&maker, &[3, 1], 7, 1).unwrap().inputs),
+            "another epoch, other crops"
+        );
+        // By hand: image 3's crop drawn from its sample generator, cut, resampled.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed::item(seed::stream(7, "samples"), &[0, 3]));
+        let original = source.load(3).unwrap();
+        let (x, y, w, h) = ResizedCrop::IMAGENET.draw(original.width, original.height, &mut rng);
+        let crop = resize_to(&original.crop(x, y, w, h), 16);
+        let first: Vec<f32> = Vec::try_from(a.inputs.get(0).get(0).flatten(0, -1)).unwrap();
+        let expect: Vec<f32> = crop.rgb.chunks(3).map(|p| (p[0] as f32 / 255.0 - MEAN) / STD).collect();
+        assert_eq!(first, expect);
     }
 
     #[test]

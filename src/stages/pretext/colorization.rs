@@ -190,6 +190,7 @@ impl Task for ColorizationSetup {
             decoder: Some(head),
             per_image_norm: false,
             lightness_input: true,
+            fit: Default::default(),
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

@@ -194,6 +194,7 @@ impl Task for ContrastiveSetup {
             decoder: None,
             per_image_norm: false,
             lightness_input: false,
+            fit: Default::default(),
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

@@ -209,6 +209,7 @@ impl Task for InpaintingSetup {
             decoder: Some(head),
             per_image_norm: false,
             lightness_input: false,
+            fit: Default::default(),
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

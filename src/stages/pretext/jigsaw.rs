@@ -351,6 +351,7 @@ impl Task for JigsawSetup {
             decoder: None,
             per_image_norm: true,
             lightness_input: false,
+            fit: Default::default(),
         };
         artefacts::write_json(&ctx.path("model.json"), &serde_json::to_value(&meta).unwrap_or_default())?;
         Ok(Trained {

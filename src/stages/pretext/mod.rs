@@ -29,7 +29,7 @@ use {
     super::artefacts,
     super::solver::write_history,
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split, Source},
+    crate::data::{decode_budget, open_split, Fit, Source},
     crate::train::batches::ImageSet,
     std::sync::Arc,
 };
@@ -372,7 +372,7 @@ impl Stage for PretextParams {
         let (spec, split) = ctx.data_input("data")?;
         let source: Arc<dyn Source> = Arc::from(open_split(spec, split)?);
         // Kept in memory when it fits the decode budget, else streamed.
-        let all = ImageSet::open(source, self.task.image_size(), decode_budget()?, &|_, _| {})?;
+        let all = ImageSet::open(source, self.task.image_size(), Fit::Squash, decode_budget()?, &|_, _| {})?;
         let held = held_out_count(all.n, self.held_out);
         // The same images for every stage on this split with this stated seed (nested by
         // share): a stage started from another's model never saw the images it holds out.

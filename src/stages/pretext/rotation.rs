@@ -94,6 +94,7 @@ impl Task for RotationSetup {
                 decoder: None,
                 per_image_norm: false,
                 lightness_input: false,
+                fit: Default::default(),
             },
             ctx.device,
         )?;
@@ -106,6 +107,7 @@ impl Task for RotationSetup {
             augment: Augment {
                 crop_padding: self.crop_padding,
                 flip: self.flip,
+                resized_crop: None,
             },
         };
         // Held-out images as they are, at all four angles.
@@ -114,6 +116,7 @@ impl Task for RotationSetup {
             augment: Augment {
                 crop_padding: 0,
                 flip: false,
+                resized_crop: None,
             },
         };
         let objective = Classification {
