@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo cifar10 cifar10-first test bench bench-train bench-kmeans bench-overhead clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 cifar10-first test bench bench-train bench-kmeans bench-overhead bench-input clippy fmt clean soak fuzz
 
 all: build
 
@@ -94,6 +94,16 @@ KMEANS_BENCH_ARGS ?= --sizes 50000x256x1000,200000x128x2000 --iterations 10 --th
 bench-kmeans: $(SETUP)
 	$(CARGO) build --release --bench kmeans
 	$(VENV)/bin/python scripts/bench_kmeans.py $(KMEANS_BENCH_ARGS)
+
+# Input-pipeline throughput (streamed JPEGs, random resized crops at 224 px) against PyTorch's
+# DataLoader over torchvision's ImageFolder on generated ImageNet-like files, alternating
+# runs; writes the input-bench section of docs/BENCHMARKS.md.
+INPUT_BENCH_FOLDER ?= /tmp/ktlab-inet-2k
+INPUT_BENCH_ARGS ?= --rounds 5 --threads 2 --batch 64 --batches 20
+bench-input: $(SETUP)
+	test -d $(INPUT_BENCH_FOLDER)/train || $(VENV)/bin/python scripts/make_imagenet_like.py --out $(INPUT_BENCH_FOLDER) --train 2000 --val 10 --classes 40
+	$(CARGO) build --release --bench input_pipeline
+	$(VENV)/bin/python scripts/bench_input.py $(INPUT_BENCH_FOLDER) $(INPUT_BENCH_ARGS)
 
 # Crash safety: SIGKILL `ktlab run` at random moments, re-run, deep-verify the store,
 # compare results.csv with an uninterrupted run (CI runs 3 trials of the same test).

@@ -498,9 +498,9 @@ impl SampleMaker for Labeled {
 /// producer thread (each batch's samples in parallel) while the consumer trains; at most
 /// [`BATCHES_AHEAD`] wait. The first image that cannot be read ends the epoch with its
 /// error.
-pub fn epoch_batches(maker: Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> mpsc::Receiver<Result<Batch, DataError>> {
+pub fn epoch_batches(maker: Arc<dyn SampleMaker>, batch_size: usize, seed: u64, epoch: usize) -> Batches {
     let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
-    std::thread::spawn(move || {
+    let producer = std::thread::spawn(move || {
         for chunk in &epoch_order(maker.samples(), batch_size, seed, epoch) {
             let batch = assemble(maker.as_ref(), chunk, seed, epoch);
             let failed = batch.is_err();
@@ -509,7 +509,35 @@ pub fn epoch_batches(maker: Arc<dyn SampleMaker>, batch_size: usize, seed: u64, 
             }
         }
     });
-    rx
+    Batches {
+        rx: Some(rx),
+        producer: Some(producer),
+    }
+}
+
+/// An epoch's batches as they are made ([`epoch_batches`]). Dropped before the end (a
+/// failed step), it stops the producer and waits for the batch it is making, so that no
+/// thread is left assembling while the process winds down.
+pub struct Batches {
+    rx: Option<mpsc::Receiver<Result<Batch, DataError>>>,
+    producer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for Batches {
+    type Item = Result<Batch, DataError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for Batches {
+    fn drop(&mut self) {
+        // The producer's next send fails once the receiver is gone; then it returns.
+        drop(self.rx.take());
+        if let Some(producer) = self.producer.take() {
+            let _ = producer.join();
+        }
+    }
 }
 
 /// The shuffled sample indices of one epoch, cut into batches.
@@ -702,7 +730,7 @@ mod tests {
                 resized_crop: None,
             },
         });
-        let results: Vec<Result<Batch, DataError>> = epoch_batches(maker, 8, 1, 0).into_iter().collect();
+        let results: Vec<Result<Batch, DataError>> = epoch_batches(maker, 8, 1, 0).collect();
         let failed = results.iter().position(Result::is_err).expect("a batch fails");
         assert_eq!(failed, results.len() - 1, "the epoch ends at the failed batch");
         let err = results.into_iter().last().unwrap().err().unwrap().to_string();
@@ -772,6 +800,45 @@ mod tests {
         let first: Vec<f32> = Vec::try_from(a.inputs.get(0).get(0).flatten(0, -1)).unwrap();
         let expect: Vec<f32> = crop.rgb.chunks(3).map(|p| (p[0] as f32 / 255.0 - MEAN) / STD).collect();
         assert_eq!(first, expect);
+    }
+
+    /// Counts the samples it makes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl SampleMaker for Counting {
+        fn samples(&self) -> usize {
+            10_000
+        }
+        fn sample_len(&self) -> usize {
+            1
+        }
+        fn batch_shape(&self, b: usize) -> Vec<i64> {
+            vec![b as i64, 1]
+        }
+        fn make(&self, i: usize, _: &mut ChaCha8Rng, out: &mut [f32], targets: &mut [i64]) -> Result<(), DataError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            out[0] = i as f32;
+            targets[0] = 0;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn batches_dropped_early_stop_their_producer() {
+        let maker = Arc::new(Counting(Default::default()));
+        let mut batches = epoch_batches(maker.clone(), 10, 0, 0);
+        batches.next().unwrap().unwrap();
+        drop(batches);
+        // Dropped: the producer has returned, having made at most the batch taken, those
+        // waiting and the one it was making.
+        let made = maker.0.load(std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(
+            maker.0.load(std::sync::atomic::Ordering::SeqCst),
+            made,
+            "nothing made after the drop"
+        );
+        assert!(made <= 10 * (BATCHES_AHEAD + 2), "{made}");
     }
 
     #[test]

@@ -150,10 +150,7 @@ pub fn train(
         let mut seen = 0i64;
         // The loss sum and samples at the last loss report (of this epoch).
         let mut reported = (0.0, 0i64);
-        for (b, batch) in epoch_batches(maker.clone(), cfg.batch_size, cfg.seed, epoch)
-            .into_iter()
-            .enumerate()
-        {
+        for (b, batch) in epoch_batches(maker.clone(), cfg.batch_size, cfg.seed, epoch).enumerate() {
             let batch = batch?;
             let x = batch.inputs.to_device(device);
             let y = batch.targets.to_device(device);

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Peak memory of the stages that read images, as their split grows: a `pretext` stage
+(Jigsaw++ on `alexnet`, 256 px), a `train` stage (`alexnet` on true labels, 224 px) and a
+`linear-probe` (conv5 of a random-init `alexnet`, 224 px), each on image folders of
+ImageNet-like JPEGs (scripts/make_imagenet_like.py) of growing size, with one or more
+`ktlab` binaries (today's and an earlier one, for comparison).
+
+Each run is `ktlab run exp.toml --only <stage>` in a fresh project folder; the script
+samples the process's resident memory every 0.25 s (VmHWM, the kernel's peak) and stops the
+run with Ctrl-C once the peak has stopped growing: no growth above 1 % for `--plateau`
+seconds after at least `--min` seconds (decoding a split up front grows memory until the
+last image; a streamed split reaches its peak within the first batches), or at `--max`
+seconds. A whole epoch of these stages on 2 cores takes hours; the peak comes long before
+its end. The table (MiB) goes to the section `memory-bench` of docs/BENCHMARKS.md.
+
+    python scripts/bench_memory.py --folder 5k=/data/inet5k --folder 20k=/data/inet20k \\
+        --binary "streamed=target/release/ktlab" --env streamed:KTLAB_DECODE_BUDGET=0 \\
+        --binary "before=/path/to/older/ktlab"
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench_kmeans import write_section
+from bench_overhead import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STAGES = {
+    "pretext": """[stages.pretext]
+kind = "pretext"
+task = "jigsaw++"
+arch = "alexnet"
+data = "inet:train"
+epochs = 1
+batch_size = 64
+held_out = 0
+""",
+    "train": """[stages.train]
+kind = "train"
+arch = "alexnet"
+data = "inet:train"
+labels = "truth"
+epochs = 1
+batch_size = 64
+crop_padding = 0
+""",
+    "probe": """[stages.random]
+kind = "init"
+arch = "alexnet"
+[stages.probe]
+kind = "linear-probe"
+model = "random"
+layers = ["conv5"]
+train = "inet:train"
+test = "inet:val"
+""",
+}
+WHAT = {
+    "pretext": "pretext: Jigsaw++, `alexnet`, 256 px",
+    "train": "train: `alexnet`, true labels, 224 px",
+    "probe": "linear-probe: conv5 of a random-init `alexnet`, 224 px",
+}
+
+
+def peak_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measure(binary, env, folder, stage, a):
+    """(peak MiB, seconds run, how it ended) of one stage in a fresh project."""
+    with tempfile.TemporaryDirectory(dir=a.scratch) as d:
+        d = Path(d)
+        (d / "datasets.toml").write_text(f'[inet]\nformat = "image-folder"\nroot = "{folder}"\n')
+        (d / "exp.toml").write_text(f'name = "mem"\n{STAGES[stage]}')
+        if stage == "probe":
+            subprocess.run([binary, "run", "exp.toml", "--only", "random"], cwd=d, env=env, capture_output=True, check=True)
+        cmd = [binary, "run", "exp.toml", "--only", stage, "--ignore-memory"]
+        p = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        start = time.time()
+        best, since = 0, start
+        ended = "stopped at its plateau"
+        while p.poll() is None:
+            now = time.time()
+            kib = peak_kib(p.pid)
+            if kib is not None and kib > best * 1.01:
+                best, since = kib, now
+            elif kib is not None:
+                best = max(best, kib)
+            if now - start >= a.min and now - since >= a.plateau:
+                break
+            if now - start >= a.max:
+                ended = f"stopped at {a.max} s"
+                break
+            time.sleep(0.25)
+        else:
+            ended = "finished"
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        elif p.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} in {d} exited {p.returncode}:\n{p.stderr.read()}")
+        return best / 1024, time.time() - start, ended
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folder", action="append", required=True, help="NAME=PATH of an image folder with train and val splits")
+    ap.add_argument("--binary", action="append", required=True, help="NAME=PATH of a ktlab binary")
+    ap.add_argument("--env", action="append", default=[], help="NAME:VAR=VALUE for the runs of one binary")
+    ap.add_argument("--stage", action="append", choices=list(STAGES), help="stages to run (default: all)")
+    ap.add_argument("--min", type=float, default=60.0)
+    ap.add_argument("--plateau", type=float, default=45.0)
+    ap.add_argument("--max", type=float, default=1200.0)
+    ap.add_argument("--scratch", default=None)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    a = ap.parse_args()
+    folders = [f.split("=", 1) for f in a.folder]
+    binaries = [b.split("=", 1) for b in a.binary]
+    envs = {name: dict(os.environ, OMP_WAIT_POLICY="PASSIVE") for name, _ in binaries}
+    for e in a.env:
+        name, kv = e.split(":", 1)
+        var, value = kv.split("=", 1)
+        envs[name][var] = value
+    stages = a.stage or list(STAGES)
+    results = {}
+    started = time.time()
+    for stage in stages:
+        for fname, folder in folders:
+            for bname, binary in binaries:
+                mib, secs, ended = measure(binary, envs[bname], folder, stage, a)
+                results[(stage, fname, bname)] = (mib, secs, ended)
+                print(f"{stage} {fname} {bname}: {mib:.0f} MiB peak ({ended}, {secs:.0f} s)", flush=True)
+    header = "| stage | binary | " + " | ".join(f for f, _ in folders) + " | largest / smallest |"
+    lines = [header, "|:---|:---|" + "---:|" * (len(folders) + 1)]
+    for stage in stages:
+        for bname, _ in binaries:
+            vals = [results[(stage, f, bname)][0] for f, _ in folders]
+            lines.append(f"| {WHAT[stage]} | {bname} | " + " | ".join(f"{v:,.0f}" for v in vals) + f" | {vals[-1] / vals[0]:.2f} |")
+    envs_text = "; ".join(a.env) or "none"
+    section = f"""## Peak memory as the split grows
+
+`python scripts/bench_memory.py {' '.join('--folder ' + f for f in a.folder)} {' '.join('--binary ' + b for b in a.binary)} {' '.join('--env ' + e for e in a.env)}`
+({time.time() - started:.0f} s in all; environment per binary: {envs_text}). Peak resident
+memory (MiB, the kernel's VmHWM) of one stage run on image folders of ImageNet-like JPEGs
+(about 500 x 375 px, 40 classes), each run stopped once its peak had stopped growing
+(no growth above 1 % for {a.plateau:.0f} s after at least {a.min:.0f} s; at most {a.max:.0f} s). Machine: {machine()}.
+
+{chr(10).join(lines)}"""
+    write_section(a.out, "memory-bench", section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
