@@ -119,13 +119,41 @@ fn streamed(p: &Project, args: &[&str]) -> Run {
     Run::from(p.cmd().args(args).env("KTLAB_DECODE_BUDGET", "0").output().unwrap())
 }
 
+/// `ktlab` in `p` with every split read from the decoded-image cache.
+fn cached(p: &Project, args: &[&str]) -> Run {
+    Run::from(
+        p.cmd()
+            .args(args)
+            .env("KTLAB_DECODE_BUDGET", "0")
+            .env("KTLAB_DECODE_CACHE", "1")
+            .output()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the_stage() {
     // Decoded up front (the default budget) in one project, streamed in another.
-    let (kept, stream) = (project(), project());
+    let (kept, stream, cache) = (project(), project(), project());
     kept.ktlab(&["run", "exp.toml"]).ok();
     streamed(&stream, &["run", "exp.toml"]).ok();
+    cached(&cache, &["run", "exp.toml"]).ok();
     let (a, b) = (artefacts(&kept.path("store")), artefacts(&stream.path("store")));
+    let c = artefacts(&cache.path("store"));
+    assert_eq!(
+        a.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        c.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (x, y) in a.iter().zip(&c) {
+        assert!(x.1 == y.1, "{} differs with the decoded-image cache", x.0);
+    }
+    // One cache file per split, side and fit read whole: train at 64 px (Jigsaw++) and
+    // 32 px, test at 32 px, both by the centre crop of the model trained on random resized
+    // crops (its probe); `gc` removes them.
+    let decoded = || std::fs::read_dir(cache.path("store/decoded")).map_or(0, |d| d.count());
+    assert_eq!(decoded(), 5);
+    cache.ktlab(&["gc", "exp.toml"]).ok();
+    assert_eq!(decoded(), 0);
     assert_eq!(
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
         b.iter().map(|f| &f.0).collect::<Vec<_>>(),
@@ -170,4 +198,12 @@ fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the
             .unwrap(),
     );
     r.fails(2).stderr_has("KTLAB_DECODE_BUDGET");
+    let r = Run::from(
+        kept.cmd()
+            .args(["run", "exp.toml"])
+            .env("KTLAB_DECODE_CACHE", "yes")
+            .output()
+            .unwrap(),
+    );
+    r.fails(2).stderr_has("KTLAB_DECODE_CACHE");
 }

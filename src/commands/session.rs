@@ -68,6 +68,9 @@ impl Session {
             log_format: global.log_format,
         })
         .map_err(Error::Settings)?;
+        // The image-reading settings stages read from the environment: refused up front.
+        crate::data::decode_budget()?;
+        crate::data::decode_cache()?;
         init_logging(&settings, global.verbose, global.quiet);
         let located = settings.locate(anchor);
         Ok(Session {

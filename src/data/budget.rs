@@ -16,6 +16,23 @@ pub const DEFAULT_DECODE_BUDGET: u64 = 2 << 30;
 /// the one it assembles): with streamed images, what the stage holds of its split.
 pub const BATCHES_AHEAD: usize = 3;
 
+/// The environment variable that turns on the decoded-image cache (`1`, `true`): a split
+/// over the budget is decoded once into `<store>/decoded/` and memory-mapped, instead of
+/// being decoded again in every epoch.
+pub const DECODE_CACHE_VAR: &str = "KTLAB_DECODE_CACHE";
+
+/// Whether [`DECODE_CACHE_VAR`] turns the decoded-image cache on (off by default).
+pub fn decode_cache() -> Result<bool, DataError> {
+    match std::env::var(DECODE_CACHE_VAR).as_deref() {
+        Err(_) | Ok("") | Ok("0") | Ok("false") => Ok(false),
+        Ok("1") | Ok("true") => Ok(true),
+        Ok(v) => Err(DataError::Setting {
+            name: DECODE_CACHE_VAR.into(),
+            message: format!("`{v}` is not one of 1, true, 0, false"),
+        }),
+    }
+}
+
 /// Bytes of `n` decoded images of side `size` (8-bit RGB).
 pub fn decoded_bytes(n: usize, size: usize) -> u64 {
     n as u64 * 3 * (size * size) as u64

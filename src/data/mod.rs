@@ -11,7 +11,7 @@ mod subset;
 mod summary;
 mod synthetic;
 
-pub use budget::{decode_budget, decoded_bytes, BATCHES_AHEAD, DECODE_BUDGET_VAR, DEFAULT_DECODE_BUDGET};
+pub use budget::{decode_budget, decode_cache, decoded_bytes, BATCHES_AHEAD, DECODE_BUDGET_VAR, DECODE_CACHE_VAR, DEFAULT_DECODE_BUDGET};
 pub use cifar_binary::Cifar10Binary;
 pub use fingerprint::{fingerprint, fingerprint_with, Cache, FingerprintMode};
 pub use image::{area_resample, fit_to, resize_to, Fit, Image};

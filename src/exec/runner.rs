@@ -45,6 +45,7 @@ pub fn run_instance(plan: &Plan, idx: usize, store: &Store, reporter: &Reporter,
             &prepared.pending.dir,
             &store.checkpoint_dir(&inst.key),
             Some(&store.tensorboard_dir(inst.kind, &inst.key)),
+            Some(&store.decoded_dir()),
             &|e| reporter.emit(e.into_event(&label)),
         )?;
         publish(plan, idx, store, prepared, executed).map(Some)
@@ -162,6 +163,7 @@ pub(crate) fn execute(
     workdir: &Path,
     checkpoint_dir: &Path,
     tensorboard_dir: Option<&Path>,
+    decoded_dir: Option<&Path>,
     events: &(dyn Fn(StageEvent) + Sync),
 ) -> Result<Executed, StageError> {
     if let crate::device::Device::Cuda(n) = inst.device {
@@ -181,6 +183,7 @@ pub(crate) fn execute(
         epoch: &|figures| events(StageEvent::Epoch(figures)),
         checkpoint_dir,
         tensorboard_dir,
+        decoded_dir,
     };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| inst.params.run(&ctx)))
         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error (panic): {}", panic_message(&p)))))?;

@@ -67,7 +67,8 @@ pub fn verify_instance(plan: &Plan, idx: usize, store: &Store, scratch: &Path) -
     let workdir = scratch.join("entry");
     let checkpoints = scratch.join("checkpoints");
     std::fs::create_dir_all(&workdir).map_err(|e| VerifyError::Io(format!("{}: {e}", workdir.display())))?;
-    let outcome = execute(inst, &inputs, &workdir, &checkpoints, None, &|_| {})?.outcome;
+    // Without the decoded-image cache: the images decoded afresh.
+    let outcome = execute(inst, &inputs, &workdir, &checkpoints, None, None, &|_| {})?.outcome;
 
     let mut checks: Vec<ArtefactCheck> = manifest
         .artefacts

@@ -41,6 +41,9 @@ pub struct RunCtx<'a> {
     /// Where a training stage writes its TensorBoard event files (keyed, outside the work
     /// folder: not artefacts); `None` when `verify` re-executes it.
     pub tensorboard_dir: Option<&'a Path>,
+    /// Where decoded-image caches live (`<store>/decoded`, not keyed: a cache holds the
+    /// bytes decoding gives); `None` when `verify` re-executes a stage.
+    pub decoded_dir: Option<&'a Path>,
 }
 
 #[cfg(feature = "torch")]

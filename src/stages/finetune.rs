@@ -12,11 +12,12 @@ use crate::config::{struct_fields, ConfigError, Node};
 use crate::models::NetConfig;
 #[cfg(feature = "torch")]
 use {
+    super::images::{split_images, Reading},
     super::labels::true_labels,
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split, Fit},
+    crate::data::{open_split, Fit},
     crate::train::batches::{Augment, ImageSet},
     rand::seq::SliceRandom,
     rand::SeedableRng,
@@ -257,7 +258,7 @@ impl Stage for FinetuneParams {
         let (spec, split) = ctx.data_input("test")?;
         let test_source = open_split(spec, split)?;
         let test_labels = true_labels(test_source.as_ref(), &self.test, Some((&self.train, &classes)))?;
-        let test = ImageSet::open(Arc::from(test_source), size, model.meta.fit, decode_budget()?, &|_, _| {})?;
+        let test = split_images(ctx, "test", Arc::from(test_source), size, Reading::Whole(model.meta.fit))?;
         let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
         let row = |metric: &str, value: f64| MetricRow {
             layer: String::new(),

@@ -4,6 +4,8 @@
 pub mod artefacts;
 mod context;
 mod crop;
+#[cfg(feature = "torch")]
+mod images;
 mod kind;
 mod labels;
 #[cfg(feature = "torch")]

@@ -5,11 +5,11 @@ use super::{InputSpec, LayerUse, Networks, ParamError};
 use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
+    super::images::{split_images, Reading},
     super::labels::true_labels,
     super::model_io::LoadedModel,
     super::{RunCtx, StageError},
-    crate::data::{decode_budget, open_split},
-    crate::train::batches::ImageSet,
+    crate::data::open_split,
     std::sync::Arc,
     tch::Tensor,
 };
@@ -120,13 +120,8 @@ pub(super) fn split_features(
     let source = open_split(spec, split)?;
     let labels = true_labels(source.as_ref(), &format!("{}:{split}", spec.name), into)?;
     let classes = source.classes().to_vec();
-    let set = ImageSet::open(
-        Arc::from(source),
-        image_size.unwrap_or(model.image_size()),
-        model.meta.fit_at(image_size.unwrap_or(model.image_size())),
-        decode_budget()?,
-        &|_, _| {},
-    )?;
+    let size = image_size.unwrap_or(model.image_size());
+    let set = split_images(ctx, key, Arc::from(source), size, Reading::Whole(model.meta.fit_at(size)))?;
     let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
     Ok(SplitFeatures {
         xs,

@@ -16,12 +16,13 @@ use crate::config::{ConfigError, Node};
 #[cfg(feature = "torch")]
 use {
     super::artefacts,
+    super::images::{split_images, Reading},
     super::labels::true_labels,
     super::model_io::ModelMeta,
     super::supervised::{score_classifier, train_classifier, Start},
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split, Fit},
-    crate::train::batches::{Augment, ImageSet},
+    crate::data::{open_split, Fit},
+    crate::train::batches::Augment,
     crate::train::trainer::EpochStats,
 };
 
@@ -291,11 +292,14 @@ impl Stage for TrainParams {
             fit: self.crop.eval_fit(self.net.image_size),
         };
         // Kept in memory when it fits the decode budget, else streamed.
-        // Kept in memory when it fits the decode budget, else streamed; a random resized
-        // crop cuts from the originals, which are never kept.
+        // A random resized crop cuts from the originals.
         let size = meta.config.image_size as usize;
-        let budget = if self.crop.resized_crop().is_some() { 0 } else { decode_budget()? };
-        let set = Arc::new(ImageSet::open(Arc::from(source), size, Fit::Squash, budget, &|_, _| {})?);
+        let reading = if self.crop.resized_crop().is_some() {
+            Reading::Originals
+        } else {
+            Reading::Whole(Fit::Squash)
+        };
+        let set = Arc::new(split_images(ctx, "data", Arc::from(source), size, reading)?);
         let start = match self.init {
             Some(_) if self.fresh_head => Start::Backbone(ctx.stage_input("init")?),
             Some(_) => Start::Init(ctx.stage_input("init")?),
@@ -324,7 +328,7 @@ impl Stage for TrainParams {
         let mut metrics = vec![row("train_loss", last.loss), row("train_accuracy", last.metric)];
         let mut scored = String::new();
         if let Some((test_source, test_labels)) = test {
-            let test = ImageSet::open(Arc::from(test_source), size, model.meta.fit, decode_budget()?, &|_, _| {})?;
+            let test = split_images(ctx, "test", Arc::from(test_source), size, Reading::Whole(model.meta.fit))?;
             let (top1, top5) = score_classifier(&model, &test, &test_labels)?;
             metrics.push(row("test_top1", top1));
             metrics.extend(top5.map(|v| row("test_top5", v)));

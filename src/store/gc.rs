@@ -66,6 +66,15 @@ pub fn gc(
             }
         }
     }
+    // Decoded-image caches: any run re-creates one it needs (a stage that has one mapped
+    // keeps reading it after its file is removed).
+    if let Ok(rd) = std::fs::read_dir(store.decoded_dir()) {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "u8") {
+                candidates.push((None, e.path()));
+            }
+        }
+    }
     // TensorBoard event files go with their entry, and with a training nobody will resume.
     for kind in kinds {
         let Ok(rd) = std::fs::read_dir(store.tensorboard_root().join(kind)) else {
@@ -109,7 +118,9 @@ pub fn gc(
         report.removed += 1;
         report.paths.push(path.clone());
         if !dry_run {
-            if [store.tmp_dir(), store.checkpoints_dir(), store.tensorboard_root()]
+            if path.starts_with(store.decoded_dir()) {
+                let _ = std::fs::remove_file(&path);
+            } else if [store.tmp_dir(), store.checkpoints_dir(), store.tensorboard_root()]
                 .iter()
                 .any(|d| path.starts_with(d))
             {

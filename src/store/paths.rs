@@ -45,6 +45,12 @@ impl Store {
         self.scheduler_dir(scheduler).join("submit.lock")
     }
 
+    /// Decoded-image caches of splits (`<store>/decoded`): a split resized once to a
+    /// stage's input side, memory-mapped by the stages that read it (`KTLAB_DECODE_CACHE`).
+    pub fn decoded_dir(&self) -> PathBuf {
+        self.root.join("decoded")
+    }
+
     /// Training checkpoints of every key (`<store>/checkpoints`).
     pub fn checkpoints_dir(&self) -> PathBuf {
         self.root.join("checkpoints")

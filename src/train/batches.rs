@@ -41,6 +41,9 @@ pub struct ImageSet {
 
 enum Pixels {
     Memory(Vec<u8>),
+    /// A decoded-image cache file, `[n, 3, size, size]` u8, memory-mapped: the kernel
+    /// pages it in and out, so it may be larger than memory.
+    Mapped(memmap2::Mmap),
     Stream(Arc<dyn Source>),
 }
 
@@ -151,6 +154,77 @@ impl ImageSet {
         })
     }
 
+    /// The images of `source` at side `size` by `fit` from the decoded-image cache file
+    /// `path`: decoded into it first (in parallel, written beside it and renamed into place)
+    /// unless it is there with the right length, then memory-mapped. The same bytes as a
+    /// kept or streamed set of the split.
+    pub fn cached(
+        source: &dyn Source,
+        size: usize,
+        fit: Fit,
+        path: &std::path::Path,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<ImageSet, DataError> {
+        let n = source.len();
+        let per = 3 * size * size;
+        let io = |p: &std::path::Path| {
+            let p = p.to_path_buf();
+            move |e: std::io::Error| DataError::Io {
+                path: p,
+                message: e.to_string(),
+            }
+        };
+        let fits = std::fs::metadata(path).is_ok_and(|m| m.len() == (n * per) as u64);
+        if !fits {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
+            }
+            let tmp = path.with_extension(format!("u8.tmp-{}", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(io(&tmp))?;
+            file.set_len((n * per) as u64).map_err(io(&tmp))?;
+            if n * per > 0 {
+                // SAFETY: the file was just created by this process under a name no other
+                // process writes (its pid), and is not truncated while mapped.
+                let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io(&tmp))?;
+                let done = std::sync::atomic::AtomicU64::new(0);
+                let written = map
+                    .par_chunks_mut(per * 64)
+                    .enumerate()
+                    .try_for_each(|(c, out)| -> Result<(), DataError> {
+                        for (j, dst) in out.chunks_mut(per).enumerate() {
+                            decode_into(source, c * 64 + j, size, fit, dst)?;
+                        }
+                        let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
+                        progress(d + (out.len() / per) as u64, n as u64);
+                        Ok(())
+                    });
+                if let Err(e) = written.and_then(|()| map.flush().map_err(io(&tmp))) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+            std::fs::rename(&tmp, path).map_err(io(path))?;
+        }
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        // SAFETY: cache files are only ever replaced by rename, never written in place, so
+        // the mapped bytes do not change while mapped.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
+        Ok(ImageSet {
+            n,
+            size,
+            pixels: Arc::new(Pixels::Mapped(map)),
+            index: None,
+            fit,
+            mirrored: false,
+        })
+    }
+
     /// This set's images decoded into memory (in parallel), mirrored if the set is.
     pub fn decoded(&self) -> Result<ImageSet, DataError> {
         let per = 3 * self.size * self.size;
@@ -176,6 +250,7 @@ impl ImageSet {
         let j = self.index.as_ref().map_or(i, |index| index[i]);
         let mut image = match &*self.pixels {
             Pixels::Memory(pixels) => Cow::Borrowed(&pixels[j * per..(j + 1) * per]),
+            Pixels::Mapped(map) => Cow::Borrowed(&map[j * per..(j + 1) * per]),
             Pixels::Stream(source) => {
                 let mut dst = vec![0u8; per];
                 decode_into(source.as_ref(), j, self.size, self.fit, &mut dst)?;
@@ -196,7 +271,7 @@ impl ImageSet {
         let j = self.index.as_ref().map_or(i, |index| index[i]);
         let image = match &*self.pixels {
             Pixels::Stream(source) => source.load(j)?,
-            Pixels::Memory(_) => {
+            Pixels::Memory(_) | Pixels::Mapped(_) => {
                 let (s, chw) = (self.size, self.image(i)?);
                 let rgb = (0..s * s).flat_map(|p| [chw[p], chw[s * s + p], chw[2 * s * s + p]]).collect();
                 return Ok(Image::from_rgb(s, s, rgb).unwrap_or_else(|| Image::new(s, s)));
@@ -712,6 +787,53 @@ mod tests {
         fn describe(&self, i: usize) -> String {
             self.inner.describe(i)
         }
+    }
+
+    #[test]
+    fn a_cached_set_reads_the_bytes_of_a_decoded_one_and_decodes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decoded/split.u8");
+        let source = synthetic(20);
+        let kept = ImageSet::load(source.as_ref(), 12, &|_, _| {}).unwrap();
+        let cached = ImageSet::cached(source.as_ref(), 12, Fit::Squash, &path, &|_, _| {}).unwrap();
+        let read = |set: &ImageSet| -> Vec<Vec<u8>> { (0..set.n).map(|i| set.image(i).unwrap().into_owned()).collect() };
+        assert_eq!(read(&cached), read(&kept));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 20 * 3 * 12 * 12);
+        // Read again from the file alone: a source whose every image fails is not decoded.
+        struct Failing(Arc<dyn Source>);
+        impl Source for Failing {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn classes(&self) -> &[String] {
+                self.0.classes()
+            }
+            fn label(&self, i: usize) -> Option<usize> {
+                self.0.label(i)
+            }
+            fn load(&self, i: usize) -> Result<crate::data::Image, DataError> {
+                Err(DataError::Decode {
+                    path: format!("failing/{i}").into(),
+                    message: "not decoded".into(),
+                })
+            }
+            fn describe(&self, i: usize) -> String {
+                self.0.describe(i)
+            }
+        }
+        let again = ImageSet::cached(&Failing(source.clone()), 12, Fit::Squash, &path, &|_, _| {}).unwrap();
+        assert_eq!(read(&again.hold_out(5, 2).1), read(&kept.hold_out(5, 2).1));
+        // A file of the wrong length (an interrupted copy) is rebuilt; a failed build leaves
+        // no temporary behind.
+        std::fs::write(&path, b"short").unwrap();
+        assert!(ImageSet::cached(&Failing(source.clone()), 12, Fit::Squash, &path, &|_, _| {}).is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("decoded")).unwrap().count(),
+            1,
+            "the temporary is gone"
+        );
+        let rebuilt = ImageSet::cached(source.as_ref(), 12, Fit::Squash, &path, &|_, _| {}).unwrap();
+        assert_eq!(read(&rebuilt), read(&kept));
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn entries(store: &Path) -> Vec<String> {
             "fingerprints",
             "checkpoints",
             "tensorboard",
+            "decoded",
             "slurm",
         ]
         .contains(&kind.as_str())

@@ -27,10 +27,10 @@ use crate::models::Arch;
 use {
     self::task::Job,
     super::artefacts,
+    super::images::{split_images, Reading},
     super::solver::write_history,
     super::{MetricRow, Outcome, RunCtx, StageError},
-    crate::data::{decode_budget, open_split, Fit, Source},
-    crate::train::batches::ImageSet,
+    crate::data::{open_split, Fit, Source},
     std::sync::Arc,
 };
 
@@ -371,8 +371,7 @@ impl Stage for PretextParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source: Arc<dyn Source> = Arc::from(open_split(spec, split)?);
-        // Kept in memory when it fits the decode budget, else streamed.
-        let all = ImageSet::open(source, self.task.image_size(), Fit::Squash, decode_budget()?, &|_, _| {})?;
+        let all = split_images(ctx, "data", source, self.task.image_size(), Reading::Whole(Fit::Squash))?;
         let held = held_out_count(all.n, self.held_out);
         // The same images for every stage on this split with this stated seed (nested by
         // share): a stage started from another's model never saw the images it holds out.
