@@ -10,7 +10,7 @@ samples the process's resident memory every 0.25 s (VmHWM, the kernel's peak) an
 run with Ctrl-C once the peak has stopped growing: no growth above 1 % for `--plateau`
 seconds after at least `--min` seconds (decoding a split up front grows memory until the
 last image; a streamed split reaches its peak within the first batches), or at `--max`
-seconds. A whole epoch of these stages on 2 cores takes hours; the peak comes long before
+seconds, all counted from the stage's start (after planning, which fingerprints the split). A whole epoch of these stages on 2 cores takes hours; the peak comes long before
 its end. The table (MiB) goes to the section `memory-bench` of docs/BENCHMARKS.md.
 
     python scripts/bench_memory.py --folder 5k=/data/inet5k --folder 20k=/data/inet20k \\
@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -86,8 +87,20 @@ def measure(binary, env, folder, stage, a):
         (d / "exp.toml").write_text(f'name = "mem"\n{STAGES[stage]}')
         if stage == "probe":
             subprocess.run([binary, "run", "exp.toml", "--only", "random"], cwd=d, env=env, capture_output=True, check=True)
-        cmd = [binary, "run", "exp.toml", "--only", stage, "--ignore-memory"]
+        cmd = [binary, "--log-format", "json", "run", "exp.toml", "--only", stage, "--ignore-memory"]
         p = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The stage starts once planning (which fingerprints the split) is done: its
+        # "started" event; the plateau is looked for from then on.
+        started = []
+        errors = []
+
+        def watch():
+            for line in p.stderr:
+                if '"event":"started"' in line and f'"stage":"{stage}"' in line:
+                    started.append(time.time())
+                errors.append(line)
+
+        threading.Thread(target=watch, daemon=True).start()
         start = time.time()
         best, since = 0, start
         ended = "stopped at its plateau"
@@ -98,7 +111,7 @@ def measure(binary, env, folder, stage, a):
                 best, since = kib, now
             elif kib is not None:
                 best = max(best, kib)
-            if now - start >= a.min and now - since >= a.plateau:
+            if started and now - started[0] >= a.min and now - since >= a.plateau:
                 break
             if now - start >= a.max:
                 ended = f"stopped at {a.max} s"
@@ -114,7 +127,7 @@ def measure(binary, env, folder, stage, a):
                 p.kill()
                 p.wait()
         elif p.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} in {d} exited {p.returncode}:\n{p.stderr.read()}")
+            raise SystemExit(f"{' '.join(cmd)} in {d} exited {p.returncode}:\n{''.join(errors)}")
         return best / 1024, time.time() - start, ended
 
 
@@ -159,7 +172,7 @@ def main():
 ({time.time() - started:.0f} s in all; environment per binary: {envs_text}). Peak resident
 memory (MiB, the kernel's VmHWM) of one stage run on image folders of ImageNet-like JPEGs
 (about 500 x 375 px, 40 classes), each run stopped once its peak had stopped growing
-(no growth above 1 % for {a.plateau:.0f} s after at least {a.min:.0f} s; at most {a.max:.0f} s). Machine: {machine()}.
+(no growth above 1 % for {a.plateau:.0f} s, at least {a.min:.0f} s after the stage started; at most {a.max:.0f} s). Machine: {machine()}.
 
 {chr(10).join(lines)}"""
     write_section(a.out, "memory-bench", section)

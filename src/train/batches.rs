@@ -759,10 +759,10 @@ mod tests {
         assert_eq!(batch(kept), batch(streamed));
     }
 
-    /// A source whose image `bad` does not decode.
+    /// A source whose image `bad` (every image: `None`) does not decode.
     struct Broken {
         inner: Arc<dyn Source>,
-        bad: usize,
+        bad: Option<usize>,
     }
 
     impl Source for Broken {
@@ -776,7 +776,7 @@ mod tests {
             self.inner.label(i)
         }
         fn load(&self, i: usize) -> Result<crate::data::Image, DataError> {
-            if i == self.bad {
+            if self.bad.is_none_or(|bad| bad == i) {
                 return Err(DataError::Decode {
                     path: format!("broken/{i}.jpg").into(),
                     message: "truncated".into(),
@@ -800,33 +800,32 @@ mod tests {
         assert_eq!(read(&cached), read(&kept));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 20 * 3 * 12 * 12);
         // Read again from the file alone: a source whose every image fails is not decoded.
-        struct Failing(Arc<dyn Source>);
-        impl Source for Failing {
-            fn len(&self) -> usize {
-                self.0.len()
-            }
-            fn classes(&self) -> &[String] {
-                self.0.classes()
-            }
-            fn label(&self, i: usize) -> Option<usize> {
-                self.0.label(i)
-            }
-            fn load(&self, i: usize) -> Result<crate::data::Image, DataError> {
-                Err(DataError::Decode {
-                    path: format!("failing/{i}").into(),
-                    message: "not decoded".into(),
-                })
-            }
-            fn describe(&self, i: usize) -> String {
-                self.0.describe(i)
-            }
-        }
-        let again = ImageSet::cached(&Failing(source.clone()), 12, Fit::Squash, &path, &|_, _| {}).unwrap();
+        let again = ImageSet::cached(
+            &Broken {
+                inner: source.clone(),
+                bad: None,
+            },
+            12,
+            Fit::Squash,
+            &path,
+            &|_, _| {},
+        )
+        .unwrap();
         assert_eq!(read(&again.hold_out(5, 2).1), read(&kept.hold_out(5, 2).1));
         // A file of the wrong length (an interrupted copy) is rebuilt; a failed build leaves
         // no temporary behind.
         std::fs::write(&path, b"short").unwrap();
-        assert!(ImageSet::cached(&Failing(source.clone()), 12, Fit::Squash, &path, &|_, _| {}).is_err());
+        assert!(ImageSet::cached(
+            &Broken {
+                inner: source.clone(),
+                bad: None
+            },
+            12,
+            Fit::Squash,
+            &path,
+            &|_, _| {}
+        )
+        .is_err());
         assert_eq!(
             std::fs::read_dir(dir.path().join("decoded")).unwrap().count(),
             1,
@@ -840,7 +839,7 @@ mod tests {
     fn an_image_that_does_not_decode_ends_the_epoch_with_its_error() {
         let source: Arc<dyn Source> = Arc::new(Broken {
             inner: synthetic(40),
-            bad: 23,
+            bad: Some(23),
         });
         let set = ImageSet::open(source.clone(), 16, Fit::Squash, 0, &|_, _| {}).unwrap();
         let maker: Arc<dyn SampleMaker> = Arc::new(Labeled {
