@@ -19,6 +19,7 @@ its end. The table (MiB) goes to the section `memory-bench` of docs/BENCHMARKS.m
 """
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -102,15 +103,16 @@ def measure(binary, env, folder, stage, a):
 
         threading.Thread(target=watch, daemon=True).start()
         start = time.time()
-        best, since = 0, start
+        # `since`: when the peak last rose above `anchor`, its value then, by more than 1 %.
+        best, anchor, since = 0, 0, start
         ended = "stopped at its plateau"
         while p.poll() is None:
             now = time.time()
             kib = peak_kib(p.pid)
-            if kib is not None and kib > best * 1.01:
-                best, since = kib, now
-            elif kib is not None:
+            if kib is not None:
                 best = max(best, kib)
+                if kib > anchor * 1.01:
+                    anchor, since = kib, now
             if started and now - started[0] >= a.min and now - since >= a.plateau:
                 break
             if now - start >= a.max:
@@ -126,6 +128,8 @@ def measure(binary, env, folder, stage, a):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        elif p.returncode == -signal.SIGKILL:
+            ended = "killed by the kernel: out of memory"
         elif p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} in {d} exited {p.returncode}:\n{''.join(errors)}")
         return best / 1024, time.time() - start, ended
@@ -141,6 +145,7 @@ def main():
     ap.add_argument("--plateau", type=float, default=45.0)
     ap.add_argument("--max", type=float, default=1200.0)
     ap.add_argument("--scratch", default=None)
+    ap.add_argument("--record", default=None, help="a JSON file of the measurements made; those in it are not made again")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     a = ap.parse_args()
     folders = [f.split("=", 1) for f in a.folder]
@@ -151,12 +156,20 @@ def main():
         var, value = kv.split("=", 1)
         envs[name][var] = value
     stages = a.stage or list(STAGES)
+    # Measurements already made (--record): kept, so that an interrupted series resumes.
+    record = Path(a.record) if a.record else None
+    done = json.loads(record.read_text()) if record and record.exists() else {}
     results = {}
     started = time.time()
     for stage in stages:
         for fname, folder in folders:
             for bname, binary in binaries:
-                mib, secs, ended = measure(binary, envs[bname], folder, stage, a)
+                name = f"{stage}|{fname}|{bname}"
+                if name not in done:
+                    done[name] = measure(binary, envs[bname], folder, stage, a)
+                    if record:
+                        record.write_text(json.dumps(done, indent=1))
+                mib, secs, ended = done[name]
                 results[(stage, fname, bname)] = (mib, secs, ended)
                 print(f"{stage} {fname} {bname}: {mib:.0f} MiB peak ({ended}, {secs:.0f} s)", flush=True)
     header = "| stage | binary | " + " | ".join(f for f, _ in folders) + " | largest / smallest |"
@@ -164,7 +177,11 @@ def main():
     for stage in stages:
         for bname, _ in binaries:
             vals = [results[(stage, f, bname)][0] for f, _ in folders]
-            lines.append(f"| {WHAT[stage]} | {bname} | " + " | ".join(f"{v:,.0f}" for v in vals) + f" | {vals[-1] / vals[0]:.2f} |")
+            cells = []
+            for f, _ in folders:
+                mib, _, ended = results[(stage, f, bname)]
+                cells.append(f"{mib:,.0f}" + (" (killed: out of memory)" if ended.startswith("killed") else ""))
+            lines.append(f"| {WHAT[stage]} | {bname} | " + " | ".join(cells) + f" | {vals[-1] / vals[0]:.2f} |")
     envs_text = "; ".join(a.env) or "none"
     section = f"""## Peak memory as the split grows
 

@@ -182,17 +182,23 @@ fn plan_shows_memory_and_run_refuses_what_does_not_fit() {
         )
     };
     p.write("exp.toml", &exp("huge:train"));
+    // Streamed (the default decode budget), only the batches in flight count: it fits.
     let text = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    assert!(text.contains("(net[default]: images 18 MiB") && !text.contains("GiB ("), "{text}");
+    // Decoded whole (a budget above the split's 1.5 TB, as every split was before
+    // streaming), the images alone exceed any machine.
+    let whole = |args: &[&str]| crate::common::Run::from(p.cmd().args(args).env("KTLAB_DECODE_BUDGET", "2TB").output().unwrap());
+    let text = whole(&["plan", "exp.toml"]).ok().stdout;
     let line = text.lines().find(|l| l.contains(" net ")).unwrap();
     assert!(line.contains("will run: new, ~1") && line.ends_with(" GiB"), "{text}");
     assert!(
         text.contains("peak memory: ~1") && text.contains("(net[default]: images 1") && text.contains("this machine has"),
         "{text}"
     );
-    let json: Value = serde_json::from_str(&p.ktlab(&["plan", "exp.toml", "--format", "json"]).ok().stdout).unwrap();
+    let json: Value = serde_json::from_str(&whole(&["plan", "exp.toml", "--format", "json"]).ok().stdout).unwrap();
     let inst = &json["instances"][0];
     assert_eq!(inst["memory"]["images"].as_f64(), Some(1e7 * 3.0 * 224.0 * 224.0), "{inst}");
-    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    let r = whole(&["run", "exp.toml"]).fails(2);
     assert!(
         r.stderr.contains("stage `net` (default) would need about") && r.stderr.contains("--ignore-memory"),
         "{}",
@@ -206,6 +212,6 @@ fn plan_shows_memory_and_run_refuses_what_does_not_fit() {
         .replace("[stages.net]", "[stages.small]");
     let small_stage = &small[small.find("[stages.small]").unwrap()..];
     p.write("exp.toml", &format!("{}{small_stage}", exp("huge:train")));
-    p.ktlab(&["run", "exp.toml", "--only", "small", "-q"]).ok();
+    whole(&["run", "exp.toml", "--only", "small", "-q"]).ok();
     assert_eq!(p.entries().len(), 1, "{:?}", p.entries());
 }

@@ -39,6 +39,15 @@ fn try_scalar_points(dir: &Path) -> Result<BTreeMap<String, Vec<(i64, f32)>>, St
     let mut points: BTreeMap<String, Vec<(i64, f32)>> = BTreeMap::new();
     for file in event_files(dir) {
         let events = read_events(&file).map_err(|e| e.to_string())?;
+        // Read while a training writes it, a file may have been created a moment before its
+        // first events: not read yet (after the run, an error).
+        if events.len() < 2 {
+            return Err(format!(
+                "{}: {} events, the file version and a start expected",
+                file.display(),
+                events.len()
+            ));
+        }
         assert_eq!(events[0].what, What::FileVersion("brain.Event:2".into()), "{}", file.display());
         assert!(
             matches!(events.get(1).map(|e| &e.what), Some(What::Start { .. })),

@@ -162,9 +162,12 @@ fn estimate(
             // as batches of `samples` images' floats each when over the budget; train and
             // finetune also read their test split, a batch at a time when streamed.
             let trained = trained.unwrap_or(0.0);
+            // Random resized crops are cut from the originals, which are always streamed.
+            let originals = params.get("crop").and_then(Value::as_str) == Some("random-resized");
+            let held_train = if originals { Held { budget: 0.0 } } else { held };
             let train_images = match kind {
-                "finetune" => trained * image,
-                _ => held.split(trained, image, batch, (BATCHES_AHEAD + 1) as f64, samples * image),
+                "finetune" if !originals => trained * image,
+                _ => held_train.split(trained, image, batch, (BATCHES_AHEAD + 1) as f64, samples * image),
             };
             let test_images = match kind {
                 "pretext" => 0.0,
@@ -305,6 +308,10 @@ mod tests {
         assert_eq!(q.model, small.parameter_count().unwrap() * 4.0 * 4.0);
         assert_eq!(q.activations, 2.0 * 64.0 * 2.0 * small.activation_values().unwrap().0 * 4.0);
         assert!(q.total() < 0.5 * (1u64 << 30) as f64, "{}", human_bytes(q.total()));
+        // Random resized crops stream the originals whatever the budget.
+        let rrc = json!({"optimizer": "adam", "batch_size": 64, "crop": "random-resized"});
+        let r = estimate("train", &rrc, &small, &[2000.0], Some(2000.0), None, KEEP_ALL).unwrap();
+        assert_eq!(r.images, 4.0 * 64.0 * 3.0 * 32.0 * 32.0 * 4.0);
     }
 
     /// A probe reads one split at a time (decoded whole within the budget, else a batch at
