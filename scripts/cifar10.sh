@@ -28,9 +28,11 @@ for f in "${files[@]}"; do
   wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   {
     # The documented command (README), not this machine's paths.
-    target=cifar10
-    case "$f" in */0[1-4]-*) target=cifar10-first ;; esac
-    echo "command: make $target (scripts/cifar10.sh $f: ktlab run $f --results results)"
+    case "$f" in
+      */0[1-4]-*) echo "command: make cifar10-first (scripts/cifar10.sh $f: ktlab run $f --results results)" ;;
+      */0[5-9]-*) echo "command: make cifar10 (scripts/cifar10.sh $f: ktlab run $f --results results)" ;;
+      *) echo "command: scripts/cifar10.sh $f (ktlab run $f --results results; not part of make cifar10)" ;;
+    esac
     echo "ktlab: $($BIN --version)"
     echo "wall_seconds: $wall"
     echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
