@@ -114,30 +114,25 @@ fn project() -> Project {
     p
 }
 
-/// `ktlab` in `p` with every split streamed.
-fn streamed(p: &Project, args: &[&str]) -> Run {
-    Run::from(p.cmd().args(args).env("KTLAB_DECODE_BUDGET", "0").output().unwrap())
+/// `ktlab` in `p` with the environment variables `vars`.
+fn ktlab_with(p: &Project, vars: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = p.cmd();
+    cmd.args(args).envs(vars.iter().copied());
+    Run::from(cmd.output().unwrap())
 }
 
-/// `ktlab` in `p` with every split read from the decoded-image cache.
-fn cached(p: &Project, args: &[&str]) -> Run {
-    Run::from(
-        p.cmd()
-            .args(args)
-            .env("KTLAB_DECODE_BUDGET", "0")
-            .env("KTLAB_DECODE_CACHE", "1")
-            .output()
-            .unwrap(),
-    )
-}
+/// Every split streamed.
+const STREAMED: &[(&str, &str)] = &[("KTLAB_DECODE_BUDGET", "0")];
+/// Every split read from the decoded-image cache.
+const CACHED: &[(&str, &str)] = &[("KTLAB_DECODE_BUDGET", "0"), ("KTLAB_DECODE_CACHE", "1")];
 
 #[test]
 fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the_stage() {
     // Decoded up front (the default budget) in one project, streamed in another.
     let (kept, stream, cache) = (project(), project(), project());
     kept.ktlab(&["run", "exp.toml"]).ok();
-    streamed(&stream, &["run", "exp.toml"]).ok();
-    cached(&cache, &["run", "exp.toml"]).ok();
+    ktlab_with(&stream, STREAMED, &["run", "exp.toml"]).ok();
+    ktlab_with(&cache, CACHED, &["run", "exp.toml"]).ok();
     let (a, b) = (artefacts(&kept.path("store")), artefacts(&stream.path("store")));
     let c = artefacts(&cache.path("store"));
     assert_eq!(
@@ -186,24 +181,13 @@ fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the
     // runs again, streams, and fails in its first epoch naming the file (exit 2).
     std::fs::write(stream.path("images/train/c1/5.jpg"), b"\xff\xd8\xff\xe0 not a jpeg any more").unwrap();
     let before = stream.entries();
-    let r = streamed(&stream, &["run", "exp.toml", "--only", "rotation"]).fails(2);
+    let r = ktlab_with(&stream, STREAMED, &["run", "exp.toml", "--only", "rotation"]).fails(2);
     assert!(r.stderr.contains("5.jpg") && r.stderr.contains("cannot decode"), "{}", r.stderr);
     assert_eq!(stream.entries(), before, "nothing published");
-    // A budget that is not a size is a configuration error.
-    let r = Run::from(
-        kept.cmd()
-            .args(["plan", "exp.toml"])
-            .env("KTLAB_DECODE_BUDGET", "lots")
-            .output()
-            .unwrap(),
-    );
+    // A budget that is not a size, or a cache switch that is not one, is a configuration
+    // error.
+    let r = ktlab_with(&kept, &[("KTLAB_DECODE_BUDGET", "lots")], &["plan", "exp.toml"]);
     r.fails(2).stderr_has("KTLAB_DECODE_BUDGET");
-    let r = Run::from(
-        kept.cmd()
-            .args(["run", "exp.toml"])
-            .env("KTLAB_DECODE_CACHE", "yes")
-            .output()
-            .unwrap(),
-    );
+    let r = ktlab_with(&kept, &[("KTLAB_DECODE_CACHE", "yes")], &["run", "exp.toml"]);
     r.fails(2).stderr_has("KTLAB_DECODE_CACHE");
 }
