@@ -268,17 +268,16 @@ impl LoadedModel {
         let target = pooled_dim.unwrap_or_else(|| default_pooled_dim(set.size));
         let device = self.vs.device();
         let mut parts: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
-        let idx: Vec<usize> = (0..set.n).collect();
-        tch::no_grad(|| -> Result<(), StageError> {
-            for (b, chunk) in idx.chunks(EXTRACT_BATCH).enumerate() {
-                let x = self.meta.prepare(&set.batch(chunk)?.to_device(device));
+        tch::no_grad(|| {
+            set.for_each_batch(EXTRACT_BATCH, |chunk, batch| -> Result<(), StageError> {
+                let x = self.meta.prepare(&batch.to_device(device));
                 let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
                 for (slot, t) in parts.iter_mut().zip(taps) {
                     slot.push(pool(&t, target).to_device(Device::Cpu));
                 }
-                progress(((b + 1) * EXTRACT_BATCH).min(set.n) as u64, set.n as u64);
-            }
-            Ok(())
+                progress((chunk[0] + chunk.len()) as u64, set.n as u64);
+                Ok(())
+            })
         })?;
         Ok(parts.into_iter().map(|p| Tensor::cat(&p, 0)).collect())
     }

@@ -71,10 +71,9 @@ pub(super) fn score_classifier(model: &LoadedModel, set: &ImageSet, labels: &[i6
     }
     let device = model.vs.device();
     let (mut right1, mut right5) = (0i64, 0i64);
-    let idx: Vec<usize> = (0..set.n).collect();
-    tch::no_grad(|| -> Result<(), StageError> {
-        for chunk in idx.chunks(super::EXTRACT_BATCH) {
-            let x = model.meta.prepare(&set.batch(chunk)?.to_device(device)); // [b, 3, s, s]
+    tch::no_grad(|| {
+        set.for_each_batch(super::EXTRACT_BATCH, |chunk, batch| -> Result<(), StageError> {
+            let x = model.meta.prepare(&batch.to_device(device)); // [b, 3, s, s]
             let y = Tensor::from_slice(&labels[chunk[0]..chunk[0] + chunk.len()]).to_device(device);
             let logits = model.net.forward(&x, false); // [b, classes]
             right1 += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
@@ -82,8 +81,8 @@ pub(super) fn score_classifier(model: &LoadedModel, set: &ImageSet, labels: &[i6
                 let (_, top) = logits.f_topk(5, 1, true, true)?;
                 right5 += top.eq_tensor(&y.unsqueeze(1)).any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
     let n = set.n.max(1) as f64;
     Ok((right1 as f64 / n, (model.meta.classes > 5).then(|| right5 as f64 / n)))

@@ -369,6 +369,37 @@ impl ImageSet {
         }
     }
 
+    /// Every image in order as normalised float batches of `size` (the last one shorter),
+    /// without augmentation, each given to `f` with its image indices: the next batch is
+    /// decoded on another thread while `f` works on this one (a streamed set's decoding
+    /// overlaps the model). Stops at the first error, `f`'s or an image's.
+    pub fn for_each_batch<E: From<DataError>>(&self, size: usize, mut f: impl FnMut(&[usize], Tensor) -> Result<(), E>) -> Result<(), E> {
+        let idx: Vec<usize> = (0..self.n).collect();
+        let chunks: Vec<&[usize]> = idx.chunks(size.max(1)).collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let producer = scope.spawn(move || {
+                for chunk in &chunks {
+                    let batch = self.batch(chunk).map(|t| (*chunk, t));
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut result = Ok(());
+            for batch in rx.iter() {
+                result = batch.map_err(E::from).and_then(|(chunk, t)| f(chunk, t));
+                if result.is_err() {
+                    break;
+                }
+            }
+            drop(rx);
+            let _ = producer.join();
+            result
+        })
+    }
+
     /// Images `idx` as a normalised float batch `[b, 3, s, s]`, without augmentation.
     pub fn batch(&self, idx: &[usize]) -> Result<Tensor, DataError> {
         let per = 3 * self.size * self.size;
@@ -942,6 +973,35 @@ mod tests {
             targets[0] = 0;
             Ok(())
         }
+    }
+
+    #[test]
+    fn evaluation_batches_come_in_order_and_stop_at_the_first_error() {
+        let source: Arc<dyn Source> = Arc::new(Broken {
+            inner: synthetic(30),
+            bad: Some(25),
+        });
+        let set = ImageSet::open(source, 8, Fit::Squash, 0, &|_, _| {}).unwrap();
+        let (mut seen, mut rows) = (Vec::new(), 0);
+        let r = set.for_each_batch(7, |chunk, batch| -> Result<(), DataError> {
+            assert!(batch.equal(&set.batch(chunk).unwrap()));
+            seen.extend_from_slice(chunk);
+            rows += batch.size()[0];
+            Ok(())
+        });
+        assert!(r.unwrap_err().to_string().contains("broken/25.jpg"));
+        assert_eq!(seen, (0..21).collect::<Vec<_>>(), "every batch before the broken image's, in order");
+        assert_eq!(rows, 21);
+        // An error of the consumer stops it too.
+        let mut calls = 0;
+        let r = set.for_each_batch(7, |_, _| -> Result<(), DataError> {
+            calls += 1;
+            Err(DataError::Invalid {
+                dataset: "d".into(),
+                message: "stop".into(),
+            })
+        });
+        assert!(r.is_err() && calls == 1);
     }
 
     #[test]
