@@ -48,7 +48,9 @@ impl Colorize {
         let o = self.out_side();
         let block = s / o;
         let plane = s * s;
-        let src = self.set.image(i)?;
+        // Dereferenced once: indexing the `Cow` itself in the pixel loop is slower.
+        let image = self.set.image(i)?;
+        let src: &[u8] = &image;
         targets.fill(0.0);
         for y in 0..s {
             for x in 0..s {

@@ -99,7 +99,9 @@ impl Inpaint {
     pub fn write(&self, i: usize, flip: bool, mask: &[bool], out: &mut [f32], targets: &mut [f32]) -> Result<(), DataError> {
         let s = self.set.size;
         let plane = s * s;
-        let src = self.set.image(i)?;
+        // Dereferenced once: indexing the `Cow` itself in the pixel loop is slower.
+        let image = self.set.image(i)?;
+        let src: &[u8] = &image;
         for ch in 0..3 {
             for y in 0..s {
                 for x in 0..s {

@@ -317,7 +317,9 @@ impl ImageSet {
     /// Image `i` normalised, translated by up to `crop_padding` and flipped when augmented.
     fn write_padded(&self, i: usize, out: &mut [f32], aug: Option<(&Augment, &mut ChaCha8Rng)>) -> Result<(), DataError> {
         let s = self.size;
-        let src = self.image(i)?;
+        // Dereferenced once: indexing the `Cow` itself in the pixel loop costs ~10 %.
+        let image = self.image(i)?;
+        let src: &[u8] = &image;
         let (dx, dy, flip) = match aug {
             Some((a, rng)) if a.crop_padding > 0 || a.flip => {
                 let p = a.crop_padding as i64;
