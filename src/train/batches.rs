@@ -69,6 +69,34 @@ fn decode_into(source: &dyn Source, i: usize, size: usize, fit: Fit, dst: &mut [
     Ok(())
 }
 
+/// Images `first..` of `source` at side `size` by `fit` into `dst` (as many as it holds),
+/// 64 at a time in parallel, reporting (done, total) to `progress`.
+fn decode_all(
+    source: &dyn Source,
+    size: usize,
+    fit: Fit,
+    first: usize,
+    dst: &mut [u8],
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(), DataError> {
+    let per = 3 * size * size;
+    if per == 0 {
+        return Ok(());
+    }
+    let n = dst.len() / per;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    dst.par_chunks_mut(per * 64)
+        .enumerate()
+        .try_for_each(|(c, out)| -> Result<(), DataError> {
+            for (j, image) in out.chunks_mut(per).enumerate() {
+                decode_into(source, first + c * 64 + j, size, fit, image)?;
+            }
+            let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
+            progress(d + (out.len() / per) as u64, n as u64);
+            Ok(())
+        })
+}
+
 /// `img` (`size` x `size`) channels-first into `dst`.
 fn write_chw(img: &Image, dst: &mut [u8]) {
     let size = img.width;
@@ -136,18 +164,7 @@ impl ImageSet {
         let (first, n) = (range.start, range.len());
         let per = 3 * size * size;
         let mut pixels = vec![0u8; n * per];
-        let done = std::sync::atomic::AtomicU64::new(0);
-        pixels
-            .par_chunks_mut(per * 64)
-            .enumerate()
-            .try_for_each(|(c, out)| -> Result<(), DataError> {
-                for (j, dst) in out.chunks_mut(per).enumerate() {
-                    decode_into(source, first + c * 64 + j, size, fit, dst)?;
-                }
-                let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
-                progress(d + (out.len() / per) as u64, n as u64);
-                Ok(())
-            })?;
+        decode_all(source, size, fit, first, &mut pixels, progress)?;
         Ok(ImageSet {
             fit,
             ..ImageSet::from_pixels(pixels, n, size)
@@ -192,18 +209,7 @@ impl ImageSet {
                 // SAFETY: the file was just created by this process under a name no other
                 // process writes (its pid), and is not truncated while mapped.
                 let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io(&tmp))?;
-                let done = std::sync::atomic::AtomicU64::new(0);
-                let written = map
-                    .par_chunks_mut(per * 64)
-                    .enumerate()
-                    .try_for_each(|(c, out)| -> Result<(), DataError> {
-                        for (j, dst) in out.chunks_mut(per).enumerate() {
-                            decode_into(source, c * 64 + j, size, fit, dst)?;
-                        }
-                        let d = done.fetch_add((out.len() / per) as u64, std::sync::atomic::Ordering::Relaxed);
-                        progress(d + (out.len() / per) as u64, n as u64);
-                        Ok(())
-                    });
+                let written = decode_all(source, size, fit, 0, &mut map, progress);
                 if let Err(e) = written.and_then(|()| map.flush().map_err(io(&tmp))) {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
