@@ -25,7 +25,7 @@ CARGO := env $(TORCH_ENV) cargo
 # stalls badly whenever the cores are shared (parallel tests, a busy machine).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all setup build demo cifar10 cifar10-first test bench bench-train bench-kmeans bench-overhead bench-input clippy fmt clean soak fuzz
+.PHONY: all setup build demo cifar10 cifar10-more cifar10-first test bench bench-train bench-kmeans bench-overhead bench-input clippy fmt clean soak fuzz
 
 all: build
 
@@ -53,6 +53,11 @@ demo: build
 # CIFAR-10 where experiments/cifar10/datasets.toml says (compute: README, "Results on CIFAR-10").
 cifar10: build
 	scripts/cifar10.sh
+
+# The secondary evaluations (kNN and MLP probes, the cluster count by AMI, the resolution
+# controls, the contrastive teachers): they read the decisive files' models from the store.
+cifar10-more: build
+	scripts/cifar10.sh experiments/cifar10/08-*.toml experiments/cifar10/09-*.toml
 
 # The first CIFAR-10 suite (01-04), kept as the historical record of the first design.
 cifar10-first: build
