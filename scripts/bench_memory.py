@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Peak memory of the stages that read images, as their split grows: a `pretext` stage
 (Jigsaw++ on `alexnet`, 256 px), a `train` stage (`alexnet` on true labels, 224 px) and a
-`linear-probe` (conv5 of a random-init `alexnet`, 224 px), each on image folders of
-ImageNet-like JPEGs (scripts/make_imagenet_like.py) of growing size, with one or more
-`ktlab` binaries (today's and an earlier one, for comparison).
+`linear-probe` (conv5 of a random-init `alexnet` of width 0.25, 224 px, Adam), each on
+image folders of ImageNet-like JPEGs (scripts/make_imagenet_like.py) of growing size, with
+one or more `ktlab` binaries (today's and an earlier one, for comparison).
 
 Each run is `ktlab run exp.toml --only <stage>` in a fresh project folder; the script
-samples the process's resident memory every 0.25 s (VmHWM, the kernel's peak) and stops the
-run with Ctrl-C once the peak has stopped growing: no growth above 1 % for `--plateau`
-seconds after at least `--min` seconds (decoding a split up front grows memory until the
-last image; a streamed split reaches its peak within the first batches), or at `--max`
-seconds, all counted from the stage's start (after planning, which fingerprints the split). A whole epoch of these stages on 2 cores takes hours; the peak comes long before
-its end. The table (MiB) goes to the section `memory-bench` of docs/BENCHMARKS.md.
+samples the process's resident memory every 0.25 s (VmHWM, the kernel's peak, and the
+largest anonymous memory seen, RssAnon) and stops the run with Ctrl-C once the peak has
+stopped growing: no growth above 1 % for `--plateau` seconds after at least `--min`
+seconds (decoding a split up front grows memory until the last image; a streamed split
+reaches its peak within the first batches), or at `--max` seconds, all counted from the
+stage's start (after planning, which fingerprints the split). A whole epoch of the
+training stages on 2 cores takes hours; the peak comes long before its end. The probe runs
+to its end (its features are read first, then fitted and scored: the peak may come in
+either part); its features go to files whose pages the kernel keeps as cache and counts
+in VmHWM, so its anonymous memory is shown too. The table (MiB) goes to the section
+`memory-bench` of docs/BENCHMARKS.md.
 
     python scripts/bench_memory.py --folder 5k=/data/inet5k --folder 20k=/data/inet20k \\
         --binary "streamed=target/release/ktlab" --env streamed:KTLAB_DECODE_BUDGET=0 \\
@@ -55,10 +60,13 @@ crop_padding = 0
     "probe": """[stages.random]
 kind = "init"
 arch = "alexnet"
+width = 0.25
 [stages.probe]
 kind = "linear-probe"
 model = "random"
 layers = ["conv5"]
+solver = "adam"
+epochs = 1
 train = "inet:train"
 test = "inet:val"
 """,
@@ -66,14 +74,16 @@ test = "inet:val"
 WHAT = {
     "pretext": "pretext: Jigsaw++, `alexnet`, 256 px",
     "train": "train: `alexnet`, true labels, 224 px",
-    "probe": "linear-probe: conv5 of a random-init `alexnet`, 224 px",
+    "probe": "linear-probe: conv5 of a random-init `alexnet` (width 0.25), 224 px, Adam",
 }
 
 
-def peak_kib(pid):
+def status_kib(pid, field):
+    """A `/proc/<pid>/status` field in KiB (VmHWM: the peak resident memory; RssAnon: the
+    anonymous memory now)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
@@ -81,7 +91,8 @@ def peak_kib(pid):
 
 
 def measure(binary, env, folder, stage, a):
-    """(peak MiB, seconds run, how it ended) of one stage in a fresh project."""
+    """(peak MiB, seconds run, how it ended, peak anonymous MiB) of one stage in a fresh
+    project."""
     with tempfile.TemporaryDirectory(dir=a.scratch) as d:
         d = Path(d)
         (d / "datasets.toml").write_text(f'[inet]\nformat = "image-folder"\nroot = "{folder}"\n')
@@ -104,16 +115,17 @@ def measure(binary, env, folder, stage, a):
         threading.Thread(target=watch, daemon=True).start()
         start = time.time()
         # `since`: when the peak last rose above `anchor`, its value then, by more than 1 %.
-        best, anchor, since = 0, 0, start
+        best, anchor, since, anon = 0, 0, start, 0
         ended = "stopped at its plateau"
         while p.poll() is None:
             now = time.time()
-            kib = peak_kib(p.pid)
+            kib = status_kib(p.pid, "VmHWM")
+            anon = max(anon, status_kib(p.pid, "RssAnon") or 0)
             if kib is not None:
                 best = max(best, kib)
                 if kib > anchor * 1.01:
                     anchor, since = kib, now
-            if started and now - started[0] >= a.min and now - since >= a.plateau:
+            if stage != "probe" and started and now - started[0] >= a.min and now - since >= a.plateau:
                 break
             if now - start >= a.max:
                 ended = f"stopped at {a.max} s"
@@ -132,7 +144,7 @@ def measure(binary, env, folder, stage, a):
             ended = "killed by the kernel: out of memory"
         elif p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} in {d} exited {p.returncode}:\n{''.join(errors)}")
-        return best / 1024, time.time() - start, ended
+        return best / 1024, time.time() - start, ended, anon / 1024
 
 
 def main():
@@ -169,9 +181,9 @@ def main():
                     done[name] = measure(binary, envs[bname], folder, stage, a)
                     if record:
                         record.write_text(json.dumps(done, indent=1))
-                mib, secs, ended = done[name]
-                results[(stage, fname, bname)] = (mib, secs, ended)
-                print(f"{stage} {fname} {bname}: {mib:.0f} MiB peak ({ended}, {secs:.0f} s)", flush=True)
+                mib, secs, ended, anon = (list(done[name]) + [None])[:4]
+                results[(stage, fname, bname)] = (mib, secs, ended, anon)
+                print(f"{stage} {fname} {bname}: {mib:.0f} MiB peak, {anon or 0:.0f} anonymous ({ended}, {secs:.0f} s)", flush=True)
     header = "| stage | binary | " + " | ".join(f for f, _ in folders) + " | largest / smallest |"
     lines = [header, "|:---|:---|" + "---:|" * (len(folders) + 1)]
     for stage in stages:
@@ -179,17 +191,29 @@ def main():
             vals = [results[(stage, f, bname)][0] for f, _ in folders]
             cells = []
             for f, _ in folders:
-                mib, _, ended = results[(stage, f, bname)]
-                cells.append(f"{mib:,.0f}" + (" (killed: out of memory)" if ended.startswith("killed") else ""))
-            lines.append(f"| {WHAT[stage]} | {bname} | " + " | ".join(cells) + f" | {vals[-1] / vals[0]:.2f} |")
+                mib, _, ended, anon = results[(stage, f, bname)]
+                cell = f"{mib:,.0f}"
+                if stage == "probe" and anon is not None:
+                    cell += f" ({anon:,.0f} anonymous)"
+                cells.append(cell + (" (killed: out of memory)" if ended.startswith("killed") else ""))
+            ratio = vals[-1] / vals[0]
+            anons = [results[(stage, f, bname)][3] for f, _ in folders]
+            if stage == "probe" and all(anons):
+                # The probe's own memory: its features' file pages are cache.
+                ratio = anons[-1] / anons[0]
+            lines.append(f"| {WHAT[stage]} | {bname} | " + " | ".join(cells) + f" | {ratio:.2f} |")
     envs_text = "; ".join(a.env) or "none"
     section = f"""## Peak memory as the split grows
 
 `python scripts/bench_memory.py {' '.join('--folder ' + f for f in a.folder)} {' '.join('--binary ' + b for b in a.binary)} {' '.join('--env ' + e for e in a.env)}`
 ({time.time() - started:.0f} s in all; environment per binary: {envs_text}). Peak resident
 memory (MiB, the kernel's VmHWM) of one stage run on image folders of ImageNet-like JPEGs
-(about 500 x 375 px, 40 classes), each run stopped once its peak had stopped growing
-(no growth above 1 % for {a.plateau:.0f} s, at least {a.min:.0f} s after the stage started; at most {a.max:.0f} s). Machine: {machine()}.
+(about 500 x 375 px, 40 classes), each training run stopped once its peak had stopped growing
+(no growth above 1 % for {a.plateau:.0f} s, at least {a.min:.0f} s after the stage started; at most {a.max:.0f} s), the probe run to its end
+(features of the training split and of the 2,000 validation images, one epoch of Adam, the
+score; in brackets its largest anonymous memory: its features are files, paged by the kernel
+and counted in the peak resident memory as cache; its last column compares the anonymous
+peaks). Machine: {machine()}.
 
 {chr(10).join(lines)}"""
     write_section(a.out, "memory-bench", section)

@@ -9,7 +9,6 @@ pub mod data;
 pub mod device;
 pub mod engine;
 pub mod error;
-#[cfg(feature = "torch")]
 pub mod eval;
 pub mod exec;
 pub mod models;

@@ -215,3 +215,37 @@ fn plan_shows_memory_and_run_refuses_what_does_not_fit() {
     whole(&["run", "exp.toml", "--only", "small", "-q"]).ok();
     assert_eq!(p.entries().len(), 1, "{:?}", p.entries());
 }
+
+/// A full-batch (L-BFGS) linear probe holds a layer's training features in float64: over a
+/// split of ten million images it is refused, naming the remedy, and the same probe with
+/// Adam (its features read from files a batch at a time) fits.
+#[test]
+fn a_full_batch_probe_that_does_not_fit_is_refused_with_the_adam_remedy() {
+    let p = Project::new();
+    p.write(
+        "datasets.toml",
+        "[huge]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 10000000 }\n\n\
+         [tiny]\nformat = \"synthetic\"\nimage_size = 32\nseed = 0\nsplits = { train = 60 }\n",
+    );
+    let exp = |solver: &str| {
+        format!(
+            "name = \"mem\"\nseed = 1\ndevice = \"cpu\"\n[stages.net]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\n\
+             [stages.probe]\nkind = \"linear-probe\"\nmodel = \"net\"\nlayers = [\"conv1\", \"conv5\"]\n\
+             train = \"huge:train\"\ntest = \"tiny:train\"\nsolver = \"{solver}\"\n"
+        )
+    };
+    p.write("exp.toml", &exp("lbfgs"));
+    let r = p.ktlab(&["run", "exp.toml"]).fails(2);
+    r.stderr_has("stage `probe` (default) would need about")
+        .stderr_has("give it `solver = \"adam\"`");
+    assert!(p.entries().is_empty(), "{:?}", p.entries());
+    p.write("exp.toml", &exp("adam"));
+    let text = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    let line = text.lines().find(|l| l.contains(" probe ")).unwrap();
+    let gib: f64 = line
+        .rsplit('~')
+        .next()
+        .and_then(|t| t.trim_end_matches(" GiB").parse().ok())
+        .unwrap_or(f64::MAX);
+    assert!(gib < 2.0, "{text}");
+}

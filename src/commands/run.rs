@@ -55,11 +55,19 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
     );
     match crate::plan::largest(&memory) {
         Some((i, m)) if m.total() > machine => {
-            let (variant, stage) = &plan.instances[i].uses[0];
+            let inst = &plan.instances[i];
+            let (variant, stage) = &inst.uses[0];
             let gib = crate::plan::human_bytes;
+            // A full-batch probe has a remedy that keeps the split.
+            let lbfgs = inst.kind.name() == "linear-probe" && inst.key_input["params"]["solver"].as_str() != Some("adam");
+            let hint = if lbfgs {
+                ", or give it `solver = \"adam\"` (L-BFGS fits the training features at once; Adam reads them a batch at a time)"
+            } else {
+                ""
+            };
             Err(Error::Usage(format!(
                 "stage `{stage}` ({variant}) would need about {} at its peak ({}) and this machine has {}: \
-                 run it where there is more memory, on smaller splits, or pass --ignore-memory to try anyway",
+                 run it where there is more memory, on smaller splits{hint}, or pass --ignore-memory to try anyway",
                 gib(m.total()),
                 m.parts(),
                 gib(machine)

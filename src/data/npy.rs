@@ -369,6 +369,35 @@ impl NpyMatrix {
     }
 
     #[cfg(feature = "torch")]
+    /// The whole float32 matrix as a CPU tensor over a mapping of the file that libtorch
+    /// owns (`at::from_file`): freed with the last tensor that views it, paged in as it is
+    /// read and dropped again under memory pressure (a shared, file-backed mapping: it
+    /// reserves no memory, so a file larger than memory maps). Writes to the tensor would
+    /// reach the file: for files the caller owns (a stage's scratch features), read only.
+    /// Float16 files are converted into memory instead.
+    pub fn file_tensor(&self) -> Result<Tensor, NpyError> {
+        let offset = self.header.data_offset;
+        if self.header.dtype != NpyDtype::F32 || !offset.is_multiple_of(4) || self.rows() == 0 || self.cols() == 0 {
+            return self.to_tensor();
+        }
+        let torch = |source| NpyError::Torch {
+            path: self.path.clone(),
+            source,
+        };
+        let name = self.path.to_str().ok_or_else(|| NpyError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not UTF-8"),
+        })?;
+        // `check_length` in `open`: the file is the header plus exactly rows x cols floats.
+        let floats = (self.map.len() / 4) as i64;
+        let all = Tensor::f_from_file(name, true, floats, (Kind::Float, tch::Device::Cpu)).map_err(torch)?;
+        let n = (self.rows() * self.cols()) as i64;
+        all.f_narrow(0, (offset / 4) as i64, n)
+            .and_then(|t| t.f_view([self.rows() as i64, self.cols() as i64]))
+            .map_err(torch)
+    }
+
+    #[cfg(feature = "torch")]
     /// The whole matrix as a float32 CPU tensor without reading it into
     /// memory: a float32 file becomes a tensor over the mapping itself, which
     /// the OS pages in as it is read and may drop again under memory pressure
@@ -530,6 +559,28 @@ mod tests {
         // Copy-on-write: writing to the tensor leaves the file alone.
         let _ = mapped.get(0).fill_(7.0);
         assert!(NpyMatrix::open(&p).unwrap().to_tensor().unwrap().equal(&x));
+    }
+
+    /// A file-backed tensor has the matrix's values, outlives the `NpyMatrix` and the file's
+    /// name (libtorch holds the mapping), and reads rows without a copy of the whole.
+    #[test]
+    fn file_tensor_views_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let x = Tensor::randn([1000, 257], (Kind::Float, tch::Device::Cpu));
+        let p = dir.path().join("f.npy");
+        let mut w = NpyWriter::create(&p, 1000, 257, NpyDtype::F32).unwrap();
+        w.write_rows(&Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap()).unwrap();
+        w.finish().unwrap();
+        let t = NpyMatrix::open(&p).unwrap().file_tensor().unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(t.size(), [1000, 257]);
+        assert!(t.equal(&x));
+        let idx = Tensor::from_slice(&[999i64, 0, 5]);
+        assert!(t.index_select(0, &idx).equal(&x.index_select(0, &idx)));
+        // The same reductions to the last bit (the probes' standardisation reads such files).
+        let dim = Some([0i64].as_slice());
+        assert!(t.mean_dim(dim, true, Kind::Float).equal(&x.mean_dim(dim, true, Kind::Float)));
+        assert!(t.std_dim(dim, false, true).equal(&x.std_dim(dim, false, true)));
     }
 
     #[test]

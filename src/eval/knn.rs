@@ -4,8 +4,12 @@
 //! memory bank's per-dimension mean and standard deviation: post-ReLU features are all
 //! positive and far from centred, so their cosine is dominated by the mean direction and a
 //! few large dimensions. Test rows go in blocks, so that at most a block of rows
-//! times the training rows of similarities is ever held.
-use tch::{Kind, TchError, Tensor};
+//! times the training rows of similarities is ever held; a memory bank larger than
+//! [`BANK_BYTES`] is read in blocks too, each block's nearest rows merged into a running
+//! top k, so that memory does not grow with the bank (the bank is read once per test block).
+use tch::{Device, Kind, TchError, Tensor};
+
+use super::features::{Standardize, BANK_BYTES};
 
 /// Similarities held at once when the block size is chosen from the memory bank's size
 /// (64 MiB of f32).
@@ -19,6 +23,9 @@ pub struct KnnConfig {
     pub temperature: f64,
     /// Test rows per block; `None`: as many as keep a block under [`BLOCK_ELEMENTS`].
     pub block_rows: Option<i64>,
+    /// Memory-bank rows per block; `None`: the whole bank up to `BANK_BYTES`, else as
+    /// many rows as that holds.
+    pub bank_rows: Option<i64>,
     /// Standardise every dimension with the memory bank's mean and standard deviation
     /// (test rows with the bank's statistics) before the cosine.
     pub standardize: bool,
@@ -30,6 +37,7 @@ impl Default for KnnConfig {
             k: 20,
             temperature: 0.07,
             block_rows: None,
+            bank_rows: None,
             standardize: false,
         }
     }
@@ -50,20 +58,50 @@ fn unit_rows(x: &Tensor) -> Tensor {
     x / norm
 }
 
-/// The class votes `[b, classes]` of the test rows `test` `[b, d]` (unit rows) from the
-/// memory bank `bank` `[n, d]` (unit rows) labeled `labels` `[n]`.
-fn votes(test: &Tensor, bank: &Tensor, labels: &Tensor, classes: i64, cfg: &KnnConfig) -> Result<Tensor, TchError> {
-    let sim = test.f_matmul(&bank.tr())?; // [b, n]
-    let (top, idx) = sim.f_topk(cfg.k, 1, true, true)?; // [b, k]
+/// The class votes `[b, classes]` of test rows whose `k` nearest bank rows have the
+/// similarities `top` `[b, k]` and the indices `idx` `[b, k]` into `labels` `[n]`.
+fn votes(top: &Tensor, idx: &Tensor, labels: &Tensor, classes: i64, cfg: &KnnConfig) -> Result<Tensor, TchError> {
     let weights = (top / cfg.temperature).exp().to_kind(Kind::Double); // [b, k]
-    let neighbour_labels = labels.index_select(0, &idx.flatten(0, -1)).view_as(&idx); // [b, k]
-    let b = test.size()[0];
-    Tensor::zeros([b, classes], (Kind::Double, test.device())).f_scatter_add(1, &neighbour_labels, &weights)
+    let neighbour_labels = labels.index_select(0, &idx.flatten(0, -1)).view_as(idx); // [b, k]
+    let b = top.size()[0];
+    Tensor::zeros([b, classes], (Kind::Double, top.device())).f_scatter_add(1, &neighbour_labels, &weights)
+}
+
+/// The `k` largest similarities of `rows` `[b, d]` (prepared) to the bank `train` `[n, d]`
+/// read `bank_rows` rows at a time (each block prepared by `prepare`), with their row
+/// indices: each block's best, merged into the running best.
+fn nearest_in_blocks(
+    rows: &Tensor,
+    train: &Tensor,
+    bank_rows: i64,
+    k: i64,
+    prepare: &dyn Fn(&Tensor) -> Tensor,
+) -> Result<(Tensor, Tensor), TchError> {
+    let n = train.size()[0];
+    let mut best: Option<(Tensor, Tensor)> = None;
+    let mut start = 0;
+    while start < n {
+        let len = bank_rows.min(n - start);
+        let bank = prepare(&train.narrow(0, start, len));
+        let (v, i) = rows.f_matmul(&bank.tr())?.f_topk(k.min(len), 1, true, true)?;
+        let i = i + start;
+        best = Some(match best {
+            None => (v, i),
+            Some((bv, bi)) => {
+                let (cv, ci) = (Tensor::cat(&[bv, v], 1), Tensor::cat(&[bi, i], 1));
+                let (tv, at) = cv.f_topk(k.min(cv.size()[1]), 1, true, true)?;
+                (tv, ci.f_gather(1, &at, false)?)
+            }
+        });
+        start += len;
+    }
+    best.ok_or_else(|| TchError::Shape("an empty memory bank".into()))
 }
 
 /// Classifies every row of `test` `[m, d]` by its neighbours among `train` `[n, d]`
-/// (labels `train_labels` `[n]` in `0..classes`) and scores it against `test_labels` `[m]`.
-/// `cfg.k` must be at most `n` (else libtorch's error).
+/// (labels `train_labels` `[n]` in `0..classes`) and scores it against `test_labels` `[m]`,
+/// on `device` (the features may be anywhere, over files too: read by blocks). `cfg.k`
+/// must be 1..=n.
 pub fn knn_classify(
     train: &Tensor,
     train_labels: &Tensor,
@@ -71,35 +109,46 @@ pub fn knn_classify(
     test_labels: &Tensor,
     classes: i64,
     cfg: &KnnConfig,
+    device: Device,
 ) -> Result<KnnScores, TchError> {
     tch::no_grad(|| {
-        let train = train.to_kind(Kind::Float);
+        let (n, d) = (train.size()[0], train.size().get(1).copied().unwrap_or(1));
+        if !(1..=n).contains(&cfg.k) {
+            return Err(TchError::Shape(format!(
+                "k = {} neighbours among the memory bank's {n} rows",
+                cfg.k
+            )));
+        }
         // Identity unless standardising: (x - mean) / std with the bank's statistics.
-        let (shift, scale) = if cfg.standardize {
-            let mean = train.mean_dim(Some([0i64].as_slice()), true, Kind::Float);
-            let std = train.std_dim(Some([0i64].as_slice()), false, true).clamp_min(1e-6);
-            (Some(mean), Some(std))
-        } else {
-            (None, None)
+        let stats = cfg.standardize.then(|| Standardize::of(&train.to_kind(Kind::Float), device));
+        let prepare = |x: &Tensor| {
+            let x = x.to_device(device).to_kind(Kind::Float);
+            unit_rows(&match &stats {
+                Some(s) => s.apply(&x),
+                None => x,
+            })
         };
-        let standardized = |x: Tensor| match (&shift, &scale) {
-            (Some(m), Some(s)) => (x - m) / s,
-            _ => x,
-        };
-        let bank = unit_rows(&standardized(train));
-        let n = bank.size()[0];
+        let bank_rows = cfg
+            .bank_rows
+            .unwrap_or(if n * d * 4 <= BANK_BYTES { n } else { BANK_BYTES / (4 * d) })
+            .clamp(1, n);
+        let whole = (bank_rows == n).then(|| prepare(train));
         let m = test.size()[0];
-        let block = cfg.block_rows.unwrap_or(BLOCK_ELEMENTS / n.max(1)).max(1);
-        let train_labels = train_labels.to_kind(Kind::Int64);
+        let block = cfg.block_rows.unwrap_or(BLOCK_ELEMENTS / bank_rows).max(1);
+        let train_labels = train_labels.to_device(device).to_kind(Kind::Int64);
         let mut predictions = Vec::with_capacity(m as usize);
         let (mut correct1, mut correct5) = (0i64, 0i64);
         let top5 = classes > 5;
         let mut start = 0;
         while start < m {
             let len = block.min(m - start);
-            let rows = unit_rows(&standardized(test.narrow(0, start, len).to_kind(Kind::Float))); // [b, d]
-            let truth = test_labels.narrow(0, start, len).to_kind(Kind::Int64); // [b]
-            let v = votes(&rows, &bank, &train_labels, classes, cfg)?; // [b, classes]
+            let rows = prepare(&test.narrow(0, start, len)); // [b, d]
+            let truth = test_labels.narrow(0, start, len).to_device(device).to_kind(Kind::Int64); // [b]
+            let (top, idx) = match &whole {
+                Some(bank) => rows.f_matmul(&bank.tr())?.f_topk(cfg.k, 1, true, true)?, // [b, k]
+                None => nearest_in_blocks(&rows, train, bank_rows, cfg.k, &prepare)?,
+            };
+            let v = votes(&top, &idx, &train_labels, classes, cfg)?; // [b, classes]
             let pred = v.argmax(1, false);
             correct1 += pred.eq_tensor(&truth).sum(Kind::Int64).int64_value(&[]);
             if top5 {
@@ -161,8 +210,8 @@ mod tests {
             standardize: true,
             ..raw.clone()
         };
-        let a = knn_classify(&bank, &bank_labels, &test, &test_labels, 2, &raw).unwrap();
-        let b = knn_classify(&bank, &bank_labels, &test, &test_labels, 2, &std).unwrap();
+        let a = knn_classify(&bank, &bank_labels, &test, &test_labels, 2, &raw, Device::Cpu).unwrap();
+        let b = knn_classify(&bank, &bank_labels, &test, &test_labels, 2, &std, Device::Cpu).unwrap();
         assert!(b.top1 > 0.97, "standardised {b:?}");
         assert!(a.top1 < 0.8, "raw cosine {}", a.top1);
     }
@@ -231,9 +280,10 @@ mod tests {
                 k: k as i64,
                 temperature: t,
                 block_rows: None,
+                bank_rows: None,
                 standardize: false,
             };
-            let whole = knn_classify(&xt, &yt, &xq, &yq, classes as i64, &cfg).unwrap();
+            let whole = knn_classify(&xt, &yt, &xq, &yq, classes as i64, &cfg, Device::Cpu).unwrap();
             assert_eq!(whole.predictions, expected, "k = {k}, T = {t}");
             let right = expected.iter().zip(&test_y).filter(|(p, y)| p == y).count();
             assert_eq!(whole.top1, right as f64 / test.len() as f64);
@@ -241,20 +291,18 @@ mod tests {
             assert!(whole.top1 > 0.5 && whole.top1 < 1.0, "top-1 {}", whole.top1);
             let top5 = whole.top5.expect("7 classes have a top-5");
             assert!(top5 >= whole.top1);
+            // Test rows and memory-bank rows in blocks of any size (a bank block smaller
+            // than k too): the same predictions and scores.
             for block in [1, 7, 100] {
-                let blocked = knn_classify(
-                    &xt,
-                    &yt,
-                    &xq,
-                    &yq,
-                    classes as i64,
-                    &KnnConfig {
+                for bank in [None, Some(1), Some(13), Some(299)] {
+                    let cfg = KnnConfig {
                         block_rows: Some(block),
+                        bank_rows: bank,
                         ..cfg.clone()
-                    },
-                )
-                .unwrap();
-                assert_eq!(blocked, whole, "block of {block} rows, k = {k}");
+                    };
+                    let blocked = knn_classify(&xt, &yt, &xq, &yq, classes as i64, &cfg, Device::Cpu).unwrap();
+                    assert_eq!(blocked, whole, "block of {block} rows, bank blocks {bank:?}, k = {k}");
+                }
             }
         }
     }
@@ -272,9 +320,10 @@ mod tests {
                 k: 3,
                 temperature: t,
                 block_rows: None,
+                bank_rows: None,
                 standardize: false,
             };
-            knn_classify(&train, &labels, &test, &truth, 2, &cfg).unwrap()
+            knn_classify(&train, &labels, &test, &truth, 2, &cfg, Device::Cpu).unwrap()
         };
         assert_eq!(run(0.01).predictions, vec![1]);
         assert_eq!(run(10.0).predictions, vec![0]);
@@ -285,6 +334,6 @@ mod tests {
             k: 5,
             ..KnnConfig::default()
         };
-        assert!(knn_classify(&train, &labels, &test, &truth, 2, &cfg).is_err());
+        assert!(knn_classify(&train, &labels, &test, &truth, 2, &cfg, Device::Cpu).is_err());
     }
 }

@@ -10,8 +10,9 @@ use argmin::solver::quasinewton::LBFGS;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Reduction, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
+use super::features::{map_blocks, Standardize};
 use crate::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -127,8 +128,7 @@ impl Gradient for &Objective {
 
 /// A trained probe: standardisation and the linear map.
 pub struct Probe {
-    mean: Tensor,
-    std: Tensor,
+    standardize: Standardize,
     weight: Tensor,
     bias: Tensor,
 }
@@ -140,13 +140,11 @@ pub struct ProbeScores {
 }
 
 impl Probe {
-    /// Fits on `x` [n, d] float, `y` [n] int64 in 0..classes.
-    pub fn fit(x: &Tensor, y: &Tensor, classes: i64, cfg: &ProbeConfig, seed: u64) -> Probe {
-        let device = x.device();
+    /// Fits on `x` [n, d] float (in memory or over a file, on any device: read a batch at a
+    /// time), `y` [n] int64 in 0..classes, on `device`.
+    pub fn fit(x: &Tensor, y: &Tensor, classes: i64, cfg: &ProbeConfig, seed: u64, device: Device) -> Probe {
         let (n, d) = (x.size()[0], x.size()[1]);
-        let mean = x.mean_dim(Some([0i64].as_slice()), true, Kind::Float);
-        let std = x.std_dim(Some([0i64].as_slice()), false, true).clamp_min(1e-6);
-        let xs = (x - &mean) / &std;
+        let standardize = Standardize::of(x, device);
         tch::manual_seed(seed as i64);
         let weight = (Tensor::randn([classes, d], (Kind::Float, device)) * 0.01).set_requires_grad(true);
         let bias = Tensor::zeros([classes], (Kind::Float, device)).set_requires_grad(true);
@@ -168,9 +166,9 @@ impl Probe {
         for _ in 0..cfg.epochs {
             order.shuffle(&mut rng);
             for chunk in order.chunks(bs as usize) {
-                let idx = Tensor::from_slice(chunk).to_device(device);
-                let xb = xs.index_select(0, &idx);
-                let yb = y.index_select(0, &idx);
+                let idx = Tensor::from_slice(chunk);
+                let xb = standardize.rows(x, &idx);
+                let yb = y.index_select(0, &idx.to_device(y.device())).to_device(device);
                 opt.zero_grad();
                 let logits = xb.matmul(&weight.tr()) + &bias;
                 let loss = logits.cross_entropy_loss::<Tensor>(&yb, None, Reduction::Mean, -100, 0.0);
@@ -179,8 +177,7 @@ impl Probe {
             }
         }
         Probe {
-            mean,
-            std,
+            standardize,
             weight: weight.detach(),
             bias: bias.detach(),
         }
@@ -191,12 +188,18 @@ impl Probe {
     /// features with L-BFGS, from zero or from `start` (a probe of the same shape, e.g. the
     /// fit at a stronger weight decay: a warm start along a regularisation path). The problem
     /// is strictly convex, so the result does not depend on a seed. Computed in float64.
-    pub fn fit_lbfgs(x: &Tensor, y: &Tensor, classes: i64, lbfgs: &LbfgsConfig, start: Option<&Probe>) -> (Probe, LbfgsReport) {
-        let (_, d) = (x.size()[0], x.size()[1]);
-        let mean = x.mean_dim(Some([0i64].as_slice()), true, Kind::Float);
-        let std = x.std_dim(Some([0i64].as_slice()), false, true).clamp_min(1e-6);
-        let xs = ((x - &mean) / &std).to_kind(Kind::Double);
-        let onehot = y.one_hot(classes).to_kind(Kind::Double);
+    pub fn fit_lbfgs(
+        x: &Tensor,
+        y: &Tensor,
+        classes: i64,
+        lbfgs: &LbfgsConfig,
+        start: Option<&Probe>,
+        device: Device,
+    ) -> (Probe, LbfgsReport) {
+        let d = x.size()[1];
+        let standardize = Standardize::of(x, device);
+        let xs = standardize.apply(&x.to_device(device)).to_kind(Kind::Double);
+        let onehot = y.to_device(device).one_hot(classes).to_kind(Kind::Double);
         let objective = Objective {
             x: xs,
             onehot,
@@ -250,30 +253,35 @@ impl Probe {
                 )
             }
         };
-        let device = x.device();
         let t = Tensor::from_slice(&param).to_kind(Kind::Float).to_device(device);
         let weight = t.narrow(0, 0, classes * d).reshape([classes, d]);
         let bias = t.narrow(0, classes * d, classes);
-        (Probe { mean, std, weight, bias }, report)
+        (Probe { standardize, weight, bias }, report)
     }
 
     /// The same probe (its tensors are never modified after fitting).
     pub fn clone_probe(&self) -> Probe {
         Probe {
-            mean: self.mean.shallow_clone(),
-            std: self.std.shallow_clone(),
+            standardize: self.standardize.shallow_clone(),
             weight: self.weight.shallow_clone(),
             bias: self.bias.shallow_clone(),
         }
     }
 
+    /// The logits `[n, classes]` of the rows `x` (anywhere: read by blocks), on the probe's
+    /// device.
     pub fn logits(&self, x: &Tensor) -> Tensor {
-        ((x - &self.mean) / &self.std).matmul(&self.weight.tr()) + &self.bias
+        tch::no_grad(|| {
+            map_blocks(x, self.standardize.device(), &|b| {
+                self.standardize.apply(b).matmul(&self.weight.tr()) + &self.bias
+            })
+        })
     }
 
     /// Top-1 (and top-5 when there are more than five classes) accuracy on `x`, `y`.
     pub fn score(&self, x: &Tensor, y: &Tensor) -> ProbeScores {
-        tch::no_grad(|| scores_of(&self.logits(x), y))
+        let logits = self.logits(x);
+        tch::no_grad(|| scores_of(&logits, &y.to_device(logits.device())))
     }
 }
 
@@ -312,13 +320,13 @@ mod tests {
         let y = Tensor::arange(n, (Kind::Int64, tch::Device::Cpu)).remainder(3);
         let centres = Tensor::randn([3, 20], (Kind::Float, tch::Device::Cpu)) * 4.0;
         let x = centres.index_select(0, &y) + Tensor::randn([n, 20], (Kind::Float, tch::Device::Cpu));
-        let p = Probe::fit(&x, &y, 3, &ProbeConfig::default(), 1);
+        let p = Probe::fit(&x, &y, 3, &ProbeConfig::default(), 1, Device::Cpu);
         let s = p.score(&x, &y);
         assert!(s.top1 > 0.97, "{s:?}");
         assert!(s.top5.is_none());
         let noise = Tensor::randn([n, 20], (Kind::Float, tch::Device::Cpu));
         let test_noise = Tensor::randn([n, 20], (Kind::Float, tch::Device::Cpu));
-        let p = Probe::fit(&noise, &y, 3, &ProbeConfig::default(), 1);
+        let p = Probe::fit(&noise, &y, 3, &ProbeConfig::default(), 1, Device::Cpu);
         let s = p.score(&test_noise, &y);
         assert!(s.top1 < 0.45, "{s:?}");
     }
@@ -348,7 +356,7 @@ mod tests {
                 tolerance: 1e-9,
                 ..LbfgsConfig::new(case["weight_decay"].as_f64().unwrap())
             };
-            let (probe, report) = Probe::fit_lbfgs(&x, &y, c, &cfg, None);
+            let (probe, report) = Probe::fit_lbfgs(&x, &y, c, &cfg, None, Device::Cpu);
             assert!(report.converged, "{report:?}");
             let got = probe.logits(&test).softmax(1, Kind::Double);
             let diff = (got - want).abs().max().double_value(&[]);
@@ -366,12 +374,12 @@ mod tests {
         let centres = Tensor::randn([4, 16], (Kind::Float, tch::Device::Cpu));
         let x = centres.index_select(0, &y) + Tensor::randn([n, 16], (Kind::Float, tch::Device::Cpu));
         let cfg = LbfgsConfig::new(1e-3);
-        let (a, ra) = Probe::fit_lbfgs(&x, &y, 4, &cfg, None);
-        let (b, _) = Probe::fit_lbfgs(&x, &y, 4, &cfg, None);
+        let (a, ra) = Probe::fit_lbfgs(&x, &y, 4, &cfg, None, Device::Cpu);
+        let (b, _) = Probe::fit_lbfgs(&x, &y, 4, &cfg, None, Device::Cpu);
         assert!(a.weight.equal(&b.weight) && a.bias.equal(&b.bias));
         assert!(ra.converged, "{ra:?}");
-        let (strong, _) = Probe::fit_lbfgs(&x, &y, 4, &LbfgsConfig::new(1e-1), None);
-        let (warm, rw) = Probe::fit_lbfgs(&x, &y, 4, &cfg, Some(&strong));
+        let (strong, _) = Probe::fit_lbfgs(&x, &y, 4, &LbfgsConfig::new(1e-1), None, Device::Cpu);
+        let (warm, rw) = Probe::fit_lbfgs(&x, &y, 4, &cfg, Some(&strong), Device::Cpu);
         assert!(rw.converged, "{rw:?}");
         assert!((rw.loss - ra.loss).abs() < 1e-9, "{rw:?} vs {ra:?}");
         let pa = a.logits(&x).softmax(1, Kind::Double);
@@ -387,7 +395,7 @@ mod tests {
             epochs: 3,
             ..Default::default()
         };
-        let run = || Probe::fit(&x, &y, 7, &cfg, 5).score(&x, &y);
+        let run = || Probe::fit(&x, &y, 7, &cfg, 5, Device::Cpu).score(&x, &y);
         let (a, b) = (run(), run());
         assert_eq!(a, b);
         assert!(a.top5.is_some());

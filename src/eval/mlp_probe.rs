@@ -5,8 +5,9 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{nn, Kind, Reduction, Tensor};
+use tch::{nn, Device, Reduction, Tensor};
 
+use super::features::{map_blocks, Standardize};
 use super::linear_probe::{scores_of, ProbeScores};
 use crate::train::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
@@ -24,8 +25,7 @@ pub struct MlpConfig {
 
 /// A trained MLP probe: the standardisation and the layers.
 pub struct MlpProbe {
-    mean: Tensor,
-    std: Tensor,
+    standardize: Standardize,
     /// The layers' weights (the variable store they were trained in is gone; the tensors
     /// are reference-counted).
     layers: Vec<nn::Linear>,
@@ -33,13 +33,11 @@ pub struct MlpProbe {
 }
 
 impl MlpProbe {
-    /// Fits on `x` [n, d] float, `y` [n] int64 in 0..classes; weights drawn from `seed`.
-    pub fn fit(x: &Tensor, y: &Tensor, classes: i64, cfg: &MlpConfig, seed: u64) -> MlpProbe {
-        let device = x.device();
+    /// Fits on `x` [n, d] float (in memory or over a file, on any device: read a batch at a
+    /// time), `y` [n] int64 in 0..classes, on `device`; weights drawn from `seed`.
+    pub fn fit(x: &Tensor, y: &Tensor, classes: i64, cfg: &MlpConfig, seed: u64, device: Device) -> MlpProbe {
         let (n, d) = (x.size()[0], x.size()[1]);
-        let mean = x.mean_dim(Some([0i64].as_slice()), true, Kind::Float);
-        let std = x.std_dim(Some([0i64].as_slice()), false, true).clamp_min(1e-6);
-        let xs = (x - &mean) / &std;
+        let standardize = Standardize::of(x, device);
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -52,8 +50,7 @@ impl MlpProbe {
             .map(|(i, w)| nn::linear(&root / format!("fc{}", i + 1), w[0], w[1], Default::default()))
             .collect();
         let probe = MlpProbe {
-            mean,
-            std,
+            standardize,
             layers,
             dropout: cfg.dropout,
         };
@@ -73,9 +70,10 @@ impl MlpProbe {
         for _ in 0..cfg.epochs {
             order.shuffle(&mut rng);
             for chunk in order.chunks(cfg.batch_size.max(1)) {
-                let idx = Tensor::from_slice(chunk).to_device(device);
-                let logits = probe.forward(&xs.index_select(0, &idx), true);
-                let loss = logits.cross_entropy_loss::<Tensor>(&y.index_select(0, &idx), None, Reduction::Mean, -100, 0.0);
+                let idx = Tensor::from_slice(chunk);
+                let logits = probe.forward(&probe.standardize.rows(x, &idx), true);
+                let yb = y.index_select(0, &idx.to_device(y.device())).to_device(device);
+                let loss = logits.cross_entropy_loss::<Tensor>(&yb, None, Reduction::Mean, -100, 0.0);
                 opt.zero_grad();
                 loss.backward();
                 opt.step(cfg.lr);
@@ -100,8 +98,7 @@ impl MlpProbe {
     /// The same probe (its tensors are never modified after fitting).
     pub fn clone_probe(&self) -> MlpProbe {
         MlpProbe {
-            mean: self.mean.shallow_clone(),
-            std: self.std.shallow_clone(),
+            standardize: self.standardize.shallow_clone(),
             layers: self
                 .layers
                 .iter()
@@ -114,19 +111,22 @@ impl MlpProbe {
         }
     }
 
+    /// The logits `[n, classes]` of the rows `x` (anywhere: read by blocks), on the probe's
+    /// device.
     pub fn logits(&self, x: &Tensor) -> Tensor {
-        self.forward(&((x - &self.mean) / &self.std), false)
+        tch::no_grad(|| map_blocks(x, self.standardize.device(), &|b| self.forward(&self.standardize.apply(b), false)))
     }
 
     /// Top-1 (and top-5 when there are more than five classes) accuracy on `x`, `y`.
     pub fn score(&self, x: &Tensor, y: &Tensor) -> ProbeScores {
-        tch::no_grad(|| scores_of(&self.logits(x), y))
+        let logits = self.logits(x);
+        tch::no_grad(|| scores_of(&logits, &y.to_device(logits.device())))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tch::Device;
+    use tch::{Device, Kind};
 
     use super::*;
 
@@ -148,12 +148,12 @@ mod tests {
         tch::manual_seed(0);
         let x = Tensor::rand([256, 2], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
         let y = (x.select(1, 0) * x.select(1, 1)).gt(0.0).to_kind(Kind::Int64);
-        let mlp = MlpProbe::fit(&x, &y, 2, &cfg(vec![32]), 1);
+        let mlp = MlpProbe::fit(&x, &y, 2, &cfg(vec![32]), 1, Device::Cpu);
         assert!(mlp.score(&x, &y).top1 > 0.9, "{:?}", mlp.score(&x, &y));
-        let linear = MlpProbe::fit(&x, &y, 2, &cfg(vec![]), 1);
+        let linear = MlpProbe::fit(&x, &y, 2, &cfg(vec![]), 1, Device::Cpu);
         assert!(linear.score(&x, &y).top1 < 0.75, "{:?}", linear.score(&x, &y));
         // The same seed, the same probe.
-        let again = MlpProbe::fit(&x, &y, 2, &cfg(vec![32]), 1);
+        let again = MlpProbe::fit(&x, &y, 2, &cfg(vec![32]), 1, Device::Cpu);
         assert!(again.logits(&x).equal(&mlp.logits(&x)));
         assert_eq!(mlp.logits(&x).size(), [256, 2]);
     }

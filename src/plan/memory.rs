@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{Plan, PlannedInput};
 use crate::data::BATCHES_AHEAD;
+use crate::eval::features::{BANK_BYTES, BLOCK_BYTES};
 use crate::models::{default_pooled_dim, pooled_side, Arch, NetConfig};
 use crate::stages::{EXTRACT_BATCH, MODEL_WAVE};
 use crate::store::CostFacts;
@@ -29,8 +30,8 @@ pub struct Memory {
     /// A batch's float32 layer outputs: for training all of them and their gradients (kept
     /// for the backward pass), for reading a model the largest layer's input and output.
     pub activations: f64,
-    /// Float32 features held: a probe's pooled features of every split it reads, a
-    /// features stage's wave.
+    /// Features held: a probe's blocks (its features are over files) or, for a full-batch
+    /// L-BFGS probe, its training rows; a features stage's wave.
     pub features: f64,
 }
 
@@ -95,6 +96,20 @@ pub fn memory_plan(plan: &Plan, due: &[bool], facts: &[CostFacts], budget: u64) 
         out.push(net.and_then(|net| estimate(inst.kind.name(), params, &net, &splits, trained_images, per_sample, held)));
     }
     out
+}
+
+/// What a probe holds of its features (`train` rows fitted, `largest` split scored, `dims`
+/// its widest layer's): the features themselves are over files, paged by the kernel;
+/// held are a block being scored and its standardised copy, a kNN probe's memory-bank
+/// block and its prepared copy, and for L-BFGS (full batch) the standardised training
+/// rows (float32) and their float64 copy.
+fn probe_features(kind: &str, params: &Value, train: f64, largest: f64, dims: f64) -> f64 {
+    let block = (largest * dims * F32).min(BLOCK_BYTES as f64);
+    match kind {
+        "knn-probe" => 2.0 * (train * dims * F32).min(BANK_BYTES as f64) + 2.0 * block,
+        "linear-probe" if params.get("solver").and_then(Value::as_str) != Some("adam") => (train * dims * (F32 + 8.0)).max(2.0 * block),
+        _ => 2.0 * block,
+    }
 }
 
 /// The network a stage builds from its own parameters (`arch`, `width`, `batch_norm`,
@@ -202,13 +217,15 @@ fn estimate(
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let mut per_image = 0.0;
+            // The widest layer's pooled dimensions: features are written to files as they
+            // are read and fitted one layer at a time.
+            let mut dims = 0.0f64;
             for layer in layers {
-                let dims = read.tap_dims(layer)?;
-                per_image += match dims.as_slice() {
+                let tap = read.tap_dims(layer)?;
+                dims = dims.max(match tap.as_slice() {
                     [c, h, _] => (c * pooled_side(*c, *h, target).pow(2)) as f64,
                     d => d.iter().product::<i64>() as f64,
-                };
+                });
             }
             let (_, peak) = read.activation_values()?;
             let image = 3.0 * (side * side) as f64;
@@ -217,7 +234,7 @@ fn estimate(
                 images: held.split(largest, image, EXTRACT_BATCH as f64, 1.0, image),
                 model: weights,
                 activations: EXTRACT_BATCH as f64 * peak * F32,
-                features: splits.iter().sum::<f64>() * per_image * F32,
+                features: probe_features(kind, params, splits.first().copied().unwrap_or(0.0), largest, dims),
             })
         }
         "features" => {
@@ -315,9 +332,10 @@ mod tests {
     }
 
     /// A probe reads one split at a time (decoded whole within the budget, else a batch at
-    /// a time) and keeps every split's pooled features.
+    /// a time); its features go to files, so it holds blocks of them, except L-BFGS, which
+    /// fits the widest layer's training rows at once (float32 and float64).
     #[test]
-    fn a_probe_holds_its_largest_split_and_every_splits_pooled_features() {
+    fn a_probe_holds_its_largest_split_and_blocks_of_features() {
         let net = NetConfig::new(Arch::Alexnet);
         let params = json!({"layers": ["conv1", "conv5"]});
         let m = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None, KEEP_ALL).unwrap();
@@ -325,10 +343,35 @@ mod tests {
         let streamed = estimate("linear-probe", &params, &net, &[50_000.0, 10_000.0], None, None, DEFAULT).unwrap();
         assert_eq!(streamed.images, 256.0 * 3.0 * 224.0 * 224.0 * 4.0);
         assert_eq!(streamed.features, m.features);
-        // VISSL's sizes: conv1 96 x 10 x 10, conv5 256 x 6 x 6 (model_io's pool tests).
-        assert_eq!(m.features, 60_000.0 * (9600.0 + 9216.0) * 4.0);
+        // VISSL's sizes: conv1 96 x 10 x 10 (the wider), conv5 256 x 6 x 6 (model_io's
+        // pool tests).
+        assert_eq!(m.features, 50_000.0 * 9600.0 * 12.0);
         assert_eq!(m.model, net.parameter_count().unwrap() * 4.0);
         assert_eq!(estimate("kmeans", &params, &net, &[1.0], None, None, DEFAULT), None);
+        // ImageNet's 1.28 million training images: L-BFGS needs 138 GiB, Adam, the MLP and
+        // kNN probes a few blocks whatever the split's size.
+        let imagenet = [1_281_167.0, 50_000.0];
+        let lbfgs = estimate("linear-probe", &params, &net, &imagenet, None, None, DEFAULT).unwrap();
+        assert_eq!(lbfgs.features, 1_281_167.0 * 9600.0 * 12.0);
+        let block = BLOCK_BYTES as f64;
+        let adam = json!({"layers": ["conv1", "conv5"], "solver": "adam"});
+        for (kind, params, want) in [
+            ("linear-probe", &adam, 2.0 * block),
+            ("mlp-probe", &params, 2.0 * block),
+            ("knn-probe", &params, 2.0 * BANK_BYTES as f64 + 2.0 * block),
+        ] {
+            let small = estimate(kind, params, &net, &[5_000.0, 1_000.0], None, None, DEFAULT).unwrap();
+            let large = estimate(kind, params, &net, &imagenet, None, None, DEFAULT).unwrap();
+            assert_eq!(large.features, want, "{kind}");
+            assert_eq!(
+                large.total(),
+                estimate(kind, params, &net, &[2e7, 1e6], None, None, DEFAULT).unwrap().total()
+            );
+            assert!(
+                small.features < large.features && large.total() < 2.5 * (1u64 << 30) as f64,
+                "{kind}"
+            );
+        }
     }
 
     #[test]

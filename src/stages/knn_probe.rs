@@ -154,20 +154,21 @@ impl Stage for KnnProbeParams {
             k: self.k as i64,
             temperature: self.temperature,
             block_rows: None,
+            bank_rows: None,
             standardize: self.standardize,
         };
-        let d = ctx.device;
-        let (bank_labels, test_labels) = (bank.labels.to_device(d), test.labels.to_device(d));
         let mut rows = Vec::new();
         let mut summary = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
+            // The features stay over their files: the blocks go to the device.
             let s = knn_classify(
-                &bank.xs[i].to_device(d),
-                &bank_labels,
-                &test.xs[i].to_device(d),
-                &test_labels,
+                &bank.xs[i],
+                &bank.labels,
+                &test.xs[i],
+                &test.labels,
                 bank.classes.len() as i64,
                 &cfg,
+                ctx.device,
             )?;
             rows.push(MetricRow {
                 layer: layer.clone(),

@@ -231,8 +231,16 @@ pub(super) fn validate_val(
 #[cfg(feature = "torch")]
 impl LinearProbeParams {
     /// One probe with weight decay `wd`, by the stage's solver (`start`: a warm start for
-    /// L-BFGS).
-    fn fit(&self, x: &tch::Tensor, y: &tch::Tensor, classes: i64, wd: f64, seed: u64, start: Option<&Probe>) -> Probe {
+    /// L-BFGS), on `device`.
+    fn fit(
+        &self,
+        (x, y): (&tch::Tensor, &tch::Tensor),
+        classes: i64,
+        wd: f64,
+        seed: u64,
+        start: Option<&Probe>,
+        device: tch::Device,
+    ) -> Probe {
         match self.solver {
             ProbeSolver::Adam => {
                 let cfg = ProbeConfig {
@@ -242,7 +250,7 @@ impl LinearProbeParams {
                     weight_decay: wd,
                     batch_size: self.batch_size.unwrap_or(D_BATCH),
                 };
-                Probe::fit(x, y, classes, &cfg, seed)
+                Probe::fit(x, y, classes, &cfg, seed, device)
             }
             ProbeSolver::Lbfgs => {
                 let cfg = LbfgsConfig {
@@ -252,7 +260,7 @@ impl LinearProbeParams {
                     ..LbfgsConfig::new(wd)
                 };
                 let clock = std::time::Instant::now();
-                let (probe, report) = Probe::fit_lbfgs(x, y, classes, &cfg, start);
+                let (probe, report) = Probe::fit_lbfgs(x, y, classes, &cfg, start, device);
                 tracing::debug!(
                     "linear probe: L-BFGS {} after {} iterations in {:.1}s (weight decay {wd:e}, loss {:.6})",
                     if report.converged { "converged" } else { "stopped" },
@@ -338,7 +346,7 @@ impl Stage for LinearProbeParams {
             // Filled in by `validate` when there is no `val`.
             self.weight_decay.unwrap_or(D_WD_LBFGS),
             choice,
-            &|x, y, classes, wd, seed, start| self.fit(x, y, classes, wd, seed, start),
+            &|x, y, classes, wd, seed, start| self.fit((x, y), classes, wd, seed, start, ctx.device),
             &|probe, x, y| probe.score(x, y),
             &Probe::clone_probe,
         )
@@ -388,22 +396,23 @@ pub(super) fn probe_layers<P>(
     };
     let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);
     let (xs_test, y_test) = (test.xs, test.labels);
-    let d = ctx.device;
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for (i, layer) in pooled.layers.iter().enumerate() {
-        let (x, y) = (xs_train[i].to_device(d), y_train.to_device(d));
+        // Features stay where they are (over files); the fits and scores move what they
+        // read to the device.
+        let (x, y) = (&xs_train[i], &y_train);
         let seed = crate::seed::item(crate::seed::stream(ctx.seed, "probe per layer"), &[i as u64]);
         let (probe, chosen) = match (&val, choice) {
             (Some(v), Some(grid)) => {
-                let (xv, yv) = (v.xs[i].to_device(d), v.labels.to_device(d));
+                let (xv, yv) = (&v.xs[i], &v.labels);
                 let mut grid = grid.to_vec();
                 grid.sort_by(|a, b| b.total_cmp(a));
                 let mut best: Option<(f64, f64, P)> = None;
                 let mut previous: Option<P> = None;
                 for wd in grid {
-                    let probe = fit(&x, &y, classes, wd, seed, previous.as_ref());
-                    let top1 = score(&probe, &xv, &yv).top1;
+                    let probe = fit(x, y, classes, wd, seed, previous.as_ref());
+                    let top1 = score(&probe, xv, yv).top1;
                     if best.as_ref().is_none_or(|(b, _, _)| top1 > *b) {
                         best = Some((top1, wd, clone(&probe)));
                     }
@@ -414,9 +423,9 @@ pub(super) fn probe_layers<P>(
                 };
                 (probe, Some(wd))
             }
-            _ => (fit(&x, &y, classes, weight_decay, seed, None), None),
+            _ => (fit(x, y, classes, weight_decay, seed, None), None),
         };
-        let s = score(&probe, &xs_test[i].to_device(d), &y_test.to_device(d));
+        let s = score(&probe, &xs_test[i], &y_test);
         let row = |metric: &str, value: f64| MetricRow {
             layer: layer.clone(),
             metric: metric.into(),

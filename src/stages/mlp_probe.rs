@@ -179,7 +179,7 @@ impl Stage for MlpProbeParams {
                 weight_decay: wd,
                 batch_size: self.batch_size,
             };
-            MlpProbe::fit(x, y, classes, &cfg, seed)
+            MlpProbe::fit(x, y, classes, &cfg, seed, ctx.device)
         };
         probe_layers(
             ctx,

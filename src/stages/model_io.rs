@@ -8,7 +8,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::artefacts;
 use super::{StageError, EXTRACT_BATCH};
-use crate::data::Fit;
+use crate::data::{Fit, NpyDtype, NpyError, NpyMatrix, NpyWriter};
 use crate::models::{default_pooled_dim, pooled_side, NetConfig, Network};
 use crate::pretext::cfn::JigsawHead;
 use crate::pretext::contrastive::ProjectionHead;
@@ -261,25 +261,98 @@ impl LoadedModel {
         pooled_dim: Option<usize>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Vec<Tensor>, StageError> {
+        let mut parts: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
+        self.for_each_pooled(set, layers, pooled_dim, progress, &mut |layer, t| {
+            parts[layer].push(t);
+            Ok(())
+        })?;
+        Ok(parts.into_iter().map(|p| Tensor::cat(&p, 0)).collect())
+    }
+
+    /// As [`LoadedModel::extract`], but each layer's features are written batch by batch to
+    /// `<dir>/<prefix>-<layer>.npy` and come back as tensors over those files (see
+    /// [`NpyMatrix::file_tensor`]): the same values, held by the page cache instead of
+    /// the process, so a split's features may exceed memory. A file that is complete
+    /// (renamed into place after its last row) is taken as it is: the folder is keyed by
+    /// the stage instance (its checkpoint folder), so a probe stopped after extracting
+    /// resumes from its features.
+    pub fn extract_to_files(
+        &self,
+        set: &ImageSet,
+        layers: &[&str],
+        pooled_dim: Option<usize>,
+        (dir, prefix): (&Path, &str),
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Vec<Tensor>, StageError> {
+        let path = |layer: &str| dir.join(format!("{prefix}-{layer}.npy"));
+        let done: Option<Vec<Tensor>> = layers
+            .iter()
+            .map(|l| {
+                NpyMatrix::open(&path(l))
+                    .ok()
+                    .filter(|m| m.rows() == set.n && m.dtype() == NpyDtype::F32)
+                    .and_then(|m| m.file_tensor().ok())
+            })
+            .collect();
+        if let Some(done) = done {
+            progress(set.n as u64, set.n as u64);
+            return Ok(done);
+        }
+        std::fs::create_dir_all(dir).map_err(StageError::io(dir))?;
+        let partial = |layer: &str| dir.join(format!("{prefix}-{layer}.npy.partial"));
+        let failed = |e: NpyError| StageError::Failed(e.to_string());
+        let mut writers: Vec<Option<NpyWriter>> = layers.iter().map(|_| None).collect();
+        self.for_each_pooled(set, layers, pooled_dim, progress, &mut |i, t| {
+            let rows = Vec::<f32>::try_from(&t.flatten(0, -1))?;
+            let w = match &mut writers[i] {
+                Some(w) => w,
+                slot => {
+                    let cols = t.size().get(1).copied().unwrap_or(0) as usize;
+                    slot.insert(NpyWriter::create(&partial(layers[i]), set.n, cols, NpyDtype::F32).map_err(failed)?)
+                }
+            };
+            w.write_rows(&rows).map_err(failed)
+        })?;
+        let mut out = Vec::with_capacity(layers.len());
+        for (layer, w) in layers.iter().zip(writers) {
+            let Some(w) = w else {
+                return Err(StageError::Input(format!("no images to read {layer} features of")));
+            };
+            w.finish().map_err(failed)?;
+            std::fs::rename(partial(layer), path(layer)).map_err(StageError::io(&path(layer)))?;
+            out.push(NpyMatrix::open(&path(layer)).and_then(|m| m.file_tensor()).map_err(failed)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs the network over `set` in batches and gives `sink` each batch's pooled,
+    /// flattened features of each of `layers` (by its index), as CPU float tensors, in
+    /// the order of the images.
+    fn for_each_pooled(
+        &self,
+        set: &ImageSet,
+        layers: &[&str],
+        pooled_dim: Option<usize>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+        sink: &mut dyn FnMut(usize, Tensor) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
         for l in layers {
             self.net.resolve_layer(l).map_err(|e| StageError::Input(e.to_string()))?;
         }
         // The size the images are read at (the model's own, or a probe's `image_size`).
         let target = pooled_dim.unwrap_or_else(|| default_pooled_dim(set.size));
         let device = self.vs.device();
-        let mut parts: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
         tch::no_grad(|| {
             set.for_each_batch(EXTRACT_BATCH, |chunk, batch| -> Result<(), StageError> {
                 let x = self.meta.prepare(&batch.to_device(device));
                 let taps = self.net.taps(&x, layers, false).map_err(|e| StageError::Input(e.to_string()))?;
-                for (slot, t) in parts.iter_mut().zip(taps) {
-                    slot.push(pool(&t, target).to_device(Device::Cpu));
+                for (i, t) in taps.iter().enumerate() {
+                    sink(i, pool(t, target).to_device(Device::Cpu))?;
                 }
                 progress((chunk[0] + chunk.len()) as u64, set.n as u64);
                 Ok(())
             })
-        })?;
-        Ok(parts.into_iter().map(|p| Tensor::cat(&p, 0)).collect())
+        })
     }
 }
 

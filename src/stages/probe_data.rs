@@ -95,7 +95,9 @@ pub(super) fn check_image_size_fits(image_size: Option<usize>, network: Option<c
 #[cfg(feature = "torch")]
 /// A labeled split's pooled features of some layers.
 pub(super) struct SplitFeatures {
-    /// One `[n, d]` CPU float tensor per layer.
+    /// One `[n, d]` CPU float tensor per layer, over a file in the stage's checkpoint
+    /// folder (see [`LoadedModel::extract_to_files`]): whatever reads it whole makes a copy,
+    /// so a probe reads it in batches or blocks.
     pub xs: Vec<Tensor>,
     /// `[n]` int64.
     pub labels: Tensor,
@@ -106,7 +108,8 @@ pub(super) struct SplitFeatures {
 #[cfg(feature = "torch")]
 /// The pooled features of `layers` of `model` for the split under the input `key`, its
 /// labels mapped by name into `into` (the training split's `dataset:split` and classes)
-/// when given.
+/// when given. The features are written to the stage's checkpoint folder as they are
+/// read, and a stopped probe takes them from there.
 pub(super) fn split_features(
     ctx: &RunCtx,
     model: &LoadedModel,
@@ -122,7 +125,7 @@ pub(super) fn split_features(
     let classes = source.classes().to_vec();
     let size = image_size.unwrap_or(model.image_size());
     let set = split_images(ctx, key, Arc::from(source), size, Reading::Whole(model.meta.fit_at(size)))?;
-    let xs = model.extract(&set, layers, pooled_dim, ctx.progress)?;
+    let xs = model.extract_to_files(&set, layers, pooled_dim, (ctx.checkpoint_dir, key), ctx.progress)?;
     Ok(SplitFeatures {
         xs,
         labels: Tensor::from_slice(&labels),
