@@ -379,6 +379,58 @@ pub fn pool(t: &Tensor, target: usize) -> Tensor {
 mod tests {
     use super::*;
 
+    /// Features written to files are the features in memory, bit for bit; a complete file
+    /// is taken as it is (a stopped probe resumes from it: here the second reading finds
+    /// files of other values and returns them without running the network), an unfinished
+    /// one (`.partial`) is not.
+    #[test]
+    fn features_to_files_are_the_features_in_memory_and_complete_files_are_kept() {
+        tch::manual_seed(0);
+        let meta = ModelMeta {
+            config: NetConfig {
+                width: 0.25,
+                ..NetConfig::new(crate::models::Arch::AlexnetSmall)
+            },
+            classes: 0,
+            jigsaw: None,
+            projection: None,
+            decoder: None,
+            per_image_norm: false,
+            lightness_input: false,
+            fit: Default::default(),
+        };
+        let model = LoadedModel::new(meta, Device::Cpu).unwrap();
+        let n = 300; // more than one extraction batch
+        let pixels: Vec<u8> = (0..n * 3 * 32 * 32).map(|i| (i * 7 % 251) as u8).collect();
+        let set = ImageSet::from_pixels(pixels, n, 32);
+        let layers = ["conv1", "conv5"];
+        let want = model.extract(&set, &layers, None, &|_, _| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let got = model
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .unwrap();
+        for (w, g) in want.iter().zip(&got) {
+            assert!(w.equal(g));
+        }
+        // Files of other values (as if another run had written them): taken as they are.
+        let conv1 = dir.path().join("train-conv1.npy");
+        let mut other = NpyWriter::create(&conv1, n, want[0].size()[1] as usize, NpyDtype::F32).unwrap();
+        other.write_rows(&vec![0.5f32; n * want[0].size()[1] as usize]).unwrap();
+        other.finish().unwrap();
+        let again = model
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .unwrap();
+        assert_eq!(again[0].double_value(&[3, 2]), 0.5);
+        assert!(again[1].equal(&want[1]));
+        // Without one layer's file every layer is read again.
+        std::fs::remove_file(dir.path().join("train-conv5.npy")).unwrap();
+        let fresh = model
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .unwrap();
+        assert!(fresh[0].equal(&want[0]) && fresh[1].equal(&want[1]));
+        assert!(!dir.path().join("train-conv1.npy.partial").exists());
+    }
+
     #[test]
     fn pooling_sizes() {
         let t = Tensor::ones([2, 96, 55, 55], (Kind::Float, Device::Cpu));
