@@ -41,7 +41,8 @@ pub fn run_local(session: &Session, exp: &ExperimentArgs, sel: &Selection, ignor
 }
 
 /// Refuses a run whose largest due instance would not fit in this machine's memory by the
-/// plan's estimate (`--ignore-memory` proceeds), naming it and what its estimate holds.
+/// plan's estimate (`--ignore-memory` proceeds), naming it and what its estimate holds; a
+/// stage on a GPU counts only what it holds here (its activations are the device's).
 fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), Error> {
     let Some(machine) = crate::plan::machine_memory() else {
         return Ok(());
@@ -53,8 +54,17 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
         &crate::plan::cost_facts(plan, crate::plan::threads_here()),
         crate::data::decode_budget()?,
     );
-    match crate::plan::largest(&memory) {
-        Some((i, m)) if m.total() > machine => {
+    // A GPU stage's activations and training state are the device's, not this machine's.
+    let on_gpu: Vec<bool> = plan
+        .instances
+        .iter()
+        .map(|inst| matches!(inst.device, crate::device::Device::Cuda(_)))
+        .collect();
+    match crate::plan::largest_on_host(&memory, &on_gpu) {
+        Some((i, need)) if need > machine => {
+            let Some(m) = &memory[i] else {
+                return Ok(());
+            };
             let inst = &plan.instances[i];
             let (variant, stage) = &inst.uses[0];
             let gib = crate::plan::human_bytes;
@@ -68,7 +78,7 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
             Err(Error::Usage(format!(
                 "stage `{stage}` ({variant}) would need about {} at its peak ({}) and this machine has {}: \
                  run it where there is more memory, on smaller splits{hint}, or pass --ignore-memory to try anyway",
-                gib(m.total()),
+                gib(need),
                 m.parts(),
                 gib(machine)
             )))

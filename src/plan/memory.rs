@@ -52,6 +52,29 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// What of the peak is in this machine's memory: everything on the CPU; on a GPU
+    /// (`on_gpu`) the images and features a stage holds and its weights on their way to the
+    /// device, while the weights' training state and the activations are the GPU's.
+    pub fn on_host(&self, on_gpu: bool) -> f64 {
+        if on_gpu {
+            self.images + self.features + self.model
+        } else {
+            self.total()
+        }
+    }
+}
+
+/// The instance whose estimated peak in this machine's memory is largest (`on_gpu`: which
+/// instances run on a GPU), with that amount.
+pub fn largest_on_host(memory: &[Option<Memory>], on_gpu: &[bool]) -> Option<(usize, f64)> {
+    memory
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m.on_host(on_gpu.get(i).copied().unwrap_or(false)))))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// The instance with the largest estimated peak, if any has one.
 pub fn largest(memory: &[Option<Memory>]) -> Option<(usize, &Memory)> {
     memory
@@ -372,6 +395,32 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    /// On a GPU the activations and the training state are the device's: a stage whose
+    /// total exceeds this machine's memory may fit in it there, and the largest instance in
+    /// host memory is counted so.
+    #[test]
+    fn a_gpu_stages_activations_are_not_host_memory() {
+        let gib = (1u64 << 30) as f64;
+        let m = Memory {
+            images: 0.75 * gib,
+            model: 0.16 * gib,
+            activations: 105.0 * gib,
+            features: 0.0,
+        };
+        assert_eq!(m.on_host(false), m.total());
+        assert_eq!(m.on_host(true), 0.91 * gib);
+        let probe = Memory {
+            images: 0.5 * gib,
+            model: 0.1 * gib,
+            activations: 0.2 * gib,
+            features: 8.0 * gib,
+        };
+        let both = [Some(m.clone()), None, Some(probe.clone())];
+        assert_eq!(largest_on_host(&both, &[false, false, false]), Some((0, m.total())));
+        assert_eq!(largest_on_host(&both, &[true, false, true]), Some((2, 8.6 * gib)));
+        assert_eq!(largest_on_host(&[None], &[true]), None);
     }
 
     #[test]

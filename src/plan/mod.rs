@@ -19,7 +19,7 @@ pub use estimate::{
 };
 pub use graph::topo_order;
 pub use instance::{Plan, PlannedInput, StageInstance, Variant};
-pub use memory::{human_bytes, largest, machine_memory, memory_plan, Memory};
+pub use memory::{human_bytes, largest, largest_on_host, machine_memory, memory_plan, Memory};
 pub use reasons::{state_of, InstanceState};
 pub use render::{human_seconds, render_explain, render_instances, render_plan, render_table};
 pub use table::{short_key, validate_tables, Axis, Reference, TableSpec, DECISIONS, NO_LAYER, RESERVED_NAMES, TRAINING_CURVES};
