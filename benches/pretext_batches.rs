@@ -76,6 +76,7 @@ fn main() {
         grayscale: 0.7,
         max_replaced: 2,
         normalize: true,
+        original: None,
     };
     let task = Jigsaw::new(set, &perms, cfg).expect("jigsaw");
     let order = epoch_order(2000, batch, 0, 0);

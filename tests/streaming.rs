@@ -86,6 +86,20 @@ model = "imagenet"
 layers = ["conv5"]
 train = "folder:train"
 test = "folder:test"
+[stages.puzzle]
+kind = "pretext"
+task = "jigsaw++"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+permutations = 10
+image_size = 48
+crop = 48
+tile_size = 16
+canvas = "original"
+epochs = 1
+batch_size = 8
+held_out = 0.25
 "#;
 
 /// Every file of every published entry except its manifest (which records timings), by
@@ -176,6 +190,15 @@ fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the
     kept.ktlab(&["plan", "bad.toml"])
         .fails(2)
         .stderr_has("`crop_scale` applies to crop = \"random-resized\"");
+    // Jigsaw's canvas is the original's or the square's, nothing else; the original's is
+    // keyed, the square (the default) is not.
+    kept.write("bad.toml", &EXPERIMENT.replace("canvas = \"original\"", "canvas = \"round\""));
+    kept.ktlab(&["plan", "bad.toml"]).fails(2).stderr_has("stages.puzzle.canvas");
+    let explain = kept.ktlab(&["explain", "exp.toml", "puzzle"]).ok().stdout;
+    assert!(explain.contains("\"canvas\": \"original\""), "{explain}");
+    kept.write("square.toml", &EXPERIMENT.replace("canvas = \"original\"", "canvas = \"square\""));
+    let square = kept.ktlab(&["explain", "square.toml", "puzzle"]).ok().stdout;
+    assert!(!square.contains("canvas"), "{square}");
 
     // A training image that no longer decodes: the fingerprint changes, the pretext stage
     // runs again, streams, and fails in its first epoch naming the file (exit 2).

@@ -17,7 +17,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::permutations::{Permutation, PermutationSet, MAX_REPLACED, TILES};
-use crate::data::DataError;
+use crate::data::{area_resample, DataError};
 use crate::train::batches::{ImageSet, SampleMaker};
 
 /// How tiles are cut from an image (its side is the `ImageSet`'s).
@@ -35,6 +35,10 @@ pub struct JigsawConfig {
     pub max_replaced: usize,
     /// Normalise every tile per channel (always on in training; off to inspect pixels).
     pub normalize: bool,
+    /// `Some(side)`: cut from each decoded original with its shorter side resized to
+    /// `side` (aspect kept), the crop window anywhere in it (the official code's
+    /// `Resize(256)` and random crop); `None`: from the set's square images.
+    pub original: Option<usize>,
 }
 
 impl JigsawConfig {
@@ -42,10 +46,12 @@ impl JigsawConfig {
         self.crop / 3
     }
 
-    /// Checks the geometry against an image side.
+    /// Checks the geometry against an image side (the set's, or the originals' shorter
+    /// side).
     pub fn check(&self, image_size: usize) -> Result<(), String> {
-        if self.crop > image_size {
-            return Err(format!("crop {} is larger than the image side {image_size}", self.crop));
+        let side = self.original.unwrap_or(image_size);
+        if self.crop > side {
+            return Err(format!("crop {} is larger than the image side {side}", self.crop));
         }
         if self.tile == 0 || self.tile > self.cell() {
             return Err(format!(
@@ -86,6 +92,13 @@ pub struct Provenance {
     pub tiles: Vec<TileSource>,
 }
 
+/// An image as tiles are cut from it: `width` x `height`, 8-bit CHW planes.
+struct Canvas<'a> {
+    width: usize,
+    height: usize,
+    chw: std::borrow::Cow<'a, [u8]>,
+}
+
 /// The Jigsaw(++) task over an image set.
 pub struct Jigsaw {
     pub set: Arc<ImageSet>,
@@ -111,11 +124,42 @@ impl Jigsaw {
         3 * self.cfg.tile * self.cfg.tile
     }
 
-    /// Draws a crop window and, per cell, the tile's per-channel origins.
-    fn cut(&self, image: usize, rng: &mut ChaCha8Rng) -> Vec<TileSource> {
-        let (s, crop, cell, tile) = (self.set.size, self.cfg.crop, self.cfg.cell(), self.cfg.tile);
-        let cx = rng.gen_range(0..=s - crop);
-        let cy = rng.gen_range(0..=s - crop);
+    /// Image `i` as tiles are cut from it: the set's square image, or the decoded original
+    /// with its shorter side resized to `cfg.original` (at least the crop).
+    fn canvas(&self, i: usize) -> Result<Canvas<'_>, DataError> {
+        let Some(side) = self.cfg.original else {
+            let s = self.set.size;
+            return Ok(Canvas {
+                width: s,
+                height: s,
+                chw: self.set.image(i)?,
+            });
+        };
+        let img = self.set.original(i)?;
+        let (w, h) = (img.width.max(1), img.height.max(1));
+        let scaled = |long: usize, short: usize| ((long * side) as f64 / short as f64).round().max(side as f64) as usize;
+        let (width, height) = if w <= h { (side, scaled(h, w)) } else { (scaled(w, h), side) };
+        let hwc = area_resample(&img, width, height);
+        let plane = width * height;
+        let mut chw = vec![0u8; 3 * plane];
+        for (p, px) in hwc.chunks_exact(3).enumerate() {
+            for ch in 0..3 {
+                chw[ch * plane + p] = px[ch].round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        Ok(Canvas {
+            width,
+            height,
+            chw: chw.into(),
+        })
+    }
+
+    /// Draws a crop window in a `width` x `height` canvas and, per cell, the tile's
+    /// per-channel origins.
+    fn cut(&self, image: usize, (width, height): (usize, usize), rng: &mut ChaCha8Rng) -> Vec<TileSource> {
+        let (crop, cell, tile) = (self.cfg.crop, self.cfg.cell(), self.cfg.tile);
+        let cx = rng.gen_range(0..=width - crop);
+        let cy = rng.gen_range(0..=height - crop);
         let shift = self.cfg.channel_shift as i64;
         (0..TILES)
             .map(|c| {
@@ -123,11 +167,11 @@ impl Jigsaw {
                 let y = cy + (c / 3) * cell + rng.gen_range(0..=cell - tile);
                 let mut origin = [(x, y); 3];
                 if shift > 0 {
-                    let max = (s - tile) as i64;
+                    let (max_x, max_y) = ((width - tile) as i64, (height - tile) as i64);
                     for o in &mut origin {
                         let dx = rng.gen_range(-shift..=shift);
                         let dy = rng.gen_range(-shift..=shift);
-                        *o = ((x as i64 + dx).clamp(0, max) as usize, (y as i64 + dy).clamp(0, max) as usize);
+                        *o = ((x as i64 + dx).clamp(0, max_x) as usize, (y as i64 + dy).clamp(0, max_y) as usize);
                     }
                 }
                 TileSource { image, cell: c, origin }
@@ -139,10 +183,13 @@ impl Jigsaw {
     /// only when an image cannot be read.
     pub fn sample(&self, i: usize, rng: &mut ChaCha8Rng, out: &mut [f32]) -> Result<Provenance, DataError> {
         let perm = rng.gen_range(0..self.perms.len());
-        let own = self.cut(i, rng);
+        // Each image read once (a streamed set decodes it here); the draws depend on its
+        // size only.
+        let own_canvas = self.canvas(i)?;
+        let own = self.cut(i, (own_canvas.width, own_canvas.height), rng);
         let mut tiles: Vec<TileSource> = self.perms[perm].iter().map(|&c| own[c as usize].clone()).collect();
         let mut replaced = Vec::new();
-        let mut other_image = None;
+        let mut other_canvas = None;
         if self.cfg.max_replaced > 0 && self.set.n > 1 {
             let count = rng.gen_range(0..=self.cfg.max_replaced);
             if count > 0 {
@@ -150,8 +197,9 @@ impl Jigsaw {
                 if other >= i {
                     other += 1;
                 }
-                let theirs = self.cut(other, rng);
-                other_image = Some(other);
+                let canvas = self.canvas(other)?;
+                let theirs = self.cut(other, (canvas.width, canvas.height), rng);
+                other_canvas = Some(canvas);
                 replaced = sample(rng, TILES, count).into_vec();
                 replaced.sort_unstable();
                 for &p in &replaced {
@@ -160,16 +208,13 @@ impl Jigsaw {
             }
         }
         let gray = self.cfg.grayscale > 0.0 && rng.gen_bool(self.cfg.grayscale);
-        // Each image read once (a streamed set decodes it here), after every draw.
-        let own_pixels = self.set.image(i)?;
-        let other_pixels = other_image.map(|o| self.set.image(o)).transpose()?;
         for (t, src) in tiles.iter().enumerate() {
-            let img = if src.image == i {
-                &own_pixels
+            let canvas = if src.image == i {
+                &own_canvas
             } else {
-                other_pixels.as_ref().unwrap_or(&own_pixels)
+                other_canvas.as_ref().unwrap_or(&own_canvas)
             };
-            self.write_tile(img, src, gray, &mut out[t * self.tile_len()..(t + 1) * self.tile_len()]);
+            self.write_tile(canvas, src, gray, &mut out[t * self.tile_len()..(t + 1) * self.tile_len()]);
         }
         Ok(Provenance {
             perm,
@@ -179,10 +224,12 @@ impl Jigsaw {
         })
     }
 
-    /// The tile `src` of `img` (the pixels of image `src.image`).
-    fn write_tile(&self, img: &[u8], src: &TileSource, gray: bool, out: &mut [f32]) {
-        let (s, t) = (self.set.size, self.cfg.tile);
-        let px = |ch: usize, x: usize, y: usize| img[ch * s * s + y * s + x] as f32 / 255.0;
+    /// The tile `src` of `canvas` (image `src.image`).
+    fn write_tile(&self, canvas: &Canvas, src: &TileSource, gray: bool, out: &mut [f32]) {
+        let (w, plane, t) = (canvas.width, canvas.width * canvas.height, self.cfg.tile);
+        // Dereferenced once: indexing the `Cow` itself in the pixel loop is slower.
+        let img: &[u8] = &canvas.chw;
+        let px = |ch: usize, x: usize, y: usize| img[ch * plane + y * w + x] as f32 / 255.0;
         for y in 0..t {
             for x in 0..t {
                 if gray {
@@ -270,6 +317,7 @@ mod tests {
             grayscale,
             max_replaced,
             normalize,
+            original: None,
         }
     }
 
@@ -407,6 +455,77 @@ mod tests {
         c.tile = 10;
         c.grayscale = 1.5;
         assert!(Jigsaw::new(set, &perms, c).err().unwrap().contains("probability"));
+    }
+
+    /// Originals of 120 x 40 px whose pixel (x, y) has red x, green y, blue 7 * image.
+    struct Wide;
+
+    impl crate::data::Source for Wide {
+        fn len(&self) -> usize {
+            3
+        }
+        fn classes(&self) -> &[String] {
+            &[]
+        }
+        fn label(&self, _: usize) -> Option<usize> {
+            None
+        }
+        fn load(&self, i: usize) -> Result<crate::data::Image, DataError> {
+            let rgb = (0..40)
+                .flat_map(|y| (0..120).flat_map(move |x| [x as u8, y as u8, 7 * i as u8]))
+                .collect();
+            Ok(crate::data::Image::from_rgb(120, 40, rgb).unwrap())
+        }
+        fn describe(&self, i: usize) -> String {
+            format!("wide:{i}")
+        }
+    }
+
+    /// `original`: tiles come from each decoded original with its shorter side resized (120
+    /// x 40 to 60 x 20: every pixel the average of a 2 x 2 block), the crop window anywhere
+    /// along its long side, not only in the centre square a square canvas would keep.
+    #[test]
+    fn an_original_canvas_keeps_the_aspect_and_its_whole_width() {
+        let set = Arc::new(ImageSet::open(Arc::new(Wide), 20, crate::data::Fit::Squash, 0, &|_, _| {}).unwrap());
+        let cfg = JigsawConfig {
+            crop: 18,
+            tile: 4,
+            channel_shift: 0,
+            grayscale: 0.0,
+            max_replaced: 2,
+            normalize: false,
+            original: Some(20),
+        };
+        let jigsaw = Jigsaw::new(set, &PermutationSet::generate(10, 3, 1).unwrap(), cfg.clone()).unwrap();
+        let mut out = vec![0f32; 9 * 3 * 16];
+        let (mut left, mut right) = (usize::MAX, 0);
+        for seed in 0..200 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let p = jigsaw.sample(0, &mut rng, &mut out).unwrap();
+            for (t, src) in p.tiles.iter().enumerate() {
+                let (x, y) = src.origin[0];
+                assert!(x + 4 <= 60 && y + 4 <= 20, "{src:?}");
+                left = left.min(x);
+                right = right.max(x + 4);
+                // Red is the original's column: 2x + 0.5 at column x after halving.
+                let tile = &out[t * 48..(t + 1) * 48];
+                for dy in 0..4 {
+                    for dx in 0..4 {
+                        let red = tile[dy * 4 + dx] * 255.0;
+                        let green = tile[16 + dy * 4 + dx] * 255.0;
+                        let blue = tile[32 + dy * 4 + dx] * 255.0;
+                        assert_eq!(red.round(), (2.0 * (x + dx) as f32 + 0.5).round(), "{src:?}");
+                        assert_eq!(green.round(), (2.0 * (y + dy) as f32 + 0.5).round(), "{src:?}");
+                        assert_eq!(blue.round(), (7 * src.image) as f32);
+                    }
+                }
+            }
+        }
+        // A square canvas would keep columns 20..40 of the 60: crops reach both ends.
+        assert!(left < 5 && right > 55, "columns {left}..{right}");
+        // The crop must fit the shorter side.
+        let too_big = JigsawConfig { crop: 21, ..cfg };
+        assert!(too_big.check(64).unwrap_err().contains("larger than the image side 20"));
     }
 
     #[test]

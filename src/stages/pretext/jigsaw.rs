@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "min_hamming",
     "permutations_file",
     "grayscale",
+    "canvas",
 ];
 
 /// Both jigsaw tasks' metrics: permutation accuracy.
@@ -70,6 +71,7 @@ pub const JIGSAW_PLUS_PLUS: TaskDef = TaskDef {
         "permutations_file",
         "grayscale",
         "max_replaced",
+        "canvas",
     ],
     metrics: ACCURACY,
     sample_macs: nine_tiles,
@@ -87,6 +89,7 @@ struct JigsawFile {
     permutations_file: Option<String>,
     grayscale: Option<f64>,
     max_replaced: Option<usize>,
+    canvas: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +110,11 @@ pub struct JigsawSetup {
     /// Jigsaw++: at most this many tiles replaced (2); 0 for plain Jigsaw.
     pub max_replaced: usize,
     pub permutations: Permutations,
+    /// `canvas = "original"`: each decoded original's shorter side resized to
+    /// `image_size` (aspect kept) and the crop drawn anywhere in it, as the official code
+    /// does (`Resize(256)`, then a random crop); `false` (`"square"`, the default): the
+    /// image resized whole to `image_size` x `image_size`. Keyed only when original.
+    pub original_canvas: bool,
 }
 
 /// Where the permutation set comes from.
@@ -160,6 +168,16 @@ impl JigsawSetup {
         if !(0.0..=1.0).contains(&grayscale) {
             return Err(err("grayscale", format!("expected a probability in [0, 1], found {grayscale}")));
         }
+        let original_canvas = match file.canvas.as_deref() {
+            None | Some("square") => false,
+            Some("original") => true,
+            Some(other) => {
+                return Err(err(
+                    "canvas",
+                    format!("expected \"square\" (the image resized whole) or \"original\" (its shorter side resized), found \"{other}\""),
+                ))
+            }
+        };
         let max_replaced = if plus_plus { file.max_replaced.unwrap_or(2) } else { 0 };
         if max_replaced > MAX_REPLACED {
             return Err(err(
@@ -223,6 +241,7 @@ impl JigsawSetup {
             grayscale,
             max_replaced,
             permutations,
+            original_canvas,
         })
     }
 
@@ -260,6 +279,10 @@ impl Task for JigsawSetup {
         self.image_size
     }
 
+    fn reads_originals(&self) -> bool {
+        self.original_canvas
+    }
+
     fn key_fields(&self) -> Map<String, Value> {
         let mut key = Map::new();
         key.insert("crop".into(), json!(self.crop));
@@ -268,6 +291,9 @@ impl Task for JigsawSetup {
         key.insert("grayscale".into(), json!(self.grayscale));
         if self.plus_plus {
             key.insert("max_replaced".into(), json!(self.max_replaced));
+        }
+        if self.original_canvas {
+            key.insert("canvas".into(), json!("original"));
         }
         match &self.permutations {
             Permutations::Generated { count, min_hamming } => {
@@ -315,6 +341,7 @@ impl Task for JigsawSetup {
             grayscale: self.grayscale,
             max_replaced: self.max_replaced,
             normalize: true,
+            original: self.original_canvas.then_some(self.image_size),
         };
         let maker = Jigsaw::new(job.set.clone(), &perms, jigsaw.clone()).map_err(StageError::Input)?;
         let objective = Classification {

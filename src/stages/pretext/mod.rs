@@ -371,7 +371,12 @@ impl Stage for PretextParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let (spec, split) = ctx.data_input("data")?;
         let source: Arc<dyn Source> = Arc::from(open_split(spec, split)?);
-        let all = split_images(ctx, "data", source, self.task.image_size(), Reading::Whole(Fit::Squash))?;
+        let reading = if self.task.reads_originals() {
+            Reading::Originals
+        } else {
+            Reading::Whole(Fit::Squash)
+        };
+        let all = split_images(ctx, "data", source, self.task.image_size(), reading)?;
         let held = held_out_count(all.n, self.held_out);
         // The same images for every stage on this split with this stated seed (nested by
         // share): a stage started from another's model never saw the images it holds out.

@@ -84,6 +84,11 @@ pub trait Task: std::fmt::Debug + Send + Sync {
     /// The side images are loaded at (the network's input, or the picture tiles are cut
     /// from).
     fn image_size(&self) -> usize;
+    /// The task cuts its samples from the decoded originals (read streamed, whatever the
+    /// decode budget), not from images resized whole to [`Task::image_size`].
+    fn reads_originals(&self) -> bool {
+        false
+    }
     /// Its keyed options, defaults filled in (entered beside the stage's own).
     fn key_fields(&self) -> Map<String, Value>;
     fn clone_box(&self) -> Box<dyn Task>;
