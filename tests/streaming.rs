@@ -100,6 +100,17 @@ canvas = "original"
 epochs = 1
 batch_size = 8
 held_out = 0.25
+[stages.rotation_rrc]
+kind = "pretext"
+task = "rotation"
+arch = "alexnet-small"
+width = 0.25
+data = "folder:train"
+crop = "random-resized"
+crop_scale = [0.25, 1.0]
+epochs = 1
+batch_size = 8
+held_out = 0.25
 "#;
 
 /// Every file of every published entry except its manifest (which records timings), by
@@ -184,6 +195,28 @@ fn streamed_splits_compute_what_decoded_splits_compute_and_a_bad_image_fails_the
         .find(|f| f.0.starts_with("train/") && f.0.ends_with("model.json") && String::from_utf8_lossy(&f.1).contains("centre-crop"));
     let meta = String::from_utf8_lossy(&meta.expect("a model trained on random resized crops").1).into_owned();
     assert!(meta.contains("\"resize\": 37"), "{meta}");
+    // So does a rotation model trained on random resized crops; its crop is keyed, and
+    // padding does not apply to it.
+    let rotation = a.iter().filter(|f| f.0.starts_with("pretext/") && f.0.ends_with("model.json"));
+    let centre: Vec<String> = rotation
+        .map(|f| String::from_utf8_lossy(&f.1).into_owned())
+        .filter(|m| m.contains("centre-crop"))
+        .collect();
+    assert_eq!(centre.len(), 1, "{centre:?}");
+    assert!(centre[0].contains("\"resize\": 37"), "{centre:?}");
+    let explain = kept.ktlab(&["explain", "exp.toml", "rotation_rrc"]).ok().stdout;
+    assert!(
+        explain.contains("\"crop\": \"random-resized\"") && explain.contains("\"crop_scale\""),
+        "{explain}"
+    );
+    let padded = EXPERIMENT.replace(
+        "crop_scale = [0.25, 1.0]\nepochs = 1\nbatch_size = 8\nheld_out",
+        "crop_padding = 2\nepochs = 1\nbatch_size = 8\nheld_out",
+    );
+    kept.write("padded.toml", &padded);
+    kept.ktlab(&["plan", "padded.toml"])
+        .fails(2)
+        .stderr_has("stages.rotation_rrc.crop_padding");
     // The crop's ranges apply to it only.
     let bad = EXPERIMENT.replace("crop = \"random-resized\"\n", "");
     kept.write("bad.toml", &bad);
@@ -241,8 +274,8 @@ fn peak_anonymous_kib(p: &Project, args: &[&str]) -> u64 {
 /// probes of a network's five layers (8,192 pooled values each) on 800 and on 3,200
 /// training images. The larger split's features are 500 MiB: they were all held, with a
 /// standardised copy per layer, before they went to files (the probes' peak grew by 746
-/// MiB; now by 2 MiB); the anonymous peaks may differ by 100 MiB at most (sampling misses
-/// or catches a batch's transient memory).
+/// MiB; now by 2 MiB); the anonymous peaks may differ by 250 MiB at most (sampling misses
+/// or catches a batch's transient memory: 104 MiB apart once on busy cores).
 #[cfg(target_os = "linux")]
 #[test]
 fn a_probes_memory_does_not_grow_with_its_split() {
@@ -277,7 +310,7 @@ fn a_probes_memory_does_not_grow_with_its_split() {
     let (small, large) = (peaks[0] as f64 / 1024.0, peaks[1] as f64 / 1024.0);
     assert!(small > 100.0, "implausible peak of {small:.0} MiB");
     assert!(
-        large - small < 100.0,
+        large - small < 250.0,
         "the probes' peak grew from {small:.0} MiB to {large:.0} MiB with the split"
     );
 }

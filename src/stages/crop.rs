@@ -1,7 +1,7 @@
-//! How a training stage (`train`, `finetune`) crops its images: CIFAR-style (the image
-//! resized whole, translated within a zero padding) or ImageNet's (a random resized crop of
-//! the decoded original), and how its model then reads images whole (resized whole, or the
-//! shorter side to 256/224 of the input and the centre square).
+//! How a training stage (`train`, `finetune`, a rotation `pretext`) crops its images:
+//! CIFAR-style (the image resized whole, translated within a zero padding) or ImageNet's (a
+//! random resized crop of the decoded original), and how its model then reads images whole
+//! (resized whole, or the shorter side to 256/224 of the input and the centre square).
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Node};

@@ -364,6 +364,21 @@ impl ImageSet {
         (self.subset(&kept), self.subset(&aside))
     }
 
+    /// The same images read whole by `fit` instead (the set's own side), when the set is
+    /// streamed from its source: the held-out images of a model trained on random resized
+    /// crops, read by its centre crop. `None` for images kept decoded (already fitted).
+    pub fn refit(&self, fit: Fit) -> Option<ImageSet> {
+        match &*self.pixels {
+            Pixels::Stream(_) => Some(ImageSet {
+                fit,
+                pixels: self.pixels.clone(),
+                index: self.index.clone(),
+                ..*self
+            }),
+            Pixels::Memory(_) | Pixels::Mapped(_) => None,
+        }
+    }
+
     /// The images `idx`, in that order (sharing this set's pixels or source).
     pub fn subset(&self, idx: &[usize]) -> ImageSet {
         let index = idx.iter().map(|&i| self.index.as_ref().map_or(i, |index| index[i])).collect();

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::super::crop::{CropKind, CropParams};
 use super::task::{Task, TaskDef, TaskInput};
 use crate::config::ConfigError;
 #[cfg(feature = "torch")]
@@ -21,7 +22,7 @@ use {
 pub const ROTATION: TaskDef = TaskDef {
     name: "rotation",
     family: "rotation",
-    keys: &["crop_padding", "flip"],
+    keys: &["crop_padding", "flip", "crop", "crop_scale", "crop_ratio"],
     metrics: &["pretext_heldout_accuracy", "pretext_train_accuracy"],
     // The four rotations of each image.
     sample_macs: |_, cfg| Some(4.0 * cfg.macs_per_image()?),
@@ -33,6 +34,8 @@ pub const ROTATION: TaskDef = TaskDef {
 struct RotationFile {
     crop_padding: Option<usize>,
     flip: Option<bool>,
+    #[serde(flatten)]
+    crop: CropParams,
 }
 
 #[derive(Clone, Debug)]
@@ -43,13 +46,25 @@ pub struct RotationSetup {
     pub crop_padding: usize,
     /// Random horizontal flips (true).
     pub flip: bool,
+    /// `crop = "random-resized"`: each image a random resized crop of its decoded original
+    /// (ImageNet's training crop, as `train` takes it), the model then reading images by the
+    /// centre crop; keyed only when given.
+    pub crop: CropParams,
 }
 
 impl RotationSetup {
     fn decode(input: &TaskInput<'_>) -> Result<RotationSetup, ConfigError> {
-        let file = input.table.decode_flattened::<RotationFile>(input.prefix, input.known)?;
+        let mut file = input.table.decode_flattened::<RotationFile>(input.prefix, input.known)?;
+        file.crop.validate(input.table, input.prefix)?;
         let size = input.image_size.unwrap_or(crate::models::default_image_size(input.arch) as usize);
-        let pad = file.crop_padding.unwrap_or(if input.arch.is_small() { 4 } else { 0 });
+        let resized = file.crop.crop == CropKind::RandomResized;
+        if resized && file.crop_padding.is_some() {
+            return Err(input.error(
+                "crop_padding",
+                "`crop_padding` applies to crop = \"pad\" (a random resized crop is not padded)".into(),
+            ));
+        }
+        let pad = file.crop_padding.unwrap_or(if input.arch.is_small() && !resized { 4 } else { 0 });
         if pad > size / 2 {
             return Err(input.error("crop_padding", format!("expected at most half the image size, found {pad}")));
         }
@@ -58,6 +73,7 @@ impl RotationSetup {
             image_size: size,
             crop_padding: pad,
             flip: file.flip.unwrap_or(true),
+            crop: file.crop,
         })
     }
 }
@@ -71,10 +87,18 @@ impl Task for RotationSetup {
         self.image_size
     }
 
+    fn reads_originals(&self) -> bool {
+        self.crop.crop == CropKind::RandomResized
+    }
+
     fn key_fields(&self) -> Map<String, Value> {
         let mut key = Map::new();
         key.insert("crop_padding".into(), json!(self.crop_padding));
         key.insert("flip".into(), json!(self.flip));
+        // Only a random resized crop enters the key (the pad default keeps every key).
+        if let Ok(Value::Object(crop)) = serde_json::to_value(&self.crop) {
+            key.extend(crop);
+        }
         key
     }
 
@@ -94,7 +118,7 @@ impl Task for RotationSetup {
                 decoder: None,
                 per_image_norm: false,
                 lightness_input: false,
-                fit: Default::default(),
+                fit: self.crop.eval_fit(self.image_size),
             },
             ctx.device,
         )?;
@@ -107,12 +131,17 @@ impl Task for RotationSetup {
             augment: Augment {
                 crop_padding: self.crop_padding,
                 flip: self.flip,
-                resized_crop: None,
+                resized_crop: self.crop.resized_crop(),
             },
         };
-        // Held-out images as they are, at all four angles.
+        // Held-out images as the model reads images (after random resized crops: the centre
+        // crop of the original), at all four angles.
+        let aside = match job.aside.refit(self.crop.eval_fit(self.image_size)) {
+            Some(refit) => Arc::new(refit),
+            None => job.aside.clone(),
+        };
         let heldout_maker = Rotation {
-            set: job.aside.clone(),
+            set: aside,
             augment: Augment {
                 crop_padding: 0,
                 flip: false,
