@@ -61,10 +61,7 @@ fn check_memory(session: &Session, plan: &Plan, sel: &Selection) -> Result<(), E
         .map(|inst| matches!(inst.device, crate::device::Device::Cuda(_)))
         .collect();
     match crate::plan::largest_on_host(&memory, &on_gpu) {
-        Some((i, need)) if need > machine => {
-            let Some(m) = &memory[i] else {
-                return Ok(());
-            };
+        Some((i, m, need)) if need > machine => {
             let inst = &plan.instances[i];
             let (variant, stage) = &inst.uses[0];
             let gib = crate::plan::human_bytes;

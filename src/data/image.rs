@@ -87,18 +87,20 @@ pub fn fit_to(img: &Image, size: usize, fit: Fit) -> Image {
 /// Resizes `img` to `size` x `size` (aspect ratio is not kept) by area averaging; see
 /// [`area_resample`]. A `size` of 0 gives an empty image.
 pub fn resize_to(img: &Image, size: usize) -> Image {
-    if img.width == size && img.height == size {
+    resize_to_wh(img, size, size)
+}
+
+/// Resizes `img` to `width` x `height` by area averaging (see [`area_resample`]), rounded
+/// to 8 bits.
+pub fn resize_to_wh(img: &Image, width: usize, height: usize) -> Image {
+    if img.width == width && img.height == height {
         return img.clone();
     }
-    let rgb = area_resample(img, size, size)
+    let rgb = area_resample(img, width, height)
         .into_iter()
         .map(|v| v.round().clamp(0.0, 255.0) as u8)
         .collect();
-    Image {
-        width: size,
-        height: size,
-        rgb,
-    }
+    Image { width, height, rgb }
 }
 
 /// Resamples `img` to `width` x `height` with a box filter: every output pixel is the

@@ -14,7 +14,7 @@ mod synthetic;
 pub use budget::{decode_budget, decode_cache, decoded_bytes, BATCHES_AHEAD, DECODE_BUDGET_VAR, DECODE_CACHE_VAR, DEFAULT_DECODE_BUDGET};
 pub use cifar_binary::Cifar10Binary;
 pub use fingerprint::{fingerprint, fingerprint_with, Cache, FingerprintMode};
-pub use image::{area_resample, fit_to, resize_to, Fit, Image};
+pub use image::{area_resample, fit_to, resize_to, resize_to_wh, Fit, Image};
 pub use image_folder::{decode_file, list_split, ImageFolder, Listing};
 #[cfg(feature = "torch")]
 pub use npy::read_npy;

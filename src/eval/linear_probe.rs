@@ -280,14 +280,17 @@ impl Probe {
 
     /// Top-1 (and top-5 when there are more than five classes) accuracy on `x`, `y`.
     pub fn score(&self, x: &Tensor, y: &Tensor) -> ProbeScores {
-        let logits = self.logits(x);
-        tch::no_grad(|| scores_of(&logits, &y.to_device(logits.device())))
+        scores_of(&self.logits(x), y)
     }
 }
 
 /// Top-1 (and top-5 when there are more than five classes) accuracy of `logits` [n, classes]
-/// for the labels `y` [n]: every probe's scores.
+/// for the labels `y` [n] (on any device): every probe's scores.
 pub fn scores_of(logits: &Tensor, y: &Tensor) -> ProbeScores {
+    tch::no_grad(|| scores_on_device(logits, &y.to_device(logits.device())))
+}
+
+fn scores_on_device(logits: &Tensor, y: &Tensor) -> ProbeScores {
     let classes = logits.size()[1];
     let n = y.size()[0].max(1) as f64;
     let top1 = logits

@@ -119,8 +119,7 @@ impl MlpProbe {
 
     /// Top-1 (and top-5 when there are more than five classes) accuracy on `x`, `y`.
     pub fn score(&self, x: &Tensor, y: &Tensor) -> ProbeScores {
-        let logits = self.logits(x);
-        tch::no_grad(|| scores_of(&logits, &y.to_device(logits.device())))
+        scores_of(&self.logits(x), y)
     }
 }
 

@@ -66,13 +66,13 @@ impl Memory {
 }
 
 /// The instance whose estimated peak in this machine's memory is largest (`on_gpu`: which
-/// instances run on a GPU), with that amount.
-pub fn largest_on_host(memory: &[Option<Memory>], on_gpu: &[bool]) -> Option<(usize, f64)> {
+/// instances run on a GPU), its estimate and that amount.
+pub fn largest_on_host<'a>(memory: &'a [Option<Memory>], on_gpu: &[bool]) -> Option<(usize, &'a Memory, f64)> {
     memory
         .iter()
         .enumerate()
-        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m.on_host(on_gpu.get(i).copied().unwrap_or(false)))))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m, m.on_host(on_gpu.get(i).copied().unwrap_or(false)))))
+        .max_by(|a, b| a.2.total_cmp(&b.2))
 }
 
 /// The instance with the largest estimated peak, if any has one.
@@ -418,8 +418,8 @@ mod tests {
             features: 8.0 * gib,
         };
         let both = [Some(m.clone()), None, Some(probe.clone())];
-        assert_eq!(largest_on_host(&both, &[false, false, false]), Some((0, m.total())));
-        assert_eq!(largest_on_host(&both, &[true, false, true]), Some((2, 8.6 * gib)));
+        assert_eq!(largest_on_host(&both, &[false, false, false]), Some((0, &m, m.total())));
+        assert_eq!(largest_on_host(&both, &[true, false, true]), Some((2, &probe, 8.6 * gib)));
         assert_eq!(largest_on_host(&[None], &[true]), None);
     }
 

@@ -17,8 +17,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::permutations::{Permutation, PermutationSet, MAX_REPLACED, TILES};
-use crate::data::{area_resample, DataError};
-use crate::train::batches::{ImageSet, SampleMaker};
+use crate::data::{resize_to_wh, DataError};
+use crate::train::batches::{write_chw, ImageSet, SampleMaker};
 
 /// How tiles are cut from an image (its side is the `ImageSet`'s).
 #[derive(Clone, Debug, PartialEq)]
@@ -139,14 +139,8 @@ impl Jigsaw {
         let (w, h) = (img.width.max(1), img.height.max(1));
         let scaled = |long: usize, short: usize| ((long * side) as f64 / short as f64).round().max(side as f64) as usize;
         let (width, height) = if w <= h { (side, scaled(h, w)) } else { (scaled(w, h), side) };
-        let hwc = area_resample(&img, width, height);
-        let plane = width * height;
-        let mut chw = vec![0u8; 3 * plane];
-        for (p, px) in hwc.chunks_exact(3).enumerate() {
-            for ch in 0..3 {
-                chw[ch * plane + p] = px[ch].round().clamp(0.0, 255.0) as u8;
-            }
-        }
+        let mut chw = vec![0u8; 3 * width * height];
+        write_chw(&resize_to_wh(&img, width, height), &mut chw);
         Ok(Canvas {
             width,
             height,

@@ -97,14 +97,14 @@ fn decode_all(
         })
 }
 
-/// `img` (`size` x `size`) channels-first into `dst`.
-fn write_chw(img: &Image, dst: &mut [u8]) {
-    let size = img.width;
-    for y in 0..size {
-        for x in 0..size {
+/// `img` channels-first into `dst` (`3 x height x width`).
+pub(crate) fn write_chw(img: &Image, dst: &mut [u8]) {
+    let (w, plane) = (img.width, img.width * img.height);
+    for y in 0..img.height {
+        for x in 0..w {
             let p = img.pixel(x, y);
             for ch in 0..3 {
-                dst[ch * size * size + y * size + x] = p[ch];
+                dst[ch * plane + y * w + x] = p[ch];
             }
         }
     }
