@@ -314,3 +314,66 @@ fn a_probes_memory_does_not_grow_with_its_split() {
         "the probes' peak grew from {small:.0} MiB to {large:.0} MiB with the split"
     );
 }
+
+/// Probes' features stored as float16 (`dtype = "float16"`, half the disk and page cache):
+/// the linear (L-BFGS and Adam), MLP and kNN probes give what they give on float32 features
+/// up to float16's rounding; the option is keyed (another key), `float32` written out keeps
+/// the key of the default, and another type is refused naming the key.
+#[test]
+fn probes_read_features_stored_as_float16() {
+    let p = Project::new();
+    let probe = |name: &str, kind: &str, extra: &str| {
+        format!(
+            "[stages.{name}]\nkind = \"{kind}\"\nmodel = \"random\"\nlayers = [\"conv2\", \"conv5\"]\n\
+             train = \"shapes:train\"\ntest = \"shapes:test\"\n{extra}"
+        )
+    };
+    let mut text = "name = \"half\"\nseed = 1\n[stages.random]\nkind = \"init\"\narch = \"alexnet-small\"\nwidth = 0.25\n".to_string();
+    for (name, kind, extra) in [
+        ("lbfgs", "linear-probe", ""),
+        ("adam", "linear-probe", "solver = \"adam\"\nepochs = 5\n"),
+        ("mlp", "mlp-probe", "hidden = [64]\nepochs = 5\n"),
+        ("knn", "knn-probe", ""),
+    ] {
+        text += &probe(name, kind, extra);
+        text += &probe(&format!("{name}16"), kind, &format!("{extra}dtype = \"float16\"\n"));
+    }
+    p.write("exp.toml", &text);
+    let key = |plan: &str, stage: &str| -> String {
+        let line = plan.lines().find(|l| l.split_whitespace().nth(1) == Some(stage));
+        line.and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_else(|| panic!("{stage}: {plan}"))
+            .to_string()
+    };
+    let plan = p.ktlab(&["plan", "exp.toml"]).ok().stdout;
+    let written = p.ktlab(&["plan", "exp.toml", "--set", "stages.lbfgs.dtype=float32"]).ok().stdout;
+    assert_eq!(key(&plan, "lbfgs"), key(&written, "lbfgs"), "float32 written out moved the key");
+    for name in ["lbfgs", "adam", "mlp", "knn"] {
+        assert_ne!(key(&plan, name), key(&plan, &format!("{name}16")), "{plan}");
+    }
+    p.ktlab(&["run", "exp.toml"]).ok();
+    let csv = p.read("results/half/results.csv");
+    let value = |stage: &str, layer: &str| -> f64 {
+        csv.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[1] == stage && f[2] == layer && f[3] == "top1")
+            .unwrap_or_else(|| panic!("{stage} {layer}: {csv}"))[4]
+            .parse()
+            .unwrap()
+    };
+    // The convex L-BFGS fit moves by rounding only; kNN by near ties; the stochastic fits
+    // (Adam, the MLP with dropout) by their trajectories. Features read wrongly would sit at
+    // chance (0.125): 0.06 or more below float32's.
+    for (name, tolerance) in [("lbfgs", 0.005), ("knn", 0.01), ("adam", 0.02), ("mlp", 0.03)] {
+        for layer in ["conv2", "conv5"] {
+            let (full, half) = (value(name, layer), value(&format!("{name}16"), layer));
+            eprintln!("{name} {layer}: float32 {full:.3}, float16 {half:.3}");
+            assert!(full > 0.16, "{name} {layer}: {full} is too near chance (8 classes) to tell");
+            assert!((full - half).abs() <= tolerance, "{name} {layer}: float32 {full}, float16 {half}");
+        }
+    }
+    p.ktlab(&["plan", "exp.toml", "--set", "stages.knn.dtype=bfloat16"])
+        .fails(2)
+        .stderr_has("`stages.knn.dtype`")
+        .stderr_has("expected \"float32\" or \"float16\"");
+}

@@ -56,6 +56,15 @@ impl NpyDtype {
         }
     }
 
+    /// The largest magnitude this type stores finitely: float16's 65,504 for `F16`,
+    /// float32's largest otherwise (what a float32 value can exceed).
+    pub fn largest(self) -> f32 {
+        match self {
+            NpyDtype::F16 => f32::from(half::f16::MAX),
+            _ => f32::MAX,
+        }
+    }
+
     #[cfg(feature = "torch")]
     fn kind(self) -> Kind {
         match self {
@@ -369,15 +378,17 @@ impl NpyMatrix {
     }
 
     #[cfg(feature = "torch")]
-    /// The whole float32 matrix as a CPU tensor over a mapping of the file that libtorch
-    /// owns (`at::from_file`): freed with the last tensor that views it, paged in as it is
-    /// read and dropped again under memory pressure (a shared, file-backed mapping: it
-    /// reserves no memory, so a file larger than memory maps). Writes to the tensor would
-    /// reach the file: for files the caller owns (a stage's scratch features), read only.
-    /// Float16 files are converted into memory instead.
+    /// The whole float32 or float16 matrix as a CPU tensor of its own type over a mapping of
+    /// the file that libtorch owns (`at::from_file`): freed with the last tensor that views
+    /// it, paged in as it is read and dropped again under memory pressure (a shared,
+    /// file-backed mapping: it reserves no memory, so a file larger than memory maps).
+    /// Writes to the tensor would reach the file: for files the caller owns (a stage's
+    /// scratch features), read only. A float16 matrix stays float16 (half the pages): its
+    /// readers convert what they read.
     pub fn file_tensor(&self) -> Result<Tensor, NpyError> {
-        let offset = self.header.data_offset;
-        if self.header.dtype != NpyDtype::F32 || !offset.is_multiple_of(4) || self.rows() == 0 || self.cols() == 0 {
+        let (offset, dtype) = (self.header.data_offset, self.header.dtype);
+        let size = dtype.size();
+        if !matches!(dtype, NpyDtype::F32 | NpyDtype::F16) || !offset.is_multiple_of(size) || self.rows() == 0 || self.cols() == 0 {
             return self.to_tensor();
         }
         let torch = |source| NpyError::Torch {
@@ -388,11 +399,11 @@ impl NpyMatrix {
             path: self.path.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not UTF-8"),
         })?;
-        // `check_length` in `open`: the file is the header plus exactly rows x cols floats.
-        let floats = (self.map.len() / 4) as i64;
-        let all = Tensor::f_from_file(name, true, floats, (Kind::Float, tch::Device::Cpu)).map_err(torch)?;
+        // `check_length` in `open`: the file is the header plus exactly rows x cols values.
+        let values = (self.map.len() / size) as i64;
+        let all = Tensor::f_from_file(name, true, values, (dtype.kind(), tch::Device::Cpu)).map_err(torch)?;
         let n = (self.rows() * self.cols()) as i64;
-        all.f_narrow(0, (offset / 4) as i64, n)
+        all.f_narrow(0, (offset / size) as i64, n)
             .and_then(|t| t.f_view([self.rows() as i64, self.cols() as i64]))
             .map_err(torch)
     }
@@ -581,6 +592,29 @@ mod tests {
         let dim = Some([0i64].as_slice());
         assert!(t.mean_dim(dim, true, Kind::Float).equal(&x.mean_dim(dim, true, Kind::Float)));
         assert!(t.std_dim(dim, false, true).equal(&x.std_dim(dim, false, true)));
+    }
+
+    /// A float16 file's tensor is float16 over the file (half the pages): the halves
+    /// written, read back without conversion; `largest` is the range the writer can keep.
+    #[test]
+    fn a_float16_file_tensor_is_float16_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let x = Tensor::randn([300, 33], (Kind::Float, tch::Device::Cpu)) * 1000.0;
+        let p = dir.path().join("h.npy");
+        let mut w = NpyWriter::create(&p, 300, 33, NpyDtype::F16).unwrap();
+        w.write_rows(&Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap()).unwrap();
+        w.finish().unwrap();
+        let m = NpyMatrix::open(&p).unwrap();
+        let t = m.file_tensor().unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!((t.size(), t.kind()), (vec![300, 33], Kind::Half));
+        assert!(t.equal(&x.to_kind(Kind::Half)));
+        assert!(m
+            .block(5, 7)
+            .unwrap()
+            .equal(&x.to_kind(Kind::Half).to_kind(Kind::Float).narrow(0, 5, 7)));
+        assert_eq!(NpyDtype::F16.largest(), 65504.0);
+        assert_eq!(NpyDtype::F32.largest(), f32::MAX);
     }
 
     #[test]

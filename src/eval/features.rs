@@ -26,8 +26,16 @@ pub struct Standardize {
 #[cfg(feature = "torch")]
 impl Standardize {
     /// Of every column of `x` (population standard deviation, at least 1e-6), computed
-    /// where `x` is (one pass over a file-backed matrix), kept on `device`.
+    /// where `x` is (one pass over a file-backed matrix), kept on `device`. A float16
+    /// matrix (features stored as float16) is read a block of rows at a time in float64:
+    /// libtorch's reductions of it on the CPU would first convert the whole matrix to
+    /// float32.
     pub fn of(x: &Tensor, device: Device) -> Standardize {
+        match x.kind() {
+            Kind::Float => {}
+            Kind::Half | Kind::BFloat16 => return Standardize::of_blocks(x, device),
+            _ => return Standardize::of(&x.to_kind(Kind::Float), device),
+        }
         let dim = Some([0i64].as_slice());
         let mean = x.mean_dim(dim, true, Kind::Float);
         let std = x.std_dim(dim, false, true).clamp_min(1e-6);
@@ -37,13 +45,38 @@ impl Standardize {
         }
     }
 
+    /// [`Standardize::of`] in two passes over blocks of rows (the mean, then the squared
+    /// deviations from it), each block converted to float64.
+    fn of_blocks(x: &Tensor, device: Device) -> Standardize {
+        let (n, d) = (x.size()[0], x.size().get(1).copied().unwrap_or(1));
+        let rows = (block_rows(d) / 2).max(1);
+        let dim = Some([0i64].as_slice());
+        let zeros = || Tensor::zeros([1, d], (Kind::Double, x.device()));
+        let per_block = |f: &dyn Fn(&Tensor) -> Tensor| {
+            let mut acc = zeros();
+            let mut start = 0;
+            while start < n {
+                let len = rows.min(n - start);
+                acc += f(&x.narrow(0, start, len).to_kind(Kind::Double)).sum_dim_intlist(dim, true, Kind::Double);
+                start += len;
+            }
+            acc / n.max(1) as f64
+        };
+        let mean = per_block(&|b| b.shallow_clone());
+        let variance = per_block(&|b| (b - &mean).square());
+        Standardize {
+            mean: mean.to_kind(Kind::Float).to_device(device),
+            std: variance.sqrt().to_kind(Kind::Float).clamp_min(1e-6).to_device(device),
+        }
+    }
+
     pub fn device(&self) -> Device {
         self.mean.device()
     }
 
-    /// `(x - mean) / std` of rows `x` on this device.
+    /// `(x - mean) / std` of rows `x` on this device, in float32 (float16 rows converted).
     pub fn apply(&self, x: &Tensor) -> Tensor {
-        (x - &self.mean) / &self.std
+        (x.to_kind(Kind::Float) - &self.mean) / &self.std
     }
 
     /// The rows `idx` (an int64 CPU tensor) of `x`, moved to this device, standardised.
@@ -112,6 +145,18 @@ mod tests {
             assert!(map_row_blocks(&x, Device::Cpu, rows, &f).equal(&want), "blocks of {rows}");
         }
         assert_eq!(block_rows(2048), 32_768);
+        // Float16 rows (features stored as float16): the statistics of the same values to
+        // float32 rounding, read by blocks; rows and blocks come out float32.
+        let h = x.to_kind(Kind::Half);
+        let sh = Standardize::of(&h, Device::Cpu);
+        let sf = Standardize::of(&h.to_kind(Kind::Float), Device::Cpu);
+        let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) <= 1e-5 * (1.0 + b.abs().max().double_value(&[]));
+        assert!(close(&sh.mean, &sf.mean) && close(&sh.std, &sf.std));
+        assert_eq!(sh.rows(&h, &idx).kind(), Kind::Float);
+        let g = |b: &Tensor| sh.apply(b).sum_dim_intlist(1, true, Kind::Float);
+        for rows in [1, 7, 500] {
+            assert!(map_row_blocks(&h, Device::Cpu, rows, &g).equal(&g(&h)), "float16 blocks of {rows}");
+        }
         assert_eq!(block_rows(1 << 40), 1);
     }
 }

@@ -120,7 +120,7 @@ pub fn knn_classify(
             )));
         }
         // Identity unless standardising: (x - mean) / std with the bank's statistics.
-        let stats = cfg.standardize.then(|| Standardize::of(&train.to_kind(Kind::Float), device));
+        let stats = cfg.standardize.then(|| Standardize::of(train, device));
         let prepare = |x: &Tensor| {
             let x = x.to_device(device).to_kind(Kind::Float);
             unit_rows(&match &stats {

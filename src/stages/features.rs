@@ -268,11 +268,7 @@ impl FeaturesFile {
                 format!("`path` applies to model = \"npy\", not to model = \"{}\"", self.model),
             ));
         }
-        let dtype = match self.dtype.as_deref() {
-            None | Some("float32") => NpyDtype::F32,
-            Some("float16") => NpyDtype::F16,
-            Some(other) => return Err(err("dtype", format!("expected \"float32\" or \"float16\", found \"{other}\""))),
-        };
+        let dtype = super::params::stored_dtype(self.dtype.as_deref(), table, prefix)?;
         let npy = self.path.take().zip(self.npy_sha256.take());
         let extractor = match (self.model.as_str(), self.cell, self.block, self.bins, self.size, self.layer) {
             ("npy", ..) => match npy {
@@ -491,11 +487,7 @@ impl Writer {
 
     /// The first row of `rows` that cannot be stored, with what is wrong with it.
     fn check(&self, rows: &[f32]) -> Option<(usize, String)> {
-        let limit = if self.dtype == NpyDtype::F16 {
-            f32::from(half::f16::MAX)
-        } else {
-            f32::MAX
-        };
+        let limit = self.dtype.largest();
         let i = rows.iter().position(|v| !v.is_finite() || v.abs() > limit)?;
         let what = if rows[i].is_finite() {
             format!("value {} is beyond float16's range (set dtype = \"float32\")", rows[i])

@@ -50,6 +50,10 @@ pub struct KnnProbeParams {
     /// Read the images at this size instead of the model's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
+    /// The element type of the feature files the probe writes and reads: `float16` (half
+    /// the disk and page cache) or `float32` (the default; not keyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 fn d_k() -> usize {
@@ -63,11 +67,12 @@ fn d_temperature() -> f64 {
 }
 
 impl KnnProbeParams {
-    fn validate(self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
+    fn validate(mut self, table: &Node, prefix: &str) -> Result<Self, ConfigError> {
         let at = |key: &str| table.lookup(key).unwrap_or(table);
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
         probe_data::check_image_size(self.image_size, table, prefix)?;
+        probe_data::check_dtype(&mut self.dtype, table, prefix)?;
         if self.k == 0 || self.k > 100_000 {
             return err("k", format!("expected 1..=100000 neighbours, found {}", self.k));
         }
@@ -136,16 +141,9 @@ impl Stage for KnnProbeParams {
     fn run(&self, ctx: &RunCtx) -> Result<Outcome, StageError> {
         let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
         let layers: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let bank = split_features(ctx, &model, "train", &layers, self.pooled_dim, self.image_size, None)?;
-        let test = split_features(
-            ctx,
-            &model,
-            "test",
-            &layers,
-            self.pooled_dim,
-            self.image_size,
-            Some((&self.train, &bank.classes)),
-        )?;
+        let how = (self.pooled_dim, self.image_size, probe_data::dtype_of(&self.dtype));
+        let bank = split_features(ctx, &model, "train", &layers, how, None)?;
+        let test = split_features(ctx, &model, "test", &layers, how, Some((&self.train, &bank.classes)))?;
         let n_bank = bank.labels.size()[0] as usize;
         if self.k > n_bank {
             return Err(StageError::Input(too_many_neighbours(self.k, &self.train, n_bank)));

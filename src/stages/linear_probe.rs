@@ -67,6 +67,10 @@ pub struct LinearProbeParams {
     /// Read the images at this size instead of the model's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
+    /// The element type of the feature files the probe writes and reads: `float16` (half
+    /// the disk and page cache) or `float32` (the default; not keyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 crate::config::choice! {
@@ -107,6 +111,7 @@ impl LinearProbeParams {
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
         probe_data::check_image_size(self.image_size, table, prefix)?;
+        probe_data::check_dtype(&mut self.dtype, table, prefix)?;
         if self.pooled_dim == Some(0) {
             return err("pooled_dim", "expected a positive size".into());
         }
@@ -339,6 +344,7 @@ impl Stage for LinearProbeParams {
             layers: &self.layers,
             pooled_dim: self.pooled_dim,
             image_size: self.image_size,
+            dtype: probe_data::dtype_of(&self.dtype),
         };
         probe_layers(
             ctx,
@@ -354,7 +360,8 @@ impl Stage for LinearProbeParams {
 }
 
 /// Which pooled features a probe reads: the layers of the stage input `model`, pooled to
-/// about `pooled_dim` values each, the images read at `image_size` (else the model's side).
+/// about `pooled_dim` values each, the images read at `image_size` (else the model's side),
+/// stored as `dtype`.
 #[cfg(feature = "torch")]
 pub(super) struct Pooled<'a> {
     /// The train split as the file names it (the test and val labels are matched to its
@@ -363,6 +370,8 @@ pub(super) struct Pooled<'a> {
     pub layers: &'a [String],
     pub pooled_dim: Option<usize>,
     pub image_size: Option<usize>,
+    /// The element type the features are stored in.
+    pub dtype: crate::data::NpyDtype,
 }
 
 /// Fits a probe on (features, labels, classes, weight decay, seed, a warm start).
@@ -386,12 +395,12 @@ pub(super) fn probe_layers<P>(
 ) -> Result<Outcome, StageError> {
     let model = LoadedModel::load(ctx.stage_input("model")?, ctx.device)?;
     let layers: Vec<&str> = pooled.layers.iter().map(String::as_str).collect();
-    let (pooled_dim, image_size) = (pooled.pooled_dim, pooled.image_size);
-    let train = split_features(ctx, &model, "train", &layers, pooled_dim, image_size, None)?;
+    let how = (pooled.pooled_dim, pooled.image_size, pooled.dtype);
+    let train = split_features(ctx, &model, "train", &layers, how, None)?;
     let into = Some((pooled.train, train.classes.as_slice()));
-    let test = split_features(ctx, &model, "test", &layers, pooled_dim, image_size, into)?;
+    let test = split_features(ctx, &model, "test", &layers, how, into)?;
     let val = match choice {
-        Some(_) => Some(split_features(ctx, &model, "val", &layers, pooled_dim, image_size, into)?),
+        Some(_) => Some(split_features(ctx, &model, "val", &layers, how, into)?),
         None => None,
     };
     let (xs_train, y_train, classes) = (train.xs, train.labels, train.classes.len() as i64);

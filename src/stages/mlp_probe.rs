@@ -55,6 +55,10 @@ pub struct MlpProbeParams {
     /// Read the images at this size instead of the model's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
+    /// The element type of the feature files the probe writes and reads: `float16` (half
+    /// the disk and page cache) or `float32` (the default; not keyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
 }
 
 fn d_hidden() -> Vec<i64> {
@@ -83,6 +87,7 @@ impl MlpProbeParams {
         let err = |key: &str, msg: String| Err(at(key).error(&format!("{prefix}.{key}"), msg));
         check_layers_and_splits(&self.layers, &self.train, &self.test, table, prefix)?;
         probe_data::check_image_size(self.image_size, table, prefix)?;
+        probe_data::check_dtype(&mut self.dtype, table, prefix)?;
         if self.hidden.len() > 8 || self.hidden.iter().any(|&h| !(1..=65_536).contains(&h)) {
             return err(
                 "hidden",
@@ -169,6 +174,7 @@ impl Stage for MlpProbeParams {
             layers: &self.layers,
             pooled_dim: self.pooled_dim,
             image_size: self.image_size,
+            dtype: probe_data::dtype_of(&self.dtype),
         };
         let fit = |x: &tch::Tensor, y: &tch::Tensor, classes: i64, wd: f64, seed: u64, _: Option<&MlpProbe>| {
             let cfg = MlpConfig {

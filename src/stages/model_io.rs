@@ -275,13 +275,16 @@ impl LoadedModel {
     /// the process, so a split's features may exceed memory. A file that is complete
     /// (renamed into place after its last row) is taken as it is: the folder is keyed by
     /// the stage instance (its checkpoint folder), so a probe stopped after extracting
-    /// resumes from its features.
+    /// resumes from its features. `dtype` `F16` stores them as float16 (half the disk and
+    /// page cache; the tensors are float16 then, and a value beyond float16's range fails
+    /// the stage, naming the remedy).
     pub fn extract_to_files(
         &self,
         set: &ImageSet,
         layers: &[&str],
         pooled_dim: Option<usize>,
         (dir, prefix): (&Path, &str),
+        dtype: NpyDtype,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Vec<Tensor>, StageError> {
         let path = |layer: &str| dir.join(format!("{prefix}-{layer}.npy"));
@@ -290,7 +293,7 @@ impl LoadedModel {
             .map(|l| {
                 NpyMatrix::open(&path(l))
                     .ok()
-                    .filter(|m| m.rows() == set.n && m.dtype() == NpyDtype::F32)
+                    .filter(|m| m.rows() == set.n && m.dtype() == dtype)
                     .and_then(|m| m.file_tensor().ok())
             })
             .collect();
@@ -304,11 +307,17 @@ impl LoadedModel {
         let mut writers: Vec<Option<NpyWriter>> = layers.iter().map(|_| None).collect();
         self.for_each_pooled(set, layers, pooled_dim, progress, &mut |i, t| {
             let rows = Vec::<f32>::try_from(&t.flatten(0, -1))?;
+            if let Some(v) = rows.iter().find(|v| v.is_finite() && v.abs() > dtype.largest()) {
+                return Err(StageError::Failed(format!(
+                    "{} features: value {v} is beyond float16's range (set dtype = \"float32\")",
+                    layers[i]
+                )));
+            }
             let w = match &mut writers[i] {
                 Some(w) => w,
                 slot => {
                     let cols = t.size().get(1).copied().unwrap_or(0) as usize;
-                    slot.insert(NpyWriter::create(&partial(layers[i]), set.n, cols, NpyDtype::F32).map_err(failed)?)
+                    slot.insert(NpyWriter::create(&partial(layers[i]), set.n, cols, dtype).map_err(failed)?)
                 }
             };
             w.write_rows(&rows).map_err(failed)
@@ -407,7 +416,7 @@ mod tests {
         let want = model.extract(&set, &layers, None, &|_, _| {}).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let got = model
-            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), NpyDtype::F32, &|_, _| {})
             .unwrap();
         for (w, g) in want.iter().zip(&got) {
             assert!(w.equal(g));
@@ -418,17 +427,40 @@ mod tests {
         other.write_rows(&vec![0.5f32; n * want[0].size()[1] as usize]).unwrap();
         other.finish().unwrap();
         let again = model
-            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), NpyDtype::F32, &|_, _| {})
             .unwrap();
         assert_eq!(again[0].double_value(&[3, 2]), 0.5);
         assert!(again[1].equal(&want[1]));
         // Without one layer's file every layer is read again.
         std::fs::remove_file(dir.path().join("train-conv5.npy")).unwrap();
         let fresh = model
-            .extract_to_files(&set, &layers, None, (dir.path(), "train"), &|_, _| {})
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), NpyDtype::F32, &|_, _| {})
             .unwrap();
         assert!(fresh[0].equal(&want[0]) && fresh[1].equal(&want[1]));
         assert!(!dir.path().join("train-conv1.npy.partial").exists());
+        // Stored as float16: the features rounded to float16, in files of that type (the
+        // float32 files there are not taken for them).
+        let half = model
+            .extract_to_files(&set, &layers, None, (dir.path(), "train"), NpyDtype::F16, &|_, _| {})
+            .unwrap();
+        for (w, h) in want.iter().zip(&half) {
+            assert_eq!(h.kind(), Kind::Half);
+            assert!(h.equal(&w.to_kind(Kind::Half)));
+        }
+        assert_eq!(NpyMatrix::open(&dir.path().join("train-conv5.npy")).unwrap().dtype(), NpyDtype::F16);
+        // A value float16 cannot hold fails the stage, naming the remedy.
+        tch::no_grad(|| {
+            for (name, mut v) in model.vs.variables() {
+                if name.ends_with("weight") {
+                    let _ = v.g_mul_scalar_(1000.0);
+                }
+            }
+        });
+        let err = model
+            .extract_to_files(&set, &layers, None, (dir.path(), "big"), NpyDtype::F16, &|_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("beyond float16's range (set dtype = \"float32\")"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The inputs a stage's parameters name, and the part of the parameters that is keyed.
 use super::{OutputKind, Params};
+use crate::config::{ConfigError, Node};
+use crate::data::NpyDtype;
 
 /// An input named by a parameter: another stage or a dataset split.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +55,23 @@ pub(super) fn data_ref(key: &'static str, s: &str) -> InputSpec {
             stage: s.to_string(),
             accepts: &[],
         },
+    }
+}
+
+/// The element type of stored features (`dtype`): `float32` (the default) or `float16`
+/// (half the disk and page cache; readers compute in float32); anything else exits 2 naming
+/// `{prefix}.dtype`.
+pub(super) fn stored_dtype(value: Option<&str>, table: &Node, prefix: &str) -> Result<NpyDtype, ConfigError> {
+    match value {
+        None | Some("float32") => Ok(NpyDtype::F32),
+        Some("float16") => Ok(NpyDtype::F16),
+        Some(other) => {
+            let at = table.lookup("dtype").unwrap_or(table);
+            Err(at.error(
+                &format!("{prefix}.dtype"),
+                format!("expected \"float32\" or \"float16\", found \"{other}\""),
+            ))
+        }
     }
 }
 

@@ -78,6 +78,25 @@ pub(super) fn check_image_size(image_size: Option<usize>, table: &Node, prefix: 
     }
 }
 
+/// `dtype` of a probe's feature files: `float16` halves their disk and page cache (the
+/// probe computes in float32); `float32`, the default, is not keyed (written or not, the
+/// same key).
+pub(super) fn check_dtype(dtype: &mut Option<String>, table: &Node, prefix: &str) -> Result<(), ConfigError> {
+    if super::params::stored_dtype(dtype.as_deref(), table, prefix)? == crate::data::NpyDtype::F32 {
+        *dtype = None;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "torch")]
+/// The element type a probe's `dtype` (checked by [`check_dtype`]) stores its features in.
+pub(super) fn dtype_of(dtype: &Option<String>) -> crate::data::NpyDtype {
+    match dtype.as_deref() {
+        Some("float16") => crate::data::NpyDtype::F16,
+        _ => crate::data::NpyDtype::F32,
+    }
+}
+
 /// `image_size` against the network of the model stage it reads (known at planning): the
 /// network must run at that size.
 pub(super) fn check_image_size_fits(image_size: Option<usize>, network: Option<crate::models::NetConfig>) -> Result<(), ParamError> {
@@ -106,7 +125,8 @@ pub(super) struct SplitFeatures {
 }
 
 #[cfg(feature = "torch")]
-/// The pooled features of `layers` of `model` for the split under the input `key`, its
+/// The pooled features of `layers` of `model` (pooled to about `pooled_dim`, the images read
+/// at `image_size`, stored as `dtype`) for the split under the input `key`, its
 /// labels mapped by name into `into` (the training split's `dataset:split` and classes)
 /// when given. The features are written to the stage's checkpoint folder as they are
 /// read, and a stopped probe takes them from there.
@@ -115,8 +135,7 @@ pub(super) fn split_features(
     model: &LoadedModel,
     key: &str,
     layers: &[&str],
-    pooled_dim: Option<usize>,
-    image_size: Option<usize>,
+    (pooled_dim, image_size, dtype): (Option<usize>, Option<usize>, crate::data::NpyDtype),
     into: Option<(&str, &[String])>,
 ) -> Result<SplitFeatures, StageError> {
     let (spec, split) = ctx.data_input(key)?;
@@ -125,7 +144,7 @@ pub(super) fn split_features(
     let classes = source.classes().to_vec();
     let size = image_size.unwrap_or(model.image_size());
     let set = split_images(ctx, key, Arc::from(source), size, Reading::Whole(model.meta.fit_at(size)))?;
-    let xs = model.extract_to_files(&set, layers, pooled_dim, (ctx.checkpoint_dir, key), ctx.progress)?;
+    let xs = model.extract_to_files(&set, layers, pooled_dim, (ctx.checkpoint_dir, key), dtype, ctx.progress)?;
     Ok(SplitFeatures {
         xs,
         labels: Tensor::from_slice(&labels),
