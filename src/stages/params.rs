@@ -62,16 +62,22 @@ pub(super) fn data_ref(key: &'static str, s: &str) -> InputSpec {
 /// (half the disk and page cache; readers compute in float32); anything else exits 2 naming
 /// `{prefix}.dtype`.
 pub(super) fn stored_dtype(value: Option<&str>, table: &Node, prefix: &str) -> Result<NpyDtype, ConfigError> {
+    stored_dtype_of(value).ok_or_else(|| {
+        let at = table.lookup("dtype").unwrap_or(table);
+        let found = value.unwrap_or_default();
+        at.error(
+            &format!("{prefix}.dtype"),
+            format!("expected \"float32\" or \"float16\", found \"{found}\""),
+        )
+    })
+}
+
+/// The element type `value` names (`None`: the default, float32), if it is one of the two.
+pub(super) fn stored_dtype_of(value: Option<&str>) -> Option<NpyDtype> {
     match value {
-        None | Some("float32") => Ok(NpyDtype::F32),
-        Some("float16") => Ok(NpyDtype::F16),
-        Some(other) => {
-            let at = table.lookup("dtype").unwrap_or(table);
-            Err(at.error(
-                &format!("{prefix}.dtype"),
-                format!("expected \"float32\" or \"float16\", found \"{other}\""),
-            ))
-        }
+        None | Some("float32") => Some(NpyDtype::F32),
+        Some("float16") => Some(NpyDtype::F16),
+        Some(_) => None,
     }
 }
 

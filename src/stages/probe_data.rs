@@ -91,10 +91,7 @@ pub(super) fn check_dtype(dtype: &mut Option<String>, table: &Node, prefix: &str
 #[cfg(feature = "torch")]
 /// The element type a probe's `dtype` (checked by [`check_dtype`]) stores its features in.
 pub(super) fn dtype_of(dtype: &Option<String>) -> crate::data::NpyDtype {
-    match dtype.as_deref() {
-        Some("float16") => crate::data::NpyDtype::F16,
-        _ => crate::data::NpyDtype::F32,
-    }
+    super::params::stored_dtype_of(dtype.as_deref()).unwrap_or(crate::data::NpyDtype::F32)
 }
 
 /// `image_size` against the network of the model stage it reads (known at planning): the
